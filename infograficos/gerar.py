@@ -1,0 +1,1596 @@
+"""Gera todos os infográficos do curso *Fazendo um LLM do Zero*.
+
+Cada figura explica uma ideia só (do texto aos tokens, BPE, janela deslizante, atenção, bloco transformer, GPT,
+treino, decodificação, ajuste fino, LoRA, KV cache) e é desenhada inteiramente por código, com matplotlib:
+sem fontes externas (usa a DejaVu Sans que vem com o matplotlib), sem dados externos e sem sorteios fora de
+geradores com semente fixa. Rodar duas vezes produz os mesmos arquivos. O Pillow (dependência do próprio
+matplotlib) só entra no fim, para gravar cada PNG com uma paleta de 256 cores: arquivos bem menores.
+
+Uso (de qualquer pasta)::
+
+    python infograficos/gerar.py              # escreve os PNGs em infograficos/
+    python infograficos/gerar.py /tmp/saida   # escreve em outra pasta (útil nos testes)
+
+Os números de tokens e ids que aparecem nas figuras foram obtidos com o BPE do curso (``TokenizadorBPE`` do
+capítulo 1, 4.000 fusões treinadas nos romances de Machado) e com o BPE do GPT-2 (``tiktoken``); estão escritos
+aqui como constantes para que o script não dependa de dados nem de outros pacotes.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sys
+from collections import Counter
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # sem janela: funciona em servidor, CI e Colab
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
+from matplotlib.colors import LinearSegmentedColormap, to_rgb  # noqa: E402
+from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch, Rectangle  # noqa: E402
+from PIL import Image  # noqa: E402  (o Pillow já vem como dependência do matplotlib)
+
+# ----------------------------------------------------------------------------------------------------------------
+# Estilo: paleta, fontes e tamanhos definidos uma única vez
+# ----------------------------------------------------------------------------------------------------------------
+
+#: Paleta do curso. Cada cor forte tem uma versão clara para fundos. Papéis fixos em todas as figuras:
+#: azul = texto/tokens/entrada, laranja = alvo/atenção/destaque, verde = treinável/mantido, cinza = congelado ou
+#: descartado, roxo = bytes/ids, verde-água = embeddings, vermelho = máscara/erro.
+CORES = {
+    "fundo": "#ffffff",
+    "tinta": "#1e293b",
+    "suave": "#475569",
+    "linha": "#94a3b8",
+    "grade": "#e2e8f0",
+    "papel": "#f8fafc",
+    "azul": "#2563eb",
+    "azul_claro": "#dbeafe",
+    "laranja": "#ea580c",
+    "laranja_claro": "#ffedd5",
+    "verde": "#16a34a",
+    "verde_claro": "#dcfce7",
+    "roxo": "#7c3aed",
+    "roxo_claro": "#ede9fe",
+    "agua": "#0d9488",
+    "agua_claro": "#ccfbf1",
+    "vermelho": "#dc2626",
+    "vermelho_claro": "#fee2e2",
+    "amarelo": "#ca8a04",
+    "amarelo_claro": "#fef9c3",
+    "cinza": "#64748b",
+    "cinza_claro": "#f1f5f9",
+}
+
+#: Tamanhos de fonte (pontos). Nada abaixo de 9 pt: as figuras são vistas reduzidas no GitHub.
+TAM = {"titulo": 17, "subtitulo": 11.5, "rotulo": 12, "texto": 11, "nota": 10, "mini": 9}
+
+DPI = 140  # 11,4 polegadas de largura -> 1596 px
+FONTE = "DejaVu Sans"  # vem dentro do matplotlib: mesma aparência em qualquer máquina
+FONTE_MONO = "DejaVu Sans Mono"
+
+#: Mapas de cores derivados da paleta: sequencial (pesos, pontuações) e divergente (valores de vetores).
+MAPA_SEQ = LinearSegmentedColormap.from_list("curso_seq", ["#ffffff", CORES["azul_claro"], "#60a5fa", CORES["azul"]])
+MAPA_DIV = LinearSegmentedColormap.from_list(
+    "curso_div", [CORES["laranja"], "#fdba74", "#fff7ed", "#ffffff", "#eff6ff", "#93c5fd", CORES["azul"]]
+)
+
+ESPACO = "␣"  # como mostramos o espaço que faz parte de um token
+
+#: Parâmetros do matplotlib aplicados (só durante a geração) a todas as figuras.
+ESTILO = {
+    "font.family": FONTE,
+    "mathtext.fontset": "dejavusans",
+    "axes.edgecolor": CORES["linha"],
+    "axes.labelcolor": CORES["tinta"],
+    "xtick.color": CORES["suave"],
+    "ytick.color": CORES["suave"],
+    "text.color": CORES["tinta"],
+}
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Pequenas ferramentas de desenho (coordenadas em décimos de polegada: 1 unidade = 0,1 pol = 14 px)
+# ----------------------------------------------------------------------------------------------------------------
+# Os limites dos eixos são fixos, então as formas entram com ``add_artist`` (e não ``add_patch``, que recalcula os
+# limites a cada forma): mesmo desenho, geração mais rápida.
+
+
+def novo_quadro(largura: float, altura: float, titulo: str, subtitulo: str | None = None):
+    """Cria a figura com um eixo que cobre tudo, em unidades de 0,1 polegada, e escreve título e subtítulo."""
+    fig = plt.figure(figsize=(largura, altura), dpi=DPI, facecolor=CORES["fundo"])
+    ax = fig.add_axes((0, 0, 1, 1))
+    L, A = largura * 10, altura * 10
+    ax.set_xlim(0, L)
+    ax.set_ylim(0, A)
+    ax.axis("off")
+    ax.text(2, A - 1.8, titulo, fontsize=TAM["titulo"], fontweight="bold", va="top", color=CORES["tinta"])
+    if subtitulo:
+        ax.text(2, A - 5.4, subtitulo, fontsize=TAM["subtitulo"], va="top", color=CORES["suave"])
+    return fig, ax
+
+
+def eixo_em(fig, ax_base, x: float, y: float, w: float, h: float):
+    """Novo eixo (para gráficos de verdade) num retângulo dado em unidades do quadro."""
+    L, A = ax_base.get_xlim()[1], ax_base.get_ylim()[1]
+    return fig.add_axes((x / L, y / A, w / L, h / A))
+
+
+def caixa(ax, x, y, w, h, texto="", fundo=None, borda=None, tam=None, cor_texto=None, peso="normal", mono=False,
+          raio=0.8, lw=1.4, tracejada=False, z=2, ha="center", linespacing=1.25):
+    """Retângulo arredondado com texto centralizado. (x, y) é o canto inferior esquerdo."""
+    fundo = CORES["cinza_claro"] if fundo is None else fundo
+    borda = CORES["linha"] if borda is None else borda
+    caixa_ = FancyBboxPatch((x, y), w, h, boxstyle=f"round,pad=0,rounding_size={raio}", facecolor=fundo,
+                            edgecolor=borda, lw=lw, linestyle="--" if tracejada else "-", zorder=z)
+    ax.add_artist(caixa_)
+    if texto:
+        tx = x + w / 2 if ha == "center" else x + 0.9
+        ax.text(tx, y + h / 2, texto, ha=ha, va="center", fontsize=tam or TAM["texto"],
+                color=cor_texto or CORES["tinta"],
+                fontweight=peso, family=FONTE_MONO if mono else FONTE, zorder=z + 1, linespacing=linespacing)
+    return caixa_
+
+
+def celula(ax, x, y, w, h, texto="", fundo="#ffffff", borda=None, tam=None, cor_texto=None, mono=True, peso="normal",
+           lw=1.0, z=2, tracejada=False):
+    """Retângulo reto (sem arredondar) com texto: células de matrizes e de sequências."""
+    ax.add_artist(Rectangle((x, y), w, h, facecolor=fundo, edgecolor=borda or CORES["linha"], lw=lw, zorder=z,
+                           linestyle=(0, (3, 2)) if tracejada else "-"))
+    if texto != "":
+        ax.text(x + w / 2, y + h / 2, texto, ha="center", va="center", fontsize=tam or TAM["texto"],
+                color=cor_texto or CORES["tinta"], family=FONTE_MONO if mono else FONTE, fontweight=peso, zorder=z + 1)
+
+
+def seta(ax, xy0, xy1, cor=None, lw=1.8, curva=None, tracejada=False, cabeca=14, z=1, estilo="-|>"):
+    """Seta reta (ou curva, com ``curva`` = raio do arco) de ``xy0`` até ``xy1``."""
+    conexao = f"arc3,rad={curva}" if curva else "arc3"
+    ax.add_artist(FancyArrowPatch(xy0, xy1, arrowstyle=estilo, mutation_scale=cabeca, lw=lw,
+                                 color=cor or CORES["suave"], connectionstyle=conexao, shrinkA=0, shrinkB=0,
+                                 linestyle="--" if tracejada else "-", zorder=z))
+
+
+def linha(ax, xs, ys, cor=None, lw=1.8, tracejada=False, z=1):
+    """Poligonal simples (para conexões em ângulo reto)."""
+    ax.plot(xs, ys, color=cor or CORES["suave"], lw=lw, ls="--" if tracejada else "-", zorder=z,
+            solid_capstyle="round", solid_joinstyle="round")
+
+
+def chave(ax, x0, x1, y, texto, lado="cima", cor=None, tam=None, altura=0.9, peso="normal"):
+    """Colchete horizontal de ``x0`` a ``x1`` com um rótulo (marca comprimentos, como o contexto)."""
+    cor = cor or CORES["tinta"]
+    s = 1 if lado == "cima" else -1
+    ax.plot([x0, x0, x1, x1], [y, y + s * altura, y + s * altura, y], color=cor, lw=1.5, zorder=3)
+    ax.text((x0 + x1) / 2, y + s * (altura + 0.5), texto, ha="center", va="bottom" if s > 0 else "top",
+            fontsize=tam or TAM["nota"], color=cor, fontweight=peso, zorder=3)
+
+
+def circulo(ax, x, y, r, texto, fundo, borda=None, cor_texto="#ffffff", tam=None, z=3):
+    """Círculo com texto (números de etapa, sinal de soma)."""
+    ax.add_artist(Circle((x, y), r, facecolor=fundo, edgecolor=borda or fundo, lw=1.5, zorder=z))
+    ax.text(x, y, texto, ha="center", va="center", fontsize=tam or TAM["texto"], color=cor_texto,
+            fontweight="bold", zorder=z + 1)
+
+
+def soma(ax, x, y, r=1.5, cor=None):
+    """O nó ⊕ das conexões de atalho."""
+    circulo(ax, x, y, r, "+", fundo="#ffffff", borda=cor or CORES["tinta"], cor_texto=cor or CORES["tinta"],
+            tam=15)
+
+
+def matriz_cores(ax, x, y, valores, cw, ch, mapa=MAPA_DIV, vmin=-2.0, vmax=2.0, borda="#ffffff", lw=0.8, z=2,
+                 numeros=None, tam=None, mascara=None):
+    """Desenha ``valores`` (linhas de cima para baixo) como células coloridas; opcionalmente escreve números."""
+    valores = np.asarray(valores, dtype=float)
+    n_lin, n_col = valores.shape
+    for i in range(n_lin):
+        for j in range(n_col):
+            xx, yy = x + j * cw, y + (n_lin - 1 - i) * ch
+            if mascara is not None and mascara[i][j]:
+                celula(ax, xx, yy, cw, ch, mascara[i][j], fundo=CORES["cinza_claro"], borda=borda, lw=lw,
+                       tam=tam or TAM["nota"], cor_texto=CORES["cinza"], z=z)
+                continue
+            v = valores[i, j]
+            cor = mapa(min(max((v - vmin) / (vmax - vmin), 0.0), 1.0))
+            texto = numeros(v) if numeros else ""
+            r, g, b = cor[:3]
+            escura = (0.299 * r + 0.587 * g + 0.114 * b) < 0.55
+            celula(ax, xx, yy, cw, ch, texto, fundo=cor, borda=borda, lw=lw, tam=tam or TAM["nota"],
+                   cor_texto="#ffffff" if escura else CORES["tinta"], z=z)
+
+
+def num(v: float, casas: int = 2) -> str:
+    """Número com vírgula decimal (padrão brasileiro)."""
+    return f"{v:.{casas}f}".replace("-", "−").replace(".", ",")
+
+
+def milhar(n: int) -> str:
+    """Inteiro com ponto como separador de milhar (padrão brasileiro): 589824 -> 589.824."""
+    return f"{n:,}".replace(",", ".")
+
+
+def mostrar_token(t: str) -> str:
+    """Token com o espaço inicial visível (␣) e quebras de linha como ↵."""
+    return t.replace(" ", ESPACO).replace("\n", "↵")
+
+
+def clarear(cor: str, fator: float) -> tuple:
+    """Mistura ``cor`` com branco (fator 0 = cor, 1 = branco)."""
+    r, g, b = to_rgb(cor)
+    return (r + (1 - r) * fator, g + (1 - g) * fator, b + (1 - b) * fator)
+
+
+def softmax(x, eixo=-1):
+    """Softmax numericamente estável ao longo de ``eixo``."""
+    x = np.asarray(x, dtype=float)
+    e = np.exp(x - np.max(x, axis=eixo, keepdims=True))
+    return e / e.sum(axis=eixo, keepdims=True)
+
+
+def salvar(fig, pasta: Path, nome: str) -> Path:
+    """Grava a figura como PNG, fecha a figura e imprime uma linha.
+
+    O matplotlib desenha em RGBA; como as figuras são chapadas (poucas cores), convertemos para uma paleta de
+    256 cores sem pontilhado (a diferença não se vê) e gravamos com ``optimize=True``: arquivos ~3× menores.
+    Sem metadados de versão nem data, o arquivo só depende do desenho.
+    """
+    caminho = pasta / nome
+    tela = FigureCanvasAgg(fig)
+    tela.draw()
+    rgba = np.asarray(tela.buffer_rgba())
+    plt.close(fig)
+    imagem = Image.fromarray(rgba[..., :3].copy(), mode="RGB")
+    paleta = imagem.quantize(256, method=Image.Quantize.MAXCOVERAGE, dither=Image.Dither.NONE)
+    paleta.save(caminho, format="PNG", optimize=True, dpi=(DPI, DPI))
+    largura, altura = imagem.size
+    print(f"{caminho}  ({largura}×{altura} px, {caminho.stat().st_size / 1024:.0f} KB)")
+    return caminho
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Dados didáticos (constantes: o script não lê arquivos)
+# ----------------------------------------------------------------------------------------------------------------
+
+#: Início de Dom Casmurro, capítulo I. A frase inteira: "Uma noite destas, vindo da cidade para o Engenho Novo,
+#: encontrei no trem da Central um rapaz aqui do bairro, que eu conheço de vista e de chapéu."
+TRECHO_MACHADO = "Uma noite destas, vindo da cidade"
+#: Pré-tokenização do trecho com ``PADRAO_PT`` (a regex do GPT-2 sem as contrações do inglês).
+PEDACOS_MACHADO = ["Uma", " noite", " destas", ",", " vindo", " da", " cidade"]
+#: Tokens e ids do BPE do curso (``TokenizadorBPE``, 4.000 fusões treinadas em Machado; vocabulário de 4.257).
+TOKENS_MACHADO = ["Uma", " noite", " des", "tas", ",", " vindo", " da", " cidade"]
+IDS_MACHADO = [2964, 850, 395, 455, 44, 4170, 317, 1962]
+#: O mesmo trecho no BPE do GPT-2 (tiktoken "gpt2"): 13 tokens.
+TOKENS_GPT2 = ["U", "ma", " no", "ite", " dest", "as", ",", " vind", "o", " da", " c", "id", "ade"]
+#: Continuação do trecho no BPE do curso (para a janela deslizante e o KV cache).
+TOKENS_LONGOS = TOKENS_MACHADO + [" para", " o", " En", "g", "enho", " No", "vo", ","]
+IDS_LONGOS = IDS_MACHADO + [356, 271, 1727, 103, 2561, 1252, 480, 44]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# 1. Do texto aos embeddings (capítulos 1 e 2)
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def _faixas(pedacos):
+    """Para cada pedaço de texto, (primeiro byte, último byte + 1) dentro do texto inteiro."""
+    pos, res = 0, []
+    for t in pedacos:
+        n = len(t.encode("utf-8"))
+        res.append((pos, pos + n))
+        pos += n
+    return res
+
+
+def fig_pipeline_tokens(pasta: Path) -> Path:
+    """Texto → pré-tokenização → bytes UTF-8 → fusões BPE → ids → embeddings, alinhados byte a byte."""
+    assert "".join(PEDACOS_MACHADO) == "".join(TOKENS_MACHADO) == "".join(TOKENS_GPT2) == TRECHO_MACHADO
+    fig, ax = novo_quadro(11.4, 7.7, "Do texto aos vetores: o caminho de uma frase até o modelo",
+                          "Começo de Dom Casmurro, de Machado de Assis, passando pelo BPE do curso "
+                          "(4.000 fusões aprendidas nos romances de Machado)")
+    bts = TRECHO_MACHADO.encode("utf-8")
+    x0, x1 = 25.5, 112.5
+    b = (x1 - x0) / len(bts)  # largura de uma coluna de byte
+
+    etapas = [  # (y do centro, nome, descrição, cor forte, cor clara)
+        (60.0, "Texto", "a frase, caractere\npor caractere", CORES["tinta"], CORES["cinza_claro"]),
+        (51.0, "Pré-tokenização", "regex separa palavras\ne pontuação", CORES["azul"], CORES["azul_claro"]),
+        (42.0, "Bytes UTF-8", "números de 0 a 255\n(ç vira 195 167)", CORES["roxo"], CORES["roxo_claro"]),
+        (33.0, "Fusões BPE", "pares frequentes já\nfundidos viram 1 token", CORES["verde"], CORES["verde_claro"]),
+        (24.0, "IDs", "número do token no\nvocabulário (4.257)", CORES["laranja"], CORES["laranja_claro"]),
+        (11.5, "Embeddings", "cada id busca uma\nlinha da matriz", CORES["agua"], CORES["agua_claro"]),
+    ]
+    alturas = [7.4] * 5 + [10.0]
+    for k, (y, nome, desc, forte, clara) in enumerate(etapas):
+        h = alturas[k]
+        caixa(ax, 1.5, y - h / 2, 21.5, h, fundo=clara, borda=forte, lw=1.2)
+        circulo(ax, 4.1, y + 1.5, 1.35, str(k + 1), fundo=forte, tam=TAM["nota"])
+        ax.text(6.1, y + 1.5, nome, fontsize=TAM["rotulo"] - 0.5, fontweight="bold", va="center", color=forte)
+        ax.text(2.8, y - 1.6, desc, fontsize=TAM["mini"] + 0.5, va="center", color=CORES["tinta"], linespacing=1.15)
+        if k < 5:
+            seta(ax, (12.25, y - h / 2), (12.25, etapas[k + 1][0] + alturas[k + 1] / 2), cor=forte, lw=1.6, cabeca=11)
+
+    # 1. texto: cada caractere centrado na coluna do seu byte (o trecho é ASCII: 1 caractere = 1 byte)
+    y = etapas[0][0]
+    caixa(ax, x0 - 0.4, y - 2.6, x1 - x0 + 0.8, 5.2, fundo="#ffffff", borda=CORES["linha"], lw=1.0)
+    for i, c in enumerate(TRECHO_MACHADO):
+        ax.text(x0 + (i + 0.5) * b, y, c, ha="center", va="center", fontsize=14, family=FONTE_MONO, zorder=4)
+    # 2. pré-tokenização
+    y = etapas[1][0]
+    for (a, z), p in zip(_faixas(PEDACOS_MACHADO), PEDACOS_MACHADO):
+        caixa(ax, x0 + a * b + 0.15, y - 2.2, (z - a) * b - 0.3, 4.4, mostrar_token(p), fundo="#ffffff",
+              borda=CORES["azul"], mono=True, tam=12, raio=0.6)
+    # 3. bytes: colunas alternando o fundo, dentro da caixa do seu pedaço
+    y = etapas[2][0]
+    for (a, z), p in zip(_faixas(PEDACOS_MACHADO), PEDACOS_MACHADO):
+        caixa(ax, x0 + a * b + 0.15, y - 2.6, (z - a) * b - 0.3, 5.2, fundo="#ffffff", borda=CORES["roxo"], raio=0.6,
+              lw=1.0)
+        for i in range(a, z):
+            if (i - a) % 2 == 0:
+                ax.add_artist(Rectangle((x0 + i * b + (0.2 if i == a else 0), y - 2.0),
+                                       b - (0.2 if i == a else 0) - (0.2 if i == z - 1 else 0), 4.0,
+                                       facecolor=clarear(CORES["roxo"], 0.72), edgecolor="none", zorder=3))
+    for i, v in enumerate(bts):
+        ax.text(x0 + (i + 0.5) * b, y, str(v), ha="center", va="center", fontsize=9, family=FONTE_MONO, zorder=4)
+    # 4. tokens do BPE
+    y = etapas[3][0]
+    for k, ((a, z), t) in enumerate(zip(_faixas(TOKENS_MACHADO), TOKENS_MACHADO)):
+        caixa(ax, x0 + a * b + 0.15, y - 2.2, (z - a) * b - 0.3, 4.4, mostrar_token(t),
+              fundo=CORES["verde_claro"] if k % 2 == 0 else "#bbf7d0", borda=CORES["verde"], mono=True, tam=12,
+              raio=0.6)
+    # 5. ids
+    y = etapas[4][0]
+    for (a, z), i in zip(_faixas(TOKENS_MACHADO), IDS_MACHADO):
+        caixa(ax, x0 + a * b + 0.15, y - 2.2, (z - a) * b - 0.3, 4.4, str(i), fundo=CORES["laranja_claro"],
+              borda=CORES["laranja"], mono=True, tam=11 if z - a > 1 else 9.5, raio=0.6)
+    # 6. embeddings: um vetor (coluna de células) por token
+    y = etapas[5][0]
+    vetores = np.random.default_rng(7).normal(0, 1, size=(len(TOKENS_MACHADO), 6))
+    ch = 1.35
+    for (a, z), vetor in zip(_faixas(TOKENS_MACHADO), vetores):
+        cx = x0 + (a + z) / 2 * b
+        matriz_cores(ax, cx - 1.1, y - 3 * ch + 0.9, vetor[:, None], 2.2, ch, vmin=-1.8, vmax=1.8,
+                     borda=CORES["agua"], lw=0.8)
+        seta(ax, (cx, etapas[4][0] - 2.2), (cx, y + 3 * ch + 1.0), cor=CORES["agua"], lw=1.2, cabeca=9)
+    ax.text((x0 + x1) / 2, y - 3 * ch - 0.2, "tensor de forma (1, 8, d_model): 1 frase · 8 tokens · d_model números "
+            "por token", ha="center", va="top", fontsize=TAM["nota"], color=CORES["agua"], fontweight="bold")
+    # rodapé: comparação com o GPT-2
+    ax.text(2, 2.0, "O mesmo trecho no BPE do GPT-2 (treinado em inglês) vira 13 tokens: "
+            + " | ".join(mostrar_token(t) for t in TOKENS_GPT2) + "  — o nosso usa 8.",
+            fontsize=TAM["nota"], color=CORES["suave"], va="center")
+    return salvar(fig, pasta, "pipeline_tokens.png")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# 2. Fusões do BPE, passo a passo (capítulo 1)
+# ----------------------------------------------------------------------------------------------------------------
+
+#: Regex de pré-tokenização em ``re`` puro, equivalente a ``PADRAO_PT`` do curso para texto sem dígitos especiais.
+_PADRAO_DIDATICO = r" ?[^\W\d_]+| ?\d+| ?[^\s\w]+|\s+(?!\S)|\s+"
+
+
+def bpe_passo_a_passo(texto: str, n_fusoes: int):
+    """Treina um BPE de bytes ingênuo, guardando cada estado: a mesma regra do ``TokenizadorBPE`` do curso.
+
+    A cada passo conta os pares vizinhos dentro de cada pedaço e funde o mais frequente (empate: o par de ids
+    menores). Devolve (estados, rankings, fusões, vocabulário).
+    """
+    vocab = {i: bytes([i]) for i in range(256)}
+    palavras = [list(p.encode("utf-8")) for p in re.findall(_PADRAO_DIDATICO, texto)]
+    estados, rankings, fusoes = [[list(w) for w in palavras]], [], []
+    for passo in range(n_fusoes + 1):
+        contagem = Counter(par for w in palavras for par in zip(w, w[1:]))
+        ranking = sorted(contagem.items(), key=lambda kv: (-kv[1], kv[0]))
+        rankings.append(ranking)
+        if passo == n_fusoes:
+            break
+        par = ranking[0][0]
+        novo = len(vocab)
+        vocab[novo] = vocab[par[0]] + vocab[par[1]]
+        fusoes.append((par, novo, ranking[0][1]))
+        novas = []
+        for w in palavras:
+            nova, i = [], 0
+            while i < len(w):
+                if i + 1 < len(w) and (w[i], w[i + 1]) == par:
+                    nova.append(novo)
+                    i += 2
+                else:
+                    nova.append(w[i])
+                    i += 1
+            novas.append(nova)
+        palavras = novas
+        estados.append([list(w) for w in palavras])
+    return estados, rankings, fusoes, vocab
+
+
+def fig_fusoes_bpe(pasta: Path) -> Path:
+    """Quatro fusões do BPE num exemplo pequeno, com a contagem dos pares a cada passo."""
+    texto = "a casa, as casas, casado"
+    n = 4
+    estados, rankings, fusoes, vocab = bpe_passo_a_passo(texto, n)
+    fig, ax = novo_quadro(11.4, 8.0, "BPE: fundir, passo a passo, o par vizinho mais frequente",
+                          f"Exemplo: “{texto}”. Começa com 1 token por byte; cada fusão cria um token novo "
+                          "(ids 256, 257, …).")
+    cor_fusao = [CORES["laranja"], CORES["verde"], CORES["roxo"], CORES["azul"]]
+    cor_fusao_clara = [CORES["laranja_claro"], CORES["verde_claro"], CORES["roxo_claro"], CORES["azul_claro"]]
+    criado_em = {novo: k for k, (_, novo, _) in enumerate(fusoes)}  # id -> índice da fusão que o criou
+
+    def rotulo(i):
+        return mostrar_token(vocab[i].decode("utf-8"))
+
+    y_cab = 68.0
+    ax.text(2.0, y_cab, "passo", fontsize=TAM["nota"], color=CORES["suave"], fontweight="bold")
+    ax.text(22.5, y_cab, "texto tokenizado (cada caixa é um token)", fontsize=TAM["nota"], color=CORES["suave"],
+            fontweight="bold")
+    ax.text(82.0, y_cab, "pares vizinhos mais frequentes", fontsize=TAM["nota"], color=CORES["suave"],
+            fontweight="bold")
+    ax.plot([1.5, 112.5], [y_cab - 1.2, y_cab - 1.2], color=CORES["grade"], lw=1.2)
+
+    passo_y = 12.6
+    for k, estado in enumerate(estados):
+        y = 60.0 - k * passo_y
+        n_tokens = sum(len(w) for w in estado)
+        # coluna da esquerda: o que aconteceu neste passo
+        if k == 0:
+            ax.text(2.0, y + 2.4, "Início", fontsize=TAM["rotulo"], fontweight="bold", va="center")
+            ax.text(2.0, y - 0.2, "1 token por byte", fontsize=TAM["nota"], va="center")
+        else:
+            (a, bb), novo, _ = fusoes[k - 1]
+            ax.text(2.0, y + 2.4, f"Fusão {k}", fontsize=TAM["rotulo"], fontweight="bold", va="center",
+                    color=cor_fusao[k - 1])
+            ax.text(2.0, y - 0.2, f"{rotulo(a)} + {rotulo(bb)} → {rotulo(novo)}", fontsize=TAM["texto"],
+                    family=FONTE_MONO, va="center")
+        ax.text(2.0, y - 2.7, f"{n_tokens} tokens" + (f" · id {fusoes[k - 1][1]}" if k else ""),
+                fontsize=TAM["nota"], va="center", color=CORES["suave"])
+        # coluna do meio: os tokens
+        x = 22.5
+        for w in estado:
+            for t in w:
+                s = rotulo(t)
+                largura = len(s) * 1.0 + 0.9
+                if t in criado_em:
+                    f = criado_em[t]
+                    agora = f == k - 1
+                    caixa(ax, x, y - 2.0, largura, 4.0, s, fundo=cor_fusao_clara[f], borda=cor_fusao[f], mono=True,
+                          tam=12, raio=0.5, lw=2.2 if agora else 1.2, peso="bold" if agora else "normal")
+                else:
+                    caixa(ax, x, y - 2.0, largura, 4.0, s, fundo="#ffffff", borda=CORES["linha"], mono=True,
+                          tam=12, raio=0.5, lw=1.0)
+                x += largura + 0.3
+            x += 1.0  # espaço extra entre os pedaços da pré-tokenização
+        # coluna da direita: contagem dos pares (o primeiro vira a próxima fusão)
+        if k < n:
+            top = rankings[k][:4]
+            maximo = top[0][1]
+            for j, ((a, bb), c) in enumerate(top):
+                yy = y + 3.3 - j * 2.3
+                vence = j == 0
+                cor = cor_fusao[k] if vence else CORES["grade"]
+                ax.text(92.0, yy, f"{rotulo(a)} + {rotulo(bb)}", fontsize=TAM["nota"], family=FONTE_MONO,
+                        ha="right", va="center", fontweight="bold" if vence else "normal")
+                ax.add_artist(Rectangle((92.8, yy - 0.85), 16.0 * c / maximo, 1.7, facecolor=cor, edgecolor="none",
+                                       zorder=2))
+                ax.text(92.8 + 16.0 * c / maximo + 0.6, yy, str(c), fontsize=TAM["nota"], va="center",
+                        color=cor_fusao[k] if vence else CORES["suave"], fontweight="bold" if vence else "normal")
+            seta(ax, (82.5, y - 6.0), (82.5, y - passo_y + 4.1), cor=cor_fusao[k], lw=1.4, cabeca=10)
+            ax.text(83.5, y - 6.3, "funde o par do topo", fontsize=TAM["mini"], color=cor_fusao[k], va="top")
+        else:
+            caixa(ax, 82.0, y - 4.6, 30.5, 8.2,
+                  f"vocabulário: 256 bytes + {n} fusões\n= {256 + n} tokens\nsequência: "
+                  f"{sum(len(w) for w in estados[0])} → {n_tokens} tokens", fundo=CORES["amarelo_claro"],
+                  borda=CORES["amarelo"], tam=TAM["nota"])
+    ax.text(2.0, 2.0, "Empate na contagem? Vence o par de ids menores (a regra do TokenizadorBPE do capítulo 1). "
+            "O BPE do curso faz 4.000 fusões.", fontsize=TAM["nota"], color=CORES["suave"], va="center")
+    return salvar(fig, pasta, "fusoes_bpe.png")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# 3. Janela deslizante (capítulo 2)
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def fig_janela_deslizante(pasta: Path) -> Path:
+    """Janelas de contexto deslizando sobre os tokens: pares (x, y) deslocados de 1, contexto e passo."""
+    contexto, passo, n_janelas = 4, 3, 3
+    tokens = TOKENS_LONGOS[:13]
+    ids = IDS_LONGOS[:13]
+    fig, ax = novo_quadro(11.4, 7.4, "Janela deslizante: pares (entrada, alvo) deslocados de 1 token",
+                          f"Uma sequência longa de tokens vira muitos exemplos de treino. Aqui: contexto = {contexto}, "
+                          f"passo (stride) = {passo}.")
+    x0, cw = 16.5, 7.1
+
+    def cx(i):
+        return x0 + i * cw
+
+    # a sequência
+    y_seq = 56.5
+    ax.text(2.0, y_seq + 2.0, "tokens", fontsize=TAM["rotulo"], fontweight="bold", va="center")
+    ax.text(2.0, y_seq - 1.2, "ids", fontsize=TAM["nota"], va="center", color=CORES["suave"])
+    ax.text(2.0, y_seq + 5.0, "posição", fontsize=TAM["mini"], va="center", color=CORES["suave"])
+    for i, (t, idt) in enumerate(zip(tokens, ids)):
+        celula(ax, cx(i) + 0.1, y_seq, cw - 0.2, 4.0, mostrar_token(t), fundo="#ffffff", tam=10.5)
+        ax.text(cx(i) + cw / 2, y_seq - 1.2, str(idt), ha="center", va="center", fontsize=TAM["mini"],
+                color=CORES["suave"], family=FONTE_MONO)
+        ax.text(cx(i) + cw / 2, y_seq + 5.0, str(i), ha="center", va="center", fontsize=TAM["mini"],
+                color=CORES["suave"])
+    ax.text(cx(len(tokens)) + 0.6, y_seq + 2.0, "…", fontsize=14, va="center", color=CORES["suave"])
+
+    for j in range(n_janelas):
+        ini = j * passo
+        yx = 45.0 - j * 12.0
+        yy = yx - 4.8
+        ax.text(2.0, yx - 0.4, f"janela {j + 1}", fontsize=TAM["rotulo"], fontweight="bold", va="center")
+        ax.text(15.3, yx + 2.0, "x", fontsize=TAM["texto"], va="center", ha="right", color=CORES["azul"],
+                fontweight="bold")
+        ax.text(15.3, yy + 2.0, "y", fontsize=TAM["texto"], va="center", ha="right", color=CORES["laranja"],
+                fontweight="bold")
+        for i in range(len(tokens)):
+            if ini <= i < ini + contexto:
+                celula(ax, cx(i) + 0.1, yx, cw - 0.2, 4.0, mostrar_token(tokens[i]), fundo=CORES["azul_claro"],
+                       borda=CORES["azul"], tam=10.5)
+            else:
+                celula(ax, cx(i) + 0.1, yx, cw - 0.2, 4.0, fundo=CORES["papel"], borda=CORES["grade"])
+            if ini + 1 <= i < ini + 1 + contexto:
+                celula(ax, cx(i) + 0.1, yy, cw - 0.2, 4.0, mostrar_token(tokens[i]), fundo=CORES["laranja_claro"],
+                       borda=CORES["laranja"], tam=10.5)
+            else:
+                celula(ax, cx(i) + 0.1, yy, cw - 0.2, 4.0, fundo=CORES["papel"], borda=CORES["grade"])
+        for i in range(ini, ini + contexto):  # cada entrada "prevê" o alvo logo à direita
+            seta(ax, (cx(i) + cw * 0.62, yx - 0.1), (cx(i + 1) + cw * 0.38, yy + 4.1), cor=CORES["laranja"],
+                 lw=1.0, cabeca=8, z=5)
+        if j == 0:
+            chave(ax, cx(ini) + 0.1, cx(ini + contexto) - 0.1, yx + 4.4, f"contexto = {contexto} tokens",
+                  cor=CORES["azul"], peso="bold")
+        else:
+            ant = (j - 1) * passo
+            ym = yx + 5.4
+            seta(ax, (cx(ant) + 0.1, ym), (cx(ini) + 0.1, ym), cor=CORES["roxo"], lw=1.6, cabeca=11, z=5)
+            ax.plot([cx(ant) + 0.1] * 2, [ym - 0.7, ym + 0.7], color=CORES["roxo"], lw=1.6)
+            ax.text(cx(ini) + 0.9, ym, f"passo = {passo}", fontsize=TAM["nota"], color=CORES["roxo"],
+                    fontweight="bold", va="center")
+    ax.text(112.5, 13.2, "x e y: tensores (batch, contexto).  Com passo < contexto as janelas se sobrepõem; "
+            "com passo = contexto, não.", fontsize=TAM["nota"], va="center", ha="right", color=CORES["suave"])
+    # o que uma janela ensina
+    yb = 2.5
+    caixa(ax, 1.5, yb, 111.0, 8.6, fundo=CORES["cinza_claro"], borda=CORES["grade"])
+    ax.text(3.0, yb + 6.3, "A janela 1 ensina 4 previsões de uma vez (a máscara causal garante que cada posição só "
+            "vê o que veio antes):", fontsize=TAM["nota"], va="center", fontweight="bold")
+    partes = ["".join(tokens[: i + 1]).strip() + " → " + mostrar_token(tokens[i + 1]) for i in range(contexto)]
+    ax.text(3.0, yb + 2.6, "       ".join(partes), fontsize=TAM["texto"], va="center", family=FONTE_MONO)
+    return salvar(fig, pasta, "janela_deslizante.png")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# 4. Embeddings de tokens + posições (capítulo 2)
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def fig_embeddings(pasta: Path) -> Path:
+    """Busca nas matrizes de embeddings de tokens e de posições, a soma e o tensor do lote."""
+    fig, ax = novo_quadro(11.4, 6.4, "Embeddings: de ids para a entrada do modelo",
+                          "Cada id busca uma linha da matriz de tokens; cada posição, uma linha da matriz de "
+                          "posições. As duas se somam.")
+    toks, ids = TOKENS_MACHADO[:4], IDS_MACHADO[:4]
+    rng = np.random.default_rng(3)
+    d = 8
+    e_tok = rng.normal(0, 1, (4, d))
+    e_pos = rng.normal(0, 0.8, (4, d))
+    cw, ch = 2.2, 2.6
+    xs = 50.0  # onde ficam as linhas escolhidas
+
+    def linha_y(base, i):
+        """y (base) da linha i de uma lista de 4 itens empilhados."""
+        return base - i * ch * 1.25
+
+    # --- faixa de cima: tokens ---
+    yt = 44.0  # base da primeira linha (token 0)
+    ax.text(2.0, 51.5, "tokens → ids", fontsize=TAM["rotulo"], fontweight="bold", color=CORES["azul"])
+    for i, (t, idt) in enumerate(zip(toks, ids)):
+        celula(ax, 2.0, linha_y(yt, i), 8.5, ch, mostrar_token(t), fundo=CORES["azul_claro"], borda=CORES["azul"],
+               tam=11)
+        celula(ax, 11.0, linha_y(yt, i), 6.5, ch, str(idt), fundo=CORES["laranja_claro"], borda=CORES["laranja"],
+               tam=11)
+    mx, my, mw, mh = 26.0, 31.0, d * cw, 21.0
+    ax.add_artist(Rectangle((mx, my), mw, mh, facecolor=CORES["agua_claro"], edgecolor=CORES["agua"], lw=1.4))
+    ax.text(mx + mw / 2, my + mh + 0.8, "matriz de tokens", ha="center", fontsize=TAM["nota"], fontweight="bold",
+            color=CORES["agua"])
+    ax.text(mx + mw / 2, my - 0.6, "4.257 linhas (vocab) × d_model", ha="center", va="top", fontsize=TAM["mini"],
+            color=CORES["suave"])
+    # linhas da matriz em ordem de id (esquemático: não em escala)
+    ordem = sorted(ids)
+    faixa_y = {idt: my + mh - 3.3 - k * 4.6 for k, idt in enumerate(ordem)}
+    ax.text(mx + mw / 2, my + mh - 1.1, "⋮", ha="center", va="center", fontsize=TAM["nota"], color=CORES["agua"])
+    for idt, ly in faixa_y.items():
+        ax.add_artist(Rectangle((mx, ly - 0.85), mw, 1.7, facecolor=CORES["agua"], edgecolor="none", zorder=3))
+        ax.text(mx + mw / 2, ly, f"linha {idt}", ha="center", va="center", fontsize=TAM["mini"], color="#ffffff",
+                fontweight="bold", zorder=4)
+        ax.text(mx + mw / 2, ly - 2.3, "⋮", ha="center", va="center", fontsize=TAM["nota"], color=CORES["agua"])
+    for i, idt in enumerate(ids):
+        yy = linha_y(yt, i) + ch / 2
+        seta(ax, (17.7, yy), (mx - 0.2, faixa_y[idt]), cor=CORES["laranja"], lw=1.1, cabeca=9)
+        seta(ax, (mx + mw + 0.2, faixa_y[idt]), (xs - 0.3, yt - i * ch + ch / 2),
+             cor=CORES["agua"], lw=1.1, cabeca=9)
+    matriz_cores(ax, xs, yt - 3 * ch, e_tok, cw, ch)
+    ax.text(xs + d * cw / 2, yt + ch + 0.8, "4 linhas escolhidas", ha="center", fontsize=TAM["nota"],
+            fontweight="bold", color=CORES["agua"])
+    caixa(ax, 2.0, 26.3, 21.0, 5.6, "linha 850 =\none-hot(850) × matriz", fundo=CORES["papel"],
+          borda=CORES["grade"], tam=TAM["mini"], mono=True)
+
+    # --- faixa de baixo: posições ---
+    yp = 15.0
+    ax.text(2.0, 21.5, "posições", fontsize=TAM["rotulo"], fontweight="bold", color=CORES["roxo"])
+    for i in range(4):
+        celula(ax, 11.0, linha_y(yp, i), 6.5, ch, str(i), fundo=CORES["roxo_claro"], borda=CORES["roxo"], tam=11)
+    pmy, pmh = 4.5, 13.0
+    ax.add_artist(Rectangle((mx, pmy), mw, pmh, facecolor=CORES["roxo_claro"], edgecolor=CORES["roxo"], lw=1.4))
+    ax.text(mx + mw / 2, pmy + pmh + 0.8, "matriz de posições", ha="center", fontsize=TAM["nota"],
+            fontweight="bold", color=CORES["roxo"])
+    ax.text(mx + mw / 2, pmy - 0.6, "contexto × d_model", ha="center", va="top", fontsize=TAM["mini"],
+            color=CORES["suave"])
+    for i in range(4):
+        ly = pmy + pmh - (i + 0.5) * 1.5
+        ax.add_artist(Rectangle((mx, ly - 0.7), mw, 1.4, facecolor=CORES["roxo"], edgecolor="#ffffff", lw=0.6,
+                               zorder=3))
+        seta(ax, (17.7, linha_y(yp, i) + ch / 2), (mx - 0.2, ly), cor=CORES["roxo"], lw=1.1, cabeca=9)
+        seta(ax, (mx + mw + 0.2, ly), (xs - 0.3, yp - i * ch + ch / 2), cor=CORES["roxo"], lw=1.1, cabeca=9)
+    ax.text(mx + mw / 2, pmy + 3.0, "⋮", ha="center", va="center", fontsize=TAM["nota"], color=CORES["roxo"])
+    matriz_cores(ax, xs, yp - 3 * ch, e_pos, cw, ch)
+    ax.text(xs + d * cw / 2, yp + ch + 0.8, "4 primeiras linhas", ha="center", fontsize=TAM["nota"],
+            fontweight="bold", color=CORES["roxo"])
+
+    # --- soma e lote ---
+    sx, sy = 72.0, 26.5
+    soma(ax, sx, sy, r=1.8)
+    seta(ax, (xs + d * cw + 0.5, yt - ch), (sx - 1.3, sy + 1.3), cor=CORES["agua"], lw=1.4, cabeca=10)
+    seta(ax, (xs + d * cw + 0.5, yp - ch), (sx - 1.3, sy - 1.3), cor=CORES["roxo"], lw=1.4, cabeca=10)
+    res = e_tok + e_pos
+    rx = 76.5
+    matriz_cores(ax, rx, sy - 2 * ch, res, cw, ch)
+    seta(ax, (sx + 1.9, sy), (rx - 0.3, sy), cor=CORES["tinta"], lw=1.4, cabeca=10)
+    ax.text(rx + d * cw / 2, sy + 2 * ch + 0.8, "uma frase", ha="center", fontsize=TAM["nota"], fontweight="bold")
+    ax.text(rx + d * cw / 2, sy - 2 * ch - 0.6, "(tokens × d_model)", ha="center", va="top", fontsize=TAM["mini"],
+            color=CORES["suave"])
+    bx, by = 96.5, 22.0
+    for k in range(3, 0, -1):
+        ax.add_artist(Rectangle((bx + k * 1.5, by + k * 1.5), 10.4, 10.4,
+                               facecolor=clarear(CORES["azul"], 0.5 + k * 0.13),
+                               edgecolor=CORES["azul"], lw=1.0, zorder=2))
+    matriz_cores(ax, bx, by, res[:, ::2], 2.6, 2.6, z=3)
+    ax.text(bx + 7.0, by - 0.8, "lote (batch)", ha="center", va="top", fontsize=TAM["nota"], fontweight="bold",
+            color=CORES["azul"])
+    caixa(ax, 79.0, 4.0, 33.5, 8.5, "(batch, tokens, d_model)\nex.: (8, 256, 768)", fundo=CORES["azul_claro"],
+          borda=CORES["azul"], tam=TAM["texto"], peso="bold", mono=True)
+    seta(ax, (bx + 7.0, by - 3.4), (bx + 7.0, 12.8), cor=CORES["azul"], lw=1.4, cabeca=10)
+    return salvar(fig, pasta, "embeddings.png")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# 5. Atenção com Q, K, V (capítulo 3)
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def _atencao_exemplo(n=4, d_in=6, d_k=3, semente=11):
+    """Números pequenos e fixos para ilustrar a atenção: X, Q, K, V e as pontuações escaladas."""
+    rng = np.random.default_rng(semente)
+    X = rng.normal(0, 1, (n, d_in))
+    Wq, Wk, Wv = (rng.normal(0, 0.7, (d_in, d_k)) for _ in range(3))
+    Q, K, V = X @ Wq, X @ Wk, X @ Wv
+    S = Q @ K.T / math.sqrt(d_k)
+    return X, Q, K, V, S
+
+
+def fig_atencao_qkv(pasta: Path) -> Path:
+    """X → Q, K, V → pontuações → softmax → pesos × V, com números calculados aqui."""
+    palavras = ["Capitu", "olhou", "para", "mim"]
+    X, Q, K, V, S = _atencao_exemplo()
+    P = softmax(S)
+    Z = P @ V
+    fig, ax = novo_quadro(11.4, 6.6, "Atenção: cada token pergunta (Q), os outros respondem (K) e entregam (V)",
+                          "Exemplo com 4 tokens (1 palavra = 1 token, para simplificar), d_in = 6 e d_k = 3; "
+                          "sem máscara causal por enquanto.")
+    cw, ch = 2.0, 2.6
+    # X
+    xx, xy = 9.5, 24.0
+    for i, p in enumerate(palavras):
+        ax.text(xx - 0.6, xy + (3 - i) * ch + ch / 2, p, ha="right", va="center", fontsize=TAM["nota"])
+    matriz_cores(ax, xx, xy, X, cw, ch)
+    ax.text(xx + 3 * cw, xy + 4 * ch + 0.8, "X", ha="center", fontsize=TAM["rotulo"], fontweight="bold")
+    ax.text(xx + 3 * cw, xy - 0.6, "(4 × d_in)", ha="center", va="top", fontsize=TAM["mini"], color=CORES["suave"])
+    # Q, K, V
+    proj = [("Q", "consultas", Q, CORES["azul"], 43.0), ("K", "chaves", K, CORES["laranja"], 28.5),
+            ("V", "valores", V, CORES["verde"], 14.0)]
+    for nome, desc, M, cor, y in proj:
+        seta(ax, (xx + 6 * cw + 0.4, xy + 2 * ch), (24.8, y + 2 * ch), cor=cor, lw=1.4, cabeca=10)
+        caixa(ax, 25.0, y + 2 * ch - 2.0, 7.6, 4.0, f"× W_{nome.lower()}", fundo="#ffffff", borda=cor,
+              tam=TAM["nota"], cor_texto=cor, peso="bold")
+        seta(ax, (32.8, y + 2 * ch), (35.2, y + 2 * ch), cor=cor, lw=1.4, cabeca=10)
+        matriz_cores(ax, 35.5, y, M, cw, ch)
+        ax.add_artist(Rectangle((35.5, y), 3 * cw, 4 * ch, facecolor="none", edgecolor=cor, lw=1.6, zorder=4))
+        ax.text(35.5 + 1.5 * cw, y + 4 * ch + 0.7, f"{nome}  {desc}", ha="center", fontsize=TAM["nota"],
+                fontweight="bold", color=cor)
+    # pontuações
+    sx, sy, sc = 48.5, 29.0, 4.2
+    seta(ax, (41.8, 43.0 + 2 * ch), (sx - 0.3, sy + 3.0 * sc), cor=CORES["azul"], lw=1.3, cabeca=10)
+    seta(ax, (41.8, 28.5 + 2 * ch), (sx - 0.3, sy + 1.2 * sc), cor=CORES["laranja"], lw=1.3, cabeca=10)
+    matriz_cores(ax, sx, sy, S, sc, sc, mapa=MAPA_SEQ, vmin=S.min() - 0.3, vmax=S.max(), numeros=lambda v: num(v, 1),
+                 tam=TAM["nota"])
+    ax.text(sx + 2 * sc, sy + 4 * sc + 4.4, "pontuações", ha="center", fontsize=TAM["rotulo"], fontweight="bold")
+    ax.text(sx + 2 * sc, sy + 4 * sc + 1.6, r"$QK^{\mathsf{T}} / \sqrt{d_k}$", ha="center", va="center", fontsize=13)
+    ax.text(sx + 2 * sc, sy - 0.6, "linha = quem pergunta\ncoluna = a quem", ha="center", va="top",
+            fontsize=TAM["mini"], color=CORES["suave"])
+    # softmax
+    px = 72.0
+    seta(ax, (sx + 4 * sc + 0.4, sy + 2 * sc), (px - 0.4, sy + 2 * sc), cor=CORES["tinta"], lw=1.5, cabeca=11)
+    ax.text((sx + 4 * sc + px) / 2, sy + 2 * sc + 0.9, "softmax\npor linha", ha="center", va="bottom",
+            fontsize=TAM["mini"])
+    matriz_cores(ax, px, sy, P, sc, sc, mapa=MAPA_SEQ, vmin=0, vmax=0.8, numeros=lambda v: num(v, 2),
+                 tam=TAM["nota"])
+    ax.text(px + 2 * sc, sy + 4 * sc + 4.4, "pesos de atenção", ha="center", fontsize=TAM["rotulo"],
+            fontweight="bold")
+    ax.text(px + 2 * sc, sy + 4 * sc + 1.6, "cada linha soma 1", ha="center", va="center", fontsize=TAM["nota"],
+            color=CORES["suave"])
+    # contexto Z (uma linha por token, alinhada com os pesos)
+    zx, zw = 96.5, 2.8
+    seta(ax, (px + 4 * sc + 0.4, sy + 2 * sc), (zx - 0.4, sy + 2 * sc), cor=CORES["tinta"], lw=1.5, cabeca=11)
+    ax.text((px + 4 * sc + zx) / 2, sy + 2 * sc + 0.9, "× V", ha="center", va="bottom", fontsize=TAM["texto"],
+            color=CORES["verde"], fontweight="bold")
+    lim = float(np.abs(Z).max()) * 1.15
+    matriz_cores(ax, zx, sy, Z, zw, sc, vmin=-lim, vmax=lim)
+    ax.add_artist(Rectangle((zx, sy), 3 * zw, 4 * sc, facecolor="none", edgecolor=CORES["tinta"], lw=1.6, zorder=4))
+    ax.text(zx + 1.5 * zw, sy + 4 * sc + 4.4, "contexto Z", ha="center", fontsize=TAM["rotulo"], fontweight="bold")
+    ax.text(zx + 1.5 * zw, sy + 4 * sc + 1.6, "(4 × d_k)", ha="center", va="center", fontsize=TAM["nota"],
+            color=CORES["suave"])
+    # V desce até Z por baixo das matrizes
+    yv = 21.5
+    linha(ax, [41.8, zx + 1.5 * zw], [yv, yv], cor=CORES["verde"], lw=1.4)
+    seta(ax, (zx + 1.5 * zw, yv), (zx + 1.5 * zw, sy - 0.3), cor=CORES["verde"], lw=1.4, cabeca=10)
+    ax.text(70.0, yv + 0.5, "V: o que cada token entrega", ha="center", va="bottom", fontsize=TAM["mini"],
+            color=CORES["verde"])
+    # fórmula e leitura
+    caixa(ax, 44.0, 2.5, 68.5, 15.0, fundo=CORES["papel"], borda=CORES["grade"])
+    formula = r"$\mathrm{Atenção}(Q, K, V) = \mathrm{softmax}\left(\frac{QK^{\mathsf{T}}}{\sqrt{d_k}}\right) V$"
+    ax.text(78.25, 13.0, formula,
+            ha="center", va="center", fontsize=15)
+    ax.text(46.0, 7.3, "• linha i de Z = média dos vetores V, pesada pela atenção do token i", fontsize=TAM["nota"],
+            va="center")
+    ax.text(46.0, 4.4, "• dividir por √d_k mantém as pontuações numa escala boa para o softmax",
+            fontsize=TAM["nota"], va="center")
+    ax.text(2.0, 7.0, "W_q, W_k e W_v são camadas\nLinear treináveis (d_in → d_k).\nQ, K e V vêm do mesmo X.",
+            fontsize=TAM["nota"], va="center", color=CORES["suave"], linespacing=1.3)
+    return salvar(fig, pasta, "atencao_qkv.png")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# 6. Máscara causal (capítulo 3)
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def fig_mascara_causal(pasta: Path) -> Path:
+    """Pontuações, máscara −∞ acima da diagonal e os pesos resultantes numa frase curta."""
+    palavras = ["Capitu", "tinha", "olhos", "de", "ressaca"]
+    n = len(palavras)
+    S = np.random.default_rng(5).normal(0, 1.0, (n, n))
+    mascara = np.triu(np.ones((n, n), dtype=bool), k=1)
+    P = softmax(np.where(mascara, -np.inf, S))
+    fig, ax = novo_quadro(11.4, 6.2, "Máscara causal: cada token só olha para si e para os anteriores",
+                          "“Capitu tinha olhos de ressaca” (1 palavra = 1 token). Acima da diagonal está o futuro, "
+                          "que o modelo não pode ver.")
+    c, gy = 4.9, 16.0
+    topo = gy + n * c
+    grades = [13.0, 50.0, 87.0]
+
+    def rotulos(gx, linhas):
+        for i, p in enumerate(palavras):
+            ax.text(gx + i * c + c / 2 - 0.6, topo + 0.5, p, ha="left", va="bottom", fontsize=TAM["mini"],
+                    rotation=35, rotation_mode="anchor")
+            if linhas:
+                ax.text(gx - 0.6, gy + (n - 1 - i) * c + c / 2, p, ha="right", va="center", fontsize=TAM["nota"])
+
+    def escada(gx):
+        """Fronteira entre o que cada linha pode ver e o futuro (degraus pelas bordas das células)."""
+        xs_, ys_ = [gx + c], [topo]
+        for i in range(n - 1):
+            xs_ += [gx + (i + 1) * c, gx + (i + 2) * c]
+            ys_ += [topo - (i + 1) * c, topo - (i + 1) * c]
+        ax.plot(xs_, ys_, color=CORES["vermelho"], lw=2.2, zorder=6, solid_joinstyle="miter")
+
+    escala = {"mapa": MAPA_SEQ, "vmin": S.min() - 0.5, "vmax": S.max() + 0.3, "numeros": lambda v: num(v, 1),
+              "tam": TAM["nota"]}
+    matriz_cores(ax, grades[0], gy, S, c, c, **escala)
+    matriz_cores(ax, grades[1], gy, S, c, c, **escala,
+                 mascara=[["−∞" if mascara[i, j] else "" for j in range(n)] for i in range(n)])
+    matriz_cores(ax, grades[2], gy, P, c, c, mapa=MAPA_SEQ, vmin=0, vmax=1.0, numeros=lambda v: num(v, 2),
+                 tam=TAM["nota"], mascara=[["0" if mascara[i, j] else "" for j in range(n)] for i in range(n)])
+    titulos = [("1. pontuações", r"$QK^{\mathsf{T}}/\sqrt{d_k}$"), ("2. aplica a máscara", "−∞ acima da diagonal"),
+               ("3. softmax por linha", "pesos: cada linha soma 1")]
+    for gx, (nome, sub) in zip(grades, titulos):
+        rotulos(gx, linhas=gx == grades[0])
+        escada(gx)
+        ax.text(gx + n * c / 2, topo + 8.2, nome, ha="center", fontsize=TAM["rotulo"], fontweight="bold")
+        ax.text(gx + n * c / 2, gy - 1.0, sub, ha="center", va="top", fontsize=TAM["nota"] + (2 if "$" in sub else 0),
+                color=CORES["suave"])
+    for a, b_, rot in ((grades[0] + n * c, grades[1], "masked_fill"), (grades[1] + n * c, grades[2], "softmax")):
+        seta(ax, (a + 1.5, gy + n * c / 2), (b_ - 1.5, gy + n * c / 2), cor=CORES["tinta"], lw=1.6, cabeca=12)
+        ax.text((a + b_) / 2, gy + n * c / 2 + 1.0, rot, ha="center", va="bottom", fontsize=TAM["mini"],
+                family=FONTE_MONO, color=CORES["suave"])
+    # leitura de uma linha
+    i = 2
+    ax.add_artist(Rectangle((grades[2], gy + (n - 1 - i) * c), n * c, c, facecolor="none", edgecolor=CORES["laranja"],
+                           lw=2.6, zorder=7))
+    visiveis = ", ".join(palavras[: i + 1])
+    ax.text(grades[2] + n * c / 2, gy - 4.6, f"“{palavras[i]}” vê só: {visiveis}", ha="center", va="top",
+            fontsize=TAM["nota"], color=CORES["laranja"], fontweight="bold")
+    ax.text(2.0, 4.6, "Em PyTorch:  mascara = torch.triu(torch.ones(T, T), diagonal=1).bool()", fontsize=TAM["nota"],
+            va="center", family=FONTE_MONO)
+    ax.text(2.0, 1.9, "             pontuacoes.masked_fill(mascara, -torch.inf)   # e exp(−∞) = 0 no softmax",
+            fontsize=TAM["nota"], va="center", family=FONTE_MONO)
+    return salvar(fig, pasta, "mascara_causal.png")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# 7. Atenção multi-cabeça (capítulo 3)
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def fig_multi_cabeca(pasta: Path) -> Path:
+    """Cabeças de atenção em paralelo, concatenação e projeção de saída."""
+    fig, ax = novo_quadro(11.4, 7.0, "Atenção multi-cabeça: várias atenções em paralelo, depois juntadas",
+                          "Cada cabeça tem seus próprios W_q, W_k, W_v e aprende um padrão diferente; as saídas são "
+                          "concatenadas e projetadas.")
+    cores = [CORES["azul"], CORES["laranja"], CORES["verde"], CORES["roxo"]]
+    claras = [CORES["azul_claro"], CORES["laranja_claro"], CORES["verde_claro"], CORES["roxo_claro"]]
+    n = 5
+    rng = np.random.default_rng(21)
+    padroes = []  # pesos de atenção (softmax com máscara causal) com um padrão típico por cabeça
+    for h in range(4):
+        M = np.full((n, n), -np.inf)
+        for i in range(n):
+            for j in range(i + 1):
+                if h == 0:
+                    M[i, j] = 3.0 if j == max(i - 1, 0) else 0.0
+                elif h == 1:
+                    M[i, j] = 3.0 if j == 0 else 0.0
+                elif h == 2:
+                    M[i, j] = 3.0 if j == i else 0.0
+                else:
+                    M[i, j] = rng.normal(0, 0.4)
+        padroes.append(softmax(M))
+    descricoes = ["olha o token anterior", "olha o 1º token", "olha a si mesma", "espalha a atenção"]
+    caixa(ax, 2.0, 23.0, 11.5, 16.0, "X\n\n(batch,\ntokens,\nd_model)", fundo=CORES["cinza_claro"],
+          borda=CORES["tinta"], tam=TAM["nota"], peso="bold")
+    y_cab = [50.0, 37.5, 25.0, 12.5]
+    for h in range(4):
+        y = y_cab[h]
+        seta(ax, (13.8, 31.0), (19.6, y + 4.0), cor=cores[h], lw=1.3, cabeca=10)
+        caixa(ax, 20.0, y, 40.0, 8.5, fundo=claras[h], borda=cores[h], lw=1.4)
+        ax.text(21.5, y + 6.0, f"cabeça {h + 1}", fontsize=TAM["rotulo"], fontweight="bold", color=cores[h],
+                va="center")
+        ax.text(21.5, y + 2.4, "Q, K, V próprios\n(d_model → d_head)", fontsize=TAM["mini"], va="center",
+                linespacing=1.15)
+        mapa = LinearSegmentedColormap.from_list(f"cabeca{h}", ["#ffffff", cores[h]])
+        c = 1.45
+        matriz_cores(ax, 38.0, y + 0.6, padroes[h], c, c, mapa=mapa, vmin=0, vmax=1, borda=clarear(cores[h], 0.6),
+                     lw=0.5, mascara=[["" if j <= i else " " for j in range(n)] for i in range(n)])
+        ax.text(46.0, y + 4.25, descricoes[h].replace(" o ", "\no ").replace(" a ", "\na "), fontsize=TAM["mini"],
+                va="center", color=cores[h], style="italic", linespacing=1.15)
+        seta(ax, (60.2, y + 4.25), (63.6, y + 4.25), cor=cores[h], lw=1.3, cabeca=10)
+        matriz_cores(ax, 64.0, y + 0.9, np.full((n, 2), 0.75), 1.4, 1.34,
+                     mapa=LinearSegmentedColormap.from_list(f"z{h}", ["#ffffff", cores[h]]), vmin=0, vmax=1,
+                     lw=0.6)
+        ax.text(67.6, y + 4.25, f"Z{h + 1}", fontsize=TAM["nota"], va="center", fontweight="bold", color=cores[h])
+        seta(ax, (70.5, y + 4.25), (77.6, 32.0 + (1.5 - h) * 2.2), cor=cores[h], lw=1.1, cabeca=9)
+    ax.text(65.4, 9.6, "cada Zᵢ:\n(…, d_head)", ha="center", va="top", fontsize=TAM["mini"], color=CORES["suave"],
+            linespacing=1.15)
+    ax.text(40.0, 59.6, "pesos de atenção (com máscara causal)", ha="center", va="center", fontsize=TAM["mini"],
+            color=CORES["suave"])
+    # concatenação e projeção
+    cx_, cy_ = 78.0, 24.0
+    for h in range(4):
+        ax.add_artist(Rectangle((cx_ + h * 2.4, cy_), 2.4, 16.0, facecolor=clarear(cores[h], 0.25), edgecolor="#ffffff",
+                               lw=1.0, zorder=2))
+    ax.add_artist(Rectangle((cx_, cy_), 9.6, 16.0, facecolor="none", edgecolor=CORES["tinta"], lw=1.4, zorder=3))
+    ax.text(cx_ + 4.8, cy_ + 17.2, "concatena", ha="center", fontsize=TAM["nota"], fontweight="bold")
+    ax.text(cx_ + 4.8, cy_ - 0.8, "(…, d_model)", ha="center", va="top", fontsize=TAM["mini"], color=CORES["suave"])
+    seta(ax, (cx_ + 9.9, 32.0), (91.6, 32.0), cor=CORES["tinta"], lw=1.5, cabeca=11)
+    caixa(ax, 92.0, 27.0, 9.0, 10.0, "W_o\nLinear\nproj_saida", fundo="#ffffff", borda=CORES["tinta"],
+          tam=TAM["nota"], peso="bold")
+    seta(ax, (101.2, 32.0), (104.0, 32.0), cor=CORES["tinta"], lw=1.5, cabeca=11)
+    caixa(ax, 104.3, 24.0, 8.2, 16.0, "saída\n\nmesma\nforma\nde X", fundo=CORES["cinza_claro"],
+          borda=CORES["tinta"], tam=TAM["mini"], peso="bold")
+    caixa(ax, 74.0, 3.0, 38.5, 16.5, fundo=CORES["papel"], borda=CORES["grade"])
+    ax.text(75.5, 16.5, "d_head = d_model ÷ n_cabeças", fontsize=TAM["nota"], fontweight="bold", va="center")
+    ax.text(75.5, 13.5, "GPT-2 small: 768 ÷ 12 = 64", fontsize=TAM["nota"], va="center", color=CORES["suave"])
+    ax.text(75.5, 8.3, "Na prática, uma só Linear calcula Q (idem\nK e V) de todas as cabeças; depois separa:\n"
+            ".view(b, T, h, d_head).transpose(1, 2)", fontsize=TAM["mini"], va="center", linespacing=1.3)
+    ax.text(2.0, 6.0, "Custo parecido com o de uma cabeça\ngrande, mas com 4 “pontos de vista”\ndiferentes sobre a "
+            "frase.", fontsize=TAM["nota"], va="center", color=CORES["suave"], linespacing=1.25)
+    return salvar(fig, pasta, "multi_cabeca.png")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# 8. Bloco transformer pre-LN (capítulo 4)
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def fig_bloco_transformer(pasta: Path) -> Path:
+    """O bloco transformer pre-LN com as duas conexões de atalho."""
+    fig, ax = novo_quadro(11.4, 6.8, "Bloco transformer (pre-LN, como no GPT-2)",
+                          "Duas subcamadas, cada uma com LayerNorm antes e um atalho (conexão residual) que soma a "
+                          "entrada à saída.")
+    caixa(ax, 14.0, 37.0, 84.0, 21.0, fundo=clarear(CORES["laranja"], 0.93), borda=clarear(CORES["laranja"], 0.5),
+          lw=1.0, raio=1.2, z=0)
+    ax.text(15.2, 56.3, "subcamada 1 · atenção", fontsize=TAM["nota"], color=CORES["laranja"], fontweight="bold",
+            va="center")
+    caixa(ax, 14.0, 8.5, 84.0, 21.0, fundo=clarear(CORES["verde"], 0.93), borda=clarear(CORES["verde"], 0.5), lw=1.0,
+          raio=1.2, z=0)
+    ax.text(15.2, 27.8, "subcamada 2 · feed-forward", fontsize=TAM["nota"], color=CORES["verde"], fontweight="bold",
+            va="center")
+    y1, y2, h = 44.0, 15.0, 8.0
+    # linha 1: atenção
+    caixa(ax, 1.5, y1 - 5.0, 10.5, 10.0, "entrada\nx\n(b, T, d)", fundo=CORES["cinza_claro"], borda=CORES["tinta"],
+          tam=TAM["nota"], peso="bold")
+    blocos1 = [(22.0, 14.0, "LayerNorm 1", CORES["azul"], CORES["azul_claro"]),
+               (41.0, 22.0, "Atenção\nmulti-cabeça\n(causal)", CORES["laranja"], CORES["laranja_claro"]),
+               (68.0, 12.0, "Dropout", CORES["cinza"], "#ffffff")]
+    seta(ax, (12.2, y1), (21.8, y1), lw=1.6)
+    for i, (x, w, txt, forte, clara) in enumerate(blocos1):
+        caixa(ax, x, y1 - h / 2, w, h, txt, fundo=clara, borda=forte, tam=TAM["texto"], peso="bold", cor_texto=forte)
+        if i < 2:
+            seta(ax, (x + w + 0.2, y1), (blocos1[i + 1][0] - 0.2, y1), lw=1.6)
+    s1 = 87.0
+    seta(ax, (80.2, y1), (s1 - 1.7, y1), lw=1.6)
+    soma(ax, s1, y1, r=1.6)
+    linha(ax, [17.0, 17.0, s1, s1], [y1, y1 + 8.5, y1 + 8.5, y1 + 3.5], cor=CORES["tinta"], lw=2.0)
+    seta(ax, (s1, y1 + 3.6), (s1, y1 + 1.7), cor=CORES["tinta"], lw=2.0, cabeca=12)
+    ax.text(52.0, y1 + 9.3, "atalho: x₁ = x + Dropout(Atenção(LayerNorm(x)))", ha="center", va="bottom",
+            fontsize=TAM["nota"], fontweight="bold")
+    # descida para a linha 2
+    linha(ax, [s1 + 1.6, 104.0, 104.0, 6.5, 6.5], [y1, y1, 33.0, 33.0, y2], cor=CORES["suave"], lw=1.6)
+    ax.text(105.0, 38.5, "x₁", fontsize=TAM["rotulo"], fontweight="bold", va="center")
+    seta(ax, (6.5, y2), (21.8, y2), lw=1.6)
+    # linha 2: feed-forward
+    blocos2 = [(22.0, 14.0, "LayerNorm 2", CORES["azul"], CORES["azul_claro"]),
+               (39.5, 9.5, "Linear\nd → 4d", CORES["verde"], CORES["verde_claro"]),
+               (51.5, 9.0, "", CORES["verde"], CORES["verde_claro"]),
+               (63.0, 9.5, "Linear\n4d → d", CORES["verde"], CORES["verde_claro"]),
+               (76.0, 12.0, "Dropout", CORES["cinza"], "#ffffff")]
+    for i, (x, w, txt, forte, clara) in enumerate(blocos2):
+        caixa(ax, x, y2 - h / 2, w, h, txt, fundo=clara, borda=forte, tam=TAM["nota"] + 0.5, peso="bold",
+              cor_texto=forte)
+        if i < len(blocos2) - 1:
+            seta(ax, (x + w + 0.2, y2), (blocos2[i + 1][0] - 0.2, y2), lw=1.6)
+    # mini gráfico da GELU dentro da sua caixa
+    xs = np.linspace(-3, 2, 60)
+    gelu = 0.5 * xs * (1 + np.tanh(math.sqrt(2 / math.pi) * (xs + 0.044715 * xs ** 3)))
+    gx, gy_ = 56.5, y2 - 2.0
+    ax.plot([gx - 3.6, gx + 2.4], [gy_, gy_], color=CORES["linha"], lw=0.6, zorder=4)
+    ax.plot(gx + xs * 1.15, gy_ + gelu * 1.15, color=CORES["verde"], lw=1.8, zorder=5)
+    ax.text(gx - 0.5, y2 + 2.2, "GELU", ha="center", va="center", fontsize=TAM["nota"] + 0.5, fontweight="bold",
+            color=CORES["verde"], zorder=5)
+    ax.text(56.0, y2 - h / 2 - 0.8, "feed-forward: expande 4×, aplica GELU, volta a d_model", ha="center", va="top",
+            fontsize=TAM["mini"], color=CORES["verde"])
+    s2 = 95.0
+    seta(ax, (88.2, y2), (s2 - 1.7, y2), lw=1.6)
+    soma(ax, s2, y2, r=1.6)
+    linha(ax, [17.0, 17.0, s2, s2], [y2, y2 + 8.5, y2 + 8.5, y2 + 3.5], cor=CORES["tinta"], lw=2.0)
+    seta(ax, (s2, y2 + 3.6), (s2, y2 + 1.7), cor=CORES["tinta"], lw=2.0, cabeca=12)
+    ax.text(56.0, y2 + 9.3, "atalho: saída = x₁ + Dropout(FeedForward(LayerNorm(x₁)))", ha="center", va="bottom",
+            fontsize=TAM["nota"], fontweight="bold")
+    seta(ax, (s2 + 1.7, y2), (100.3, y2), lw=1.6)
+    caixa(ax, 100.5, y2 - 5.0, 12.0, 10.0, "saída\n(b, T, d)", fundo=CORES["cinza_claro"], borda=CORES["tinta"],
+          tam=TAM["nota"], peso="bold")
+    ax.text(2.0, 3.6, "Entra e sai com a mesma forma (batch, tokens, d_model): por isso dá para empilhar N blocos.",
+            fontsize=TAM["nota"], color=CORES["suave"], va="center")
+    ax.text(2.0, 1.3, "Os atalhos deixam o gradiente fluir direto até as primeiras camadas.", fontsize=TAM["nota"],
+            color=CORES["suave"], va="center")
+    return salvar(fig, pasta, "bloco_transformer.png")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# 9. O GPT inteiro (capítulo 4)
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def fig_pilha_gpt(pasta: Path) -> Path:
+    """O GPT inteiro, de ids a probabilidades do próximo token, com as formas dos tensores."""
+    fig, ax = novo_quadro(11.4, 6.2, "O GPT completo: de ids a probabilidades do próximo token",
+                          "Embaixo de cada etapa, a forma do tensor (b = batch, T = tokens, d = d_model, "
+                          "V = tamanho do vocabulário).")
+    yc = 33.0
+    toks = ["Uma", " noite", " destas", ","]
+    ax.text(7.0, yc + 14.0, "entrada", ha="center", fontsize=TAM["nota"], fontweight="bold", color=CORES["azul"])
+    for i, t in enumerate(toks):
+        celula(ax, 2.0, yc + 8.5 - i * 4.6, 10.0, 3.8, mostrar_token(t), fundo=CORES["azul_claro"],
+               borda=CORES["azul"], tam=TAM["nota"])
+    ax.text(7.0, yc - 12.0, "ids (b, T)", ha="center", fontsize=TAM["mini"], color=CORES["suave"])
+    caixa(ax, 15.5, yc + 2.5, 13.5, 8.0, "Embedding\nde tokens", fundo=CORES["agua_claro"], borda=CORES["agua"],
+          tam=TAM["nota"], peso="bold", cor_texto=CORES["agua"])
+    caixa(ax, 15.5, yc - 10.5, 13.5, 8.0, "Embedding\nde posições", fundo=CORES["roxo_claro"], borda=CORES["roxo"],
+          tam=TAM["nota"], peso="bold", cor_texto=CORES["roxo"])
+    seta(ax, (12.3, yc + 3.0), (15.3, yc + 6.5), lw=1.4, cabeca=10)
+    seta(ax, (12.3, yc - 3.0), (15.3, yc - 6.5), lw=1.4, cabeca=10)
+    soma(ax, 32.5, yc, r=1.6)
+    seta(ax, (29.2, yc + 6.5), (31.6, yc + 1.3), lw=1.4, cabeca=10)
+    seta(ax, (29.2, yc - 6.5), (31.6, yc - 1.3), lw=1.4, cabeca=10)
+    caixa(ax, 35.8, yc - 4.0, 8.0, 8.0, "Drop-\nout", fundo="#ffffff", borda=CORES["cinza"], tam=TAM["nota"],
+          peso="bold", cor_texto=CORES["cinza"])
+    seta(ax, (34.2, yc), (35.6, yc), lw=1.4, cabeca=8)
+    ax.text(36.0, yc - 12.0, "(b, T, d)", ha="center", fontsize=TAM["mini"], color=CORES["suave"])
+    # pilha de N blocos
+    bx, bw = 47.5, 15.0
+    seta(ax, (44.0, yc), (47.3, yc), lw=1.4, cabeca=10)
+    for k in range(3, 0, -1):
+        caixa(ax, bx + k * 1.0, yc - 11.0 + k * 1.0, bw, 22.0, fundo=clarear(CORES["laranja"], 0.75 + 0.05 * k),
+              borda=CORES["laranja"], lw=1.0, z=2)
+    caixa(ax, bx, yc - 11.0, bw, 22.0, fundo=CORES["laranja_claro"], borda=CORES["laranja"], lw=1.6, z=3)
+    itens = [("LayerNorm", CORES["azul"]), ("Atenção", CORES["laranja"]), ("+ atalho", CORES["tinta"]),
+             ("LayerNorm", CORES["azul"]), ("Feed-forward", CORES["verde"]), ("+ atalho", CORES["tinta"])]
+    for j, (txt, cor) in enumerate(itens):
+        ax.text(bx + bw / 2, yc + 8.0 - j * 3.2, txt, ha="center", va="center", fontsize=TAM["mini"] + 0.5,
+                color=cor, fontweight="bold", zorder=5)
+    ax.text(bx + bw / 2 + 1.5, yc + 15.2, "Bloco transformer × N", ha="center", fontsize=TAM["nota"],
+            fontweight="bold", color=CORES["laranja"])
+    ax.text(bx + bw / 2, yc - 13.4, "(b, T, d)", ha="center", fontsize=TAM["mini"], color=CORES["suave"])
+    caixa(ax, 67.0, yc - 4.0, 9.5, 8.0, "Layer-\nNorm\nfinal", fundo=CORES["azul_claro"], borda=CORES["azul"],
+          tam=TAM["nota"], peso="bold", cor_texto=CORES["azul"])
+    seta(ax, (bx + bw + 3.3, yc), (66.8, yc), lw=1.4, cabeca=10)
+    caixa(ax, 79.0, yc - 4.0, 10.0, 8.0, "Cabeça\nlinear\nd → V", fundo="#ffffff", borda=CORES["tinta"],
+          tam=TAM["nota"], peso="bold")
+    seta(ax, (76.7, yc), (78.8, yc), lw=1.4, cabeca=8)
+    ax.text(84.0, yc - 12.0, "logits (b, T, V)", ha="center", fontsize=TAM["mini"], color=CORES["suave"])
+    seta(ax, (89.2, yc), (91.3, yc), lw=1.4, cabeca=8)
+    # próximo token: barras (ilustrativas) da última posição
+    ax.text(102.5, yc + 14.0, "última posição → softmax", ha="center", fontsize=TAM["nota"], fontweight="bold")
+    cand = [(" vindo", 0.31), (" quando", 0.17), (" disse", 0.12), (" ele", 0.09), (" que", 0.07)]
+    for i, (t, p) in enumerate(cand):
+        yy = yc + 9.0 - i * 3.5
+        cor = CORES["laranja"] if i == 0 else CORES["linha"]
+        ax.text(100.2, yy, mostrar_token(t), fontsize=TAM["mini"], va="center", ha="right", family=FONTE_MONO,
+                color=CORES["tinta"], fontweight="bold" if i == 0 else "normal")
+        ax.add_artist(Rectangle((100.8, yy - 1.2), 26.0 * p, 2.4, facecolor=cor, edgecolor="none", zorder=2))
+        ax.text(101.2 + 26.0 * p, yy, num(p, 2), fontsize=TAM["mini"], va="center",
+                color=CORES["laranja"] if i == 0 else CORES["suave"], fontweight="bold" if i == 0 else "normal")
+    ax.text(102.5, yc - 9.0, "próximo token: “␣vindo”", ha="center", va="center", fontsize=TAM["nota"],
+            fontweight="bold", color=CORES["laranja"])
+    ax.text(102.5, yc - 12.0, "(probabilidades ilustrativas)", ha="center", fontsize=TAM["mini"],
+            color=CORES["suave"])
+    # ficha do GPT-2 small
+    caixa(ax, 2.0, 2.5, 110.5, 13.0, fundo=CORES["papel"], borda=CORES["grade"])
+    ax.text(4.0, 12.0, "GPT-2 small:", fontsize=TAM["texto"], fontweight="bold", va="center")
+    ax.text(24.0, 12.0, "V = 50.257   contexto = 1.024   d = 768   12 cabeças   N = 12 blocos   dropout 0,1",
+            fontsize=TAM["nota"], va="center", family=FONTE_MONO)
+    ax.text(4.0, 8.3, "≈ 124 M parâmetros com a cabeça compartilhando os pesos do embedding de tokens "
+            "(weight tying); ≈ 163 M sem compartilhar.", fontsize=TAM["nota"], va="center")
+    ax.text(4.0, 4.9, "Na geração: pega os logits da última posição, escolhe um token, anexa à entrada e repete.",
+            fontsize=TAM["nota"], va="center", color=CORES["suave"])
+    return salvar(fig, pasta, "pilha_gpt.png")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# 10. Laço de treinamento (capítulo 5)
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def taxa_aprendizado(passo, total=1000, aquecimento=100, maxima=6e-4, minima=6e-5):
+    """Aquecimento linear seguido de decaimento cosseno até ``minima``."""
+    if passo < aquecimento:
+        return maxima * (passo + 1) / aquecimento
+    prog = (passo - aquecimento) / max(1, total - aquecimento)
+    return minima + 0.5 * (maxima - minima) * (1 + math.cos(math.pi * prog))
+
+
+def fig_laco_treinamento(pasta: Path) -> Path:
+    """O laço de treino (lote, forward, perda, backward, recorte, AdamW) e a agenda da LR."""
+    fig, ax = novo_quadro(11.4, 6.8, "O laço de treinamento",
+                          "Cada volta processa um lote e ajusta os pesos um pouquinho. Milhares de voltas depois, "
+                          "o modelo prevê Machado melhor.")
+    w, h = 19.0, 10.0
+    topo, base = 42.0, 17.0
+    etapas = [
+        (3.0, topo, "1  Lote (x, y)", "do DataLoader:\ny = x deslocado de 1", CORES["azul"], CORES["azul_claro"]),
+        (26.0, topo, "2  Forward", "logits = modelo(x)\n(b, T, V)", CORES["laranja"], CORES["laranja_claro"]),
+        (49.0, topo, "3  Perda", "entropia cruzada\nentre logits e y", CORES["vermelho"], CORES["vermelho_claro"]),
+        (49.0, base, "4  Backward", "perda.backward()\ncalcula gradientes", CORES["roxo"], CORES["roxo_claro"]),
+        (26.0, base, "5  Recorte", "clip_grad_norm_\n(params, 1.0)", CORES["amarelo"], CORES["amarelo_claro"]),
+        (3.0, base, "6  Passo AdamW", "otimizador.step()\nagendador.step()", CORES["verde"], CORES["verde_claro"]),
+    ]
+    for x, y, nome, desc, forte, clara in etapas:
+        caixa(ax, x, y, w, h, fundo=clara, borda=forte, lw=1.5)
+        ax.text(x + 1.2, y + h - 2.2, nome, fontsize=TAM["rotulo"], fontweight="bold", color=forte, va="center")
+        ax.text(x + 1.2, y + 3.2, desc, fontsize=TAM["nota"], va="center", linespacing=1.2)
+    seta(ax, (3.0 + w + 0.3, topo + h / 2), (26.0 - 0.3, topo + h / 2), lw=1.8)
+    seta(ax, (26.0 + w + 0.3, topo + h / 2), (49.0 - 0.3, topo + h / 2), lw=1.8)
+    seta(ax, (49.0 + w / 2, topo - 0.3), (49.0 + w / 2, base + h + 0.3), lw=1.8)
+    seta(ax, (49.0 - 0.3, base + h / 2), (26.0 + w + 0.3, base + h / 2), lw=1.8)
+    seta(ax, (26.0 - 0.3, base + h / 2), (3.0 + w + 0.3, base + h / 2), lw=1.8)
+    seta(ax, (3.0 + w / 2, base + h + 0.3), (3.0 + w / 2, topo - 0.3), lw=1.8)
+    meio = (base + h + topo) / 2
+    ax.text(3.0 + w / 2 + 1.0, meio, "zero_grad()\npróximo lote", fontsize=TAM["nota"], va="center",
+            color=CORES["suave"], linespacing=1.15)
+    ax.text(35.5, meio, "↻", fontsize=30, ha="center", va="center", color=CORES["grade"])
+    ax.text(49.0 + w / 2 + 1.0, meio, "um número\n(a perda)", fontsize=TAM["nota"], va="center",
+            color=CORES["suave"], linespacing=1.15)
+    # avaliação periódica
+    caixa(ax, 3.0, 2.5, 65.0, 10.0, fundo=CORES["papel"], borda=CORES["agua"], tracejada=True, lw=1.4)
+    ax.text(4.5, 10.0, "A cada N passos: avaliar e gerar uma amostra", fontsize=TAM["texto"], fontweight="bold",
+            color=CORES["agua"], va="center")
+    ax.text(4.5, 5.6, "perda de treino e de validação (também em bits por caractere)\n"
+            "+ um texto gerado, para ver o modelo aprendendo", fontsize=TAM["nota"], va="center", linespacing=1.2)
+    linha(ax, [68.3, 71.0, 71.0], [topo + h / 2, topo + h / 2, 7.5], cor=CORES["agua"], lw=1.3, tracejada=True)
+    seta(ax, (71.0, 7.5), (68.3, 7.5), cor=CORES["agua"], lw=1.3, cabeca=10)
+    # curva da taxa de aprendizado (gráfico de verdade)
+    caixa(ax, 74.5, 2.5, 38.0, 55.0, fundo="#ffffff", borda=CORES["grade"])
+    ax.text(93.5, 54.3, "taxa de aprendizado (LR)", ha="center", fontsize=TAM["texto"], fontweight="bold",
+            color=CORES["verde"], va="center")
+    ax.text(93.5, 51.2, "aquecimento linear + decaimento cosseno", ha="center", fontsize=TAM["nota"],
+            color=CORES["suave"], va="center")
+    eixo = eixo_em(fig, ax, 81.5, 19.0, 28.5, 28.0)
+    passos = np.arange(1000)
+    lr = np.array([taxa_aprendizado(p) for p in passos]) * 1e4
+    eixo.axvspan(0, 100, color=CORES["amarelo_claro"], lw=0)
+    eixo.plot(passos, lr, color=CORES["verde"], lw=2.4)
+    eixo.set_xlim(0, 1000)
+    eixo.set_ylim(0, 6.9)
+    eixo.set_xlabel("passo", fontsize=TAM["nota"])
+    eixo.set_ylabel("LR (× 10⁻⁴)", fontsize=TAM["nota"])
+    eixo.tick_params(labelsize=TAM["mini"])
+    eixo.set_xticks([0, 500, 1000])
+    eixo.set_xticklabels(["0", "500", "1.000"])
+    eixo.set_yticks([0, 2, 4, 6])
+    for lado in ("top", "right"):
+        eixo.spines[lado].set_visible(False)
+    eixo.annotate("aquecimento", xy=(60, 1.6), xytext=(160, 1.2), fontsize=TAM["mini"], color=CORES["amarelo"],
+                  va="center", arrowprops={"arrowstyle": "-", "color": CORES["amarelo"], "lw": 1})
+    eixo.annotate("decai até\no mínimo", xy=(900, 0.85), xytext=(640, 3.6), fontsize=TAM["mini"],
+                  color=CORES["verde"], arrowprops={"arrowstyle": "-", "color": CORES["verde"], "lw": 1})
+    ax.text(93.5, 8.8, "O agendador muda a LR a cada passo:", ha="center", fontsize=TAM["mini"],
+            color=CORES["suave"], va="center")
+    ax.text(93.5, 5.8, "começa devagar, sobe até o máximo e\ndesce suavemente até o fim do treino.", ha="center",
+            fontsize=TAM["mini"], color=CORES["suave"], va="center", linespacing=1.2)
+    return salvar(fig, pasta, "laco_treinamento.png")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# 11. Estratégias de decodificação (capítulo 5)
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def fig_estrategias_decodificacao(pasta: Path) -> Path:
+    """Gulosa, temperatura, top-k, top-p e beam search sobre a mesma distribuição."""
+    fig, ax = novo_quadro(11.4, 7.6, "Como escolher o próximo token: estratégias de decodificação",
+                          "Distribuição de brinquedo para “Uma noite destas, vindo da ___”. Em cor, os tokens que "
+                          "cada estratégia mantém.")
+    toks = ["cidade", "rua", "casa", "igreja", "praia", "missa", "escola", "lua"]
+    p = np.array([0.38, 0.20, 0.14, 0.10, 0.07, 0.05, 0.04, 0.02])
+    ypos = np.arange(len(toks))[::-1]
+    marcas = [0, 0.2, 0.4, 0.6]
+
+    def painel(x, y, titulo, sub, xmax=0.62):
+        ax.text(x, y + 27.6, titulo, fontsize=TAM["rotulo"], fontweight="bold", va="center")
+        ax.text(x, y + 25.0, sub, fontsize=TAM["nota"], va="center", color=CORES["suave"])
+        e = eixo_em(fig, ax, x + 7.0, y, 27.0, 23.0)
+        e.set_yticks(ypos)
+        e.set_yticklabels(toks, fontsize=TAM["nota"])
+        e.tick_params(axis="x", labelsize=TAM["mini"])
+        e.tick_params(axis="y", length=0)
+        e.set_xlim(0, xmax)
+        e.set_xticks(marcas)
+        e.set_xticklabels([num(v, 1) for v in marcas])
+        for lado in ("top", "right"):
+            e.spines[lado].set_visible(False)
+        return e
+
+    def barras(e, mantidos, cor, rotulos=None):
+        e.barh(ypos, p, color=[cor if m else CORES["grade"] for m in mantidos], height=0.72)
+        for yy, v, m, r in zip(ypos, p, mantidos, rotulos or [None] * len(p)):
+            e.text(v + 0.01, yy, r if r is not None else num(v, 2), va="center", fontsize=TAM["mini"],
+                   color=CORES["tinta"] if m else CORES["linha"], fontweight="bold" if m else "normal")
+
+    col, lin = [2.0, 40.0, 78.0], [37.0, 4.0]
+    e = painel(col[0], lin[0], "Distribuição do modelo", "softmax dos logits (T = 1)")
+    barras(e, [True] * len(p), CORES["azul"])
+    e = painel(col[1], lin[0], "Gulosa (greedy)", "sempre o mais provável: determinística")
+    barras(e, [i == 0 for i in range(len(p))], CORES["laranja"])
+    e.text(0.475, ypos[0], "← escolhe", va="center", fontsize=TAM["mini"], color=CORES["laranja"], fontweight="bold")
+    # temperatura: softmax(logits / T)
+    e = painel(col[2], lin[0], "Temperatura", "logits ÷ T: T < 1 afia, T > 1 achata", xmax=0.75)
+    frio, quente = softmax(np.log(p) / 0.5), softmax(np.log(p) / 1.5)
+    e.barh(ypos + 0.2, frio, height=0.38, color=CORES["azul"], label="T = 0,5")
+    e.barh(ypos - 0.2, quente, height=0.38, color="#fdba74", label="T = 1,5")
+    e.text(frio[0] + 0.01, ypos[0] + 0.2, num(frio[0], 2), va="center", fontsize=TAM["mini"], color=CORES["azul"],
+           fontweight="bold")
+    e.text(quente[0] + 0.01, ypos[0] - 0.2, num(quente[0], 2), va="center", fontsize=TAM["mini"],
+           color=CORES["laranja"], fontweight="bold")
+    e.legend(fontsize=TAM["mini"], frameon=False, loc="lower right")
+    # top-k
+    k = 3
+    e = painel(col[0], lin[1], f"Top-k (k = {k})", "fica com os k maiores, renormaliza, sorteia")
+    renorm = p[:k] / p[:k].sum()
+    barras(e, [i < k for i in range(len(p))], CORES["verde"],
+           rotulos=[f"{num(p[i], 2)} → {num(renorm[i], 2)}" if i < k else None for i in range(len(p))])
+    # top-p (núcleo)
+    limiar = 0.8
+    acum = np.cumsum(p)
+    n_p = int(np.searchsorted(acum, limiar - 1e-9) + 1)
+    e = painel(col[1], lin[1], f"Top-p (p = {num(limiar, 1)})", "menor grupo cuja soma chega a p; sorteia")
+    barras(e, [i < n_p for i in range(len(p))], CORES["roxo"],
+           rotulos=[f"Σ = {num(acum[i], 2)}" if i < n_p else None for i in range(len(p))])
+    # beam search (árvore com 2 passos)
+    x, y = col[2], lin[1]
+    ax.text(x, y + 27.6, "Beam search (largura 2)", fontsize=TAM["rotulo"], fontweight="bold", va="center")
+    ax.text(x, y + 25.0, "guarda as 2 melhores sequências", fontsize=TAM["nota"], va="center",
+            color=CORES["suave"])
+    nivel1 = {"cidade": 0.38, "rua": 0.20, "casa": 0.14}
+    nivel2 = {"cidade": [("quando", 0.50), ("para", 0.30)], "rua": [("do", 0.60), ("e", 0.20)]}
+    sequencias = sorted(((nivel1[a] * pb, a, b_) for a, filhos in nivel2.items() for b_, pb in filhos), reverse=True)
+    vencedoras = {(a, b_) for _, a, b_ in sequencias[:2]}
+    raiz_y = y + 13.0
+    caixa(ax, x, raiz_y - 1.8, 5.5, 3.6, "da", fundo=CORES["cinza_claro"], borda=CORES["linha"], tam=TAM["nota"])
+    pos1 = {"cidade": y + 20.0, "rua": y + 11.5, "casa": y + 4.5}
+    for t, yy in pos1.items():
+        fica = t in nivel2
+        cor = CORES["amarelo"] if fica else CORES["linha"]
+        seta(ax, (x + 5.7, raiz_y), (x + 7.8, yy), cor=cor, lw=1.2, cabeca=8)
+        caixa(ax, x + 8.0, yy - 1.8, 11.0, 3.6, f"{t} {num(nivel1[t], 2)}",
+              fundo=CORES["amarelo_claro"] if fica else "#ffffff", borda=cor, tam=TAM["mini"] + 0.5,
+              cor_texto=CORES["tinta"] if fica else CORES["linha"])
+        for j, (t2, p2) in enumerate(nivel2.get(t, [])):
+            y2 = yy + 2.4 - j * 4.8
+            ok = (t, t2) in vencedoras
+            cor2 = CORES["amarelo"] if ok else CORES["linha"]
+            seta(ax, (x + 19.2, yy), (x + 21.3, y2), cor=cor2, lw=1.1, cabeca=7)
+            ax.text(x + 21.6, y2, t2, fontsize=TAM["nota"], va="center", color=CORES["tinta"] if ok else CORES["linha"],
+                    fontweight="bold" if ok else "normal")
+            ax.text(x + 34.5, y2, f"{num(nivel1[t] * p2, 3)}{' ✓' if ok else ''}", fontsize=TAM["mini"],
+                    va="center", ha="right", color=CORES["amarelo"] if ok else CORES["linha"],
+                    fontweight="bold" if ok else "normal")
+    ax.text(x + 34.5, y + 1.0, "nota = produto das probabilidades", ha="right", fontsize=TAM["mini"],
+            va="center", color=CORES["suave"])
+    return salvar(fig, pasta, "estrategias_decodificacao.png")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# 12. Cabeça de classificação (capítulo 6)
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def fig_cabeca_classificacao(pasta: Path) -> Path:
+    """GPT congelado com o topo treinável e uma cabeça nova de 2 classes (spam / não spam)."""
+    fig, ax = novo_quadro(11.4, 6.8, "Ajuste fino para classificação: trocar a cabeça do GPT",
+                          "O GPT pré-treinado vira um classificador de SMS (spam / não spam). Congelamos quase tudo e "
+                          "treinamos só o topo.")
+    yc = 35.0
+    palavras = ["Ganhe", "um", "prêmio", "!", "Responda", "SIM"]
+    ax.text(8.0, yc + 17.5, "SMS (tokens)", ha="center", fontsize=TAM["nota"], fontweight="bold",
+            color=CORES["azul"])
+    for i, t in enumerate(palavras):
+        celula(ax, 2.0, yc + 12.0 - i * 4.4, 12.0, 3.7, t, fundo=CORES["azul_claro"], borda=CORES["azul"],
+               tam=TAM["nota"], mono=False)
+    ax.add_artist(Rectangle((1.5, yc + 12.0 - 5 * 4.4 - 0.5), 13.0, 4.7, facecolor="none",
+                           edgecolor=CORES["laranja"], lw=2.2, zorder=5))
+    ax.text(8.0, yc + 12.0 - 5 * 4.4 - 1.3, "último token", ha="center", va="top", fontsize=TAM["mini"],
+            color=CORES["laranja"], fontweight="bold")
+    seta(ax, (14.3, yc), (17.3, yc), lw=1.5, cabeca=10)
+
+    def estagio(x, w, txt, treina):
+        forte = CORES["verde"] if treina else CORES["cinza"]
+        caixa(ax, x, yc - 9.0, w, 18.0, txt, fundo=CORES["verde_claro"] if treina else CORES["cinza_claro"],
+              borda=forte, lw=1.6 if treina else 1.2, tam=TAM["nota"], peso="bold",
+              cor_texto=forte if treina else CORES["suave"])
+        ax.text(x + w / 2, yc - 10.5, "✓ treina" if treina else "❄ congelado", ha="center", va="top",
+                fontsize=TAM["mini"], color=forte, fontweight="bold")
+
+    estagio(17.5, 13.0, "Embeddings\n(tokens +\nposições)", False)
+    seta(ax, (30.7, yc), (33.3, yc), lw=1.5, cabeca=10)
+    estagio(33.5, 14.0, "Blocos\n1 … N−1", False)
+    seta(ax, (47.7, yc), (50.3, yc), lw=1.5, cabeca=10)
+    estagio(50.5, 11.0, "Último\nbloco", True)
+    seta(ax, (61.7, yc), (64.3, yc), lw=1.5, cabeca=10)
+    estagio(64.5, 11.0, "Layer-\nNorm\nfinal", True)
+    seta(ax, (75.7, yc), (78.3, yc), lw=1.5, cabeca=10)
+    estagio(78.5, 12.0, "Cabeça\nnova\nd → 2", True)
+    # a cabeça antiga, descartada
+    caixa(ax, 77.0, yc + 13.0, 15.0, 7.0, "cabeça antiga\nd → V (50.257)", fundo="#ffffff", borda=CORES["linha"],
+          tam=TAM["mini"], cor_texto=CORES["suave"], tracejada=True)
+    ax.text(75.8, yc + 16.5, "✗", fontsize=16, color=CORES["vermelho"], va="center", ha="right", fontweight="bold")
+    seta(ax, (84.5, yc + 12.8), (84.5, yc + 9.3), cor=CORES["vermelho"], lw=1.2, cabeca=9, tracejada=True)
+    ax.text(83.6, yc + 11.0, "substituída", ha="right", va="center", fontsize=TAM["mini"], color=CORES["vermelho"])
+    # logits por token
+    seta(ax, (90.7, yc), (93.3, yc), lw=1.5, cabeca=10)
+    ax.text(100.5, yc + 20.0, "logits (T × 2)", ha="center", fontsize=TAM["nota"], fontweight="bold")
+    ax.text(97.0, yc + 16.7, "spam", ha="center", fontsize=TAM["mini"], color=CORES["suave"])
+    ax.text(104.0, yc + 16.7, "não", ha="center", fontsize=TAM["mini"], color=CORES["suave"])
+    L = np.random.default_rng(2).normal(0, 0.8, (6, 2))
+    L[-1] = [2.9, -1.4]
+    for i in range(6):
+        yy = yc + 12.0 - i * 4.4
+        ultimo = i == 5
+        for j in range(2):
+            celula(ax, 93.6 + j * 7.0, yy, 6.8, 3.7, num(L[i, j], 1),
+                   fundo=CORES["laranja_claro"] if ultimo else "#ffffff",
+                   borda=CORES["laranja"] if ultimo else CORES["grade"], tam=TAM["mini"],
+                   cor_texto=CORES["tinta"] if ultimo else CORES["linha"], peso="bold" if ultimo else "normal")
+    pr = softmax(L[-1])
+    caixa(ax, 92.5, 2.5, 20.0, 12.5, f"softmax\nspam {num(pr[0], 2)}\nnão spam {num(pr[1], 2)}",
+          fundo=CORES["laranja_claro"], borda=CORES["laranja"], tam=TAM["nota"], peso="bold")
+    seta(ax, (100.5, yc + 12.0 - 5 * 4.4 - 0.3), (100.5, 15.3), cor=CORES["laranja"], lw=1.4, cabeca=10)
+    caixa(ax, 2.0, 2.5, 87.0, 12.5, fundo=CORES["papel"], borda=CORES["grade"])
+    ax.text(3.5, 11.6, "Por que só o último token?", fontsize=TAM["texto"], fontweight="bold", va="center")
+    ax.text(3.5, 6.9, "Com a máscara causal, só a última posição “viu” a mensagem inteira. A perda é a entropia\n"
+            "cruzada entre esses 2 logits e o rótulo. Congelar: param.requires_grad = False.",
+            fontsize=TAM["nota"], va="center", linespacing=1.3)
+    return salvar(fig, pasta, "cabeca_classificacao.png")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# 13. Modelo de instrução + máscara da perda (capítulo 7)
+# ----------------------------------------------------------------------------------------------------------------
+
+#: O modelo de prompt no estilo Alpaca, em português (o capítulo 7 usa este texto).
+PROMPT_INTRO = ("Abaixo está uma instrução que descreve uma tarefa,\njunto com uma entrada que dá mais contexto.\n"
+                "Escreva uma resposta que complete o pedido.")
+
+
+def fig_template_instrucao(pasta: Path) -> Path:
+    """O modelo de prompt estilo Alpaca e a máscara −100 do alvo na função de collate."""
+    fig, ax = novo_quadro(11.4, 7.6, "Ajuste por instruções: o modelo de prompt e a máscara da perda",
+                          "Cada exemplo {instrucao, entrada, saida} vira um texto no estilo Alpaca. Só a resposta "
+                          "precisa entrar na perda.")
+    caixa(ax, 2.0, 34.5, 58.0, 32.0, fundo=CORES["papel"], borda=CORES["grade"])
+    linhas = [(t, CORES["suave"], "normal") for t in PROMPT_INTRO.split("\n")] + [
+        ("", None, "normal"),
+        ("### Instrução:", CORES["azul"], "bold"),
+        ("Passe a frase para o plural.", CORES["tinta"], "normal"),
+        ("", None, "normal"),
+        ("### Entrada:", CORES["azul"], "bold"),
+        ("O gato dorme.", CORES["tinta"], "normal"),
+        ("", None, "normal"),
+        ("### Resposta:", CORES["verde"], "bold"),
+        ("Os gatos dormem.<|endoftext|>", CORES["verde"], "bold"),
+    ]
+    for i, (t, cor, peso) in enumerate(linhas):
+        if t:
+            ax.text(3.5, 64.0 - i * 2.5, t, fontsize=TAM["nota"], family=FONTE_MONO, color=cor, fontweight=peso,
+                    va="center")
+    bx = 61.0
+    ax.plot([bx, bx + 0.8, bx + 0.8, bx], [65.5, 65.5, 41.0, 41.0], color=CORES["azul"], lw=1.5)
+    ax.text(bx + 1.8, 53.0, "prompt\n(instrução\n+ entrada)", fontsize=TAM["nota"], color=CORES["azul"],
+            va="center", fontweight="bold", linespacing=1.2)
+    ax.plot([bx, bx + 0.8, bx + 0.8, bx], [40.0, 40.0, 35.5, 35.5], color=CORES["verde"], lw=1.5)
+    ax.text(bx + 1.8, 37.75, "resposta", fontsize=TAM["nota"], color=CORES["verde"], va="center", fontweight="bold")
+    ax.text(3.5, 32.6, "Sem entrada? A seção “### Entrada:” é omitida.", fontsize=TAM["mini"], color=CORES["suave"],
+            va="center")
+    # o que a função de collate faz
+    caixa(ax, 75.0, 34.5, 37.5, 32.0, fundo="#ffffff", borda=CORES["grade"])
+    ax.text(76.5, 63.6, "No lote (função de collate):", fontsize=TAM["texto"], fontweight="bold", va="center")
+    itens = [
+        "completa (padding) com <|endoftext|>\naté o maior exemplo do lote",
+        "alvo = entrada deslocada de 1",
+        "−100 é o ignore_index da entropia\ncruzada: a posição fica fora da perda",
+        "padding vira −100, menos o 1º\n<|endoftext|> (ensina a parar)",
+        "opcional: −100 também no prompt",
+    ]
+    yy = 60.2
+    for i, t in enumerate(itens):
+        ax.text(76.5, yy, f"{i + 1}.", fontsize=TAM["nota"], fontweight="bold", va="top", color=CORES["laranja"])
+        ax.text(79.0, yy, t, fontsize=TAM["nota"], va="top", linespacing=1.2)
+        yy -= 1.75 * (t.count("\n") + 1) + 1.9
+    # as três tiras: entrada, alvo, alvo mascarado
+    seq = ["###", "Entrada", ":", "…", "###", "Resposta", ":", "↵", "Os", "gatos", "dormem", ".", "<eot>", "<eot>",
+           "<eot>"]
+    ini_resp, fim = 8, 12  # primeiro token da resposta; primeiro <|endoftext|>
+    x0, cw = 15.0, 6.9
+    n = len(seq) - 1
+
+    def estilo(i):
+        if i >= fim:
+            return seq[i], CORES["cinza_claro"], CORES["linha"], CORES["suave"]
+        if i >= ini_resp:
+            return seq[i], CORES["verde_claro"], CORES["verde"], CORES["tinta"]
+        return seq[i], CORES["azul_claro"], CORES["azul"], CORES["tinta"]
+
+    def tira(y, titulo, sub, itens_, tracejadas=(), mono=True):
+        ax.text(2.0, y + 2.6, titulo, fontsize=TAM["nota"], fontweight="bold", va="center")
+        ax.text(2.0, y + 0.5, sub, fontsize=TAM["mini"], va="center", color=CORES["suave"],
+                family=FONTE_MONO if mono else FONTE)
+        for i, (t, fundo, borda, cor) in enumerate(itens_):
+            celula(ax, x0 + i * cw + 0.1, y, cw - 0.2, 3.8, t, fundo=fundo, borda=borda, tam=TAM["mini"],
+                   cor_texto=cor, tracejada=i in tracejadas)
+
+    y_x, y_y, y_m = 22.5, 15.5, 8.5
+    ax.text(x0 + 0.3, y_x + 5.8, "… início do prompt", fontsize=TAM["mini"], color=CORES["suave"], va="center")
+    ax.text(112.5, y_x + 5.8, "<eot> = <|endoftext|>    ↵ = quebra de linha    (1 palavra ≈ 1 token, para "
+            "simplificar)", fontsize=TAM["mini"], color=CORES["suave"], ha="right", va="center")
+    tira(y_x, "entrada x", "tokens[:-1]", [estilo(i) for i in range(n)])
+    tira(y_y, "alvo y", "tokens[1:]", [estilo(i + 1) for i in range(n)])
+    mascarado, opcionais = [], []
+    for i in range(n):
+        alvo = i + 1
+        if alvo < ini_resp:
+            mascarado.append(("−100", "#ffffff", CORES["suave"], CORES["suave"]))
+            opcionais.append(i)
+        elif alvo <= fim:
+            t, fundo, _, cor = estilo(alvo)
+            mascarado.append((t, fundo, CORES["verde"], cor))
+        else:
+            mascarado.append(("−100", CORES["vermelho_claro"], CORES["vermelho"], CORES["vermelho"]))
+    tira(y_m, "alvo final", "o que vai à perda", mascarado, tracejadas=opcionais, mono=False)
+    ax.add_artist(Rectangle((x0 + (fim - 1) * cw, y_m - 0.25), cw, 4.3, facecolor="none", edgecolor=CORES["laranja"],
+                           lw=2.4, zorder=6))
+    chave(ax, x0 + 0.1, x0 + (ini_resp - 1) * cw - 0.1, y_m - 0.5, "prompt: −100 (opcional)", lado="baixo",
+          cor=CORES["suave"], tam=TAM["mini"], altura=0.7)
+    chave(ax, x0 + (ini_resp - 1) * cw + 0.1, x0 + fim * cw - 0.1, y_m - 0.5, "resposta + 1º <eot>: entram na perda",
+          lado="baixo", cor=CORES["verde"], tam=TAM["mini"], altura=0.7)
+    chave(ax, x0 + fim * cw + 0.1, x0 + n * cw - 0.1, y_m - 0.5, "padding: −100", lado="baixo",
+          cor=CORES["vermelho"], tam=TAM["mini"], altura=0.7)
+    return salvar(fig, pasta, "template_instrucao.png")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# 14. LoRA (capítulo 8)
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def fig_lora(pasta: Path) -> Path:
+    """LoRA: W₀ congelado + correção de posto baixo B·A, com a conta de parâmetros."""
+    d, r, alfa = 768, 8, 16
+    cheio, lora = d * d, 2 * d * r
+    fig, ax = novo_quadro(11.4, 6.8, "LoRA: congelar W₀ e treinar só uma correção de posto baixo",
+                          f"Uma camada Linear d × d com d = {d} e posto r = {r} (r ≪ d). Fora de escala: na vida "
+                          "real, A e B são bem mais finas.")
+    yc = 33.0
+    caixa(ax, 2.0, yc - 9.0, 6.0, 18.0, "x", fundo=CORES["azul_claro"], borda=CORES["azul"], tam=14, peso="bold",
+          cor_texto=CORES["azul"])
+    ax.text(5.0, yc - 10.3, "(…, d)", ha="center", va="top", fontsize=TAM["mini"], color=CORES["suave"])
+    # caminho congelado
+    wx, wy, ws = 20.0, 35.0, 20.0
+    seta(ax, (8.3, yc + 3.0), (wx - 0.3, wy + ws / 2), lw=1.5, cabeca=10)
+    caixa(ax, wx, wy, ws, ws, "W₀\n\nd × d\n❄ congelado", fundo=CORES["cinza_claro"], borda=CORES["cinza"], tam=12,
+          peso="bold", cor_texto=CORES["suave"], raio=0.4)
+    ax.text(wx + ws / 2, wy + ws + 0.9, f"{milhar(cheio)} parâmetros", ha="center", fontsize=TAM["nota"],
+            color=CORES["suave"])
+    # caminho LoRA
+    ay = 19.0
+    seta(ax, (8.3, yc - 3.0), (19.7, ay + 2.5), lw=1.5, cabeca=10, cor=CORES["verde"])
+    caixa(ax, 20.0, ay, 20.0, 5.0, "A  (r × d)", fundo=CORES["verde_claro"], borda=CORES["verde"], tam=TAM["nota"],
+          peso="bold", cor_texto=CORES["verde"], raio=0.4)
+    ax.text(30.0, ay - 0.7, "começa aleatória", ha="center", va="top", fontsize=TAM["mini"], color=CORES["suave"])
+    seta(ax, (40.3, ay + 2.5), (44.7, ay + 2.5), lw=1.5, cabeca=10, cor=CORES["verde"])
+    ax.text(42.5, ay + 3.4, "r", ha="center", fontsize=TAM["nota"], color=CORES["verde"], fontweight="bold")
+    caixa(ax, 45.0, ay - 8.0, 5.0, 21.0, "B", fundo=CORES["verde_claro"], borda=CORES["verde"], tam=TAM["texto"],
+          peso="bold", cor_texto=CORES["verde"], raio=0.4)
+    ax.text(47.5, ay + 13.8, "(d × r)", ha="center", fontsize=TAM["mini"], color=CORES["verde"], fontweight="bold")
+    ax.text(47.5, ay - 8.7, "começa em zero", ha="center", va="top", fontsize=TAM["mini"], color=CORES["suave"])
+    caixa(ax, 55.0, ay - 0.5, 9.0, 6.0, "× α/r", fundo="#ffffff", borda=CORES["verde"], tam=TAM["nota"], peso="bold",
+          cor_texto=CORES["verde"])
+    seta(ax, (50.3, ay + 2.5), (54.8, ay + 2.5), lw=1.5, cabeca=10, cor=CORES["verde"])
+    # soma e saída
+    sx = 71.0
+    soma(ax, sx, yc, r=1.8)
+    seta(ax, (wx + ws + 0.3, wy + ws / 2), (sx - 1.4, yc + 1.2), lw=1.5, cabeca=10)
+    seta(ax, (64.3, ay + 2.5), (sx - 0.6, yc - 1.8), lw=1.5, cabeca=10, cor=CORES["verde"])
+    seta(ax, (sx + 2.0, yc), (76.7, yc), lw=1.5, cabeca=10)
+    caixa(ax, 77.0, yc - 4.0, 6.5, 8.0, "h", fundo=CORES["azul_claro"], borda=CORES["azul"], tam=14, peso="bold",
+          cor_texto=CORES["azul"])
+    ax.text(56.0, 51.0, r"$h = W_0\,x + \frac{\alpha}{r}\,B\,A\,x$", fontsize=19, ha="center", va="center")
+    ax.text(56.0, 45.5, "só A e B recebem gradiente", ha="center", fontsize=TAM["nota"], color=CORES["verde"],
+            fontweight="bold")
+    # contagem de parâmetros
+    caixa(ax, 87.0, 12.0, 25.5, 46.0, fundo=CORES["papel"], borda=CORES["grade"])
+    ax.text(99.75, 54.5, "parâmetros treináveis", ha="center", fontsize=TAM["texto"], fontweight="bold")
+    ax.text(99.75, 51.5, "nesta camada", ha="center", fontsize=TAM["nota"], color=CORES["suave"])
+    base, alt = 19.0, 27.0
+    alt_lora = max(alt * lora / cheio, 0.6)
+    ax.add_artist(Rectangle((90.5, base), 7.5, alt, facecolor=CORES["cinza"], edgecolor="none", zorder=3))
+    ax.add_artist(Rectangle((101.5, base), 7.5, alt_lora, facecolor=CORES["verde"], edgecolor="none", zorder=3))
+    ax.text(94.25, base + alt + 0.8, milhar(cheio), ha="center", fontsize=TAM["nota"], fontweight="bold")
+    ax.text(105.25, base + alt_lora + 0.8, f"{milhar(lora)}\n({num(100 * lora / cheio, 1)} %)", ha="center",
+            fontsize=TAM["nota"], fontweight="bold", color=CORES["verde"], linespacing=1.2)
+    ax.text(94.25, base - 0.8, "ajuste\ncompleto", ha="center", va="top", fontsize=TAM["mini"], linespacing=1.1)
+    ax.text(105.25, base - 0.8, "LoRA\n2·d·r", ha="center", va="top", fontsize=TAM["mini"], linespacing=1.1)
+    ax.text(2.0, 5.6, f"α = {alfa} → escala α/r = {alfa // r}. Como B começa em zero, no início o modelo é "
+            "idêntico ao original.", fontsize=TAM["nota"], color=CORES["suave"], va="center")
+    ax.text(2.0, 2.6, "Depois do treino dá para fundir W = W₀ + (α/r)·B·A: a inferência não fica mais lenta.",
+            fontsize=TAM["nota"], color=CORES["suave"], va="center")
+    return salvar(fig, pasta, "lora.png")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# 15. KV cache (capítulo 8)
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def fig_kv_cache(pasta: Path) -> Path:
+    """Geração passo a passo sem cache e com KV cache."""
+    toks = [mostrar_token(t) for t in TOKENS_LONGOS[:6]]
+    n = 5
+    fig, ax = novo_quadro(11.4, 6.6, "KV cache: não recalcular o que já foi calculado",
+                          "Gerando 5 tokens, um por passo. Cada célula é o K e o V de um token (em cada camada).")
+    cw, ch = 6.2, 4.0
+    paineis = [(12.5, "Sem cache", "recalcula K e V de todos os tokens a cada passo", CORES["vermelho"]),
+               (64.0, "Com KV cache", "calcula só o token novo; o resto vem do cache", CORES["verde"])]
+    topo = 46.0
+    for p, (x0, nome, sub, cor) in enumerate(paineis):
+        ax.text(x0, topo + 9.0, nome, fontsize=TAM["rotulo"] + 1, fontweight="bold", color=cor, va="center")
+        ax.text(x0, topo + 6.0, sub, fontsize=TAM["nota"], color=CORES["suave"], va="center")
+        total = 0
+        for t in range(n):
+            y = topo - t * (ch + 1.5)
+            if p == 0:
+                ax.text(2.0, y + ch / 2, f"passo {t + 1}", fontsize=TAM["nota"], va="center", fontweight="bold")
+            for i in range(t + 1):
+                novo = p == 0 or i == t
+                celula(ax, x0 + i * cw + 0.1, y, cw - 0.2, ch, toks[i],
+                       fundo=CORES["laranja_claro"] if novo else CORES["azul_claro"],
+                       borda=CORES["laranja"] if novo else CORES["azul"], tam=TAM["nota"])
+            total += t + 1 if p == 0 else 1
+            xs = x0 + (t + 1) * cw + 0.5
+            seta(ax, (xs, y + ch / 2), (xs + 2.4, y + ch / 2), lw=1.2, cabeca=9)
+            ax.text(xs + 2.8, y + ch / 2, toks[t + 1], fontsize=TAM["nota"], va="center", family=FONTE_MONO,
+                    fontweight="bold")
+            ax.text(x0 + 47.0, y + ch / 2, f"{t + 1 if p == 0 else 1} K,V", fontsize=TAM["nota"], va="center",
+                    ha="right", color=cor)
+        ax.text(x0 + 47.0, topo - n * (ch + 1.5) + 2.3, f"total: {total}", ha="right", fontsize=TAM["texto"],
+                fontweight="bold", color=cor, va="center")
+    ax.plot([61.5, 61.5], [18.0, 58.0], color=CORES["grade"], lw=1.5)
+    caixa(ax, 2.0, 8.5, 110.5, 7.5, fundo=CORES["papel"], borda=CORES["grade"])
+    ax.text(57.25, 13.6, "Mesmo resultado, bem menos conta: n(n+1)/2 → n cálculos de K e V (e só o Q do token novo).",
+            ha="center", va="center", fontsize=TAM["nota"])
+    ax.text(57.25, 10.6, "O preço é memória: 2 × camadas × tokens × d_model valores guardados por sequência.",
+            ha="center", va="center", fontsize=TAM["nota"], color=CORES["suave"])
+    celula(ax, 2.0, 2.5, 4.0, 3.0, fundo=CORES["laranja_claro"], borda=CORES["laranja"])
+    ax.text(6.8, 4.0, "K e V calculados neste passo", fontsize=TAM["nota"], va="center")
+    celula(ax, 36.0, 2.5, 4.0, 3.0, fundo=CORES["azul_claro"], borda=CORES["azul"])
+    ax.text(40.8, 4.0, "lidos do cache", fontsize=TAM["nota"], va="center")
+    ax.text(58.0, 4.0, "→ token gerado no passo", fontsize=TAM["nota"], va="center")
+    return salvar(fig, pasta, "kv_cache.png")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Ponto de entrada
+# ----------------------------------------------------------------------------------------------------------------
+
+FIGURAS = [
+    fig_pipeline_tokens,
+    fig_fusoes_bpe,
+    fig_janela_deslizante,
+    fig_embeddings,
+    fig_atencao_qkv,
+    fig_mascara_causal,
+    fig_multi_cabeca,
+    fig_bloco_transformer,
+    fig_pilha_gpt,
+    fig_laco_treinamento,
+    fig_estrategias_decodificacao,
+    fig_cabeca_classificacao,
+    fig_template_instrucao,
+    fig_lora,
+    fig_kv_cache,
+]
+
+
+def gerar_todas(pasta=None) -> list[Path]:
+    """Gera todas as figuras em ``pasta`` (padrão: a pasta deste script) e devolve os caminhos."""
+    pasta = Path(pasta) if pasta is not None else Path(__file__).resolve().parent
+    pasta.mkdir(parents=True, exist_ok=True)
+    with plt.rc_context(ESTILO):
+        return [f(pasta) for f in FIGURAS]
+
+
+def main(argv=None) -> int:
+    """Ponto de entrada da linha de comando: ``python gerar.py [PASTA_DE_SAIDA]``."""
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) > 1 or (argv and argv[0] in ("-h", "--help")):
+        print("Uso: python infograficos/gerar.py [PASTA_DE_SAIDA]")
+        return 0 if argv and argv[0] in ("-h", "--help") else 2
+    gerar_todas(argv[0] if argv else None)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
