@@ -9,6 +9,12 @@ import pytest
 RAIZ = Path(__file__).resolve().parent.parent
 CAPITULOS = sorted(p for p in RAIZ.glob("0[1-8]-*") if p.is_dir())
 MODULO = "llm_do_zero.py"
+#: Todos os notebooks do curso: ``notebook.ipynb`` de cada capítulo e, onde houver, ``notebook_<tema>.ipynb``.
+NOTEBOOKS = sorted(n for p in CAPITULOS for n in p.glob("notebook*.ipynb"))
+
+
+def id_notebook(caminho: Path) -> str:
+    return f"{caminho.parent.name}/{caminho.name}"
 _carregados = {}
 
 

@@ -8,11 +8,10 @@ import types
 
 import pytest
 
-from conftest import CAPITULOS, RAIZ, codigo_das_celulas, ler_notebook
+from conftest import CAPITULOS, NOTEBOOKS, RAIZ, codigo_das_celulas, id_notebook, ler_notebook
 
 REPOSITORIO = tomllib.loads((RAIZ / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["llm-do-zero"]["repositorio"]
 BADGE = re.compile(r"https://colab\.research\.google\.com/github/([\w.-]+/[\w.-]+)/blob/main/([^)\s\"']+\.ipynb)")
-NOTEBOOKS = [p / "notebook.ipynb" for p in CAPITULOS if (p / "notebook.ipynb").exists()]
 READMES = [RAIZ / "README.md"] + [p / "README.md" for p in CAPITULOS]
 
 
@@ -27,11 +26,11 @@ def test_badges_apontam_para_o_repositorio_e_para_notebooks_que_existem(readme):
         assert (RAIZ / caminho).is_file(), f"{readme}: badge aponta para {caminho}, que não existe"
 
 
-@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.parent.name)
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=id_notebook)
 def test_capitulo_tem_badge_do_proprio_notebook(notebook):
     capitulo = notebook.parent
     alvos = {c for _, c in BADGE.findall((capitulo / "README.md").read_text(encoding="utf-8"))}
-    assert f"{capitulo.name}/notebook.ipynb" in alvos, f"{capitulo.name}/README.md não tem o badge do Colab do capítulo"
+    assert f"{capitulo.name}/{notebook.name}" in alvos, f"{capitulo.name}/README.md não tem o badge do Colab de {notebook.name}"
     principal = {c for _, c in BADGE.findall((RAIZ / "README.md").read_text(encoding="utf-8"))}
     assert f"{capitulo.name}/notebook.ipynb" in principal, "o README principal não tem o badge deste capítulo"
 
@@ -40,7 +39,7 @@ def celula_de_configuracao(notebook):
     return codigo_das_celulas(ler_notebook(notebook))[0]
 
 
-@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.parent.name)
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=id_notebook)
 def test_celula_de_configuracao_usa_o_repositorio_e_a_pasta_certos(notebook):
     codigo = celula_de_configuracao(notebook)
     assert f'REPOSITORIO = "{REPOSITORIO}"' in codigo
@@ -48,7 +47,7 @@ def test_celula_de_configuracao_usa_o_repositorio_e_a_pasta_certos(notebook):
     assert "google.colab" in codigo
 
 
-@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.parent.name)
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=id_notebook)
 def test_celula_de_configuracao_nao_faz_nada_fora_do_colab(notebook, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("LLM_DO_ZERO_SIMULAR_COLAB", raising=False)
@@ -58,7 +57,7 @@ def test_celula_de_configuracao_nao_faz_nada_fora_do_colab(notebook, tmp_path, m
     assert chamadas == [] and os.getcwd() == str(tmp_path)
 
 
-@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.parent.name)
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=id_notebook)
 def test_celula_de_configuracao_no_colab_simulado(notebook, tmp_path, monkeypatch):
     """Num 'Colab' simulado (pasta vazia, sem o repositório), a célula busca o repositório e entra no capítulo.
 

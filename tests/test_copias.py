@@ -91,3 +91,29 @@ def test_notebook_igual_ao_modulo(capitulo, seguinte):
                 f"{capitulo.name}: {nome} é definido no notebook mas não está no módulo do capítulo seguinte "
                 "(use o sufixo V1/V2… para versões didáticas ou '_' para ajudantes locais)"
             )
+
+
+ULTIMO = CAPITULOS[-1]
+EXTRAS = ULTIMO / "extras.py"
+
+
+@pytest.mark.skipif(not EXTRAS.exists(), reason="o último capítulo ainda não tem extras.py")
+def test_ultimo_capitulo_guarda_o_que_constroi_em_extras():
+    """O último capítulo não tem cópia seguinte: o que os notebooks dele constroem fica em ``extras.py``.
+
+    Mesma regra de (b): toda definição dos notebooks do capítulo é idêntica à de ``extras.py`` e todo nome de
+    ``extras.py`` é construído em algum notebook (os scripts do capítulo importam de lá).
+    """
+    do_modulo = definicoes(ast.parse(EXTRAS.read_text(encoding="utf-8")).body)
+    assert do_modulo, "extras.py não define nada"
+    do_notebook = {}
+    for caminho in sorted(ULTIMO.glob("notebook*.ipynb")):
+        for i, codigo in enumerate(codigo_das_celulas(ler_notebook(caminho))):
+            do_notebook.update(definicoes(ast.parse(codigo).body))
+    faltando = sorted(set(do_modulo) - set(do_notebook))
+    assert not faltando, f"definidos em extras.py mas não construídos nos notebooks de {ULTIMO.name}: {faltando}"
+    for nome, arvore in do_notebook.items():
+        if nome in do_modulo:
+            assert arvore == do_modulo[nome], f"{nome}: o notebook de {ULTIMO.name} e extras.py divergem"
+        elif not (nome.isupper() or SO_NO_NOTEBOOK.search(nome)):
+            pytest.fail(f"{ULTIMO.name}: {nome} é definido num notebook mas não está em extras.py")

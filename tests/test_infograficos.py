@@ -30,5 +30,5 @@ def test_script_regenera_todas_as_figuras(tmp_path):
 @pytest.mark.parametrize("figura", FIGURAS, ids=lambda p: p.name)
 def test_figura_e_referenciada(figura):
     textos = [p.read_text(encoding="utf-8") for p in RAIZ.glob("0[1-8]-*/*.md")]
-    textos += [p.read_text(encoding="utf-8") for p in RAIZ.glob("0[1-8]-*/notebook.ipynb")]
+    textos += [p.read_text(encoding="utf-8") for p in RAIZ.glob("0[1-8]-*/notebook*.ipynb")]
     assert any(f"infograficos/{figura.name}" in t for t in textos), f"{figura.name} não é usada em nenhum capítulo"

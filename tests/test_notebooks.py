@@ -3,15 +3,20 @@ import re
 
 import pytest
 
-from conftest import CAPITULOS, RAIZ, codigo_das_celulas, ler_notebook
+from conftest import CAPITULOS, NOTEBOOKS, RAIZ, codigo_das_celulas, id_notebook, ler_notebook
 
-NOTEBOOKS = [p / "notebook.ipynb" for p in CAPITULOS if (p / "notebook.ipynb").exists()]
-IDS = [p.parent.name for p in NOTEBOOKS]
+IDS = [id_notebook(p) for p in NOTEBOOKS]
 
 
 def test_capitulos_prontos_tem_todos_os_arquivos():
     for pasta in CAPITULOS:
         assert (pasta / "README.md").is_file(), f"{pasta.name} sem README.md"
+        outros = [n.name for n in pasta.glob("*.ipynb") if n.name != "notebook.ipynb"]
+        if outros:
+            assert (pasta / "notebook.ipynb").exists(), f"{pasta.name}: {outros} sem o notebook.ipynb principal"
+            assert all(re.fullmatch(r"notebook_[a-z_]+\.ipynb", n) for n in outros), (
+                f"{pasta.name}: notebooks extras devem se chamar notebook_<tema>.ipynb (o pytest só coleta esses): {outros}"
+            )
         if (pasta / "notebook.ipynb").exists():
             for nome in ("links.md", "llm_do_zero.py"):
                 assert (pasta / nome).is_file(), f"{pasta.name} sem {nome}"
