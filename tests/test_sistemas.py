@@ -1,0 +1,267 @@
+"""Capítulo 8 — sistemas: treino distribuído (DDP com torchrun), o servidor HTTP e as medidas de desempenho.
+
+Tudo roda em CPU e só em 127.0.0.1, com modelos minúsculos criados aqui mesmo.
+"""
+import math
+import sys
+import threading
+
+import pytest
+import torch
+
+from conftest import RAIZ
+
+PASTA = RAIZ / "08-extras"
+if str(PASTA) not in sys.path:
+    sys.path.insert(0, str(PASTA))
+
+pytestmark = pytest.mark.skipif(not (PASTA / "servidor.py").exists(), reason="os scripts do capítulo 8 não existem")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Servidor
+# ----------------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def servidor_minusculo():
+    import llm_do_zero as m
+    from servidor import iniciar_servidor, parar_servidor
+
+    m.fixar_semente(7)
+    cfg = dict(m.GPT_BASE_RAPIDO, d_model=32, n_heads=2, n_layers=1)
+    modelo = m.criar_modelo_gpt(cfg).eval()
+    tokenizador = m.tokenizador_machado(m.N_FUSOES_BASE)
+    servidor, url = iniciar_servidor(modelo, tokenizador, porta=0, max_tokens_limite=50)
+    yield servidor, url, modelo, tokenizador
+    parar_servidor(servidor)
+
+
+def test_saude_e_pedido_bom(servidor_minusculo):
+    from servidor import chamar
+
+    _, url, _, _ = servidor_minusculo
+    assert url.startswith("http://127.0.0.1:")
+    status, resposta = chamar(url, "/saude")
+    assert status == 200 and resposta["status"] == "ok"
+    status, resposta = chamar(url, "/gerar", {"prompt": "Escreva o plural de: janela", "max_tokens": 5})
+    assert status == 200, resposta
+    assert set(resposta) >= {"texto", "tokens_gerados", "tokens_por_segundo", "latencia_s"}
+    assert isinstance(resposta["texto"], str)
+    assert 1 <= resposta["tokens_gerados"] <= 5
+    assert resposta["tokens_por_segundo"] > 0 and resposta["latencia_s"] > 0
+
+
+def test_geracao_deterministica_e_com_amostragem(servidor_minusculo):
+    from servidor import chamar
+
+    _, url, _, _ = servidor_minusculo
+    guloso = {"prompt": "Capitu", "max_tokens": 6, "formatar": False}
+    assert chamar(url, "/gerar", guloso)[1]["texto"] == chamar(url, "/gerar", guloso)[1]["texto"]
+    sorteio = {"prompt": "Capitu", "max_tokens": 6, "temperatura": 1.0, "top_k": 20, "semente": 5, "formatar": False}
+    a, b = chamar(url, "/gerar", sorteio), chamar(url, "/gerar", sorteio)
+    assert a[0] == b[0] == 200 and a[1]["texto"] == b[1]["texto"]
+
+
+def test_kv_cache_do_servidor_igual_ao_gerar_texto(servidor_minusculo):
+    from llm_do_zero import gerar_texto
+    from servidor import _kv_cache, gerar_guloso_com_cache
+
+    if _kv_cache() is None:
+        pytest.skip("extras.py ainda não tem o KV cache")
+    _, _, modelo, tokenizador = servidor_minusculo
+    ids = torch.tensor([tokenizador.encode("Capitu olhou para mim")])
+    for n in (1, 7, 30):
+        assert torch.equal(gerar_guloso_com_cache(modelo, ids, n), gerar_texto(modelo, ids, n, modelo.context_length))
+
+
+@pytest.mark.parametrize("dados, status, trecho", [
+    (b"{nada", 400, "JSON inválido"),
+    (b"", 400, "vazio"),
+    (b"[1, 2]", 400, "objeto JSON"),
+    ({"max_tokens": 3}, 400, "Falta o campo obrigatório 'prompt'"),
+    ({"prompt": 42}, 400, "deve ser um texto"),
+    ({"prompt": "   "}, 400, "vazio"),
+    ({"prompt": "palavra " * 200}, 400, "só enxerga"),
+    ({"prompt": "a", "max_tokens": 0}, 400, "'max_tokens' deve estar entre 1 e 50"),
+    ({"prompt": "a", "max_tokens": 10**9}, 400, "'max_tokens' deve estar entre"),
+    ({"prompt": "a", "max_tokens": "10"}, 400, "'max_tokens' deve ser um número inteiro"),
+    ({"prompt": "a", "max_tokens": 2.5}, 400, "'max_tokens' deve ser um número inteiro"),
+    ({"prompt": "a", "temperatura": -0.5}, 400, "'temperatura' deve estar entre"),
+    ({"prompt": "a", "temperatura": float("nan")}, 400, "número finito"),
+    ({"prompt": "a", "temperatura": float("inf")}, 400, "número finito"),
+    ({"prompt": "a", "temperatura": "quente"}, 400, "'temperatura' deve ser um número"),
+    ({"prompt": "a", "top_k": 0}, 400, "'top_k' deve estar entre 1"),
+    ({"prompt": "a", "top_k": -3}, 400, "'top_k' deve estar entre 1"),
+    ({"prompt": "a", "top_k": True}, 400, "'top_k' deve ser um número inteiro"),
+    ({"prompt": "a", "temperature": 0.7}, 400, "Campo(s) desconhecido(s): temperature"),
+])
+def test_pedidos_ruins_viram_4xx_em_portugues(servidor_minusculo, dados, status, trecho):
+    from servidor import chamar
+
+    _, url, _, _ = servidor_minusculo
+    if isinstance(dados, bytes):
+        obtido, resposta = chamar(url, "/gerar", metodo="POST", corpo=dados)
+    else:
+        obtido, resposta = chamar(url, "/gerar", dados)
+    assert obtido == status, resposta
+    assert trecho in resposta["erro"]
+
+
+@pytest.mark.parametrize("metodo, caminho, status", [
+    ("GET", "/nao-existe", 404), ("POST", "/nao-existe", 404), ("GET", "/gerar", 405), ("POST", "/saude", 405),
+    ("DELETE", "/gerar", 405), ("PUT", "/saude", 405), ("BREW", "/gerar", 501),
+])
+def test_rotas_e_metodos(servidor_minusculo, metodo, caminho, status):
+    from servidor import chamar
+
+    _, url, _, _ = servidor_minusculo
+    corpo = b'{"prompt": "a"}' if metodo in ("POST", "PUT") else None
+    obtido, resposta = chamar(url, caminho, metodo=metodo, corpo=corpo)
+    assert obtido == status
+    assert resposta["erro"]  # sempre um JSON com a explicação
+
+
+def test_corpo_grande_demais_e_servidor_continua_de_pe(servidor_minusculo):
+    from servidor import TAMANHO_MAXIMO_CORPO, chamar
+
+    _, url, _, _ = servidor_minusculo
+    try:
+        status, resposta = chamar(url, "/gerar", metodo="POST", corpo=b"x" * (TAMANHO_MAXIMO_CORPO + 1))
+        assert status == 413 and "grande demais" in resposta["erro"]
+    except (ConnectionError, OSError):
+        pass  # o servidor pode fechar a conexão antes de o cliente terminar de mandar o corpo
+    assert chamar(url, "/saude")[0] == 200
+
+
+def test_pedidos_concorrentes_todos_respondidos(servidor_minusculo):
+    from servidor import chamar
+
+    servidor, url, _, _ = servidor_minusculo
+    antes = servidor.n_pedidos
+    resultados = [None] * 8
+
+    def pedir(i):
+        resultados[i] = chamar(url, "/gerar", {"prompt": f"Pedido número {i}", "max_tokens": 4, "temperatura": 0.5,
+                                               "semente": i})
+
+    threads = [threading.Thread(target=pedir, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert [r[0] for r in resultados] == [200] * 8
+    assert all(r[1]["tokens_gerados"] >= 1 for r in resultados)
+    assert servidor.n_pedidos - antes == 8
+
+
+def test_validar_pedido_preenche_padroes():
+    from servidor import MAX_TOKENS_PADRAO, ErroDePedido, validar_pedido
+
+    pedido = validar_pedido({"prompt": "oi"}, n_vocab=100)
+    assert pedido["max_tokens"] == MAX_TOKENS_PADRAO and pedido["temperatura"] == 0.0 and pedido["top_k"] is None
+    with pytest.raises(ErroDePedido, match="top_k"):
+        validar_pedido({"prompt": "oi", "top_k": 101}, n_vocab=100)
+
+
+def _erro_da_cli(main, argv, capsys) -> str:
+    """Roda ``main(argv)`` de um script e devolve a mensagem de erro (a CLI deve sair com código 2)."""
+    with pytest.raises(SystemExit) as saida:
+        main(argv)
+    assert saida.value.code == 2
+    return capsys.readouterr().err
+
+
+def test_cli_do_servidor_recusa_argumentos_ruins(capsys):
+    from servidor import main
+
+    assert "a porta deve estar entre 0 e 65535" in _erro_da_cli(main, ["--porta", "70000"], capsys)
+    assert "a porta deve ser um número inteiro" in _erro_da_cli(main, ["--porta", "oito"], capsys)
+    assert "argumentos desconhecidos" in _erro_da_cli(main, ["--prota", "8000"], capsys)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# DDP com torchrun
+# ----------------------------------------------------------------------------------------------------------------
+
+_CFG_DDP_MINUSCULO = {"vocab_size": 4257, "context_length": 16, "d_model": 16, "n_heads": 2, "n_layers": 1,
+                      "dropout": 0.0, "qkv_bias": False, "atencao_rapida": True, "amarrar_pesos": True}
+
+
+def test_ddp_com_2_processos_bate_com_1_processo():
+    from ddp_pretreino import executar, maior_diferenca, treinar_ddp
+
+    comum = {"passos": 6, "batch_global": 4, "cfg": _CFG_DDP_MINUSCULO, "max_caracteres": 20_000}
+    dois = executar(n_processos=2, **comum, timeout=240)
+    assert dois["world_size"] == 2 and dois["backend"] == "gloo" and len(dois["perdas"]) == 6
+    um = treinar_ddp(**comum, micro_lotes=1, threads=1, mostrar=False)  # no próprio processo: world size 1
+    acumulado = treinar_ddp(**comum, micro_lotes=2, threads=1, mostrar=False)
+    assert um["world_size"] == 1
+    assert all(math.isfinite(p) for p in um["perdas"])
+    assert um["perdas"][-1] < um["perdas"][0]  # aprendeu alguma coisa
+    assert maior_diferenca(dois["perdas"], um["perdas"]) < 1e-4
+    assert maior_diferenca(acumulado["perdas"], um["perdas"]) < 1e-4
+
+
+def test_ddp_cli_argumentos_ruins(capsys, tmp_path):
+    from ddp_pretreino import main
+
+    assert "precisa ser um inteiro >= 1" in _erro_da_cli(main, ["--passos", "0"], capsys)
+    assert "esperava um número" in _erro_da_cli(main, ["--lr", "rápido"], capsys)
+    assert "precisa ser divisível" in _erro_da_cli(main, ["--batch-global", "6", "--micro-lotes", "4"], capsys)
+    assert "divisível por --cabecas" in _erro_da_cli(main, ["--d-model", "30", "--cabecas", "4"], capsys)
+    assert "não existe" in _erro_da_cli(main, ["--comparar", str(tmp_path / "nada.json")], capsys)
+
+
+def test_ddp_batch_global_indivisivel_da_erro_claro():
+    from ddp_pretreino import criar_loader_distribuido
+
+    with pytest.raises(ValueError, match="divisível pelo número de processos"):
+        criar_loader_distribuido(list(range(10)), batch_global=3, rank=0, world_size=2)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Desempenho
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def test_desempenho_rapido_devolve_linhas_sensatas(monkeypatch):
+    import desempenho
+
+    pequenos = desempenho.tamanhos(True)
+    pequenos.update(cfg=dict(pequenos["cfg"], context_length=32, d_model=32, n_layers=1), batch=2, passos_treino=1,
+                    n_matmul=256, repeticoes_matmul=2, tokens_prompt=4, caracteres_bpe=2000)
+    monkeypatch.setattr(desempenho, "tamanhos", lambda rapido: pequenos)
+    linhas = desempenho.medir_desempenho(rapido=True)
+    grupos = {l["grupo"] for l in linhas}
+    assert {"treino", "matmul", "MFU", "BPE"} <= grupos
+    for l in linhas:
+        assert l["valor"] > 0 and math.isfinite(l["valor"]), l
+        assert l["razao"] is None or l["razao"] > 0
+    mfu = [l["valor"] for l in linhas if l["grupo"] == "MFU"]
+    assert len(mfu) == 2 and all(0 < v < 500 for v in mfu)  # % do pico (com tamanhos minúsculos, só a ordem conta)
+    bpe = [l for l in linhas if l["grupo"] == "BPE"]
+    assert bpe[1]["obs"] == "ids idênticos"
+    if "KV cache" in grupos:
+        assert [l for l in linhas if l["grupo"] == "KV cache"][1]["obs"] == "tokens idênticos"
+    tabela = desempenho.formatar_tabela(linhas)
+    assert "razão" in tabela and "tokens/s" in tabela
+
+
+def test_flops_por_token():
+    import llm_do_zero as m
+    from desempenho import flops_por_token_treino, parametros_de_matmul
+
+    cfg = dict(m.GPT_BASE_RAPIDO)
+    modelo = m.criar_modelo_gpt(cfg)
+    d, v, L, T = cfg["d_model"], cfg["vocab_size"], cfg["n_layers"], cfg["context_length"]
+    por_bloco = 3 * d * d + d * d + 2 * 4 * d * d  # qkv + proj_saida + feed-forward
+    assert parametros_de_matmul(modelo) == L * por_bloco + v * d
+    assert flops_por_token_treino(modelo, cfg) == 6 * (L * por_bloco + v * d) + 12 * L * T * d
+
+
+def test_desempenho_cli_argumento_ruim(capsys):
+    from desempenho import main
+
+    assert "esperava um número inteiro" in _erro_da_cli(main, ["--threads", "zero"], capsys)
+    assert "precisa ser >= 1" in _erro_da_cli(main, ["--threads", "0"], capsys)
