@@ -71,40 +71,18 @@ PASTA = Path(__file__).resolve().parent
 if str(PASTA) not in sys.path:
     sys.path.insert(0, str(PASTA))
 
-from llm_do_zero import (DatasetGPT, N_FUSOES_BASE, corpus_machado, criar_modelo_gpt, criar_otimizador,  # noqa: E402
+from linha_de_comando import ParserPT  # noqa: E402
+from llm_do_zero import (GPT_BASE_RAPIDO, DatasetGPT, N_FUSOES_BASE, corpus_machado, criar_modelo_gpt, criar_otimizador,  # noqa: E402
                          fixar_semente, perda_do_batch, taxa_aprendizado, tokenizador_machado)
 
 #: Configuração padrão do modelo: a do modelo base do modo rápido (~0,4 M de parâmetros), com dropout 0 — com
 #: dropout, cada processo sortearia máscaras diferentes das de um processo só, e as perdas não bateriam.
-CFG_DDP = {
-    "vocab_size": 4257,
-    "context_length": 64,
-    "d_model": 64,
-    "n_heads": 2,
-    "n_layers": 2,
-    "dropout": 0.0,
-    "qkv_bias": False,
-    "atencao_rapida": True,
-    "amarrar_pesos": True,
-}
+CFG_DDP = dict(GPT_BASE_RAPIDO, dropout=0.0)
 
 # ----------------------------------------------------------------------------------------------------------------
 # Argumentos
 # ----------------------------------------------------------------------------------------------------------------
 
-
-class _ParserPT(argparse.ArgumentParser):
-    """``ArgumentParser`` que explica os erros em português (e sai com código 2, como o original)."""
-
-    def error(self, message):
-        traducoes = {"unrecognized arguments": "argumentos desconhecidos",
-                     "expected one argument": "esperava um valor",
-                     "invalid choice": "opção inválida",
-                     "choose from": "escolha entre"}
-        for ingles, portugues in traducoes.items():
-            message = message.replace(ingles, portugues)
-        self.print_usage(sys.stderr)
-        self.exit(2, f"{self.prog}: erro: {message}\n")
 
 
 def _inteiro_positivo(texto: str) -> int:
@@ -129,7 +107,7 @@ def _real_positivo(texto: str) -> float:
 
 def criar_parser() -> argparse.ArgumentParser:
     """Os argumentos de linha de comando do script (todos com valor padrão)."""
-    p = _ParserPT(
+    p = ParserPT(
         prog="ddp_pretreino.py",
         description="Pré-treino de um GPT pequeno em Machado de Assis com DistributedDataParallel (DDP). "
                     "Rode com 'torchrun --standalone --nproc_per_node=2 ddp_pretreino.py' ou com 'python' "

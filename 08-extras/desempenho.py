@@ -48,6 +48,7 @@ PASTA = Path(__file__).resolve().parent
 if str(PASTA) not in sys.path:
     sys.path.insert(0, str(PASTA))
 
+from linha_de_comando import ParserPT  # noqa: E402
 from llm_do_zero import (N_FUSOES_BASE, RAPIDO, corpus_machado, criar_modelo_gpt, criar_otimizador,  # noqa: E402
                          fixar_semente, perda_do_batch, tokenizador_machado)
 
@@ -314,16 +315,6 @@ def imprimir_tabela(linhas: list[dict]) -> None:
 # ----------------------------------------------------------------------------------------------------------------
 
 
-class _ParserPT(argparse.ArgumentParser):
-    """``ArgumentParser`` que explica os erros em português (e sai com código 2, como o original)."""
-
-    def error(self, message):
-        for ingles, portugues in {"unrecognized arguments": "argumentos desconhecidos",
-                                  "expected one argument": "esperava um valor"}.items():
-            message = message.replace(ingles, portugues)
-        self.print_usage(sys.stderr)
-        self.exit(2, f"{self.prog}: erro: {message}\n")
-
 
 def _threads(texto: str) -> int:
     try:
@@ -336,7 +327,7 @@ def _threads(texto: str) -> int:
 
 
 def criar_parser() -> argparse.ArgumentParser:
-    p = _ParserPT(prog="desempenho.py", description="Mede velocidade de treino, MFU, KV cache e tokenização.")
+    p = ParserPT(prog="desempenho.py", description="Mede velocidade de treino, MFU, KV cache e tokenização.")
     p.add_argument("--rapido", action="store_true", help="tamanhos pequenos (< 20 s); o mesmo que LLM_DO_ZERO_RAPIDO=1")
     p.add_argument("--threads", type=_threads, default=None,
                    help="threads de CPU do PyTorch (padrão: 1 no modo rápido, as do sistema no completo)")

@@ -53,6 +53,7 @@ PASTA = Path(__file__).resolve().parent
 if str(PASTA) not in sys.path:
     sys.path.insert(0, str(PASTA))
 
+from linha_de_comando import ParserPT  # noqa: E402
 from llm_do_zero import dispositivo_do_modelo, formatar_prompt, gerar_texto, id_fim_de_texto  # noqa: E402
 
 #: Limites de sanidade dos parâmetros de um pedido.
@@ -425,16 +426,6 @@ def chamar(url: str, caminho: str, dados=None, metodo: str | None = None, corpo:
 # ----------------------------------------------------------------------------------------------------------------
 
 
-class _ParserPT(argparse.ArgumentParser):
-    """``ArgumentParser`` que explica os erros em português (e sai com código 2, como o original)."""
-
-    def error(self, message):
-        for ingles, portugues in {"unrecognized arguments": "argumentos desconhecidos",
-                                  "expected one argument": "esperava um valor"}.items():
-            message = message.replace(ingles, portugues)
-        self.print_usage(sys.stderr)
-        self.exit(2, f"{self.prog}: erro: {message}\n")
-
 
 def _porta(texto: str) -> int:
     try:
@@ -457,7 +448,7 @@ def _limite(texto: str) -> int:
 
 
 def criar_parser() -> argparse.ArgumentParser:
-    p = _ParserPT(prog="servidor.py",
+    p = ParserPT(prog="servidor.py",
                   description="Servidor HTTP mínimo do modelo ajustado por instruções (capítulo 7).")
     p.add_argument("--porta", type=_porta, default=8000, help="porta TCP (padrão: 8000; 0 = qualquer livre)")
     p.add_argument("--host", default="127.0.0.1",
