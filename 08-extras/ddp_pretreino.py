@@ -71,7 +71,7 @@ PASTA = Path(__file__).resolve().parent
 if str(PASTA) not in sys.path:
     sys.path.insert(0, str(PASTA))
 
-from linha_de_comando import ParserPT  # noqa: E402
+from linha_de_comando import ParserPT, inteiro_positivo  # noqa: E402
 from llm_do_zero import (GPT_BASE_RAPIDO, DatasetGPT, N_FUSOES_BASE, corpus_machado, criar_modelo_gpt, criar_otimizador,  # noqa: E402
                          fixar_semente, perda_do_batch, taxa_aprendizado, tokenizador_machado)
 
@@ -82,17 +82,6 @@ CFG_DDP = dict(GPT_BASE_RAPIDO, dropout=0.0)
 # ----------------------------------------------------------------------------------------------------------------
 # Argumentos
 # ----------------------------------------------------------------------------------------------------------------
-
-
-
-def _inteiro_positivo(texto: str) -> int:
-    try:
-        valor = int(texto)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"esperava um número inteiro, recebi {texto!r}") from None
-    if valor < 1:
-        raise argparse.ArgumentTypeError(f"precisa ser um inteiro >= 1, recebi {valor}")
-    return valor
 
 
 def _real_positivo(texto: str) -> float:
@@ -113,20 +102,20 @@ def criar_parser() -> argparse.ArgumentParser:
                     "Rode com 'torchrun --standalone --nproc_per_node=2 ddp_pretreino.py' ou com 'python' "
                     "(1 processo).",
     )
-    p.add_argument("--passos", type=_inteiro_positivo, default=20, help="passos de otimização (padrão: 20)")
-    p.add_argument("--batch-global", type=_inteiro_positivo, default=8,
+    p.add_argument("--passos", type=inteiro_positivo, default=20, help="passos de otimização (padrão: 20)")
+    p.add_argument("--batch-global", type=inteiro_positivo, default=8,
                    help="janelas por passo, somando todos os processos (padrão: 8)")
-    p.add_argument("--micro-lotes", type=_inteiro_positivo, default=1,
+    p.add_argument("--micro-lotes", type=inteiro_positivo, default=1,
                    help="em quantos micro-batches cada processo divide a sua fatia (acumulação de gradiente)")
-    p.add_argument("--context-length", type=_inteiro_positivo, default=CFG_DDP["context_length"])
-    p.add_argument("--d-model", type=_inteiro_positivo, default=CFG_DDP["d_model"])
-    p.add_argument("--camadas", type=_inteiro_positivo, default=CFG_DDP["n_layers"])
-    p.add_argument("--cabecas", type=_inteiro_positivo, default=CFG_DDP["n_heads"])
+    p.add_argument("--context-length", type=inteiro_positivo, default=CFG_DDP["context_length"])
+    p.add_argument("--d-model", type=inteiro_positivo, default=CFG_DDP["d_model"])
+    p.add_argument("--camadas", type=inteiro_positivo, default=CFG_DDP["n_layers"])
+    p.add_argument("--cabecas", type=inteiro_positivo, default=CFG_DDP["n_heads"])
     p.add_argument("--lr", type=_real_positivo, default=3e-3, help="taxa de aprendizado máxima (padrão: 3e-3)")
     p.add_argument("--semente", type=int, default=123)
-    p.add_argument("--max-caracteres", type=_inteiro_positivo, default=None,
+    p.add_argument("--max-caracteres", type=inteiro_positivo, default=None,
                    help="usa só os primeiros N caracteres do treino de Machado (testes rápidos)")
-    p.add_argument("--threads", type=_inteiro_positivo, default=1, help="threads de CPU por processo (padrão: 1)")
+    p.add_argument("--threads", type=inteiro_positivo, default=1, help="threads de CPU por processo (padrão: 1)")
     p.add_argument("--backend", choices=["gloo", "nccl"], default="gloo",
                    help="gloo para CPU (padrão); nccl para GPUs NVIDIA")
     p.add_argument("--saida", type=Path, default=None, help="arquivo JSON onde o rank 0 grava as perdas")

@@ -48,7 +48,7 @@ PASTA = Path(__file__).resolve().parent
 if str(PASTA) not in sys.path:
     sys.path.insert(0, str(PASTA))
 
-from linha_de_comando import ParserPT  # noqa: E402
+from linha_de_comando import ParserPT, inteiro_positivo  # noqa: E402
 from llm_do_zero import (N_FUSOES_BASE, RAPIDO, corpus_machado, criar_modelo_gpt, criar_otimizador,  # noqa: E402
                          fixar_semente, perda_do_batch, tokenizador_machado)
 
@@ -315,21 +315,10 @@ def imprimir_tabela(linhas: list[dict]) -> None:
 # ----------------------------------------------------------------------------------------------------------------
 
 
-
-def _threads(texto: str) -> int:
-    try:
-        valor = int(texto)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"esperava um número inteiro, recebi {texto!r}") from None
-    if valor < 1:
-        raise argparse.ArgumentTypeError(f"precisa ser >= 1, recebi {valor}")
-    return valor
-
-
 def criar_parser() -> argparse.ArgumentParser:
     p = ParserPT(prog="desempenho.py", description="Mede velocidade de treino, MFU, KV cache e tokenização.")
     p.add_argument("--rapido", action="store_true", help="tamanhos pequenos (< 20 s); o mesmo que LLM_DO_ZERO_RAPIDO=1")
-    p.add_argument("--threads", type=_threads, default=None,
+    p.add_argument("--threads", type=inteiro_positivo, default=None,
                    help="threads de CPU do PyTorch (padrão: 1 no modo rápido, as do sistema no completo)")
     p.add_argument("--json", type=Path, default=None, help="também grava as linhas neste arquivo JSON")
     return p

@@ -1,5 +1,5 @@
 """O que os scripts do capítulo 8 (``ddp_pretreino.py``, ``servidor.py``, ``desempenho.py``) têm em comum na linha de
-comando: um ``argparse`` que explica os erros em português."""
+comando: um ``argparse`` que explica os erros em português e o tipo "inteiro >= 1" dos argumentos."""
 import argparse
 import sys
 
@@ -21,3 +21,14 @@ class ParserPT(argparse.ArgumentParser):
             message = message.replace(ingles, portugues)
         self.print_usage(sys.stderr)
         self.exit(2, f"{self.prog}: erro: {message}\n")
+
+
+def inteiro_positivo(texto: str) -> int:
+    """Tipo de argumento do ``argparse``: um inteiro >= 1, com o erro explicado em português."""
+    try:
+        valor = int(texto)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"esperava um número inteiro, recebi {texto!r}") from None
+    if valor < 1:
+        raise argparse.ArgumentTypeError(f"precisa ser um inteiro >= 1, recebi {valor}")
+    return valor

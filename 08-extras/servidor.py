@@ -53,7 +53,7 @@ PASTA = Path(__file__).resolve().parent
 if str(PASTA) not in sys.path:
     sys.path.insert(0, str(PASTA))
 
-from linha_de_comando import ParserPT  # noqa: E402
+from linha_de_comando import ParserPT, inteiro_positivo  # noqa: E402
 from llm_do_zero import dispositivo_do_modelo, formatar_prompt, gerar_texto, id_fim_de_texto  # noqa: E402
 
 #: Limites de sanidade dos parâmetros de um pedido.
@@ -426,7 +426,6 @@ def chamar(url: str, caminho: str, dados=None, metodo: str | None = None, corpo:
 # ----------------------------------------------------------------------------------------------------------------
 
 
-
 def _porta(texto: str) -> int:
     try:
         valor = int(texto)
@@ -437,23 +436,13 @@ def _porta(texto: str) -> int:
     return valor
 
 
-def _limite(texto: str) -> int:
-    try:
-        valor = int(texto)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"esperava um número inteiro, recebi {texto!r}") from None
-    if valor < 1:
-        raise argparse.ArgumentTypeError(f"precisa ser >= 1, recebi {valor}")
-    return valor
-
-
 def criar_parser() -> argparse.ArgumentParser:
     p = ParserPT(prog="servidor.py",
                   description="Servidor HTTP mínimo do modelo ajustado por instruções (capítulo 7).")
     p.add_argument("--porta", type=_porta, default=8000, help="porta TCP (padrão: 8000; 0 = qualquer livre)")
     p.add_argument("--host", default="127.0.0.1",
                    help="endereço onde ouvir (padrão: 127.0.0.1, só esta máquina; 0.0.0.0 abre para a rede)")
-    p.add_argument("--max-tokens-limite", type=_limite, default=MAX_TOKENS_LIMITE,
+    p.add_argument("--max-tokens-limite", type=inteiro_positivo, default=MAX_TOKENS_LIMITE,
                    help=f"maior max_tokens aceito num pedido (padrão: {MAX_TOKENS_LIMITE})")
     p.add_argument("--silencioso", action="store_true", help="não imprime uma linha por pedido")
     return p

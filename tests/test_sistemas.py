@@ -264,4 +264,4 @@ def test_desempenho_cli_argumento_ruim(capsys):
     from desempenho import main
 
     assert "esperava um número inteiro" in _erro_da_cli(main, ["--threads", "zero"], capsys)
-    assert "precisa ser >= 1" in _erro_da_cli(main, ["--threads", "0"], capsys)
+    assert "precisa ser um inteiro >= 1" in _erro_da_cli(main, ["--threads", "0"], capsys)
