@@ -1,9 +1,15 @@
+# ARQUIVO GERADO — não edite à mão: a próxima construção apagaria a mudança.
+# Edite a fonte e rode `python ferramentas/curso.py construir` (veja CONTRIBUTING.md):
+#   - a infraestrutura (tudo antes do primeiro bloco de capítulo): ferramentas/infraestrutura.py
+#   - o bloco "# ===== Capítulo K: … =====": as células com a tag "modulo" em 0K-*/notebook.pct.py
 """Módulo de apoio do curso *Fazendo um LLM do Zero*.
 
 Este arquivo existe, com o mesmo nome, em todas as pastas de capítulo. A cópia do capítulo 1 traz só a
 infraestrutura (semente, dispositivo, modo rápido/completo, acesso aos dados, tokenizador do GPT-2). A cópia do
 capítulo N é a cópia do capítulo N-1 mais um bloco ``# ===== Capítulo N-1: ... =====`` com a versão final do que o
-notebook do capítulo N-1 construiu. Os testes garantem que as cópias nunca divergem.
+notebook do capítulo N-1 construiu. As cópias são geradas (nunca editadas à mão) por
+``python ferramentas/curso.py construir``: a infraestrutura vem de ``ferramentas/infraestrutura.py`` e cada bloco de
+capítulo vem das células marcadas com a tag ``modulo`` no notebook daquele capítulo.
 """
 
 from __future__ import annotations

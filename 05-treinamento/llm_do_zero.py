@@ -1,9 +1,15 @@
+# ARQUIVO GERADO — não edite à mão: a próxima construção apagaria a mudança.
+# Edite a fonte e rode `python ferramentas/curso.py construir` (veja CONTRIBUTING.md):
+#   - a infraestrutura (tudo antes do primeiro bloco de capítulo): ferramentas/infraestrutura.py
+#   - o bloco "# ===== Capítulo K: … =====": as células com a tag "modulo" em 0K-*/notebook.pct.py
 """Módulo de apoio do curso *Fazendo um LLM do Zero*.
 
 Este arquivo existe, com o mesmo nome, em todas as pastas de capítulo. A cópia do capítulo 1 traz só a
 infraestrutura (semente, dispositivo, modo rápido/completo, acesso aos dados, tokenizador do GPT-2). A cópia do
 capítulo N é a cópia do capítulo N-1 mais um bloco ``# ===== Capítulo N-1: ... =====`` com a versão final do que o
-notebook do capítulo N-1 construiu. Os testes garantem que as cópias nunca divergem.
+notebook do capítulo N-1 construiu. As cópias são geradas (nunca editadas à mão) por
+``python ferramentas/curso.py construir``: a infraestrutura vem de ``ferramentas/infraestrutura.py`` e cada bloco de
+capítulo vem das células marcadas com a tag ``modulo`` no notebook daquele capítulo.
 """
 
 from __future__ import annotations
@@ -802,6 +808,7 @@ import math
 import torch
 from torch import nn
 
+
 #: Configuração do "GPT-2 small" da OpenAI (o modelo de 124 milhões de parâmetros, com o vocabulário BPE do GPT-2).
 GPT2_124M = {
     "vocab_size": 50257,     # tokens do BPE do GPT-2
@@ -812,6 +819,7 @@ GPT2_124M = {
     "dropout": 0.1,
     "qkv_bias": False,       # o checkpoint original do GPT-2 usa True; aqui o padrão do curso é False
 }
+
 
 #: Configuração minúscula (modo rápido) para pré-treinar em CPU com o nosso BPE do Machado.
 #: ``vocab_size`` = ``tokenizador_machado().n_vocab`` (256 bytes + 4000 fusões + ``<|endoftext|>``); confira ao usar.
@@ -824,6 +832,7 @@ GPT_MINI = {
     "dropout": 0.1,
     "qkv_bias": False,
 }
+
 
 #: Configuração pequena (modo completo) para pré-treinar em CPU com o nosso BPE do Machado: ~7,0 M de parâmetros,
 #: ~5,9 M sem contar a cabeça de saída.

@@ -1,9 +1,15 @@
+# ARQUIVO GERADO — não edite à mão: a próxima construção apagaria a mudança.
+# Edite a fonte e rode `python ferramentas/curso.py construir` (veja CONTRIBUTING.md):
+#   - a infraestrutura (tudo antes do primeiro bloco de capítulo): ferramentas/infraestrutura.py
+#   - o bloco "# ===== Capítulo K: … =====": as células com a tag "modulo" em 0K-*/notebook.pct.py
 """Módulo de apoio do curso *Fazendo um LLM do Zero*.
 
 Este arquivo existe, com o mesmo nome, em todas as pastas de capítulo. A cópia do capítulo 1 traz só a
 infraestrutura (semente, dispositivo, modo rápido/completo, acesso aos dados, tokenizador do GPT-2). A cópia do
 capítulo N é a cópia do capítulo N-1 mais um bloco ``# ===== Capítulo N-1: ... =====`` com a versão final do que o
-notebook do capítulo N-1 construiu. Os testes garantem que as cópias nunca divergem.
+notebook do capítulo N-1 construiu. As cópias são geradas (nunca editadas à mão) por
+``python ferramentas/curso.py construir``: a infraestrutura vem de ``ferramentas/infraestrutura.py`` e cada bloco de
+capítulo vem das células marcadas com a tag ``modulo`` no notebook daquele capítulo.
 """
 
 from __future__ import annotations
@@ -802,6 +808,7 @@ import math
 import torch
 from torch import nn
 
+
 #: Configuração do "GPT-2 small" da OpenAI (o modelo de 124 milhões de parâmetros, com o vocabulário BPE do GPT-2).
 GPT2_124M = {
     "vocab_size": 50257,     # tokens do BPE do GPT-2
@@ -812,6 +819,7 @@ GPT2_124M = {
     "dropout": 0.1,
     "qkv_bias": False,       # o checkpoint original do GPT-2 usa True; aqui o padrão do curso é False
 }
+
 
 #: Configuração minúscula (modo rápido) para pré-treinar em CPU com o nosso BPE do Machado.
 #: ``vocab_size`` = ``tokenizador_machado().n_vocab`` (256 bytes + 4000 fusões + ``<|endoftext|>``); confira ao usar.
@@ -824,6 +832,7 @@ GPT_MINI = {
     "dropout": 0.1,
     "qkv_bias": False,
 }
+
 
 #: Configuração pequena (modo completo) para pré-treinar em CPU com o nosso BPE do Machado: ~7,0 M de parâmetros,
 #: ~5,9 M sem contar a cabeça de saída.
@@ -1003,6 +1012,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+
 # ----------------------------------------------------------------------------------------------------------------
 # Perda: entropia cruzada, perplexidade e bits por caractere
 # ----------------------------------------------------------------------------------------------------------------
@@ -1047,6 +1057,25 @@ def perda_media(modelo, loader, max_batches=None, dispositivo=None) -> float:
     return soma / n_tokens
 
 
+def inicializar_pesos(modelo, n_layers: int) -> None:
+    """Inicialização do GPT-2: pesos ~ Normal(0; 0,02), vieses zerados, LayerNorm com escala 1.
+
+    As projeções que escrevem no fluxo residual (``proj_saida`` da atenção e a 2ª camada do feed-forward) começam
+    ainda menores, com desvio ``0,02/√(2·n_layers)``: cada bloco soma duas contribuições ao fluxo residual, e assim a
+    variância do fluxo não cresce com a profundidade.
+    """
+    for nome, modulo in modelo.named_modules():
+        if isinstance(modulo, nn.Linear):
+            desvio = 0.02
+            if nome.endswith("proj_saida") or nome.endswith("ff.camadas.2"):
+                desvio = 0.02 / math.sqrt(2 * n_layers)
+            nn.init.normal_(modulo.weight, mean=0.0, std=desvio)
+            if modulo.bias is not None:
+                nn.init.zeros_(modulo.bias)
+        elif isinstance(modulo, nn.Embedding):
+            nn.init.normal_(modulo.weight, mean=0.0, std=0.02)
+
+
 def caracteres_por_token(texto: str, tokenizador) -> float:
     """Quantos caracteres do ``texto``, em média, cabem em um token deste tokenizador."""
     return len(texto) / len(tokenizador.encode(texto))
@@ -1059,6 +1088,80 @@ def bits_por_caractere(perda: float, caracteres_por_token: float) -> float:
     tokenizador: é a medida justa para comparar modelos com vocabulários diferentes.
     """
     return perda / math.log(2) / caracteres_por_token
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Configurações e receitas de treino (modelo base dos capítulos 6 e 7)
+# ----------------------------------------------------------------------------------------------------------------
+
+#: Modelo base do modo rápido: minúsculo, treina em ~20 s numa CPU.
+GPT_BASE_RAPIDO = {
+    "vocab_size": 4257,
+    "context_length": 64,
+    "d_model": 64,
+    "n_heads": 2,
+    "n_layers": 2,
+    "dropout": 0.0,
+    "qkv_bias": False,
+    "atencao_rapida": True,
+    "amarrar_pesos": True,
+}
+
+
+#: Modelo base do modo completo: ~4,3 M de parâmetros (com weight tying). Nos experimentos curtos (README do
+#: capítulo 5), no mesmo tempo de CPU, um modelo mais barato que vê mais texto ganhou de um mais caro; 4 blocos em
+#: vez de 6 deixam cada passo ~1/3 mais barato.
+GPT_BASE_COMPLETO = {
+    "vocab_size": 4257,
+    "context_length": 256,
+    "d_model": 256,
+    "n_heads": 4,
+    "n_layers": 4,
+    "dropout": 0.0,
+    "qkv_bias": False,
+    "atencao_rapida": True,
+    "amarrar_pesos": True,
+}
+
+
+#: Hiperparâmetros de treino de cada modo. ``passos_reconstrucao``: passos usados por :func:`modelo_base` quando o
+#: checkpoint não existe e não há GPU (uma versão mais curta do treino do capítulo).
+TREINO_RAPIDO = {
+    "batch_size": 8,
+    "passos": 200,
+    "passos_reconstrucao": 200,
+    "lr_max": 3e-3,
+    "lr_min": 3e-4,
+    "passos_aquecimento": 20,
+    "weight_decay": 0.1,
+    "clip": 1.0,
+    "avaliar_a_cada": 50,
+    "batches_avaliacao": 5,
+    "semente": 123,
+}
+
+
+TREINO_COMPLETO = {
+    "batch_size": 8,
+    "passos": 700,
+    "passos_reconstrucao": 200,
+    "lr_max": 3e-3,
+    "lr_min": 3e-4,
+    "passos_aquecimento": 50,
+    "weight_decay": 0.1,
+    "clip": 1.0,
+    "avaliar_a_cada": 100,
+    "batches_avaliacao": 10,
+    "semente": 123,
+}
+
+
+#: Número de fusões do BPE português usado no pré-treino (vocabulário de 4257 tokens).
+N_FUSOES_BASE = 4000
+
+
+#: Começo de frase usado nas amostras de texto durante o treino.
+PROMPT_MACHADO = "Capitu olhou para mim e disse"
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -1111,25 +1214,6 @@ class AtencaoRapida(nn.Module):
         return self
 
 
-def inicializar_pesos(modelo, n_layers: int) -> None:
-    """Inicialização do GPT-2: pesos ~ Normal(0; 0,02), vieses zerados, LayerNorm com escala 1.
-
-    As projeções que escrevem no fluxo residual (``proj_saida`` da atenção e a 2ª camada do feed-forward) começam
-    ainda menores, com desvio ``0,02/√(2·n_layers)``: cada bloco soma duas contribuições ao fluxo residual, e assim a
-    variância do fluxo não cresce com a profundidade.
-    """
-    for nome, modulo in modelo.named_modules():
-        if isinstance(modulo, nn.Linear):
-            desvio = 0.02
-            if nome.endswith("proj_saida") or nome.endswith("ff.camadas.2"):
-                desvio = 0.02 / math.sqrt(2 * n_layers)
-            nn.init.normal_(modulo.weight, mean=0.0, std=desvio)
-            if modulo.bias is not None:
-                nn.init.zeros_(modulo.bias)
-        elif isinstance(modulo, nn.Embedding):
-            nn.init.normal_(modulo.weight, mean=0.0, std=0.02)
-
-
 def criar_modelo_gpt(cfg: dict):
     """O ``ModeloGPT`` do capítulo 4, com as opções de treino deste capítulo (chaves extras de ``cfg``).
 
@@ -1149,75 +1233,6 @@ def criar_modelo_gpt(cfg: dict):
         modelo.cabeca_saida.weight = modelo.emb_tokens.weight  # o mesmo tensor nos dois lugares
     inicializar_pesos(modelo, cfg["n_layers"])
     return modelo
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Configurações e receitas de treino (modelo base dos capítulos 6 e 7)
-# ----------------------------------------------------------------------------------------------------------------
-
-#: Modelo base do modo rápido: minúsculo, treina em ~20 s numa CPU.
-GPT_BASE_RAPIDO = {
-    "vocab_size": 4257,
-    "context_length": 64,
-    "d_model": 64,
-    "n_heads": 2,
-    "n_layers": 2,
-    "dropout": 0.0,
-    "qkv_bias": False,
-    "atencao_rapida": True,
-    "amarrar_pesos": True,
-}
-
-#: Modelo base do modo completo: ~4,3 M de parâmetros (com weight tying). Nos experimentos curtos (README do
-#: capítulo 5), no mesmo tempo de CPU, um modelo mais barato que vê mais texto ganhou de um mais caro; 4 blocos em
-#: vez de 6 deixam cada passo ~1/3 mais barato.
-GPT_BASE_COMPLETO = {
-    "vocab_size": 4257,
-    "context_length": 256,
-    "d_model": 256,
-    "n_heads": 4,
-    "n_layers": 4,
-    "dropout": 0.0,
-    "qkv_bias": False,
-    "atencao_rapida": True,
-    "amarrar_pesos": True,
-}
-
-#: Hiperparâmetros de treino de cada modo. ``passos_reconstrucao``: passos usados por :func:`modelo_base` quando o
-#: checkpoint não existe e não há GPU (uma versão mais curta do treino do capítulo).
-TREINO_RAPIDO = {
-    "batch_size": 8,
-    "passos": 200,
-    "passos_reconstrucao": 200,
-    "lr_max": 3e-3,
-    "lr_min": 3e-4,
-    "passos_aquecimento": 20,
-    "weight_decay": 0.1,
-    "clip": 1.0,
-    "avaliar_a_cada": 50,
-    "batches_avaliacao": 5,
-    "semente": 123,
-}
-
-TREINO_COMPLETO = {
-    "batch_size": 8,
-    "passos": 700,
-    "passos_reconstrucao": 200,
-    "lr_max": 3e-3,
-    "lr_min": 3e-4,
-    "passos_aquecimento": 50,
-    "weight_decay": 0.1,
-    "clip": 1.0,
-    "avaliar_a_cada": 100,
-    "batches_avaliacao": 10,
-    "semente": 123,
-}
-
-#: Número de fusões do BPE português usado no pré-treino (vocabulário de 4257 tokens).
-N_FUSOES_BASE = 4000
-
-#: Começo de frase usado nas amostras de texto durante o treino.
-PROMPT_MACHADO = "Capitu olhou para mim e disse"
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -1292,6 +1307,68 @@ def lotes_sem_fim(loader, passo_inicial: int = 0, semente: int = 123):
                 continue
             yield epoca, lote
         epoca += 1
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Decodificação: gulosa, temperatura, top-k, top-p e beam search
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def filtrar_top_k(logits, k):
+    """Mantém só os ``k`` maiores logits de cada linha; os outros viram ``-inf`` (probabilidade 0)."""
+    if k is None:
+        return logits
+    if k < 1:
+        raise ValueError(f"top_k deve ser >= 1 (recebi {k}).")
+    k = min(int(k), logits.size(-1))
+    limiar = torch.topk(logits, k, dim=-1).values[..., -1:]  # (..., 1): o k-ésimo maior valor
+    return logits.masked_fill(logits < limiar, float("-inf"))
+
+
+def filtrar_top_p(logits, p):
+    """Amostragem de núcleo (top-p): mantém o menor grupo de tokens mais prováveis cuja probabilidade soma ≥ ``p``.
+
+    Ordena as probabilidades, acumula, e descarta um token quando a soma dos que vêm ANTES dele já atingiu ``p``
+    (assim o token que faz a soma passar de ``p`` fica, e o mais provável nunca é descartado).
+    """
+    if p is None:
+        return logits
+    if not 0.0 < p <= 1.0:
+        raise ValueError(f"top_p deve estar em (0, 1] (recebi {p}).")
+    ordenados, indices = torch.sort(logits, descending=True, dim=-1)
+    probs = torch.softmax(ordenados, dim=-1)
+    antes = torch.cumsum(probs, dim=-1) - probs  # probabilidade acumulada dos tokens anteriores
+    ordenados = ordenados.masked_fill(antes >= p, float("-inf"))
+    return torch.empty_like(logits).scatter_(-1, indices, ordenados)  # volta para a ordem original
+
+
+def gerar_texto(modelo, ids, max_novos_tokens: int, context_length: int, temperatura: float = 0.0, top_k=None,
+                top_p=None, gerador=None, id_fim=None):
+    """Gera até ``max_novos_tokens`` tokens depois de ``ids`` ``(batch, tokens)``.
+
+    ``temperatura = 0`` é a decodificação gulosa (sempre o token mais provável). Com ``temperatura > 0`` os logits
+    são divididos pela temperatura, filtrados por ``top_k`` e/ou ``top_p`` e o próximo token é SORTEADO da
+    distribuição; passe um ``torch.Generator`` com semente fixa em ``gerador`` para repetir o sorteio (o sorteio é
+    feito na CPU, então dá o mesmo resultado em qualquer dispositivo). Para quando todas as linhas geram
+    ``id_fim`` (se informado). Não muda o modo do modelo: chame ``modelo.eval()`` antes.
+    """
+    if ids.dim() != 2:
+        raise ValueError(f"ids deve ter shape (batch, tokens), mas tem shape {tuple(ids.shape)}.")
+    if temperatura < 0:
+        raise ValueError(f"temperatura deve ser >= 0 (recebi {temperatura}).")
+    for _ in range(max_novos_tokens):
+        with torch.no_grad():
+            logits = modelo(ids[:, -context_length:])[:, -1, :].float()  # (batch, vocab_size)
+        if temperatura == 0.0:
+            proximo = torch.argmax(logits, dim=-1, keepdim=True)  # (batch, 1)
+        else:
+            logits = filtrar_top_p(filtrar_top_k(logits / temperatura, top_k), top_p)
+            probs = torch.softmax(logits, dim=-1).cpu()
+            proximo = torch.multinomial(probs, 1, generator=gerador).to(ids.device)  # (batch, 1)
+        ids = torch.cat([ids, proximo], dim=1)
+        if id_fim is not None and bool((proximo == id_fim).all()):
+            break
+    return ids
 
 
 def treinar_modelo(modelo, otimizador, loader_treino, loader_val, passos_totais: int, lr_max: float,
@@ -1396,65 +1473,39 @@ def treinar_modelo(modelo, otimizador, loader_treino, loader_val, passos_totais:
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Decodificação: gulosa, temperatura, top-k, top-p e beam search
+# Pré-treino completo em uma chamada e o modelo base dos capítulos 6 e 7
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def filtrar_top_k(logits, k):
-    """Mantém só os ``k`` maiores logits de cada linha; os outros viram ``-inf`` (probabilidade 0)."""
-    if k is None:
-        return logits
-    if k < 1:
-        raise ValueError(f"top_k deve ser >= 1 (recebi {k}).")
-    k = min(int(k), logits.size(-1))
-    limiar = torch.topk(logits, k, dim=-1).values[..., -1:]  # (..., 1): o k-ésimo maior valor
-    return logits.masked_fill(logits < limiar, float("-inf"))
+def pretreinar(cfg: dict, treino: dict, passos=None, dispositivo=None, mostrar: bool = True):
+    """O capítulo numa função: tokenizador, carregadores, modelo, AdamW e :func:`treinar_modelo`.
 
-
-def filtrar_top_p(logits, p):
-    """Amostragem de núcleo (top-p): mantém o menor grupo de tokens mais prováveis cuja probabilidade soma ≥ ``p``.
-
-    Ordena as probabilidades, acumula, e descarta um token quando a soma dos que vêm ANTES dele já atingiu ``p``
-    (assim o token que faz a soma passar de ``p`` fica, e o mais provável nunca é descartado).
+    ``cfg``: configuração do modelo (ex.: ``GPT_BASE_COMPLETO``); ``treino``: hiperparâmetros (ex.:
+    ``TREINO_COMPLETO``); ``passos`` substitui ``treino["passos"]``. Devolve ``(modelo, otimizador, historico)``.
     """
-    if p is None:
-        return logits
-    if not 0.0 < p <= 1.0:
-        raise ValueError(f"top_p deve estar em (0, 1] (recebi {p}).")
-    ordenados, indices = torch.sort(logits, descending=True, dim=-1)
-    probs = torch.softmax(ordenados, dim=-1)
-    antes = torch.cumsum(probs, dim=-1) - probs  # probabilidade acumulada dos tokens anteriores
-    ordenados = ordenados.masked_fill(antes >= p, float("-inf"))
-    return torch.empty_like(logits).scatter_(-1, indices, ordenados)  # volta para a ordem original
-
-
-def gerar_texto(modelo, ids, max_novos_tokens: int, context_length: int, temperatura: float = 0.0, top_k=None,
-                top_p=None, gerador=None, id_fim=None):
-    """Gera até ``max_novos_tokens`` tokens depois de ``ids`` ``(batch, tokens)``.
-
-    ``temperatura = 0`` é a decodificação gulosa (sempre o token mais provável). Com ``temperatura > 0`` os logits
-    são divididos pela temperatura, filtrados por ``top_k`` e/ou ``top_p`` e o próximo token é SORTEADO da
-    distribuição; passe um ``torch.Generator`` com semente fixa em ``gerador`` para repetir o sorteio (o sorteio é
-    feito na CPU, então dá o mesmo resultado em qualquer dispositivo). Para quando todas as linhas geram
-    ``id_fim`` (se informado). Não muda o modo do modelo: chame ``modelo.eval()`` antes.
-    """
-    if ids.dim() != 2:
-        raise ValueError(f"ids deve ter shape (batch, tokens), mas tem shape {tuple(ids.shape)}.")
-    if temperatura < 0:
-        raise ValueError(f"temperatura deve ser >= 0 (recebi {temperatura}).")
-    for _ in range(max_novos_tokens):
-        with torch.no_grad():
-            logits = modelo(ids[:, -context_length:])[:, -1, :].float()  # (batch, vocab_size)
-        if temperatura == 0.0:
-            proximo = torch.argmax(logits, dim=-1, keepdim=True)  # (batch, 1)
-        else:
-            logits = filtrar_top_p(filtrar_top_k(logits / temperatura, top_k), top_p)
-            probs = torch.softmax(logits, dim=-1).cpu()
-            proximo = torch.multinomial(probs, 1, generator=gerador).to(ids.device)  # (batch, 1)
-        ids = torch.cat([ids, proximo], dim=1)
-        if id_fim is not None and bool((proximo == id_fim).all()):
-            break
-    return ids
+    dispositivo = torch.device(dispositivo) if dispositivo is not None else escolher_dispositivo()
+    passos = treino["passos"] if passos is None else passos
+    tokenizador = tokenizador_machado(N_FUSOES_BASE)
+    if cfg["vocab_size"] != tokenizador.n_vocab:
+        raise ValueError(f"cfg['vocab_size'] = {cfg['vocab_size']}, mas o tokenizador tem {tokenizador.n_vocab} tokens.")
+    rapido = tokenizador.para_tiktoken()  # mesmos ids, codificação muito mais rápida
+    ctx = cfg["context_length"]
+    loader_treino = criar_dataloader(corpus_machado("treino"), rapido, batch_size=treino["batch_size"],
+                                     context_length=ctx, stride=ctx, shuffle=True, drop_last=True,
+                                     semente=treino["semente"])
+    loader_val = criar_dataloader(corpus_machado("validacao"), rapido, batch_size=treino["batch_size"],
+                                  context_length=ctx, stride=ctx, shuffle=False, drop_last=False)
+    fixar_semente(treino["semente"])
+    modelo = criar_modelo_gpt(cfg).to(dispositivo)
+    otimizador = criar_otimizador(modelo, treino["lr_max"], treino["weight_decay"])
+    historico = treinar_modelo(
+        modelo, otimizador, loader_treino, loader_val, passos_totais=passos, lr_max=treino["lr_max"],
+        lr_min=treino["lr_min"], passos_aquecimento=min(treino["passos_aquecimento"], passos // 10 + 1),
+        clip=treino["clip"], avaliar_a_cada=treino["avaliar_a_cada"], batches_avaliacao=treino["batches_avaliacao"],
+        semente=treino["semente"], tokenizador=tokenizador, prompt=PROMPT_MACHADO, dispositivo=dispositivo,
+        mostrar=mostrar,
+    )
+    return modelo, otimizador, historico
 
 
 def busca_em_feixe(modelo, ids, max_novos_tokens: int, context_length: int, largura: int = 4):
@@ -1564,42 +1615,6 @@ def carregar_checkpoint(caminho, modelo=None, otimizador=None, dispositivo="cpu"
     return modelo, dados
 
 
-# ----------------------------------------------------------------------------------------------------------------
-# Pré-treino completo em uma chamada e o modelo base dos capítulos 6 e 7
-# ----------------------------------------------------------------------------------------------------------------
-
-
-def pretreinar(cfg: dict, treino: dict, passos=None, dispositivo=None, mostrar: bool = True):
-    """O capítulo numa função: tokenizador, carregadores, modelo, AdamW e :func:`treinar_modelo`.
-
-    ``cfg``: configuração do modelo (ex.: ``GPT_BASE_COMPLETO``); ``treino``: hiperparâmetros (ex.:
-    ``TREINO_COMPLETO``); ``passos`` substitui ``treino["passos"]``. Devolve ``(modelo, otimizador, historico)``.
-    """
-    dispositivo = torch.device(dispositivo) if dispositivo is not None else escolher_dispositivo()
-    passos = treino["passos"] if passos is None else passos
-    tokenizador = tokenizador_machado(N_FUSOES_BASE)
-    if cfg["vocab_size"] != tokenizador.n_vocab:
-        raise ValueError(f"cfg['vocab_size'] = {cfg['vocab_size']}, mas o tokenizador tem {tokenizador.n_vocab} tokens.")
-    rapido = tokenizador.para_tiktoken()  # mesmos ids, codificação muito mais rápida
-    ctx = cfg["context_length"]
-    loader_treino = criar_dataloader(corpus_machado("treino"), rapido, batch_size=treino["batch_size"],
-                                     context_length=ctx, stride=ctx, shuffle=True, drop_last=True,
-                                     semente=treino["semente"])
-    loader_val = criar_dataloader(corpus_machado("validacao"), rapido, batch_size=treino["batch_size"],
-                                  context_length=ctx, stride=ctx, shuffle=False, drop_last=False)
-    fixar_semente(treino["semente"])
-    modelo = criar_modelo_gpt(cfg).to(dispositivo)
-    otimizador = criar_otimizador(modelo, treino["lr_max"], treino["weight_decay"])
-    historico = treinar_modelo(
-        modelo, otimizador, loader_treino, loader_val, passos_totais=passos, lr_max=treino["lr_max"],
-        lr_min=treino["lr_min"], passos_aquecimento=min(treino["passos_aquecimento"], passos // 10 + 1),
-        clip=treino["clip"], avaliar_a_cada=treino["avaliar_a_cada"], batches_avaliacao=treino["batches_avaliacao"],
-        semente=treino["semente"], tokenizador=tokenizador, prompt=PROMPT_MACHADO, dispositivo=dispositivo,
-        mostrar=mostrar,
-    )
-    return modelo, otimizador, historico
-
-
 def caminho_modelo_base() -> Path:
     """Onde fica o checkpoint do modelo base deste modo: ``.cache/checkpoints/base_rapido.pt`` ou ``base_completo.pt``."""
     return PASTA_CACHE / "checkpoints" / ("base_rapido.pt" if RAPIDO else "base_completo.pt")
@@ -1641,7 +1656,11 @@ def modelo_base(dispositivo=None):
 URL_PESOS_GPT2 = (
     "https://huggingface.co/openai-community/gpt2/resolve/607a30d783dfa663caf39e06633721c8d4cfcd7e/model.safetensors"
 )
+
+
 SHA256_PESOS_GPT2 = "248dfc3911869ec493c76e65bf2fcf7f615828b0254c12b473182f0f81d3a707"
+
+
 TAMANHO_PESOS_GPT2 = 548105171
 
 

@@ -1,11 +1,13 @@
-"""Capítulo 8 — extras: as versões finais do que o notebook deste capítulo constrói.
+# ARQUIVO GERADO — não edite à mão: a próxima construção apagaria a mudança.
+# Edite as células com a tag "modulo" em 08-extras/notebook*.pct.py e rode `python ferramentas/curso.py construir`
+# (veja CONTRIBUTING.md).
+"""Capítulo 8 — extras: as versões finais do que os notebooks deste capítulo constroem.
 
-LoRA do zero (:class:`LinearComLoRA`, :func:`aplicar_lora`, :func:`fundir_lora`), KV cache (:class:`CacheKV`,
-:func:`gerar_sem_cache`, :func:`gerar_com_cache`), quantização int8 dos pesos (:func:`quantizar_int8`,
-:class:`LinearInt8`, :func:`quantizar_modelo`), mapas de atenção (:func:`mapas_de_atencao`), a classificação pela
-média dos tokens (:class:`MediaDosTokens`) e ajudantes dos experimentos. O capítulo 8 não tem capítulo seguinte, então
-este arquivo é o "módulo" do capítulo: o notebook define cada função e classe exatamente como está aqui.
+O capítulo 8 não tem capítulo seguinte, então este arquivo faz o papel do bloco de capítulo do módulo de apoio:
+cada função, classe e constante aqui é uma célula marcada com a tag ``modulo`` de um notebook do capítulo 8
+(``notebook.ipynb``, depois ``notebook_<tema>.ipynb`` em ordem alfabética). Os scripts do capítulo importam daqui.
 """
+
 import copy
 import math
 import time
@@ -14,7 +16,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from llm_do_zero import AtencaoMultiCabeca, AtencaoRapida, ModeloGPT, acuracia, parametros_treinaveis, treinar_classificador
+from llm_do_zero import (
+    AtencaoMultiCabeca,
+    AtencaoRapida,
+    ModeloGPT,
+    acuracia,
+    parametros_treinaveis,
+    treinar_classificador,
+)
 
 
 # ----------------------------------------------------------------------------------------------------------------

