@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import importlib.util
+import json
 import os
 import random
 import tempfile
@@ -209,6 +210,40 @@ def caminho_dado(nome: str) -> Path:
     if em_cache.is_file() and em_cache.stat().st_size == tamanho:
         return em_cache
     return baixar_arquivo(url, em_cache, sha256, tamanho)
+
+
+def caminho_para_mostrar(caminho) -> str:
+    """``caminho`` relativo à raiz do repositório (ex.: ``.cache/checkpoints/base.pt``), para imprimir.
+
+    Caminhos fora do repositório aparecem só com o nome do arquivo: a saída de um notebook nunca mostra a pasta da
+    máquina de quem o executou.
+    """
+    caminho = Path(caminho).resolve()
+    try:
+        return caminho.relative_to(PASTA_CACHE.parent.resolve()).as_posix()
+    except ValueError:
+        return caminho.name
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Impressões digitais: um cache nunca serve um arquivo feito por outra receita
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def impressao_digital(receita) -> str:
+    """A impressão digital de uma receita: os 16 primeiros dígitos hexadecimais do sha256 do seu JSON canônico.
+
+    A receita é tudo o que determina um artefato salvo (tokenizador, checkpoint, resultados): configuração,
+    hiperparâmetros, sha256 dos dados e a impressão digital do artefato de que ele parte. Mudou um valor, muda a
+    impressão — e o arquivo antigo deixa de ser usado (é reconstruído). A ordem das chaves não importa.
+    """
+    texto = json.dumps(receita, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(texto.encode("utf-8")).hexdigest()[:16]
+
+
+def sha256_dos_dados(nomes) -> dict:
+    """``{nome: sha256}`` dos arquivos de dados do curso (os valores fixados em :data:`ARQUIVOS`), para receitas."""
+    return {nome: ARQUIVOS[nome][1] for nome in nomes}
 
 
 def ler_texto(nome: str) -> str:

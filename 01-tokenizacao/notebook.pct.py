@@ -51,8 +51,9 @@ from collections import Counter
 import matplotlib.pyplot as plt
 import regex  # como o `re`, mas entende classes Unicode como \p{L} (qualquer letra) — o GPT-2 usa este pacote
 
-from llm_do_zero import (FIM_DE_TEXTO, PADRAO_GPT2, PASTA_CACHE, carregar_tokenizador_gpt2, corpus_machado,
-                         descrever_modo, escolher, fixar_semente, ler_texto)
+from llm_do_zero import (FIM_DE_TEXTO, PADRAO_GPT2, PASTA_CACHE, ROMANCES_MACHADO, carregar_tokenizador_gpt2,
+                         corpus_machado, descrever_modo, escolher, fixar_semente, impressao_digital, ler_texto,
+                         sha256_dos_dados)
 
 print(descrever_modo())
 fixar_semente(123)  # nada aqui é aleatório, mas o hábito fica desde o primeiro capítulo
@@ -704,19 +705,40 @@ for s in dificeis:
 # capítulos seguintes vão importar do módulo de apoio.
 
 # %% tags=["modulo"]
-def tokenizador_machado(n_fusoes: int = 4000) -> TokenizadorBPE:
+#: Fusões do BPE português que o curso usa do capítulo 4 em diante, e o vocabulário que elas dão:
+#: 256 bytes + 4000 fusões + ``<|endoftext|>`` = 4257 tokens. As configurações dos modelos derivam daqui.
+N_FUSOES_BASE = 4000
+VOCAB_MACHADO = 256 + N_FUSOES_BASE + 1
+
+
+def receita_bpe_machado(n_fusoes: int = N_FUSOES_BASE) -> dict:
+    """Tudo o que determina o BPE do curso: número de fusões, pré-tokenização e o sha256 de cada romance."""
+    return {"artefato": "bpe_machado", "n_fusoes": n_fusoes, "padrao": PADRAO_PT, "fracao_validacao": 0.1,
+            "dados": sha256_dos_dados(ROMANCES_MACHADO)}
+
+
+def tokenizador_machado(n_fusoes: int = N_FUSOES_BASE) -> TokenizadorBPE:
     """O BPE português do curso: ``n_fusoes`` fusões aprendidas na parte de treino dos romances de Machado.
 
-    Na primeira chamada treina (alguns segundos) e salva em ``.cache/``; depois só carrega o arquivo salvo.
+    Na primeira chamada treina (alguns segundos) e salva em ``.cache/bpe_machado_<fusões>_<impressão>.json``; depois
+    só carrega o arquivo salvo. A impressão digital da receita (:func:`receita_bpe_machado`) vai no nome do arquivo e
+    no atributo ``impressao`` do tokenizador: se a receita mudar, o arquivo antigo não é mais usado.
     """
-    caminho = PASTA_CACHE / f"bpe_machado_{n_fusoes}.json"
+    impressao = impressao_digital(receita_bpe_machado(n_fusoes))
+    caminho = PASTA_CACHE / f"bpe_machado_{n_fusoes}_{impressao}.json"
     if caminho.is_file():
-        return TokenizadorBPE.carregar(caminho)
-    tokenizador = TokenizadorBPE.treinar(corpus_machado("treino"), n_fusoes)
-    caminho.parent.mkdir(parents=True, exist_ok=True)
-    temporario = caminho.with_suffix(f".{os.getpid()}.tmp")  # nome único: dois processos podem treinar juntos
-    tokenizador.salvar(temporario)
-    os.replace(temporario, caminho)
+        tokenizador = TokenizadorBPE.carregar(caminho)
+    else:
+        tokenizador = TokenizadorBPE.treinar(corpus_machado("treino"), n_fusoes)
+        caminho.parent.mkdir(parents=True, exist_ok=True)
+        temporario = caminho.with_suffix(f".{os.getpid()}.tmp")  # nome único: dois processos podem treinar juntos
+        try:
+            tokenizador.salvar(temporario)
+            os.replace(temporario, caminho)
+        finally:
+            if temporario.exists():
+                temporario.unlink()
+    tokenizador.impressao = impressao
     return tokenizador
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import importlib.util
+import json
 import os
 import random
 import tempfile
@@ -209,6 +210,40 @@ def caminho_dado(nome: str) -> Path:
     if em_cache.is_file() and em_cache.stat().st_size == tamanho:
         return em_cache
     return baixar_arquivo(url, em_cache, sha256, tamanho)
+
+
+def caminho_para_mostrar(caminho) -> str:
+    """``caminho`` relativo à raiz do repositório (ex.: ``.cache/checkpoints/base.pt``), para imprimir.
+
+    Caminhos fora do repositório aparecem só com o nome do arquivo: a saída de um notebook nunca mostra a pasta da
+    máquina de quem o executou.
+    """
+    caminho = Path(caminho).resolve()
+    try:
+        return caminho.relative_to(PASTA_CACHE.parent.resolve()).as_posix()
+    except ValueError:
+        return caminho.name
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Impressões digitais: um cache nunca serve um arquivo feito por outra receita
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def impressao_digital(receita) -> str:
+    """A impressão digital de uma receita: os 16 primeiros dígitos hexadecimais do sha256 do seu JSON canônico.
+
+    A receita é tudo o que determina um artefato salvo (tokenizador, checkpoint, resultados): configuração,
+    hiperparâmetros, sha256 dos dados e a impressão digital do artefato de que ele parte. Mudou um valor, muda a
+    impressão — e o arquivo antigo deixa de ser usado (é reconstruído). A ordem das chaves não importa.
+    """
+    texto = json.dumps(receita, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(texto.encode("utf-8")).hexdigest()[:16]
+
+
+def sha256_dos_dados(nomes) -> dict:
+    """``{nome: sha256}`` dos arquivos de dados do curso (os valores fixados em :data:`ARQUIVOS`), para receitas."""
+    return {nome: ARQUIVOS[nome][1] for nome in nomes}
 
 
 def ler_texto(nome: str) -> str:
@@ -536,17 +571,38 @@ class TokenizadorBPE:
                                  special_tokens=self.especiais)
 
 
-def tokenizador_machado(n_fusoes: int = 4000) -> TokenizadorBPE:
+#: Fusões do BPE português que o curso usa do capítulo 4 em diante, e o vocabulário que elas dão:
+#: 256 bytes + 4000 fusões + ``<|endoftext|>`` = 4257 tokens. As configurações dos modelos derivam daqui.
+N_FUSOES_BASE = 4000
+VOCAB_MACHADO = 256 + N_FUSOES_BASE + 1
+
+
+def receita_bpe_machado(n_fusoes: int = N_FUSOES_BASE) -> dict:
+    """Tudo o que determina o BPE do curso: número de fusões, pré-tokenização e o sha256 de cada romance."""
+    return {"artefato": "bpe_machado", "n_fusoes": n_fusoes, "padrao": PADRAO_PT, "fracao_validacao": 0.1,
+            "dados": sha256_dos_dados(ROMANCES_MACHADO)}
+
+
+def tokenizador_machado(n_fusoes: int = N_FUSOES_BASE) -> TokenizadorBPE:
     """O BPE português do curso: ``n_fusoes`` fusões aprendidas na parte de treino dos romances de Machado.
 
-    Na primeira chamada treina (alguns segundos) e salva em ``.cache/``; depois só carrega o arquivo salvo.
+    Na primeira chamada treina (alguns segundos) e salva em ``.cache/bpe_machado_<fusões>_<impressão>.json``; depois
+    só carrega o arquivo salvo. A impressão digital da receita (:func:`receita_bpe_machado`) vai no nome do arquivo e
+    no atributo ``impressao`` do tokenizador: se a receita mudar, o arquivo antigo não é mais usado.
     """
-    caminho = PASTA_CACHE / f"bpe_machado_{n_fusoes}.json"
+    impressao = impressao_digital(receita_bpe_machado(n_fusoes))
+    caminho = PASTA_CACHE / f"bpe_machado_{n_fusoes}_{impressao}.json"
     if caminho.is_file():
-        return TokenizadorBPE.carregar(caminho)
-    tokenizador = TokenizadorBPE.treinar(corpus_machado("treino"), n_fusoes)
-    caminho.parent.mkdir(parents=True, exist_ok=True)
-    temporario = caminho.with_suffix(f".{os.getpid()}.tmp")  # nome único: dois processos podem treinar juntos
-    tokenizador.salvar(temporario)
-    os.replace(temporario, caminho)
+        tokenizador = TokenizadorBPE.carregar(caminho)
+    else:
+        tokenizador = TokenizadorBPE.treinar(corpus_machado("treino"), n_fusoes)
+        caminho.parent.mkdir(parents=True, exist_ok=True)
+        temporario = caminho.with_suffix(f".{os.getpid()}.tmp")  # nome único: dois processos podem treinar juntos
+        try:
+            tokenizador.salvar(temporario)
+            os.replace(temporario, caminho)
+        finally:
+            if temporario.exists():
+                temporario.unlink()
+    tokenizador.impressao = impressao
     return tokenizador

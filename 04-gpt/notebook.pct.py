@@ -39,8 +39,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from llm_do_zero import (AtencaoMultiCabeca, carregar_tokenizador_gpt2, corpus_machado, descrever_modo, escolher,
-                         fixar_semente, ler_texto, tokenizador_machado)
+from llm_do_zero import (VOCAB_MACHADO, AtencaoMultiCabeca, carregar_tokenizador_gpt2, corpus_machado, descrever_modo,
+                         escolher, fixar_semente, ler_texto, tokenizador_machado)
 
 print(descrever_modo())
 fixar_semente(123)
@@ -83,9 +83,9 @@ GPT2_124M = {
 
 
 #: Configuração minúscula (modo rápido) para pré-treinar em CPU com o nosso BPE do Machado.
-#: ``vocab_size`` = ``tokenizador_machado().n_vocab`` (256 bytes + 4000 fusões + ``<|endoftext|>``); confira ao usar.
+#: ``vocab_size`` = ``VOCAB_MACHADO`` do capítulo 1 (256 bytes + 4000 fusões + ``<|endoftext|>``).
 GPT_MINI = {
-    "vocab_size": 4257,
+    "vocab_size": VOCAB_MACHADO,
     "context_length": 64,
     "d_model": 64,
     "n_heads": 2,
@@ -98,7 +98,7 @@ GPT_MINI = {
 #: Configuração pequena (modo completo) para pré-treinar em CPU com o nosso BPE do Machado: ~7,0 M de parâmetros,
 #: ~5,9 M sem contar a cabeça de saída.
 GPT_PEQUENO = {
-    "vocab_size": 4257,
+    "vocab_size": VOCAB_MACHADO,
     "context_length": 256,
     "d_model": 256,
     "n_heads": 4,
@@ -825,13 +825,16 @@ print(f"GPT-3 175B (300 bilhões de tokens, 6·N·tokens): {6 * 175e9 * 300e9:.2
 # sempre o token de maior logit. Se o texto passar de `context_length` tokens, o modelo só vê os últimos
 # `context_length`.
 
-# %% tags=["modulo"]
-def gerar_texto_guloso(modelo, ids: torch.Tensor, max_novos_tokens: int, context_length: int) -> torch.Tensor:
+# %%
+def gerar_texto_guloso_v1(modelo, ids: torch.Tensor, max_novos_tokens: int, context_length: int) -> torch.Tensor:
     """Gera ``max_novos_tokens`` tokens escolhendo sempre o mais provável (decodificação gulosa).
 
     ``ids``: ``(batch, tokens)`` com o prompt já tokenizado. A cada passo o modelo vê só os últimos
     ``context_length`` tokens. Não muda o modo do modelo: chame ``modelo.eval()`` antes para desligar o dropout.
     Devolve ``(batch, tokens + max_novos_tokens)``: o prompt seguido dos tokens gerados.
+
+    Versão didática (``_v1``): a do curso é ``gerar_texto``, do capítulo 5, que faz o mesmo e também sorteia
+    (temperatura, top-k, top-p), para num token de fim e usa o KV cache.
     """
     if ids.dim() != 2:
         raise ValueError(f"ids deve ter shape (batch, tokens), mas tem shape {tuple(ids.shape)}.")
@@ -851,11 +854,11 @@ def gerar_texto_guloso(modelo, ids: torch.Tensor, max_novos_tokens: int, context
 prompt = "Capitu olhou para mim e"
 ids_prompt = torch.tensor([tokenizador.encode(prompt)])  # (1, tokens)
 modelo.eval()
-gerado = gerar_texto_guloso(modelo, ids_prompt, max_novos_tokens=25, context_length=cfg["context_length"])
+gerado = gerar_texto_guloso_v1(modelo, ids_prompt, max_novos_tokens=25, context_length=cfg["context_length"])
 print("prompt:", ids_prompt.shape[1], "tokens  ->  saída:", tuple(gerado.shape))
 print("ids novos:", gerado[0, ids_prompt.shape[1]:].tolist())
 print("\ntexto:", repr(tokenizador.decode(gerado[0].tolist())))
-print("de novo, igual?", torch.equal(gerado, gerar_texto_guloso(modelo, ids_prompt, 25, cfg["context_length"])))
+print("de novo, igual?", torch.equal(gerado, gerar_texto_guloso_v1(modelo, ids_prompt, 25, cfg["context_length"])))
 
 # %% [markdown]
 # Lixo, como esperado: os pesos são números aleatórios, então as "preferências" do modelo são arbitrárias — ele
@@ -870,7 +873,7 @@ print("de novo, igual?", torch.equal(gerado, gerar_texto_guloso(modelo, ids_prom
 
 # %%
 prompt_longo = torch.tensor([ids_trecho[:cfg["context_length"] + 20]])  # (1, context_length + 20)
-saida_longa = gerar_texto_guloso(modelo, prompt_longo, max_novos_tokens=5, context_length=cfg["context_length"])
+saida_longa = gerar_texto_guloso_v1(modelo, prompt_longo, max_novos_tokens=5, context_length=cfg["context_length"])
 print("prompt:", tuple(prompt_longo.shape), " ->  saída:", tuple(saida_longa.shape))
 
 # %% [markdown]
@@ -964,7 +967,7 @@ logits_amarrado = modelo_amarrado_pequeno(lote)
 F.cross_entropy(logits_amarrado[:, :-1].flatten(0, 1), lote[:, 1:].flatten()).backward()
 print("norma do gradiente da matriz compartilhada:", f"{modelo_amarrado_pequeno.emb_tokens.weight.grad.norm():.4f}")
 modelo_amarrado_pequeno.eval()
-saida = gerar_texto_guloso(modelo_amarrado_pequeno, ids_prompt, 10, cfg["context_length"])
+saida = gerar_texto_guloso_v1(modelo_amarrado_pequeno, ids_prompt, 10, cfg["context_length"])
 print("gera:", repr(tokenizador.decode(saida[0].tolist())))
 
 # %% [markdown]

@@ -9,8 +9,10 @@ Exemplos (rode dentro da pasta 05-treinamento):
     python pretreinar.py --passos 3000 --retomar meu_gpt.pt --saida meu_gpt.pt    # …e depois continua do 1000
 
 O código vem do módulo de apoio do curso (a cópia de ``06-fine-tuning``, que inclui o bloco do capítulo 5).
-Sem ``--saida``, o checkpoint vai para ``.cache/checkpoints/base_rapido.pt`` ou ``base_completo.pt``: é o arquivo que
-``modelo_base()`` dos capítulos 6 e 7 carrega.
+Sem ``--saida``, o checkpoint vai para ``.cache/checkpoints/modelo_base_<impressão>.pt``, com a impressão digital da
+receita (configuração, treino e tokenizador) no nome e dentro do arquivo: se a receita for a do módulo, é o arquivo
+que ``modelo_base()`` dos capítulos 6 a 8 carrega; com outra receita (``--passos``, ``--lr``…), ``modelo_base()`` não
+o confunde com o modelo do curso. Um treino interrompido (``--parar-no-passo``) ganha ``_passo<N>`` no nome.
 """
 
 import argparse
@@ -54,7 +56,7 @@ def ler_argumentos(argv=None):
                    help="taxa de aprendizado máxima; a mínima fica em 1/10 dela (padrão: a da receita)")
     p.add_argument("--semente", type=int, default=None, help="semente aleatória (padrão: a da receita)")
     p.add_argument("--saida", type=Path, default=None,
-                   help="arquivo .pt do checkpoint (padrão: .cache/checkpoints/base_<modo>.pt, o modelo base)")
+                   help="arquivo .pt do checkpoint (padrão: .cache/checkpoints/modelo_base_<impressão digital>.pt)")
     p.add_argument("--retomar", type=Path, default=None,
                    help="checkpoint salvo por este script para continuar o treino do passo em que parou "
                         "(use os mesmos --passos, --batch, --lr e --semente: assim o resultado é idêntico ao de um "
@@ -98,7 +100,8 @@ def main(argv=None):
         treino["semente"] = args.semente
     if args.avaliar_a_cada is not None:
         treino["avaliar_a_cada"] = args.avaliar_a_cada
-    saida = args.saida if args.saida is not None else L.caminho_modelo_base()
+    receita = {"artefato": "modelo_base", "cfg": cfg, "treino": treino,
+               "tokenizador": L.impressao_digital(L.receita_bpe_machado(L.N_FUSOES_BASE))}
     dispositivo = torch.device(args.dispositivo) if args.dispositivo else L.escolher_dispositivo()
 
     tokenizador = L.tokenizador_machado(L.N_FUSOES_BASE)
@@ -124,6 +127,11 @@ def main(argv=None):
     parar = treino["passos"] if args.parar_no_passo is None else args.parar_no_passo
     if not passo_inicial < parar <= treino["passos"]:
         sys.exit(f"--parar-no-passo deve ficar entre {passo_inicial + 1} e {treino['passos']}.")
+    saida = args.saida
+    if saida is None:
+        saida = L.caminho_no_cache("modelo_base", receita)
+        if parar < treino["passos"]:  # um modelo pela metade não pode ocupar o lugar do modelo da receita
+            saida = saida.with_name(f"{saida.stem}_passo{parar}.pt")
     print(f"Modelo: {L.contar_parametros(modelo):,} parâmetros | {treino['passos']} passos de "
           f"{treino['batch_size']} × {ctx} tokens | lr máx. {treino['lr_max']:g} | {dispositivo}")
 
@@ -138,14 +146,13 @@ def main(argv=None):
     cpt = L.caracteres_por_token(texto_val, rapido)
     print(f"Validação inteira: perda {perda:.3f} | perplexidade {math.exp(perda):.1f} | "
           f"{L.bits_por_caractere(perda, cpt):.3f} bits por caractere")
-    L.salvar_checkpoint(saida, modelo, cfg, otimizador=otimizador, passo=parar,
-                        tokenizador_id=f"bpe_machado_{L.N_FUSOES_BASE}", historico=historico)
-    print(f"Checkpoint salvo em {saida}")
+    L.salvar_checkpoint(saida, modelo, cfg, otimizador=otimizador, passo=parar, tokenizador_id=receita["tokenizador"],
+                        historico=historico, impressao=L.impressao_digital(receita))
+    print(f"Checkpoint salvo em {L.caminho_para_mostrar(saida)} (receita {L.impressao_digital(receita)})")
 
-    modelo.eval()
     ids = torch.tensor([tokenizador.encode(L.PROMPT_MACHADO)], device=dispositivo)
-    saida_ids = L.gerar_texto(modelo, ids, 60, ctx, temperatura=0.8, top_p=0.9,
-                              gerador=torch.Generator().manual_seed(123))
+    saida_ids = L.gerar_texto(modelo, ids, 60, temperatura=0.8, top_p=0.9, gerador=torch.Generator().manual_seed(123),
+                              usar_cache=True)
     print("\nAmostra (top-p 0,9, temperatura 0,8):")
     print(tokenizador.decode(saida_ids[0].tolist()))
 

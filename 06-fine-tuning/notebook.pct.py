@@ -17,9 +17,10 @@
 # 9. uma comparação honesta com um classificador **sem rede neural** (saco de palavras + regressão logística) e,
 #    nos exercícios, com o mesmo modelo **sem pré-treino**.
 #
-# Tempo: modo rápido ≈ 1 min; modo completo ≈ 10 min em 2 núcleos de CPU (poucos minutos numa GPU). Se o checkpoint
-# do capítulo 5 não estiver em `.cache/checkpoints/`, o modelo base é pré-treinado de novo antes (no modo rápido,
-# alguns segundos; no completo, vários minutos a mais em CPU).
+# Tempo: modo rápido ≈ 1 min; modo completo ≈ 10 min em 2 núcleos de CPU (poucos minutos numa GPU). No modo completo
+# o modelo base vem pronto do repositório (`05-treinamento/modelo_base.safetensors`): nada é pré-treinado de novo. No
+# rápido, ou se você mudou a receita do capítulo 5, ele é pré-treinado antes com a receita do capítulo 5 (no rápido,
+# uns 20 segundos; no completo, ~10 minutos a mais em CPU).
 
 # %%
 # Configuração do ambiente. No Google Colab: baixa o repositório do curso e entra na pasta deste capítulo.
@@ -50,7 +51,8 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from llm_do_zero import (FIM_DE_TEXTO, PROMPT_MACHADO, ErroDeDados, caminho_dado, criar_modelo_gpt, criar_otimizador,
-                         descrever_modo, escolher, escolher_dispositivo, fixar_semente, gerar_texto, modelo_base)
+                         descrever_modo, escolher, escolher_dispositivo, fixar_semente, gerar_texto, modelo_base,
+                         modo_avaliacao)
 
 print(descrever_modo())
 fixar_semente(123)
@@ -261,16 +263,19 @@ print(f"mensagens do teste com cópia idêntica no treino: {sum(teste_repetido)}
 # %% [markdown]
 # ## 3. O modelo base do capítulo 5
 #
-# `modelo_base()` carrega o GPT que o capítulo 5 pré-treinou e salvou em `.cache/checkpoints/`. Se o arquivo não
-# existir (por exemplo, num Colab novo), ele pré-treina o modelo de novo, mais curto, e salva para as próximas vezes.
-# Junto vem o tokenizador BPE português do capítulo 1, o mesmo do pré-treino.
+# `modelo_base()` carrega o GPT que o capítulo 5 pré-treinou. No modo completo ele vem do próprio repositório
+# (`05-treinamento/modelo_base.safetensors`, conferido pela impressão digital da receita e pelo sha256): num Colab
+# novo, este capítulo reproduz os números do README sem pré-treinar nada. No modo rápido, ou se você mudou a receita
+# do capítulo 5, ele procura o checkpoint da receita em `.cache/checkpoints/` e, se não achar, pré-treina com a
+# mesma receita do capítulo 5 e guarda para as próximas vezes. Junto vem o tokenizador BPE português do capítulo 1,
+# o mesmo do pré-treino.
 
 # %%
 modelo, tokenizador, cfg = modelo_base(dispositivo)
 print({k: cfg[k] for k in ("vocab_size", "context_length", "d_model", "n_heads", "n_layers")})
 print(f"parâmetros: {sum(p.numel() for p in modelo.parameters()):,}")
 ids_prompt = torch.tensor([tokenizador.encode(PROMPT_MACHADO)], device=dispositivo)
-amostra = gerar_texto(modelo, ids_prompt, 25, cfg["context_length"])
+amostra = gerar_texto(modelo, ids_prompt, 25)
 print("amostra:", repr(PROMPT_MACHADO + tokenizador.decode(amostra[0, ids_prompt.shape[1]:].tolist())))
 
 # %% [markdown]
@@ -597,17 +602,14 @@ def prever(modelo, loader, dispositivo=None, max_lotes: int | None = None) -> tu
     tensores ``(n_exemplos,)`` na CPU: ``(previstos, verdadeiros)``.
     """
     dispositivo = dispositivo_do_modelo(modelo) if dispositivo is None else dispositivo
-    estava_treinando = modelo.training
-    modelo.eval()
     previstos, verdadeiros = [], []
-    with torch.no_grad():
+    with modo_avaliacao(modelo):
         for i, (entrada, rotulos, comprimentos) in enumerate(loader):
             if max_lotes is not None and i >= max_lotes:
                 break
             logits = logits_ultimo_token(modelo, entrada.to(dispositivo), comprimentos.to(dispositivo))
             previstos.append(logits.argmax(dim=-1).cpu())  # (batch,): a classe de maior logit
             verdadeiros.append(rotulos.cpu())
-    modelo.train(estava_treinando)
     if not previstos:
         raise ValueError("O loader não produziu nenhum lote: não há o que avaliar.")
     return torch.cat(previstos), torch.cat(verdadeiros)
@@ -622,17 +624,14 @@ def acuracia(modelo, loader, dispositivo=None, max_lotes: int | None = None) -> 
 def perda_media_classificacao(modelo, loader, dispositivo=None, max_lotes: int | None = None) -> float:
     """Perda de classificação média por exemplo no ``loader`` (ou nos ``max_lotes`` primeiros lotes), sem dropout."""
     dispositivo = dispositivo_do_modelo(modelo) if dispositivo is None else dispositivo
-    estava_treinando = modelo.training
-    modelo.eval()
     soma, n = 0.0, 0
-    with torch.no_grad():
+    with modo_avaliacao(modelo):
         for i, (entrada, rotulos, comprimentos) in enumerate(loader):
             if max_lotes is not None and i >= max_lotes:
                 break
             perda = perda_classificacao(modelo, entrada.to(dispositivo), rotulos, comprimentos.to(dispositivo))
             soma += perda.item() * len(rotulos)
             n += len(rotulos)
-    modelo.train(estava_treinando)
     if n == 0:
         raise ValueError("O loader não produziu nenhum lote: não há o que avaliar.")
     return soma / n
@@ -832,11 +831,8 @@ def classificar_texto(texto: str, modelo, tokenizador, max_length: int | None = 
     dispositivo = dispositivo_do_modelo(modelo) if dispositivo is None else dispositivo
     ids = tokenizador.encode(texto)[:max_length]  # corta o que passar de max_length
     entrada = torch.tensor([ids], dtype=torch.long, device=dispositivo)  # (1, tokens)
-    estava_treinando = modelo.training
-    modelo.eval()
-    with torch.no_grad():
+    with modo_avaliacao(modelo):
         logits = logits_ultimo_token(modelo, entrada)  # (1, n_classes)
-    modelo.train(estava_treinando)
     return classes[logits.argmax(dim=-1).item()]
 
 

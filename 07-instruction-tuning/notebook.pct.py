@@ -17,9 +17,10 @@
 # 6. uma **avaliação automática offline**, tarefa por tarefa (acerto exato, acerto normalizado e, no glossário, uma
 #    pontuação de sobreposição de palavras) — e, se houver um servidor Ollama na sua máquina, um **LLM juiz**.
 #
-# Tempo: modo rápido ≈ 1 min; modo completo ≈ 7 min em 2 núcleos de CPU (bem menos numa GPU). Se o
-# checkpoint do capítulo 5 não estiver em `.cache/checkpoints/`, o modelo base é pré-treinado de novo antes (no modo
-# rápido, uns 20 segundos; no completo, vários minutos a mais em CPU).
+# Tempo: modo rápido ≈ 1 min; modo completo ≈ 7 min em 2 núcleos de CPU (bem menos numa GPU). No modo completo o
+# modelo base vem pronto do repositório (`05-treinamento/modelo_base.safetensors`); no rápido, ou se você mudou a
+# receita do capítulo 5, ele é pré-treinado antes com a mesma receita (no rápido, uns 20 segundos; no completo, ~10
+# minutos a mais em CPU).
 
 # %%
 # Configuração do ambiente. No Google Colab: baixa o repositório do curso e entra na pasta deste capítulo.
@@ -51,10 +52,11 @@ import matplotlib.pyplot as plt
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from llm_do_zero import (N_FUSOES_BASE, PASTA_CACHE, RAPIDO, ErroDeDados, carregar_checkpoint, criar_otimizador,
-                         descrever_modo, dispositivo_do_modelo, escolher, escolher_dispositivo, fixar_semente,
-                         gerar_texto, id_fim_de_texto, modelo_base, salvar_checkpoint, tokenizador_machado,
-                         treinar_modelo)
+from llm_do_zero import (N_FUSOES_BASE, PASTA_CACHE, RAPIDO, ErroDeDados, caminho_para_mostrar, carregar_ou_construir,
+                         criar_otimizador, descrever_modo, dispositivo_do_modelo, escolher, escolher_dispositivo,
+                         fixar_semente, gerar_texto, guardar_no_cache, id_fim_de_texto, impressao_digital,
+                         modelo_base, receita_modelo_base, salvar_modelo_distribuido, sha256_de_arquivo,
+                         tokenizador_machado, treinar_modelo)
 
 print(descrever_modo())
 fixar_semente(123)
@@ -202,7 +204,7 @@ for t in tarefas:
 #
 # ![Modelo de prompt e máscara da perda](../infograficos/template_instrucao.png)
 #
-# Duas diferenças em relação ao Alpaca original (e à figura):
+# A figura mostra o modelo de prompt exatamente como o curso o usa. Duas diferenças em relação ao Alpaca original:
 #
 # - a **linha de abertura** é curta ("Below is an instruction that describes a task…" tem o triplo do tamanho): o
 #   modelo base do modo rápido só enxerga 64 tokens, e cada token da abertura é um token a menos para a tarefa;
@@ -254,9 +256,10 @@ print(formatar_prompt(exemplo_sem_entrada) + " " + exemplo_sem_entrada["saida"])
 # %% [markdown]
 # ## 3. O modelo base do capítulo 5
 #
-# `modelo_base()` carrega o GPT que o capítulo 5 pré-treinou em Machado de Assis e salvou em `.cache/checkpoints/`
-# (se o arquivo não existir, ele pré-treina um de novo, mais curto, e salva). O tokenizador é o BPE português do
-# curso, com o `<|endoftext|>` como último id.
+# `modelo_base()` carrega o GPT que o capítulo 5 pré-treinou em Machado de Assis: no modo completo, o arquivo
+# distribuído no repositório, se a impressão digital da receita bate; senão, o checkpoint da receita em
+# `.cache/checkpoints/` — ou pré-treina de novo, com a mesma receita do capítulo 5. O tokenizador é o BPE português
+# do curso, com o `<|endoftext|>` como último id.
 
 # %%
 modelo, tokenizador, cfg = modelo_base(dispositivo)
@@ -542,10 +545,7 @@ def responder(modelo, tokenizador, exemplo, max_novos_tokens: int = 60, id_fim: 
         id_fim = id_fim_de_texto(tokenizador)
     dispositivo = dispositivo_do_modelo(modelo)
     ids = torch.tensor([tokenizador.encode(formatar_prompt(exemplo))], device=dispositivo)  # (1, tokens)
-    estava_treinando = modelo.training
-    modelo.eval()
-    saida = gerar_texto(modelo, ids, max_novos_tokens, modelo.context_length, id_fim=id_fim)  # (1, tokens + novos)
-    modelo.train(estava_treinando)
+    saida = gerar_texto(modelo, ids, max_novos_tokens, id_fim=id_fim, usar_cache=True)  # (1, tokens + novos)
     novos = saida[0, ids.shape[1]:].tolist()
     if id_fim in novos:
         novos = novos[:novos.index(id_fim)]
@@ -598,12 +598,13 @@ def gerar_respostas(modelo, tokenizador, exemplos, max_novos_tokens=60, tamanho_
     """As respostas (gulosas) do modelo a uma lista de exemplos — o mesmo que :func:`responder`, só que em lotes.
 
     ``max_novos_tokens``: um número, ou um dicionário ``{tarefa: limite}`` (veja :func:`limites_de_tokens`).
-    Dois truques de velocidade (o resultado é o mesmo de :func:`responder`):
+    Três truques de velocidade (o resultado é o mesmo de :func:`responder`):
 
     - sem padding na geração: os prompts são agrupados por NÚMERO DE TOKENS (e limite), e cada grupo (até
       ``tamanho_lote`` prompts) é gerado junto;
     - cada sequência para no seu ``<|endoftext|>`` OU numa quebra de linha que venha depois de algum texto (a
-      resposta é só a primeira linha; depois disso só repetimos o fim), e o lote acaba quando todas pararam.
+      resposta é só a primeira linha), e o lote acaba quando todas pararam (o ``parada`` do :func:`gerar_texto`);
+    - o KV cache do :func:`gerar_texto`.
 
     Devolve as respostas na ordem dos exemplos.
     """
@@ -623,29 +624,22 @@ def gerar_respostas(modelo, tokenizador, exemplos, max_novos_tokens=60, tamanho_
     tem_quebra = torch.tensor(["\n" in t for t in textos], device=dispositivo)  # (vocab_size,): token com "\n"
     tem_texto = torch.tensor([bool(t.strip()) for t in textos], device=dispositivo)  # (vocab_size,): não só espaço
     respostas = [""] * len(exemplos)
-    estava_treinando = modelo.training
-    modelo.eval()
     for limite, lote in tqdm(lotes, desc="gerando", disable=not mostrar, mininterval=2.0, ncols=100):
         ids = torch.tensor([prompts[i] for i in lote], device=dispositivo)  # (lote, tokens do prompt)
         n_prompt = ids.shape[1]
-        terminou = torch.zeros(len(lote), dtype=torch.bool, device=dispositivo)  # (lote,)
         ja_escreveu = torch.zeros(len(lote), dtype=torch.bool, device=dispositivo)  # (lote,): já gerou algum texto?
-        for _ in range(limite):
-            with torch.no_grad():
-                logits = modelo(ids[:, -modelo.context_length:])[:, -1, :]  # (lote, vocab_size)
-            proximo = logits.argmax(dim=-1)  # (lote,)
-            proximo = torch.where(terminou, torch.full_like(proximo, id_fim), proximo)
-            ids = torch.cat([ids, proximo[:, None]], dim=1)  # (lote, tokens + 1)
-            terminou |= (proximo == id_fim) | (tem_quebra[proximo] & ja_escreveu)
-            ja_escreveu |= tem_texto[proximo]
-            if bool(terminou.all()):
-                break
+
+        def fim_da_linha(proximo):  # proximo: (lote,) -> quem terminou a primeira linha agora
+            terminou = tem_quebra[proximo] & ja_escreveu
+            ja_escreveu.logical_or_(tem_texto[proximo])
+            return terminou
+
+        ids = gerar_texto(modelo, ids, limite, id_fim=id_fim, usar_cache=True, parada=fim_da_linha)
         for linha, i in enumerate(lote):
             novos = ids[linha, n_prompt:].tolist()
             if id_fim in novos:
                 novos = novos[:novos.index(id_fim)]
             respostas[i] = primeira_linha(tokenizador.decode(novos))
-    modelo.train(estava_treinando)
     return respostas
 
 
@@ -778,8 +772,65 @@ for e in amostra:
     print(f"    esperado: {e['saida']!r}\n    ajustado: {responder(modelo, tokenizador, e, max_novos_tokens=60)!r}")
 
 # %% [markdown]
+# Guardamos o modelo ajustado, como o base do capítulo 5: no cache, com a impressão digital da receita (o modelo base
+# de que partiu, o ajuste e o sha256 de `instrucoes.json`), e, no modo completo, também no repositório
+# (`07-instruction-tuning/modelo_instrucoes.safetensors` com a ficha `.json`). O capítulo 8 parte dele:
+# `modelo_instrucoes()` carrega o arquivo que bate com a receita — ou, se não houver, refaz o ajuste com a mesma
+# receita.
+
+# %% tags=["modulo"]
+# ----------------------------------------------------------------------------------------------------------------
+# O modelo ajustado por instruções, para o capítulo 8
+# ----------------------------------------------------------------------------------------------------------------
+
+
+#: O modelo ajustado por instruções do modo completo, distribuído no repositório (com a ficha ``.json`` ao lado).
+MODELO_INSTRUCOES_DISTRIBUIDO = PASTA_CACHE.parent / "07-instruction-tuning" / "modelo_instrucoes.safetensors"
+
+
+def receita_modelo_instrucoes() -> dict:
+    """O que determina o modelo ajustado: o modelo base (pela impressão digital), o ajuste do modo e os dados."""
+    return {"artefato": "modelo_instrucoes", "cfg": receita_modelo_base()["cfg"],
+            "base": impressao_digital(receita_modelo_base()), "ajuste": escolher(AJUSTE_RAPIDO, AJUSTE_COMPLETO),
+            "dados": sha256_de_arquivo(ARQUIVO_INSTRUCOES)}
+
+
+def modelo_instrucoes(dispositivo=None):
+    """O GPT do capítulo 5 ajustado por instruções: ``(modelo, tokenizador, cfg)``, em modo ``eval()``.
+
+    Como :func:`modelo_base`: o modelo distribuído no repositório (modo completo) se a receita bate, senão o
+    checkpoint da receita no cache, senão parte de :func:`modelo_base` e refaz o ajuste com a receita inteira do
+    capítulo 7 (``AJUSTE_RAPIDO`` ou ``AJUSTE_COMPLETO``) e guarda no cache.
+    """
+    receita = receita_modelo_instrucoes()
+    ajuste = receita["ajuste"]
+
+    def construir():
+        modelo, tokenizador, _ = modelo_base(dispositivo)
+        treino, validacao, _ = carregar_instrucoes()
+        historico = ajustar_instrucoes(modelo, tokenizador, treino, validacao, ajuste, dispositivo=dispositivo)
+        return modelo, historico
+
+    aviso = (f"modelo_instrucoes: vou refazer o ajuste por instruções com a receita do capítulo 7 ({ajuste['passos']} "
+             f"passos; {escolher('~30 s', '~5 min')} em 2 núcleos de CPU).")
+    modelo, _ = carregar_ou_construir("modelo_instrucoes", receita, construir, dispositivo,
+                                      distribuido=escolher(None, MODELO_INSTRUCOES_DISTRIBUIDO), aviso=aviso)
+    return modelo, tokenizador_machado(N_FUSOES_BASE), receita["cfg"]
+
+
+# %%
+receita = receita_modelo_instrucoes()
+assert receita["ajuste"] == ajuste and receita["cfg"] == cfg, "o notebook ajustou com outra receita"
+print("impressão digital da receita:", impressao_digital(receita))
+print("checkpoint:", caminho_para_mostrar(guardar_no_cache("modelo_instrucoes", receita, modelo, historico)))
+if not RAPIDO:
+    distribuido = salvar_modelo_distribuido(MODELO_INSTRUCOES_DISTRIBUIDO, modelo, receita,
+                                            perda_val=round(historico["perda_val"][-1], 4))
+    print(f"modelo distribuído: {caminho_para_mostrar(distribuido)} ({distribuido.stat().st_size / 1e6:.1f} MB)")
+
+# %% [markdown]
 # Agora as respostas do teste inteiro, que gravamos em JSON (na pasta `.cache/`, fora do git) junto com as do modelo
-# base — é o arquivo que um juiz externo, ou você, pode ler depois.
+# base e a impressão digital de cada modelo — é o arquivo que um juiz externo, ou você, pode ler depois.
 
 # %%
 inicio = time.perf_counter()
@@ -788,10 +839,13 @@ print(f"{len(respostas_ajustado)} respostas do modelo ajustado em {time.perf_cou
 
 
 # %% tags=["modulo"]
-def salvar_respostas(caminho, exemplos, respostas: dict) -> Path:
+def salvar_respostas(caminho, exemplos, respostas: dict, impressoes: dict) -> Path:
     """Grava em JSON os exemplos e as respostas de cada modelo: ``respostas = {"base": [...], "ajustado": [...]}``.
 
-    Cada registro tem ``instrucao``, ``entrada``, ``saida`` (a referência), ``tarefa`` e uma chave por modelo.
+    ``impressoes``: a impressão digital da receita de cada modelo (``{"base": ..., "ajustado": ...}``), gravada junto
+    (``"modelos"``) e resumida em ``"impressao_digital"``: dá para saber de que modelos vieram as respostas.
+    Cada registro (``"registros"``) tem ``instrucao``, ``entrada``, ``saida`` (a referência), ``tarefa`` e uma chave
+    por modelo.
     """
     caminho = Path(caminho)
     caminho.parent.mkdir(parents=True, exist_ok=True)
@@ -804,60 +858,20 @@ def salvar_respostas(caminho, exemplos, respostas: dict) -> Path:
         registro = {k: e[k] for k in ("instrucao", "entrada", "saida", "tarefa")}
         registro.update({nome: lista[i] for nome, lista in respostas.items()})
         registros.append(registro)
-    caminho.write_text(json.dumps(registros, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    if set(impressoes) != set(respostas):
+        raise ValueError(f"Informe a impressão digital de cada modelo: {sorted(respostas)} (recebi {sorted(impressoes)}).")
+    dados = {"impressao_digital": impressao_digital(impressoes), "modelos": impressoes, "registros": registros}
+    caminho.write_text(json.dumps(dados, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     return caminho
 
 
 # %%
+impressoes = {"base": impressao_digital(receita_modelo_base()), "ajustado": impressao_digital(receita_modelo_instrucoes())}
 arquivo_respostas = salvar_respostas(PASTA_CACHE / "respostas_instrucoes.json", avaliados,
-                                     {"base": respostas_base, "ajustado": respostas_ajustado})
-print(f"gravei {arquivo_respostas} ({arquivo_respostas.stat().st_size / 1024:.0f} KB); o primeiro registro:")
-print(json.dumps(json.loads(arquivo_respostas.read_text(encoding="utf-8"))[0], ensure_ascii=False, indent=1))
-
-# %% [markdown]
-# Guardamos também o modelo ajustado (um checkpoint por modo, em `.cache/checkpoints/`): o capítulo 8 parte dele.
-# `modelo_instrucoes()` carrega esse arquivo — ou, se ele não existir, refaz o ajuste com a receita do modo.
-
-# %% tags=["modulo"]
-# ----------------------------------------------------------------------------------------------------------------
-# O modelo ajustado por instruções, para o capítulo 8
-# ----------------------------------------------------------------------------------------------------------------
-
-
-def caminho_modelo_instrucoes() -> Path:
-    """Checkpoint do modelo ajustado deste modo: ``.cache/checkpoints/instrucoes_rapido.pt`` ou ``…_completo.pt``."""
-    return PASTA_CACHE / "checkpoints" / ("instrucoes_rapido.pt" if RAPIDO else "instrucoes_completo.pt")
-
-
-def modelo_instrucoes(dispositivo=None):
-    """O GPT do capítulo 5 ajustado por instruções: ``(modelo, tokenizador, cfg)``, em modo ``eval()``.
-
-    Carrega o checkpoint salvo pelo notebook do capítulo 7; se ele não existir, parte de :func:`modelo_base` e
-    refaz o ajuste com a receita do modo (``AJUSTE_RAPIDO`` ou ``AJUSTE_COMPLETO``) e salva o resultado.
-    """
-    dispositivo = torch.device(dispositivo) if dispositivo is not None else escolher_dispositivo()
-    caminho = caminho_modelo_instrucoes()
-    tokenizador = tokenizador_machado(N_FUSOES_BASE)
-    if caminho.is_file():
-        modelo, dados = carregar_checkpoint(caminho, dispositivo=dispositivo)
-        cfg = dados["cfg"]
-        print(f"Modelo ajustado por instruções carregado de {caminho}.")
-    else:
-        modelo, tokenizador, cfg = modelo_base(dispositivo)
-        ajuste = escolher(AJUSTE_RAPIDO, AJUSTE_COMPLETO)
-        print(f"Não achei {caminho}: vou refazer o ajuste por instruções ({ajuste['passos']} passos).")
-        treino, validacao, _ = carregar_instrucoes()
-        historico = ajustar_instrucoes(modelo, tokenizador, treino, validacao, ajuste, dispositivo=dispositivo)
-        salvar_checkpoint(caminho, modelo, cfg, passo=ajuste["passos"], tokenizador_id=f"bpe_machado_{N_FUSOES_BASE}",
-                          historico=historico)
-    modelo.eval()
-    return modelo, tokenizador, cfg
-
-
-# %%
-salvar_checkpoint(caminho_modelo_instrucoes(), modelo, cfg, passo=ajuste["passos"],
-                  tokenizador_id=f"bpe_machado_{N_FUSOES_BASE}", historico=historico)
-print("checkpoint salvo em", caminho_modelo_instrucoes())
+                                     {"base": respostas_base, "ajustado": respostas_ajustado}, impressoes)
+print(f"gravei {caminho_para_mostrar(arquivo_respostas)} ({arquivo_respostas.stat().st_size / 1024:.0f} KB); "
+      "o primeiro registro:")
+print(json.dumps(json.loads(arquivo_respostas.read_text(encoding="utf-8"))["registros"][0], ensure_ascii=False, indent=1))
 
 # %% [markdown]
 # ## 11. Avaliação automática, tarefa por tarefa
@@ -1171,7 +1185,8 @@ else:
 # - A **avaliação automática** por tarefa (exata, normalizada com alternativas, F1 de palavras para frases), contra
 #   o modelo base como linha de base, mostra o que o modelo aprendeu e o que não aprendeu sem depender de ninguém;
 #   as respostas ficam num JSON em `.cache/`, e um LLM juiz local (Ollama) é opcional.
-# - O modelo ajustado fica salvo em `.cache/checkpoints/`; o capítulo 8 parte dele (`modelo_instrucoes()`).
+# - O modelo ajustado fica salvo em `.cache/checkpoints/` com a impressão digital da receita (e, no modo completo, no
+#   repositório); o capítulo 8 parte dele (`modelo_instrucoes()`).
 #
 # ## Exercícios
 #

@@ -22,8 +22,8 @@ O que é medido:
    da entrada e o dos pesos) mais ``12·L·T·d`` para a atenção (``QKᵀ`` e ``pesos·V`` custam ``2·T·d`` cada por
    token e por camada no forward; vezes 3 com o backward). ``N`` aqui conta só os pesos das camadas ``Linear``
    (incluindo a cabeça de saída): a tabela de embeddings é consultada, não multiplicada.
-3. **KV cache**: tokens por segundo da geração gulosa sem e com cache (``gerar_sem_cache`` e ``gerar_com_cache`` de
-   ``extras.py``), conferindo que os tokens gerados são idênticos.
+3. **KV cache**: tokens por segundo da geração gulosa sem e com cache (``gerar_texto(..., usar_cache=False/True)``
+   do capítulo 5), conferindo que os tokens gerados são idênticos.
 4. **Tokenização**: o nosso ``TokenizadorBPE`` em Python puro contra as MESMAS fusões rodando no ``tiktoken``
    (núcleo em Rust), no texto de validação de Machado, conferindo que os ids são idênticos.
 
@@ -49,19 +49,17 @@ if str(PASTA) not in sys.path:
     sys.path.insert(0, str(PASTA))
 
 from linha_de_comando import ParserPT, inteiro_positivo  # noqa: E402
-from llm_do_zero import (N_FUSOES_BASE, RAPIDO, corpus_machado, criar_modelo_gpt, criar_otimizador,  # noqa: E402
-                         fixar_semente, perda_do_batch, tokenizador_machado)
+from llm_do_zero import (GPT_BASE_COMPLETO, N_FUSOES_BASE, RAPIDO, corpus_machado, criar_modelo_gpt,  # noqa: E402
+                         criar_otimizador, fixar_semente, gerar_texto, perda_do_batch, tokenizador_machado)
 
 
 def tamanhos(rapido: bool) -> dict:
     """Os tamanhos de cada medida nos dois modos (um só código; só os números mudam)."""
     if rapido:
-        return {"cfg": {"vocab_size": 4257, "context_length": 128, "d_model": 128, "n_heads": 4, "n_layers": 2,
-                        "dropout": 0.0, "qkv_bias": False, "amarrar_pesos": True},
+        return {"cfg": dict(GPT_BASE_COMPLETO, context_length=128, d_model=128, n_layers=2),
                 "batch": 4, "passos_treino": 3, "n_matmul": 512, "repeticoes_matmul": 4,
                 "tokens_prompt": 8, "repeticoes_geracao": 1, "caracteres_bpe": 20_000}
-    return {"cfg": {"vocab_size": 4257, "context_length": 256, "d_model": 256, "n_heads": 4, "n_layers": 4,
-                    "dropout": 0.0, "qkv_bias": False, "amarrar_pesos": True},
+    return {"cfg": dict(GPT_BASE_COMPLETO),
             "batch": 8, "passos_treino": 8, "n_matmul": 1024, "repeticoes_matmul": 8,
             "tokens_prompt": 16, "repeticoes_geracao": 3, "caracteres_bpe": 200_000}
 
@@ -135,31 +133,16 @@ def medir_pico_matmul(n: int = 1024, repeticoes: int = 8) -> float:
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# 3: KV cache (vem de extras.py)
+# 3: KV cache (o gerar_texto do capítulo 5)
 # ----------------------------------------------------------------------------------------------------------------
-
-
-def funcoes_de_geracao():
-    """``(gerar_sem_cache, gerar_com_cache)`` de ``extras.py``, ou ``None`` com um aviso se não estiverem lá."""
-    try:
-        from extras import gerar_com_cache, gerar_sem_cache
-    except ImportError as erro:
-        print(f"Aviso: não achei gerar_com_cache/gerar_sem_cache em extras.py ({erro}); "
-              "pulo a medida do KV cache.")
-        return None
-    return gerar_sem_cache, gerar_com_cache
 
 
 def medir_kv_cache(cfg: dict, tokens_prompt: int, repeticoes: int = 1, semente: int = 123):
     """Tokens/s da geração gulosa sem e com KV cache, preenchendo o contexto inteiro depois do prompt.
 
-    Devolve ``{"sem_cache", "com_cache", "iguais", "tokens_novos"}`` ou ``None`` se ``extras.py`` não tiver as
-    funções. O modelo tem pesos aleatórios: para medir velocidade e conferir igualdade, não faz diferença.
+    Devolve ``{"sem_cache", "com_cache", "iguais", "tokens_novos"}``. O modelo tem pesos aleatórios: para medir
+    velocidade e conferir igualdade, não faz diferença.
     """
-    funcoes = funcoes_de_geracao()
-    if funcoes is None:
-        return None
-    gerar_sem_cache, gerar_com_cache = funcoes
     fixar_semente(semente)
     modelo = criar_modelo_gpt(dict(cfg, atencao_rapida=True)).eval()
     gerador = torch.Generator().manual_seed(semente)
@@ -167,12 +150,12 @@ def medir_kv_cache(cfg: dict, tokens_prompt: int, repeticoes: int = 1, semente: 
     novos = cfg["context_length"] - tokens_prompt
     resultado = {"tokens_novos": novos}
     saidas = {}
-    for nome, funcao in (("sem_cache", gerar_sem_cache), ("com_cache", gerar_com_cache)):
-        funcao(modelo, ids, 2)  # aquecimento
+    for nome, usar_cache in (("sem_cache", False), ("com_cache", True)):
+        gerar_texto(modelo, ids, 2, usar_cache=usar_cache)  # aquecimento
         melhor = float("inf")
         for _ in range(repeticoes):
             inicio = time.perf_counter()
-            saidas[nome] = funcao(modelo, ids, novos)
+            saidas[nome] = gerar_texto(modelo, ids, novos, usar_cache=usar_cache)
             melhor = min(melhor, time.perf_counter() - inicio)
         resultado[nome] = novos / melhor
     resultado["iguais"] = bool(torch.equal(saidas["sem_cache"], saidas["com_cache"]))
@@ -267,11 +250,10 @@ def _medir_tudo(rapido: bool, mostrar: bool) -> list[dict]:
 
     avisar("3/4 geração com e sem KV cache ...")
     kv = medir_kv_cache(cfg, tam["tokens_prompt"], tam["repeticoes_geracao"])
-    if kv is not None:
-        linhas.append(_linha("KV cache", "sem cache", kv["sem_cache"], "tokens/s", 1.0,
-                             f"{kv['tokens_novos']} tokens novos, guloso"))
-        linhas.append(_linha("KV cache", "com cache", kv["com_cache"], "tokens/s", kv["com_cache"] / kv["sem_cache"],
-                             "tokens idênticos" if kv["iguais"] else "ATENÇÃO: tokens diferentes"))
+    linhas.append(_linha("KV cache", "sem cache", kv["sem_cache"], "tokens/s", 1.0,
+                         f"{kv['tokens_novos']} tokens novos, guloso"))
+    linhas.append(_linha("KV cache", "com cache", kv["com_cache"], "tokens/s", kv["com_cache"] / kv["sem_cache"],
+                         "tokens idênticos" if kv["iguais"] else "ATENÇÃO: tokens diferentes"))
 
     avisar(f"4/4 tokenização de {tam['caracteres_bpe']:,} caracteres ...".replace(",", "."))
     bpe = medir_bpe(tam["caracteres_bpe"])

@@ -21,7 +21,9 @@ from llm_do_zero import (
     AtencaoRapida,
     ModeloGPT,
     acuracia,
+    modo_avaliacao,
     parametros_treinaveis,
+    projetar_qkv,
     treinar_classificador,
 )
 
@@ -156,179 +158,6 @@ def ajustar_e_medir(modelo, loader_treino, loader_val, loader_teste, lr: float, 
             "acuracia_val": acuracia(modelo, loader_val), "acuracia_teste": acuracia(modelo, loader_teste)}
 
 
-# ----------------------------------------------------------------------------------------------------------------
-# KV cache
-# ----------------------------------------------------------------------------------------------------------------
-
-
-def conferir_modelo_gpt(modelo) -> None:
-    """Levanta ``TypeError`` (em português) se ``modelo`` não for um ``ModeloGPT`` com atenção conhecida."""
-    if not isinstance(modelo, ModeloGPT):
-        raise TypeError(f"Esperava um ModeloGPT (de llm_do_zero), mas recebi {type(modelo).__name__}.")
-    for i, bloco in enumerate(modelo.blocos):
-        if not isinstance(bloco.atencao, (AtencaoMultiCabeca, AtencaoRapida)):
-            raise TypeError(
-                f"O bloco {i} usa uma atenção desconhecida ({type(bloco.atencao).__name__}); o KV cache sabe lidar "
-                "com AtencaoMultiCabeca e AtencaoRapida."
-            )
-
-
-def projetar_qkv(atencao, x):
-    """Q, K e V de uma atenção do curso para a entrada ``x`` ``(batch, tokens, d_model)``.
-
-    Funciona com a ``AtencaoMultiCabeca`` do capítulo 3 (três projeções) e com a ``AtencaoRapida`` do capítulo 5
-    (uma projeção ``qkv`` fundida). Devolve três tensores ``(batch, n_heads, tokens, d_cabeca)``.
-    """
-    b, t, _ = x.shape
-    h, dc = atencao.n_heads, atencao.d_cabeca
-    if hasattr(atencao, "qkv"):
-        qkv = atencao.qkv(x).view(b, t, 3, h, dc)  # (batch, tokens, 3, n_heads, d_cabeca)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4)  # cada um: (batch, n_heads, tokens, d_cabeca)
-        return q, k, v
-    q = atencao.W_query(x).view(b, t, h, dc).transpose(1, 2)  # (batch, n_heads, tokens, d_cabeca)
-    k = atencao.W_key(x).view(b, t, h, dc).transpose(1, 2)
-    v = atencao.W_value(x).view(b, t, h, dc).transpose(1, 2)
-    return q, k, v
-
-
-class CacheKV:
-    """As chaves (K) e os valores (V) já calculados de cada camada, para não recalculá-los a cada token novo.
-
-    ``k[i]`` e ``v[i]``: ``(batch, n_heads, tokens já vistos, d_cabeca)`` da camada ``i`` (``None`` antes do 1º
-    passo). :meth:`adicionar` emenda os K e V dos tokens novos no fim e devolve tudo o que a camada já viu.
-    """
-
-    def __init__(self, n_camadas: int):
-        self.k = [None] * n_camadas
-        self.v = [None] * n_camadas
-
-    @property
-    def n_tokens(self) -> int:
-        """Quantos tokens já estão guardados (0 antes do primeiro passo)."""
-        return 0 if self.k[0] is None else self.k[0].shape[2]
-
-    def adicionar(self, camada: int, k, v):
-        """Guarda ``k`` e ``v`` ``(batch, n_heads, tokens novos, d_cabeca)`` e devolve K e V de todos os tokens."""
-        if self.k[camada] is not None:
-            k = torch.cat([self.k[camada], k], dim=2)  # (batch, n_heads, vistos + novos, d_cabeca)
-            v = torch.cat([self.v[camada], v], dim=2)
-        self.k[camada], self.v[camada] = k, v
-        return k, v
-
-    def bytes(self) -> int:
-        """Memória ocupada pelo cache, em bytes."""
-        return sum(t.numel() * t.element_size() for t in self.k + self.v if t is not None)
-
-
-def atencao_com_cache(atencao, x, cache: CacheKV, camada: int):
-    """A atenção causal de uma camada para os tokens NOVOS ``x`` ``(batch, novos, d_model)``, usando o cache.
-
-    Calcula Q, K e V só dos tokens novos, emenda K e V no cache e faz cada query nova olhar para todas as chaves
-    guardadas e para as novas que vêm antes dela (a máscara causal, deslocada pelo número de tokens já vistos).
-    """
-    b, t, _ = x.shape  # (batch, novos, d_model)
-    q, k, v = projetar_qkv(atencao, x)  # (batch, n_heads, novos, d_cabeca)
-    k, v = cache.adicionar(camada, k, v)  # (batch, n_heads, vistos + novos, d_cabeca)
-    vistos = k.shape[2] - t
-    escores = q @ k.transpose(2, 3) / math.sqrt(atencao.d_cabeca)  # (batch, n_heads, novos, vistos + novos)
-    futuro = torch.ones(t, k.shape[2], dtype=torch.bool, device=x.device).triu(diagonal=vistos + 1)
-    escores = escores.masked_fill(futuro, float("-inf"))  # a query j (posição vistos + j) não vê o que vem depois
-    pesos = torch.softmax(escores, dim=-1)
-    contexto = (pesos @ v).transpose(1, 2).reshape(b, t, atencao.d_saida)  # (batch, novos, d_model)
-    return atencao.proj_saida(contexto)
-
-
-def forward_com_cache(modelo, ids_novos, cache: CacheKV):
-    """O forward do ``ModeloGPT`` só para os tokens novos ``(batch, novos)``, com os MESMOS pesos do modelo.
-
-    As posições continuam de onde o cache parou (``cache.n_tokens``). Devolve os logits ``(batch, novos,
-    vocab_size)`` e atualiza o cache.
-    """
-    b, t = ids_novos.shape
-    inicio = cache.n_tokens
-    if inicio + t > modelo.context_length:
-        raise ValueError(
-            f"O cache já tem {inicio} tokens e chegaram mais {t}: passa do context_length={modelo.context_length}."
-        )
-    posicoes = torch.arange(inicio, inicio + t, device=ids_novos.device)  # (novos,)
-    x = modelo.drop_emb(modelo.emb_tokens(ids_novos) + modelo.emb_posicoes(posicoes))  # (batch, novos, d_model)
-    for i, bloco in enumerate(modelo.blocos):
-        x = x + bloco.drop_residual(atencao_com_cache(bloco.atencao, bloco.norm1(x), cache, i))
-        x = x + bloco.drop_residual(bloco.ff(bloco.norm2(x)))
-    return modelo.cabeca_saida(modelo.norm_final(x))  # (batch, novos, vocab_size)
-
-
-def conferir_pedido_de_geracao(modelo, ids, max_novos_tokens) -> None:
-    """Confere os argumentos de :func:`gerar_sem_cache` e :func:`gerar_com_cache` (erros em português)."""
-    conferir_modelo_gpt(modelo)
-    if not isinstance(ids, torch.Tensor):
-        raise TypeError(f"ids deve ser um torch.Tensor de inteiros (batch, tokens); recebi {type(ids).__name__}.")
-    if ids.dtype != torch.long:
-        raise TypeError(f"ids deve ter dtype torch.long (ids de tokens), mas tem {ids.dtype}.")
-    if ids.dim() != 2 or ids.shape[0] < 1 or ids.shape[1] < 1:
-        raise ValueError(
-            f"ids deve ter shape (batch, tokens) com pelo menos 1 token, mas tem shape {tuple(ids.shape)}."
-        )
-    if isinstance(max_novos_tokens, bool) or not isinstance(max_novos_tokens, int) or max_novos_tokens < 0:
-        raise ValueError(f"max_novos_tokens deve ser um inteiro >= 0 (recebi {max_novos_tokens!r}).")
-    vocab = modelo.emb_tokens.num_embeddings
-    if int(ids.min()) < 0 or int(ids.max()) >= vocab:
-        raise ValueError(f"Há ids fora do vocabulário: todos devem estar entre 0 e {vocab - 1}.")
-    total = ids.shape[1] + max_novos_tokens
-    if total > modelo.context_length:
-        raise ValueError(
-            f"O prompt tem {ids.shape[1]} tokens e foram pedidos {max_novos_tokens} novos: {total} passa do "
-            f"context_length={modelo.context_length} do modelo. Use um prompt menor ou peça menos tokens."
-        )
-
-
-def gerar_sem_cache(modelo, ids, max_novos_tokens: int):
-    """Geração gulosa do jeito simples: a cada token novo, a sequência INTEIRA passa pelo modelo de novo.
-
-    ``ids``: ``LongTensor`` ``(batch, tokens)``. Devolve ``(batch, tokens + max_novos_tokens)``. Não desliza a
-    janela: se ``tokens + max_novos_tokens`` passar do ``context_length``, levanta ``ValueError`` (como
-    :func:`gerar_com_cache`, para as duas darem sempre o mesmo resultado). Roda em modo ``eval()`` e sem gradiente e
-    devolve o modelo no modo em que estava.
-    """
-    conferir_pedido_de_geracao(modelo, ids, max_novos_tokens)
-    estava_treinando = modelo.training
-    modelo.eval()
-    try:
-        with torch.no_grad():
-            for _ in range(max_novos_tokens):
-                logits = modelo(ids)[:, -1, :]  # (batch, vocab_size): só a última posição interessa
-                ids = torch.cat([ids, logits.argmax(dim=-1, keepdim=True)], dim=1)  # (batch, tokens + 1)
-    finally:
-        modelo.train(estava_treinando)
-    return ids
-
-
-def gerar_com_cache(modelo, ids, max_novos_tokens: int):
-    """Geração gulosa com KV cache: o prompt passa uma vez pelo modelo; depois, só o token novo de cada passo.
-
-    Mesmos argumentos, mesmo resultado (os mesmos tokens) e mesmos erros de :func:`gerar_sem_cache`; usa os pesos do
-    próprio ``modelo`` (``AtencaoMultiCabeca`` ou ``AtencaoRapida``) através de :func:`forward_com_cache`.
-    """
-    conferir_pedido_de_geracao(modelo, ids, max_novos_tokens)
-    if max_novos_tokens == 0:
-        return ids.clone()
-    estava_treinando = modelo.training
-    modelo.eval()
-    cache = CacheKV(len(modelo.blocos))
-    try:
-        with torch.no_grad():
-            logits = forward_com_cache(modelo, ids, cache)[:, -1, :]  # o prompt inteiro, uma vez: (batch, vocab)
-            novos = []
-            for passo in range(max_novos_tokens):
-                proximo = logits.argmax(dim=-1, keepdim=True)  # (batch, 1)
-                novos.append(proximo)
-                if passo < max_novos_tokens - 1:
-                    logits = forward_com_cache(modelo, proximo, cache)[:, -1, :]  # só o token novo
-    finally:
-        modelo.train(estava_treinando)
-    return torch.cat([ids] + novos, dim=1)  # (batch, tokens + max_novos_tokens)
-
-
 def medir_tokens_por_segundo(funcao, modelo, ids, max_novos_tokens: int, repeticoes: int = 3) -> float:
     """Tokens novos por segundo de ``funcao(modelo, ids, max_novos_tokens)`` (a melhor de ``repeticoes``).
 
@@ -348,6 +177,18 @@ def medir_tokens_por_segundo(funcao, modelo, ids, max_novos_tokens: int, repetic
             getattr(torch, ids.device.type).synchronize()  # torch.cuda / torch.mps: espera as contas acabarem
         melhor = min(melhor, relogio() - inicio)
     return ids.shape[0] * max_novos_tokens / max(melhor, 1e-9)
+
+
+def conferir_modelo_gpt(modelo) -> None:
+    """Levanta ``TypeError`` (em português) se ``modelo`` não for um ``ModeloGPT`` com atenção conhecida."""
+    if not isinstance(modelo, ModeloGPT):
+        raise TypeError(f"Esperava um ModeloGPT (de llm_do_zero), mas recebi {type(modelo).__name__}.")
+    for i, bloco in enumerate(modelo.blocos):
+        if not isinstance(bloco.atencao, (AtencaoMultiCabeca, AtencaoRapida)):
+            raise TypeError(
+                f"O bloco {i} usa uma atenção desconhecida ({type(bloco.atencao).__name__}); o curso sabe lidar "
+                "com AtencaoMultiCabeca e AtencaoRapida."
+            )
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -476,10 +317,8 @@ def mapas_de_atencao(modelo, ids):
     entradas = []
     ganchos = [bloco.atencao.register_forward_hook(lambda mod, args, saida: entradas.append((mod, args[0])))
                for bloco in modelo.blocos]
-    estava_treinando = modelo.training
-    modelo.eval()
     try:
-        with torch.no_grad():
+        with modo_avaliacao(modelo):
             modelo(ids)
             mapas = []
             for atencao, x in entradas:
@@ -491,7 +330,6 @@ def mapas_de_atencao(modelo, ids):
     finally:
         for gancho in ganchos:
             gancho.remove()
-        modelo.train(estava_treinando)
     return torch.stack(mapas)  # (n_layers, n_heads, tokens, tokens)
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import importlib.util
+import json
 import os
 import random
 import tempfile
@@ -209,6 +210,40 @@ def caminho_dado(nome: str) -> Path:
     if em_cache.is_file() and em_cache.stat().st_size == tamanho:
         return em_cache
     return baixar_arquivo(url, em_cache, sha256, tamanho)
+
+
+def caminho_para_mostrar(caminho) -> str:
+    """``caminho`` relativo à raiz do repositório (ex.: ``.cache/checkpoints/base.pt``), para imprimir.
+
+    Caminhos fora do repositório aparecem só com o nome do arquivo: a saída de um notebook nunca mostra a pasta da
+    máquina de quem o executou.
+    """
+    caminho = Path(caminho).resolve()
+    try:
+        return caminho.relative_to(PASTA_CACHE.parent.resolve()).as_posix()
+    except ValueError:
+        return caminho.name
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Impressões digitais: um cache nunca serve um arquivo feito por outra receita
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def impressao_digital(receita) -> str:
+    """A impressão digital de uma receita: os 16 primeiros dígitos hexadecimais do sha256 do seu JSON canônico.
+
+    A receita é tudo o que determina um artefato salvo (tokenizador, checkpoint, resultados): configuração,
+    hiperparâmetros, sha256 dos dados e a impressão digital do artefato de que ele parte. Mudou um valor, muda a
+    impressão — e o arquivo antigo deixa de ser usado (é reconstruído). A ordem das chaves não importa.
+    """
+    texto = json.dumps(receita, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(texto.encode("utf-8")).hexdigest()[:16]
+
+
+def sha256_dos_dados(nomes) -> dict:
+    """``{nome: sha256}`` dos arquivos de dados do curso (os valores fixados em :data:`ARQUIVOS`), para receitas."""
+    return {nome: ARQUIVOS[nome][1] for nome in nomes}
 
 
 def ler_texto(nome: str) -> str:
@@ -536,19 +571,40 @@ class TokenizadorBPE:
                                  special_tokens=self.especiais)
 
 
-def tokenizador_machado(n_fusoes: int = 4000) -> TokenizadorBPE:
+#: Fusões do BPE português que o curso usa do capítulo 4 em diante, e o vocabulário que elas dão:
+#: 256 bytes + 4000 fusões + ``<|endoftext|>`` = 4257 tokens. As configurações dos modelos derivam daqui.
+N_FUSOES_BASE = 4000
+VOCAB_MACHADO = 256 + N_FUSOES_BASE + 1
+
+
+def receita_bpe_machado(n_fusoes: int = N_FUSOES_BASE) -> dict:
+    """Tudo o que determina o BPE do curso: número de fusões, pré-tokenização e o sha256 de cada romance."""
+    return {"artefato": "bpe_machado", "n_fusoes": n_fusoes, "padrao": PADRAO_PT, "fracao_validacao": 0.1,
+            "dados": sha256_dos_dados(ROMANCES_MACHADO)}
+
+
+def tokenizador_machado(n_fusoes: int = N_FUSOES_BASE) -> TokenizadorBPE:
     """O BPE português do curso: ``n_fusoes`` fusões aprendidas na parte de treino dos romances de Machado.
 
-    Na primeira chamada treina (alguns segundos) e salva em ``.cache/``; depois só carrega o arquivo salvo.
+    Na primeira chamada treina (alguns segundos) e salva em ``.cache/bpe_machado_<fusões>_<impressão>.json``; depois
+    só carrega o arquivo salvo. A impressão digital da receita (:func:`receita_bpe_machado`) vai no nome do arquivo e
+    no atributo ``impressao`` do tokenizador: se a receita mudar, o arquivo antigo não é mais usado.
     """
-    caminho = PASTA_CACHE / f"bpe_machado_{n_fusoes}.json"
+    impressao = impressao_digital(receita_bpe_machado(n_fusoes))
+    caminho = PASTA_CACHE / f"bpe_machado_{n_fusoes}_{impressao}.json"
     if caminho.is_file():
-        return TokenizadorBPE.carregar(caminho)
-    tokenizador = TokenizadorBPE.treinar(corpus_machado("treino"), n_fusoes)
-    caminho.parent.mkdir(parents=True, exist_ok=True)
-    temporario = caminho.with_suffix(f".{os.getpid()}.tmp")  # nome único: dois processos podem treinar juntos
-    tokenizador.salvar(temporario)
-    os.replace(temporario, caminho)
+        tokenizador = TokenizadorBPE.carregar(caminho)
+    else:
+        tokenizador = TokenizadorBPE.treinar(corpus_machado("treino"), n_fusoes)
+        caminho.parent.mkdir(parents=True, exist_ok=True)
+        temporario = caminho.with_suffix(f".{os.getpid()}.tmp")  # nome único: dois processos podem treinar juntos
+        try:
+            tokenizador.salvar(temporario)
+            os.replace(temporario, caminho)
+        finally:
+            if temporario.exists():
+                temporario.unlink()
+    tokenizador.impressao = impressao
     return tokenizador
 
 
@@ -822,9 +878,9 @@ GPT2_124M = {
 
 
 #: Configuração minúscula (modo rápido) para pré-treinar em CPU com o nosso BPE do Machado.
-#: ``vocab_size`` = ``tokenizador_machado().n_vocab`` (256 bytes + 4000 fusões + ``<|endoftext|>``); confira ao usar.
+#: ``vocab_size`` = ``VOCAB_MACHADO`` do capítulo 1 (256 bytes + 4000 fusões + ``<|endoftext|>``).
 GPT_MINI = {
-    "vocab_size": 4257,
+    "vocab_size": VOCAB_MACHADO,
     "context_length": 64,
     "d_model": 64,
     "n_heads": 2,
@@ -837,7 +893,7 @@ GPT_MINI = {
 #: Configuração pequena (modo completo) para pré-treinar em CPU com o nosso BPE do Machado: ~7,0 M de parâmetros,
 #: ~5,9 M sem contar a cabeça de saída.
 GPT_PEQUENO = {
-    "vocab_size": 4257,
+    "vocab_size": VOCAB_MACHADO,
     "context_length": 256,
     "d_model": 256,
     "n_heads": 4,
@@ -978,30 +1034,10 @@ def contar_parametros(modelo: nn.Module, sem_cabeca_saida: bool = False) -> int:
     return total
 
 
-def gerar_texto_guloso(modelo, ids: torch.Tensor, max_novos_tokens: int, context_length: int) -> torch.Tensor:
-    """Gera ``max_novos_tokens`` tokens escolhendo sempre o mais provável (decodificação gulosa).
-
-    ``ids``: ``(batch, tokens)`` com o prompt já tokenizado. A cada passo o modelo vê só os últimos
-    ``context_length`` tokens. Não muda o modo do modelo: chame ``modelo.eval()`` antes para desligar o dropout.
-    Devolve ``(batch, tokens + max_novos_tokens)``: o prompt seguido dos tokens gerados.
-    """
-    if ids.dim() != 2:
-        raise ValueError(f"ids deve ter shape (batch, tokens), mas tem shape {tuple(ids.shape)}.")
-    if max_novos_tokens < 0:
-        raise ValueError(f"max_novos_tokens deve ser >= 0 (recebi {max_novos_tokens}).")
-    for _ in range(max_novos_tokens):
-        contexto = ids[:, -context_length:]  # (batch, até context_length tokens)
-        with torch.no_grad():
-            logits = modelo(contexto)  # (batch, tokens, vocab_size)
-        logits_ultimo = logits[:, -1, :]  # (batch, vocab_size): só a última posição prevê o token novo
-        proximo = torch.argmax(logits_ultimo, dim=-1, keepdim=True)  # (batch, 1)
-        ids = torch.cat([ids, proximo], dim=1)  # (batch, tokens + 1)
-    return ids
-
-
 # ===== Capítulo 5: pré-treinamento =====
 
 import contextlib
+import json
 import math
 import os
 import sys
@@ -1031,6 +1067,22 @@ def perda_do_batch(modelo, entrada, alvo, dispositivo=None):
     return F.cross_entropy(logits.flatten(0, 1).float(), alvo.flatten())  # escalar
 
 
+@contextlib.contextmanager
+def modo_avaliacao(modelo):
+    """``with modo_avaliacao(modelo):`` — avaliar ou gerar com o dropout desligado (``eval()``) e sem gradientes.
+
+    Na saída (mesmo se houver erro), o modelo volta ao modo em que estava, treino ou avaliação. É a forma única do
+    curso de fazer "salva o modo → ``eval()`` → … → restaura o modo", que é fácil de esquecer de desfazer.
+    """
+    estava_treinando = modelo.training
+    modelo.eval()
+    try:
+        with torch.no_grad():
+            yield modelo
+    finally:
+        modelo.train(estava_treinando)
+
+
 def perda_media(modelo, loader, max_batches=None, dispositivo=None) -> float:
     """Perda média (por token) do modelo num ``DataLoader``, sem gradientes e com o dropout desligado.
 
@@ -1041,17 +1093,14 @@ def perda_media(modelo, loader, max_batches=None, dispositivo=None) -> float:
     """
     if dispositivo is None:
         dispositivo = next(modelo.parameters()).device
-    estava_treinando = modelo.training
-    modelo.eval()
     soma, n_tokens = 0.0, 0
-    with torch.no_grad(), torch.random.fork_rng(devices=[]):
+    with modo_avaliacao(modelo), torch.random.fork_rng(devices=[]):
         for i, (entrada, alvo) in enumerate(loader):
             if max_batches is not None and i >= max_batches:
                 break
             perda = perda_do_batch(modelo, entrada, alvo, dispositivo)
             soma += perda.item() * alvo.numel()
             n_tokens += alvo.numel()
-    modelo.train(estava_treinando)
     if n_tokens == 0:
         raise ValueError("O DataLoader não tem nenhum batch: o texto é curto demais para o context_length/batch_size.")
     return soma / n_tokens
@@ -1091,45 +1140,25 @@ def bits_por_caractere(perda: float, caracteres_por_token: float) -> float:
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Configurações e receitas de treino (modelo base dos capítulos 6 e 7)
+# Configurações e receitas de treino (modelo base dos capítulos 6 a 8)
 # ----------------------------------------------------------------------------------------------------------------
 
-#: Modelo base do modo rápido: minúsculo, treina em ~20 s numa CPU.
-GPT_BASE_RAPIDO = {
-    "vocab_size": 4257,
-    "context_length": 64,
-    "d_model": 64,
-    "n_heads": 2,
-    "n_layers": 2,
-    "dropout": 0.0,
-    "qkv_bias": False,
-    "atencao_rapida": True,
-    "amarrar_pesos": True,
-}
+#: Modelo base do modo rápido: o ``GPT_MINI`` do capítulo 4 sem dropout, com a atenção rápida e weight tying
+#: (seção 5); treina em ~20 s numa CPU.
+GPT_BASE_RAPIDO = dict(GPT_MINI, dropout=0.0, atencao_rapida=True, amarrar_pesos=True)
 
 
-#: Modelo base do modo completo: ~4,3 M de parâmetros (com weight tying). Nos experimentos curtos (README do
-#: capítulo 5), no mesmo tempo de CPU, um modelo mais barato que vê mais texto ganhou de um mais caro; 4 blocos em
-#: vez de 6 deixam cada passo ~1/3 mais barato.
-GPT_BASE_COMPLETO = {
-    "vocab_size": 4257,
-    "context_length": 256,
-    "d_model": 256,
-    "n_heads": 4,
-    "n_layers": 4,
-    "dropout": 0.0,
-    "qkv_bias": False,
-    "atencao_rapida": True,
-    "amarrar_pesos": True,
-}
+#: Modelo base do modo completo: o ``GPT_PEQUENO`` do capítulo 4 com 4 blocos em vez de 6, sem dropout, atenção
+#: rápida e weight tying — ~4,3 M de parâmetros. Nos experimentos curtos (README do capítulo 5), no mesmo tempo de
+#: CPU, um modelo mais barato que vê mais texto ganhou de um mais caro; 4 blocos deixam cada passo ~1/3 mais barato.
+GPT_BASE_COMPLETO = dict(GPT_PEQUENO, n_layers=4, dropout=0.0, atencao_rapida=True, amarrar_pesos=True)
 
 
-#: Hiperparâmetros de treino de cada modo. ``passos_reconstrucao``: passos usados por :func:`modelo_base` quando o
-#: checkpoint não existe e não há GPU (uma versão mais curta do treino do capítulo).
+#: Hiperparâmetros de treino de cada modo. O modelo base que os capítulos 6–8 usam é sempre reconstruído com a
+#: receita INTEIRA do modo (nunca com uma versão encurtada).
 TREINO_RAPIDO = {
     "batch_size": 8,
     "passos": 200,
-    "passos_reconstrucao": 200,
     "lr_max": 3e-3,
     "lr_min": 3e-4,
     "passos_aquecimento": 20,
@@ -1141,23 +1170,7 @@ TREINO_RAPIDO = {
 }
 
 
-TREINO_COMPLETO = {
-    "batch_size": 8,
-    "passos": 700,
-    "passos_reconstrucao": 200,
-    "lr_max": 3e-3,
-    "lr_min": 3e-4,
-    "passos_aquecimento": 50,
-    "weight_decay": 0.1,
-    "clip": 1.0,
-    "avaliar_a_cada": 100,
-    "batches_avaliacao": 10,
-    "semente": 123,
-}
-
-
-#: Número de fusões do BPE português usado no pré-treino (vocabulário de 4257 tokens).
-N_FUSOES_BASE = 4000
+TREINO_COMPLETO = dict(TREINO_RAPIDO, passos=700, passos_aquecimento=50, avaliar_a_cada=100, batches_avaliacao=10)
 
 
 #: Começo de frase usado nas amostras de texto durante o treino.
@@ -1310,6 +1323,96 @@ def lotes_sem_fim(loader, passo_inicial: int = 0, semente: int = 123):
 
 
 # ----------------------------------------------------------------------------------------------------------------
+# KV cache: as chaves e os valores já calculados, reaproveitados a cada token novo
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def projetar_qkv(atencao, x):
+    """Q, K e V de uma atenção do curso para a entrada ``x`` ``(batch, tokens, d_model)``.
+
+    Funciona com a ``AtencaoMultiCabeca`` do capítulo 3 (três projeções) e com a ``AtencaoRapida`` deste capítulo
+    (uma projeção ``qkv`` fundida). Devolve três tensores ``(batch, n_heads, tokens, d_cabeca)``.
+    """
+    b, t, _ = x.shape
+    h, dc = atencao.n_heads, atencao.d_cabeca
+    if hasattr(atencao, "qkv"):
+        qkv = atencao.qkv(x).view(b, t, 3, h, dc)  # (batch, tokens, 3, n_heads, d_cabeca)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4)  # cada um: (batch, n_heads, tokens, d_cabeca)
+        return q, k, v
+    q = atencao.W_query(x).view(b, t, h, dc).transpose(1, 2)  # (batch, n_heads, tokens, d_cabeca)
+    k = atencao.W_key(x).view(b, t, h, dc).transpose(1, 2)
+    v = atencao.W_value(x).view(b, t, h, dc).transpose(1, 2)
+    return q, k, v
+
+
+class CacheKV:
+    """As chaves (K) e os valores (V) já calculados de cada camada, para não recalculá-los a cada token novo.
+
+    ``k[i]`` e ``v[i]``: ``(batch, n_heads, tokens já vistos, d_cabeca)`` da camada ``i`` (``None`` antes do 1º
+    passo). :meth:`adicionar` emenda os K e V dos tokens novos no fim e devolve tudo o que a camada já viu.
+    """
+
+    def __init__(self, n_camadas: int):
+        self.k = [None] * n_camadas
+        self.v = [None] * n_camadas
+
+    @property
+    def n_tokens(self) -> int:
+        """Quantos tokens já estão guardados (0 antes do primeiro passo)."""
+        return 0 if self.k[0] is None else self.k[0].shape[2]
+
+    def adicionar(self, camada: int, k, v):
+        """Guarda ``k`` e ``v`` ``(batch, n_heads, tokens novos, d_cabeca)`` e devolve K e V de todos os tokens."""
+        if self.k[camada] is not None:
+            k = torch.cat([self.k[camada], k], dim=2)  # (batch, n_heads, vistos + novos, d_cabeca)
+            v = torch.cat([self.v[camada], v], dim=2)
+        self.k[camada], self.v[camada] = k, v
+        return k, v
+
+    def bytes(self) -> int:
+        """Memória ocupada pelo cache, em bytes."""
+        return sum(t.numel() * t.element_size() for t in self.k + self.v if t is not None)
+
+
+def atencao_com_cache(atencao, x, cache: CacheKV, camada: int):
+    """A atenção causal de uma camada para os tokens NOVOS ``x`` ``(batch, novos, d_model)``, usando o cache.
+
+    Calcula Q, K e V só dos tokens novos, emenda K e V no cache e faz cada query nova olhar para todas as chaves
+    guardadas e para as novas que vêm antes dela (a máscara causal, deslocada pelo número de tokens já vistos).
+    """
+    b, t, _ = x.shape  # (batch, novos, d_model)
+    q, k, v = projetar_qkv(atencao, x)  # (batch, n_heads, novos, d_cabeca)
+    k, v = cache.adicionar(camada, k, v)  # (batch, n_heads, vistos + novos, d_cabeca)
+    vistos = k.shape[2] - t
+    escores = q @ k.transpose(2, 3) / math.sqrt(atencao.d_cabeca)  # (batch, n_heads, novos, vistos + novos)
+    futuro = torch.ones(t, k.shape[2], dtype=torch.bool, device=x.device).triu(diagonal=vistos + 1)
+    escores = escores.masked_fill(futuro, float("-inf"))  # a query j (posição vistos + j) não vê o que vem depois
+    pesos = torch.softmax(escores, dim=-1)
+    contexto = (pesos @ v).transpose(1, 2).reshape(b, t, atencao.d_saida)  # (batch, novos, d_model)
+    return atencao.proj_saida(contexto)
+
+
+def forward_com_cache(modelo, ids_novos, cache: CacheKV):
+    """O forward do ``ModeloGPT`` só para os tokens novos ``(batch, novos)``, com os MESMOS pesos do modelo.
+
+    As posições continuam de onde o cache parou (``cache.n_tokens``). Devolve os logits ``(batch, novos,
+    vocab_size)`` e atualiza o cache.
+    """
+    b, t = ids_novos.shape
+    inicio = cache.n_tokens
+    if inicio + t > modelo.context_length:
+        raise ValueError(
+            f"O cache já tem {inicio} tokens e chegaram mais {t}: passa do context_length={modelo.context_length}."
+        )
+    posicoes = torch.arange(inicio, inicio + t, device=ids_novos.device)  # (novos,)
+    x = modelo.drop_emb(modelo.emb_tokens(ids_novos) + modelo.emb_posicoes(posicoes))  # (batch, novos, d_model)
+    for i, bloco in enumerate(modelo.blocos):
+        x = x + bloco.drop_residual(atencao_com_cache(bloco.atencao, bloco.norm1(x), cache, i))
+        x = x + bloco.drop_residual(bloco.ff(bloco.norm2(x)))
+    return modelo.cabeca_saida(modelo.norm_final(x))  # (batch, novos, vocab_size)
+
+
+# ----------------------------------------------------------------------------------------------------------------
 # Decodificação: gulosa, temperatura, top-k, top-p e beam search
 # ----------------------------------------------------------------------------------------------------------------
 
@@ -1342,32 +1445,56 @@ def filtrar_top_p(logits, p):
     return torch.empty_like(logits).scatter_(-1, indices, ordenados)  # volta para a ordem original
 
 
-def gerar_texto(modelo, ids, max_novos_tokens: int, context_length: int, temperatura: float = 0.0, top_k=None,
-                top_p=None, gerador=None, id_fim=None):
-    """Gera até ``max_novos_tokens`` tokens depois de ``ids`` ``(batch, tokens)``.
+def gerar_texto(modelo, ids, max_novos_tokens: int, context_length: int | None = None, temperatura: float = 0.0,
+                top_k=None, top_p=None, gerador=None, id_fim=None, usar_cache: bool = False, parada=None):
+    """A geração do curso: até ``max_novos_tokens`` tokens depois de ``ids`` ``(batch, tokens)``.
 
     ``temperatura = 0`` é a decodificação gulosa (sempre o token mais provável). Com ``temperatura > 0`` os logits
     são divididos pela temperatura, filtrados por ``top_k`` e/ou ``top_p`` e o próximo token é SORTEADO da
     distribuição; passe um ``torch.Generator`` com semente fixa em ``gerador`` para repetir o sorteio (o sorteio é
-    feito na CPU, então dá o mesmo resultado em qualquer dispositivo). Para quando todas as linhas geram
-    ``id_fim`` (se informado). Não muda o modo do modelo: chame ``modelo.eval()`` antes.
+    feito na CPU, então dá o mesmo resultado em qualquer dispositivo).
+
+    Parada: uma linha que gera ``id_fim`` (ou para a qual ``parada(proximo)`` — uma função que recebe os tokens
+    novos ``(batch,)`` e devolve um tensor booleano ``(batch,)`` — diz "acabou") termina ali; dali em diante recebe
+    ``id_fim`` como enchimento, e a geração para quando todas as linhas terminaram. ``usar_cache=True`` usa o KV
+    cache (mesmos tokens, bem mais rápido); quando a sequência passa de ``context_length`` (padrão: o do modelo), a
+    janela desliza e cada passo volta a ver os últimos ``context_length`` tokens. Roda com
+    :func:`modo_avaliacao`. Devolve ``(batch, tokens + novos)``.
     """
     if ids.dim() != 2:
         raise ValueError(f"ids deve ter shape (batch, tokens), mas tem shape {tuple(ids.shape)}.")
     if temperatura < 0:
         raise ValueError(f"temperatura deve ser >= 0 (recebi {temperatura}).")
-    for _ in range(max_novos_tokens):
-        with torch.no_grad():
-            logits = modelo(ids[:, -context_length:])[:, -1, :].float()  # (batch, vocab_size)
-        if temperatura == 0.0:
-            proximo = torch.argmax(logits, dim=-1, keepdim=True)  # (batch, 1)
-        else:
-            logits = filtrar_top_p(filtrar_top_k(logits / temperatura, top_k), top_p)
-            probs = torch.softmax(logits, dim=-1).cpu()
-            proximo = torch.multinomial(probs, 1, generator=gerador).to(ids.device)  # (batch, 1)
-        ids = torch.cat([ids, proximo], dim=1)
-        if id_fim is not None and bool((proximo == id_fim).all()):
-            break
+    if isinstance(max_novos_tokens, bool) or not isinstance(max_novos_tokens, int) or max_novos_tokens < 0:
+        raise ValueError(f"max_novos_tokens deve ser um inteiro >= 0 (recebi {max_novos_tokens!r}).")
+    if parada is not None and id_fim is None:
+        raise ValueError("Para usar 'parada', informe também id_fim (o token que preenche as linhas que terminaram).")
+    context_length = modelo.context_length if context_length is None else context_length
+    cache = CacheKV(len(modelo.blocos)) if usar_cache else None
+    terminou = torch.zeros(ids.shape[0], dtype=torch.bool, device=ids.device)  # (batch,)
+    novos = ids  # os tokens que o cache ainda não viu
+    with modo_avaliacao(modelo):
+        for _ in range(max_novos_tokens):
+            if cache is not None and cache.n_tokens + novos.shape[1] <= context_length:
+                logits = forward_com_cache(modelo, novos, cache)[:, -1, :].float()  # (batch, vocab_size)
+            else:
+                cache = None  # a janela deslizou: as posições mudaram e o cache não vale mais
+                logits = modelo(ids[:, -context_length:])[:, -1, :].float()  # (batch, vocab_size)
+            if temperatura == 0.0:
+                proximo = torch.argmax(logits, dim=-1, keepdim=True)  # (batch, 1)
+            else:
+                logits = filtrar_top_p(filtrar_top_k(logits / temperatura, top_k), top_p)
+                probs = torch.softmax(logits, dim=-1).cpu()
+                proximo = torch.multinomial(probs, 1, generator=gerador).to(ids.device)  # (batch, 1)
+            if id_fim is not None:
+                proximo = proximo.masked_fill(terminou[:, None], id_fim)  # quem terminou só recebe enchimento
+                terminou |= proximo[:, 0] == id_fim
+                if parada is not None:
+                    terminou |= parada(proximo[:, 0])
+            ids = torch.cat([ids, proximo], dim=1)  # (batch, tokens + 1)
+            novos = proximo
+            if id_fim is not None and bool(terminou.all()):
+                break
     return ids
 
 
@@ -1416,9 +1543,7 @@ def treinar_modelo(modelo, otimizador, loader_treino, loader_val, passos_totais:
         hist["perda_val"].append(perda_val)
         texto = ""
         if ids_prompt is not None:
-            modelo.eval()
-            saida = gerar_texto(modelo, ids_prompt, tokens_amostra, modelo.context_length)
-            modelo.train()
+            saida = gerar_texto(modelo, ids_prompt, tokens_amostra, usar_cache=True)
             texto = tokenizador.decode(saida[0, ids_prompt.shape[1]:].tolist())
         hist["amostras"].append(texto)
         if mostrar:
@@ -1473,7 +1598,7 @@ def treinar_modelo(modelo, otimizador, loader_treino, loader_val, passos_totais:
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Pré-treino completo em uma chamada e o modelo base dos capítulos 6 e 7
+# Pré-treino completo em uma chamada e o modelo base dos capítulos 6 a 8
 # ----------------------------------------------------------------------------------------------------------------
 
 
@@ -1548,12 +1673,18 @@ def contar_ngramas_distintos(ids, n: int = 3) -> float:
 # ----------------------------------------------------------------------------------------------------------------
 
 
+class ErroDeImpressaoDigital(ValueError):
+    """Um arquivo salvo foi feito por outra receita (ou foi corrompido) e não pode ser usado no lugar dela."""
+
+
 def salvar_checkpoint(caminho, modelo, cfg: dict, otimizador=None, passo: int = 0, tokenizador_id: str = "",
-                      historico=None) -> Path:
+                      historico=None, impressao: str = "") -> Path:
     """Salva modelo (+ otimizador, passo, configuração, id do tokenizador, estado do gerador aleatório) num ``.pt``.
 
     Só tensores, números, textos, listas e dicionários: o arquivo pode ser lido com ``torch.load(...,
-    weights_only=True)``, que não executa código. A gravação é atômica (arquivo temporário + ``os.replace``).
+    weights_only=True)``, que não executa código. ``impressao``: a impressão digital da receita que fez o modelo
+    (veja :func:`carregar_ou_construir`). A gravação é atômica (arquivo temporário + ``os.replace``) e não deixa
+    o temporário para trás se falhar.
     """
     caminho = Path(caminho)
     caminho.parent.mkdir(parents=True, exist_ok=True)
@@ -1567,19 +1698,26 @@ def salvar_checkpoint(caminho, modelo, cfg: dict, otimizador=None, passo: int = 
         "tokenizador": tokenizador_id,
         "estado_rng": torch.get_rng_state(),
         "historico": historico,
+        "impressao_digital": impressao,
     }
     temporario = caminho.with_name(f"{caminho.name}.{os.getpid()}.tmp")
-    torch.save(dados, temporario)
-    os.replace(temporario, caminho)
+    try:
+        torch.save(dados, temporario)
+        os.replace(temporario, caminho)
+    finally:
+        if temporario.exists():
+            temporario.unlink()
     return caminho
 
 
-def carregar_checkpoint(caminho, modelo=None, otimizador=None, dispositivo="cpu", restaurar_rng: bool = False):
+def carregar_checkpoint(caminho, modelo=None, otimizador=None, dispositivo="cpu", restaurar_rng: bool = False,
+                        impressao: str | None = None):
     """Lê um checkpoint de :func:`salvar_checkpoint` com ``weights_only=True``. Devolve ``(modelo, dados)``.
 
     Sem ``modelo``, cria um com :func:`criar_modelo_gpt` a partir da configuração salva. Com ``otimizador``, também
-    restaura o estado do AdamW (momentos); com ``restaurar_rng``, o gerador aleatório da CPU. Confere as chaves e os
-    shapes antes de carregar, com mensagens claras se o arquivo não combinar com o modelo.
+    restaura o estado do AdamW (momentos); com ``restaurar_rng``, o gerador aleatório da CPU. Com ``impressao``,
+    recusa (:class:`ErroDeImpressaoDigital`) um checkpoint feito por outra receita. Confere as chaves e os shapes
+    antes de carregar, com mensagens claras se o arquivo não combinar com o modelo.
     """
     caminho = Path(caminho)
     if not caminho.is_file():
@@ -1587,6 +1725,11 @@ def carregar_checkpoint(caminho, modelo=None, otimizador=None, dispositivo="cpu"
     dados = torch.load(caminho, map_location=dispositivo, weights_only=True)
     if not isinstance(dados, dict) or dados.get("formato") != "llm-do-zero-checkpoint":
         raise ValueError(f"{caminho} não é um checkpoint salvo por salvar_checkpoint().")
+    if impressao is not None and dados.get("impressao_digital") != impressao:
+        raise ErroDeImpressaoDigital(
+            f"O checkpoint {caminho.name} foi feito por outra receita (impressão digital "
+            f"{dados.get('impressao_digital') or 'nenhuma'}, esperava {impressao}): não vou usá-lo."
+        )
     if modelo is None:
         modelo = criar_modelo_gpt(dados["cfg"])
     esperado = modelo.state_dict()
@@ -1615,37 +1758,142 @@ def carregar_checkpoint(caminho, modelo=None, otimizador=None, dispositivo="cpu"
     return modelo, dados
 
 
-def caminho_modelo_base() -> Path:
-    """Onde fica o checkpoint do modelo base deste modo: ``.cache/checkpoints/base_rapido.pt`` ou ``base_completo.pt``."""
-    return PASTA_CACHE / "checkpoints" / ("base_rapido.pt" if RAPIDO else "base_completo.pt")
+# ----------------------------------------------------------------------------------------------------------------
+# Modelos salvos com impressão digital: carregar o que bate com a receita, ou construir
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def salvar_modelo_distribuido(caminho, modelo, receita: dict, **ficha_extra) -> Path:
+    """Grava os pesos (fp32) em ``caminho`` (``.safetensors``) e, ao lado, a ficha ``.json`` do modelo.
+
+    A ficha traz a receita, a impressão digital, o sha256 e o tamanho do arquivo e o que vier em ``ficha_extra``
+    (ex.: a perda de validação). É assim que o curso distribui, no repositório, os modelos dos capítulos 5 e 7.
+    """
+    from safetensors.torch import save_file
+
+    caminho = Path(caminho)
+    impressao = impressao_digital(receita)
+    pesos = {nome: t.detach().to("cpu", torch.float32).contiguous().clone() for nome, t in modelo.state_dict().items()}
+    temporario = caminho.with_name(f"{caminho.name}.{os.getpid()}.tmp")
+    try:
+        save_file(pesos, str(temporario), metadata={"impressao_digital": impressao})
+        os.replace(temporario, caminho)
+    finally:
+        if temporario.exists():
+            temporario.unlink()
+    ficha = {"impressao_digital": impressao, "sha256": sha256_de_arquivo(caminho), "bytes": caminho.stat().st_size,
+             "receita": receita, **ficha_extra}
+    caminho.with_suffix(".json").write_text(json.dumps(ficha, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    return caminho
+
+
+def carregar_modelo_distribuido(caminho, receita: dict, dispositivo="cpu"):
+    """``(modelo, ficha)`` do arquivo distribuído se ele foi feito por esta ``receita``; ``None`` se a receita é outra.
+
+    Antes de carregar, confere o sha256 do arquivo contra a ficha: um arquivo corrompido ou trocado levanta
+    :class:`ErroDeImpressaoDigital` (nunca é usado em silêncio).
+    """
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    caminho = Path(caminho)
+    arquivo_ficha = caminho.with_suffix(".json")
+    if not (caminho.is_file() and arquivo_ficha.is_file()):
+        return None
+    ficha = json.loads(arquivo_ficha.read_text(encoding="utf-8"))
+    impressao = impressao_digital(receita)
+    if ficha.get("impressao_digital") != impressao:
+        return None
+    with safe_open(str(caminho), framework="pt") as f:
+        impressao_no_arquivo = (f.metadata() or {}).get("impressao_digital")
+    if sha256_de_arquivo(caminho) != ficha.get("sha256") or impressao_no_arquivo != impressao:
+        raise ErroDeImpressaoDigital(
+            f"{caminho_para_mostrar(caminho)} não confere com a ficha {caminho_para_mostrar(arquivo_ficha)} (sha256 ou "
+            f"impressão digital diferentes): o arquivo foi corrompido ou trocado, e não vou usá-lo. Restaure-o com "
+            f"`git checkout -- {caminho_para_mostrar(caminho)}` ou apague o .safetensors e o .json para reconstruir."
+        )
+    modelo = criar_modelo_gpt(receita["cfg"])
+    modelo.load_state_dict(load_file(str(caminho)))
+    return modelo.to(dispositivo), ficha
+
+
+def caminho_no_cache(nome: str, receita: dict) -> Path:
+    """Onde fica o checkpoint de ``nome`` feito por ``receita``: ``.cache/checkpoints/<nome>_<impressão>.pt``."""
+    return PASTA_CACHE / "checkpoints" / f"{nome}_{impressao_digital(receita)}.pt"
+
+
+def guardar_no_cache(nome: str, receita: dict, modelo, historico=None) -> Path:
+    """Salva ``modelo`` (sem otimizador) no cache, com a impressão digital da ``receita`` no nome e dentro do arquivo."""
+    return salvar_checkpoint(caminho_no_cache(nome, receita), modelo, receita["cfg"], historico=historico,
+                             tokenizador_id=str(receita.get("tokenizador", "")), impressao=impressao_digital(receita))
+
+
+def carregar_ou_construir(nome: str, receita: dict, construir, dispositivo=None, distribuido=None, aviso: str = ""):
+    """O modelo feito pela ``receita`` (em modo ``eval()``), venha de onde vier. Devolve ``(modelo, origem)``.
+
+    Procura, nesta ordem: (1) o arquivo ``distribuido`` no repositório, se a impressão digital da ficha bate;
+    (2) o checkpoint ``.cache/checkpoints/<nome>_<impressão>.pt``; (3) senão imprime ``aviso``, chama
+    ``construir()`` — que devolve ``(modelo, historico)`` — e guarda o resultado no cache. ``origem`` é o caminho
+    (relativo ao repositório) de onde o modelo veio. Um arquivo de outra receita nunca é carregado.
+    """
+    dispositivo = torch.device(dispositivo) if dispositivo is not None else escolher_dispositivo()
+    if distribuido is not None:
+        achado = carregar_modelo_distribuido(distribuido, receita, dispositivo)
+        if achado is not None:
+            print(f"{nome}: carregado de {caminho_para_mostrar(distribuido)} (impressão digital "
+                  f"{impressao_digital(receita)}).")
+            return achado[0].eval(), caminho_para_mostrar(distribuido)
+        if Path(distribuido).with_suffix(".json").is_file():
+            print(f"{nome}: {caminho_para_mostrar(distribuido)} foi feito por outra receita; não vou usá-lo.")
+    caminho = caminho_no_cache(nome, receita)
+    if caminho.is_file():
+        modelo, _ = carregar_checkpoint(caminho, dispositivo=dispositivo, impressao=impressao_digital(receita))
+        print(f"{nome}: carregado de {caminho_para_mostrar(caminho)}.")
+        return modelo.eval(), caminho_para_mostrar(caminho)
+    if aviso:
+        print(aviso)
+    modelo, historico = construir()
+    guardar_no_cache(nome, receita, modelo, historico)
+    print(f"{nome}: salvo em {caminho_para_mostrar(caminho)}.")
+    return modelo.to(dispositivo).eval(), caminho_para_mostrar(caminho)
+
+
+#: O modelo base do modo completo, distribuído no repositório (com a ficha ``modelo_base.json`` ao lado).
+MODELO_BASE_DISTRIBUIDO = PASTA_CACHE.parent / "05-treinamento" / "modelo_base.safetensors"
+
+
+def receita_modelo_base() -> dict:
+    """Tudo o que determina o modelo base deste modo: configuração, treino e a impressão digital do tokenizador."""
+    return {"artefato": "modelo_base", "cfg": escolher(GPT_BASE_RAPIDO, GPT_BASE_COMPLETO),
+            "treino": escolher(TREINO_RAPIDO, TREINO_COMPLETO),
+            "tokenizador": impressao_digital(receita_bpe_machado(N_FUSOES_BASE))}
 
 
 def modelo_base(dispositivo=None):
-    """O GPT pré-treinado em Machado de Assis que os capítulos 6 e 7 usam: ``(modelo, tokenizador, cfg)``.
+    """O GPT pré-treinado em Machado de Assis que os capítulos 6, 7 e 8 usam: ``(modelo, tokenizador, cfg)``.
 
-    Carrega o checkpoint salvo pelo capítulo 5 (um arquivo por modo). Se ele não existir (ex.: num Colab novo),
-    reconstrói com um treino curto — ~20 s no modo rápido; no completo, alguns minutos em CPU (o treino inteiro do
-    capítulo, se houver GPU) — e salva, para as próximas vezes. O modelo volta em modo ``eval()``.
+    No modo completo, carrega o modelo distribuído no repositório (``05-treinamento/modelo_base.safetensors``) se a
+    receita não mudou; senão, o checkpoint do cache com a impressão digital da receita; senão pré-treina com a
+    receita INTEIRA do capítulo 5 (avisando quanto tempo leva) e guarda no cache. O modelo volta em modo ``eval()``.
     """
-    dispositivo = torch.device(dispositivo) if dispositivo is not None else escolher_dispositivo()
-    caminho = caminho_modelo_base()
-    tokenizador = tokenizador_machado(N_FUSOES_BASE)
-    if caminho.is_file():
-        modelo, dados = carregar_checkpoint(caminho, dispositivo=dispositivo)
-        cfg = dados["cfg"]
-        print(f"Modelo base carregado de {caminho} (passo {dados['passo']}).")
-    else:
-        cfg = escolher(GPT_BASE_RAPIDO, GPT_BASE_COMPLETO)
-        treino = escolher(TREINO_RAPIDO, TREINO_COMPLETO)
-        passos = treino["passos"] if dispositivo.type == "cuda" else treino["passos_reconstrucao"]
-        minutos = "~20 segundos" if RAPIDO else "alguns minutos"
-        print(f"Não achei {caminho}: vou pré-treinar um modelo base agora ({passos} passos, {minutos} em CPU). "
-              "Rode o notebook do capítulo 5 para ter o modelo treinado por completo.")
-        modelo, _, historico = pretreinar(cfg, treino, passos=passos, dispositivo=dispositivo, mostrar=True)
-        salvar_checkpoint(caminho, modelo, cfg, passo=passos, tokenizador_id=f"bpe_machado_{N_FUSOES_BASE}",
-                          historico=historico)
-    modelo.eval()
-    return modelo, tokenizador, cfg
+    receita = receita_modelo_base()
+    treino, cfg = receita["treino"], receita["cfg"]
+    n_tokens = treino["passos"] * treino["batch_size"] * cfg["context_length"]
+    ficha = MODELO_BASE_DISTRIBUIDO.with_suffix(".json")
+    tokens_por_s = json.loads(ficha.read_text(encoding="utf-8")).get("tokens_por_s") if ficha.is_file() else None
+    estimativa = escolher("~20 s numa CPU", "alguns minutos numa GPU; em CPU, a barra de progresso mostra o tempo")
+    if tokens_por_s and not RAPIDO:
+        estimativa = f"~{n_tokens / tokens_por_s / 60:.0f} min em 2 núcleos de CPU (medido no capítulo 5), bem menos numa GPU"
+    aviso = (f"modelo_base: vou pré-treinar com a receita do capítulo 5 ({treino['passos']} passos, {n_tokens:,} tokens; "
+             f"{estimativa}).")
+
+    def construir():
+        modelo, _, historico = pretreinar(cfg, treino, dispositivo=dispositivo)
+        return modelo, historico
+
+    modelo, _ = carregar_ou_construir("modelo_base", receita, construir, dispositivo,
+                                      distribuido=escolher(None, MODELO_BASE_DISTRIBUIDO), aviso=aviso)
+    return modelo, tokenizador_machado(N_FUSOES_BASE), cfg
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -1975,17 +2223,14 @@ def prever(modelo, loader, dispositivo=None, max_lotes: int | None = None) -> tu
     tensores ``(n_exemplos,)`` na CPU: ``(previstos, verdadeiros)``.
     """
     dispositivo = dispositivo_do_modelo(modelo) if dispositivo is None else dispositivo
-    estava_treinando = modelo.training
-    modelo.eval()
     previstos, verdadeiros = [], []
-    with torch.no_grad():
+    with modo_avaliacao(modelo):
         for i, (entrada, rotulos, comprimentos) in enumerate(loader):
             if max_lotes is not None and i >= max_lotes:
                 break
             logits = logits_ultimo_token(modelo, entrada.to(dispositivo), comprimentos.to(dispositivo))
             previstos.append(logits.argmax(dim=-1).cpu())  # (batch,): a classe de maior logit
             verdadeiros.append(rotulos.cpu())
-    modelo.train(estava_treinando)
     if not previstos:
         raise ValueError("O loader não produziu nenhum lote: não há o que avaliar.")
     return torch.cat(previstos), torch.cat(verdadeiros)
@@ -2000,17 +2245,14 @@ def acuracia(modelo, loader, dispositivo=None, max_lotes: int | None = None) -> 
 def perda_media_classificacao(modelo, loader, dispositivo=None, max_lotes: int | None = None) -> float:
     """Perda de classificação média por exemplo no ``loader`` (ou nos ``max_lotes`` primeiros lotes), sem dropout."""
     dispositivo = dispositivo_do_modelo(modelo) if dispositivo is None else dispositivo
-    estava_treinando = modelo.training
-    modelo.eval()
     soma, n = 0.0, 0
-    with torch.no_grad():
+    with modo_avaliacao(modelo):
         for i, (entrada, rotulos, comprimentos) in enumerate(loader):
             if max_lotes is not None and i >= max_lotes:
                 break
             perda = perda_classificacao(modelo, entrada.to(dispositivo), rotulos, comprimentos.to(dispositivo))
             soma += perda.item() * len(rotulos)
             n += len(rotulos)
-    modelo.train(estava_treinando)
     if n == 0:
         raise ValueError("O loader não produziu nenhum lote: não há o que avaliar.")
     return soma / n
@@ -2085,11 +2327,8 @@ def classificar_texto(texto: str, modelo, tokenizador, max_length: int | None = 
     dispositivo = dispositivo_do_modelo(modelo) if dispositivo is None else dispositivo
     ids = tokenizador.encode(texto)[:max_length]  # corta o que passar de max_length
     entrada = torch.tensor([ids], dtype=torch.long, device=dispositivo)  # (1, tokens)
-    estava_treinando = modelo.training
-    modelo.eval()
-    with torch.no_grad():
+    with modo_avaliacao(modelo):
         logits = logits_ultimo_token(modelo, entrada)  # (1, n_classes)
-    modelo.train(estava_treinando)
     return classes[logits.argmax(dim=-1).item()]
 
 
@@ -2368,10 +2607,7 @@ def responder(modelo, tokenizador, exemplo, max_novos_tokens: int = 60, id_fim: 
         id_fim = id_fim_de_texto(tokenizador)
     dispositivo = dispositivo_do_modelo(modelo)
     ids = torch.tensor([tokenizador.encode(formatar_prompt(exemplo))], device=dispositivo)  # (1, tokens)
-    estava_treinando = modelo.training
-    modelo.eval()
-    saida = gerar_texto(modelo, ids, max_novos_tokens, modelo.context_length, id_fim=id_fim)  # (1, tokens + novos)
-    modelo.train(estava_treinando)
+    saida = gerar_texto(modelo, ids, max_novos_tokens, id_fim=id_fim, usar_cache=True)  # (1, tokens + novos)
     novos = saida[0, ids.shape[1]:].tolist()
     if id_fim in novos:
         novos = novos[:novos.index(id_fim)]
@@ -2402,12 +2638,13 @@ def gerar_respostas(modelo, tokenizador, exemplos, max_novos_tokens=60, tamanho_
     """As respostas (gulosas) do modelo a uma lista de exemplos — o mesmo que :func:`responder`, só que em lotes.
 
     ``max_novos_tokens``: um número, ou um dicionário ``{tarefa: limite}`` (veja :func:`limites_de_tokens`).
-    Dois truques de velocidade (o resultado é o mesmo de :func:`responder`):
+    Três truques de velocidade (o resultado é o mesmo de :func:`responder`):
 
     - sem padding na geração: os prompts são agrupados por NÚMERO DE TOKENS (e limite), e cada grupo (até
       ``tamanho_lote`` prompts) é gerado junto;
     - cada sequência para no seu ``<|endoftext|>`` OU numa quebra de linha que venha depois de algum texto (a
-      resposta é só a primeira linha; depois disso só repetimos o fim), e o lote acaba quando todas pararam.
+      resposta é só a primeira linha), e o lote acaba quando todas pararam (o ``parada`` do :func:`gerar_texto`);
+    - o KV cache do :func:`gerar_texto`.
 
     Devolve as respostas na ordem dos exemplos.
     """
@@ -2427,29 +2664,22 @@ def gerar_respostas(modelo, tokenizador, exemplos, max_novos_tokens=60, tamanho_
     tem_quebra = torch.tensor(["\n" in t for t in textos], device=dispositivo)  # (vocab_size,): token com "\n"
     tem_texto = torch.tensor([bool(t.strip()) for t in textos], device=dispositivo)  # (vocab_size,): não só espaço
     respostas = [""] * len(exemplos)
-    estava_treinando = modelo.training
-    modelo.eval()
     for limite, lote in tqdm(lotes, desc="gerando", disable=not mostrar, mininterval=2.0, ncols=100):
         ids = torch.tensor([prompts[i] for i in lote], device=dispositivo)  # (lote, tokens do prompt)
         n_prompt = ids.shape[1]
-        terminou = torch.zeros(len(lote), dtype=torch.bool, device=dispositivo)  # (lote,)
         ja_escreveu = torch.zeros(len(lote), dtype=torch.bool, device=dispositivo)  # (lote,): já gerou algum texto?
-        for _ in range(limite):
-            with torch.no_grad():
-                logits = modelo(ids[:, -modelo.context_length:])[:, -1, :]  # (lote, vocab_size)
-            proximo = logits.argmax(dim=-1)  # (lote,)
-            proximo = torch.where(terminou, torch.full_like(proximo, id_fim), proximo)
-            ids = torch.cat([ids, proximo[:, None]], dim=1)  # (lote, tokens + 1)
-            terminou |= (proximo == id_fim) | (tem_quebra[proximo] & ja_escreveu)
-            ja_escreveu |= tem_texto[proximo]
-            if bool(terminou.all()):
-                break
+
+        def fim_da_linha(proximo):  # proximo: (lote,) -> quem terminou a primeira linha agora
+            terminou = tem_quebra[proximo] & ja_escreveu
+            ja_escreveu.logical_or_(tem_texto[proximo])
+            return terminou
+
+        ids = gerar_texto(modelo, ids, limite, id_fim=id_fim, usar_cache=True, parada=fim_da_linha)
         for linha, i in enumerate(lote):
             novos = ids[linha, n_prompt:].tolist()
             if id_fim in novos:
                 novos = novos[:novos.index(id_fim)]
             respostas[i] = primeira_linha(tokenizador.decode(novos))
-    modelo.train(estava_treinando)
     return respostas
 
 
@@ -2519,10 +2749,52 @@ def ajustar_instrucoes(modelo, tokenizador, treino, validacao, ajuste: dict, pas
     )
 
 
-def salvar_respostas(caminho, exemplos, respostas: dict) -> Path:
+# ----------------------------------------------------------------------------------------------------------------
+# O modelo ajustado por instruções, para o capítulo 8
+# ----------------------------------------------------------------------------------------------------------------
+
+
+#: O modelo ajustado por instruções do modo completo, distribuído no repositório (com a ficha ``.json`` ao lado).
+MODELO_INSTRUCOES_DISTRIBUIDO = PASTA_CACHE.parent / "07-instruction-tuning" / "modelo_instrucoes.safetensors"
+
+
+def receita_modelo_instrucoes() -> dict:
+    """O que determina o modelo ajustado: o modelo base (pela impressão digital), o ajuste do modo e os dados."""
+    return {"artefato": "modelo_instrucoes", "cfg": receita_modelo_base()["cfg"],
+            "base": impressao_digital(receita_modelo_base()), "ajuste": escolher(AJUSTE_RAPIDO, AJUSTE_COMPLETO),
+            "dados": sha256_de_arquivo(ARQUIVO_INSTRUCOES)}
+
+
+def modelo_instrucoes(dispositivo=None):
+    """O GPT do capítulo 5 ajustado por instruções: ``(modelo, tokenizador, cfg)``, em modo ``eval()``.
+
+    Como :func:`modelo_base`: o modelo distribuído no repositório (modo completo) se a receita bate, senão o
+    checkpoint da receita no cache, senão parte de :func:`modelo_base` e refaz o ajuste com a receita inteira do
+    capítulo 7 (``AJUSTE_RAPIDO`` ou ``AJUSTE_COMPLETO``) e guarda no cache.
+    """
+    receita = receita_modelo_instrucoes()
+    ajuste = receita["ajuste"]
+
+    def construir():
+        modelo, tokenizador, _ = modelo_base(dispositivo)
+        treino, validacao, _ = carregar_instrucoes()
+        historico = ajustar_instrucoes(modelo, tokenizador, treino, validacao, ajuste, dispositivo=dispositivo)
+        return modelo, historico
+
+    aviso = (f"modelo_instrucoes: vou refazer o ajuste por instruções com a receita do capítulo 7 ({ajuste['passos']} "
+             f"passos; {escolher('~30 s', '~5 min')} em 2 núcleos de CPU).")
+    modelo, _ = carregar_ou_construir("modelo_instrucoes", receita, construir, dispositivo,
+                                      distribuido=escolher(None, MODELO_INSTRUCOES_DISTRIBUIDO), aviso=aviso)
+    return modelo, tokenizador_machado(N_FUSOES_BASE), receita["cfg"]
+
+
+def salvar_respostas(caminho, exemplos, respostas: dict, impressoes: dict) -> Path:
     """Grava em JSON os exemplos e as respostas de cada modelo: ``respostas = {"base": [...], "ajustado": [...]}``.
 
-    Cada registro tem ``instrucao``, ``entrada``, ``saida`` (a referência), ``tarefa`` e uma chave por modelo.
+    ``impressoes``: a impressão digital da receita de cada modelo (``{"base": ..., "ajustado": ...}``), gravada junto
+    (``"modelos"``) e resumida em ``"impressao_digital"``: dá para saber de que modelos vieram as respostas.
+    Cada registro (``"registros"``) tem ``instrucao``, ``entrada``, ``saida`` (a referência), ``tarefa`` e uma chave
+    por modelo.
     """
     caminho = Path(caminho)
     caminho.parent.mkdir(parents=True, exist_ok=True)
@@ -2535,43 +2807,11 @@ def salvar_respostas(caminho, exemplos, respostas: dict) -> Path:
         registro = {k: e[k] for k in ("instrucao", "entrada", "saida", "tarefa")}
         registro.update({nome: lista[i] for nome, lista in respostas.items()})
         registros.append(registro)
-    caminho.write_text(json.dumps(registros, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    if set(impressoes) != set(respostas):
+        raise ValueError(f"Informe a impressão digital de cada modelo: {sorted(respostas)} (recebi {sorted(impressoes)}).")
+    dados = {"impressao_digital": impressao_digital(impressoes), "modelos": impressoes, "registros": registros}
+    caminho.write_text(json.dumps(dados, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     return caminho
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# O modelo ajustado por instruções, para o capítulo 8
-# ----------------------------------------------------------------------------------------------------------------
-
-
-def caminho_modelo_instrucoes() -> Path:
-    """Checkpoint do modelo ajustado deste modo: ``.cache/checkpoints/instrucoes_rapido.pt`` ou ``…_completo.pt``."""
-    return PASTA_CACHE / "checkpoints" / ("instrucoes_rapido.pt" if RAPIDO else "instrucoes_completo.pt")
-
-
-def modelo_instrucoes(dispositivo=None):
-    """O GPT do capítulo 5 ajustado por instruções: ``(modelo, tokenizador, cfg)``, em modo ``eval()``.
-
-    Carrega o checkpoint salvo pelo notebook do capítulo 7; se ele não existir, parte de :func:`modelo_base` e
-    refaz o ajuste com a receita do modo (``AJUSTE_RAPIDO`` ou ``AJUSTE_COMPLETO``) e salva o resultado.
-    """
-    dispositivo = torch.device(dispositivo) if dispositivo is not None else escolher_dispositivo()
-    caminho = caminho_modelo_instrucoes()
-    tokenizador = tokenizador_machado(N_FUSOES_BASE)
-    if caminho.is_file():
-        modelo, dados = carregar_checkpoint(caminho, dispositivo=dispositivo)
-        cfg = dados["cfg"]
-        print(f"Modelo ajustado por instruções carregado de {caminho}.")
-    else:
-        modelo, tokenizador, cfg = modelo_base(dispositivo)
-        ajuste = escolher(AJUSTE_RAPIDO, AJUSTE_COMPLETO)
-        print(f"Não achei {caminho}: vou refazer o ajuste por instruções ({ajuste['passos']} passos).")
-        treino, validacao, _ = carregar_instrucoes()
-        historico = ajustar_instrucoes(modelo, tokenizador, treino, validacao, ajuste, dispositivo=dispositivo)
-        salvar_checkpoint(caminho, modelo, cfg, passo=ajuste["passos"], tokenizador_id=f"bpe_machado_{N_FUSOES_BASE}",
-                          historico=historico)
-    modelo.eval()
-    return modelo, tokenizador, cfg
 
 
 # ----------------------------------------------------------------------------------------------------------------

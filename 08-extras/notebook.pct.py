@@ -18,7 +18,8 @@
 # à parte, `notebook_sistemas.ipynb`.
 #
 # Tempo: modo rápido ≈ 1–2 min; modo completo ≈ 11 min em 2 núcleos de CPU (bem menos numa GPU). Os modelos dos
-# capítulos 5 e 7 vêm de `.cache/checkpoints/` ou são refeitos com um treino curto.
+# capítulos 5 e 7 vêm prontos do repositório (modo completo) ou do cache com a impressão digital da receita; se não
+# houver, são refeitos com as mesmas receitas dos capítulos 5 e 7.
 #
 # > **Saídas desta versão: execução no modo completo** (modelo base do capítulo 5, 4,3 M de parâmetros; 2 núcleos de
 # > CPU, 10,5 min). No modo rápido (`LLM_DO_ZERO_RAPIDO=1`, usado pelos testes) o modelo é minúsculo (~0,4 M de
@@ -41,6 +42,8 @@ if ("google.colab" in sys.modules or os.environ.get("LLM_DO_ZERO_SIMULAR_COLAB")
 
 # %%
 import copy
+import functools
+import inspect
 import io
 import math
 import time
@@ -53,7 +56,9 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from llm_do_zero import (AJUSTE_COMPLETO, AJUSTE_RAPIDO, PROMPT_MACHADO, TREINO_COMPLETO, TREINO_RAPIDO,
-                         AtencaoMultiCabeca, AtencaoRapida, DatasetSpam, ModeloGPT, acuracia, avaliar, balancear,
+                         AtencaoMultiCabeca, AtencaoRapida, CacheKV, DatasetSpam, ModeloGPT, acuracia,
+                         atencao_com_cache, avaliar, balancear, forward_com_cache, gerar_texto, modo_avaliacao,
+                         projetar_qkv,
                          bits_por_caractere, caracteres_por_token, carregar_instrucoes, carregar_spam,
                          contar_parametros, corpus_machado, criar_dataloader, criar_modelo_gpt, descrever_modo,
                          dividir_treino_val_teste, escolher, escolher_dispositivo, fixar_semente, gerar_respostas,
@@ -367,209 +372,51 @@ print(f"acurácia no teste: com LoRA separada {antes_de_fundir:.1%} | fundida {a
 # calculados, nunca mudam. O **KV cache** guarda K e V de cada camada; a cada passo, só o token novo passa pelo
 # modelo, calcula a sua query, a sua chave e o seu valor, e olha para todas as chaves guardadas.
 #
-# Precisamos de Q, K e V das duas atenções do curso: a didática do capítulo 3 (três projeções) e a rápida do
-# capítulo 5 (uma projeção fundida).
+# O cache já existe no módulo: o capítulo 5 o construiu junto com o `gerar_texto` (seção 7, opção
+# `usar_cache=True`), porque o pré-treino, o ajuste por instruções e o servidor usam a mesma função de geração.
+# Aqui abrimos a peça e medimos. As quatro partes:
+#
+# - `projetar_qkv(atencao, x)`: Q, K e V das duas atenções do curso — a didática do capítulo 3 (três projeções) e a
+#   rápida do capítulo 5 (uma projeção fundida);
+# - `CacheKV`: uma lista de tensores por camada, que cresce na dimensão dos tokens;
+# - `atencao_com_cache`: a atenção só dos tokens novos, com a máscara causal **deslocada** — a query nova `j` fica na
+#   posição `vistos + j` e pode olhar para todas as chaves até essa posição (quando chega um token só, a máscara não
+#   esconde nada);
+# - `forward_com_cache`: o caminho do `ModeloGPT.forward` com os **mesmos módulos** (embeddings, normalizações,
+#   feed-forward, cabeça), trocando só a atenção — nenhum peso é copiado; as posições dos tokens novos continuam de
+#   onde o cache parou.
+#
+# A atenção com cache, como está no módulo:
 
-# %% tags=["modulo"]
-# ----------------------------------------------------------------------------------------------------------------
-# KV cache
-# ----------------------------------------------------------------------------------------------------------------
-
-
-def conferir_modelo_gpt(modelo) -> None:
-    """Levanta ``TypeError`` (em português) se ``modelo`` não for um ``ModeloGPT`` com atenção conhecida."""
-    if not isinstance(modelo, ModeloGPT):
-        raise TypeError(f"Esperava um ModeloGPT (de llm_do_zero), mas recebi {type(modelo).__name__}.")
-    for i, bloco in enumerate(modelo.blocos):
-        if not isinstance(bloco.atencao, (AtencaoMultiCabeca, AtencaoRapida)):
-            raise TypeError(
-                f"O bloco {i} usa uma atenção desconhecida ({type(bloco.atencao).__name__}); o KV cache sabe lidar "
-                "com AtencaoMultiCabeca e AtencaoRapida."
-            )
-
-
-def projetar_qkv(atencao, x):
-    """Q, K e V de uma atenção do curso para a entrada ``x`` ``(batch, tokens, d_model)``.
-
-    Funciona com a ``AtencaoMultiCabeca`` do capítulo 3 (três projeções) e com a ``AtencaoRapida`` do capítulo 5
-    (uma projeção ``qkv`` fundida). Devolve três tensores ``(batch, n_heads, tokens, d_cabeca)``.
-    """
-    b, t, _ = x.shape
-    h, dc = atencao.n_heads, atencao.d_cabeca
-    if hasattr(atencao, "qkv"):
-        qkv = atencao.qkv(x).view(b, t, 3, h, dc)  # (batch, tokens, 3, n_heads, d_cabeca)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4)  # cada um: (batch, n_heads, tokens, d_cabeca)
-        return q, k, v
-    q = atencao.W_query(x).view(b, t, h, dc).transpose(1, 2)  # (batch, n_heads, tokens, d_cabeca)
-    k = atencao.W_key(x).view(b, t, h, dc).transpose(1, 2)
-    v = atencao.W_value(x).view(b, t, h, dc).transpose(1, 2)
-    return q, k, v
-
+# %%
+print(inspect.getsource(atencao_com_cache))
 
 # %% [markdown]
-# O cache em si é só uma lista de tensores por camada, que cresce na dimensão dos tokens:
+# A máscara deslocada, para 3 tokens já vistos e 2 novos (`True` = escondido):
 
-# %% tags=["modulo"]
-class CacheKV:
-    """As chaves (K) e os valores (V) já calculados de cada camada, para não recalculá-los a cada token novo.
-
-    ``k[i]`` e ``v[i]``: ``(batch, n_heads, tokens já vistos, d_cabeca)`` da camada ``i`` (``None`` antes do 1º
-    passo). :meth:`adicionar` emenda os K e V dos tokens novos no fim e devolve tudo o que a camada já viu.
-    """
-
-    def __init__(self, n_camadas: int):
-        self.k = [None] * n_camadas
-        self.v = [None] * n_camadas
-
-    @property
-    def n_tokens(self) -> int:
-        """Quantos tokens já estão guardados (0 antes do primeiro passo)."""
-        return 0 if self.k[0] is None else self.k[0].shape[2]
-
-    def adicionar(self, camada: int, k, v):
-        """Guarda ``k`` e ``v`` ``(batch, n_heads, tokens novos, d_cabeca)`` e devolve K e V de todos os tokens."""
-        if self.k[camada] is not None:
-            k = torch.cat([self.k[camada], k], dim=2)  # (batch, n_heads, vistos + novos, d_cabeca)
-            v = torch.cat([self.v[camada], v], dim=2)
-        self.k[camada], self.v[camada] = k, v
-        return k, v
-
-    def bytes(self) -> int:
-        """Memória ocupada pelo cache, em bytes."""
-        return sum(t.numel() * t.element_size() for t in self.k + self.v if t is not None)
-
+# %%
+vistos, novos = 3, 2
+print(torch.ones(novos, vistos + novos, dtype=torch.bool).triu(diagonal=vistos + 1).int())
 
 # %% [markdown]
-# A atenção com cache recebe só os tokens novos. A máscara causal continua existindo, deslocada: a query nova `j`
-# fica na posição `vistos + j` e pode olhar para todas as chaves até essa posição. Quando chega um token só, ela não
-# esconde nada.
+# O cache cresce um token por passo, em cada camada:
 
-# %% tags=["modulo"]
-def atencao_com_cache(atencao, x, cache: CacheKV, camada: int):
-    """A atenção causal de uma camada para os tokens NOVOS ``x`` ``(batch, novos, d_model)``, usando o cache.
-
-    Calcula Q, K e V só dos tokens novos, emenda K e V no cache e faz cada query nova olhar para todas as chaves
-    guardadas e para as novas que vêm antes dela (a máscara causal, deslocada pelo número de tokens já vistos).
-    """
-    b, t, _ = x.shape  # (batch, novos, d_model)
-    q, k, v = projetar_qkv(atencao, x)  # (batch, n_heads, novos, d_cabeca)
-    k, v = cache.adicionar(camada, k, v)  # (batch, n_heads, vistos + novos, d_cabeca)
-    vistos = k.shape[2] - t
-    escores = q @ k.transpose(2, 3) / math.sqrt(atencao.d_cabeca)  # (batch, n_heads, novos, vistos + novos)
-    futuro = torch.ones(t, k.shape[2], dtype=torch.bool, device=x.device).triu(diagonal=vistos + 1)
-    escores = escores.masked_fill(futuro, float("-inf"))  # a query j (posição vistos + j) não vê o que vem depois
-    pesos = torch.softmax(escores, dim=-1)
-    contexto = (pesos @ v).transpose(1, 2).reshape(b, t, atencao.d_saida)  # (batch, novos, d_model)
-    return atencao.proj_saida(contexto)
-
-
-# %% [markdown]
-# O forward do GPT com cache refaz o caminho do `ModeloGPT.forward` com os **mesmos módulos** (embeddings,
-# normalizações, feed-forward, cabeça), trocando só a atenção — nenhum peso é copiado. Um cuidado: as posições dos
-# tokens novos continuam de onde o cache parou.
-
-# %% tags=["modulo"]
-def forward_com_cache(modelo, ids_novos, cache: CacheKV):
-    """O forward do ``ModeloGPT`` só para os tokens novos ``(batch, novos)``, com os MESMOS pesos do modelo.
-
-    As posições continuam de onde o cache parou (``cache.n_tokens``). Devolve os logits ``(batch, novos,
-    vocab_size)`` e atualiza o cache.
-    """
-    b, t = ids_novos.shape
-    inicio = cache.n_tokens
-    if inicio + t > modelo.context_length:
-        raise ValueError(
-            f"O cache já tem {inicio} tokens e chegaram mais {t}: passa do context_length={modelo.context_length}."
-        )
-    posicoes = torch.arange(inicio, inicio + t, device=ids_novos.device)  # (novos,)
-    x = modelo.drop_emb(modelo.emb_tokens(ids_novos) + modelo.emb_posicoes(posicoes))  # (batch, novos, d_model)
-    for i, bloco in enumerate(modelo.blocos):
-        x = x + bloco.drop_residual(atencao_com_cache(bloco.atencao, bloco.norm1(x), cache, i))
-        x = x + bloco.drop_residual(bloco.ff(bloco.norm2(x)))
-    return modelo.cabeca_saida(modelo.norm_final(x))  # (batch, novos, vocab_size)
-
-
-# %% [markdown]
-# As duas gerações gulosas, uma sem e outra com cache, com as mesmas regras: entrada `(batch, tokens)` de ids,
-# erro claro para entradas ruins e **nada de janela deslizante** — os embeddings de posição são absolutos, então,
-# quando a sequência enche o contexto, o cache teria de ser recalculado inteiro. Em vez de esconder isso, as duas
-# param com um `ValueError`.
-
-# %% tags=["modulo"]
-def conferir_pedido_de_geracao(modelo, ids, max_novos_tokens) -> None:
-    """Confere os argumentos de :func:`gerar_sem_cache` e :func:`gerar_com_cache` (erros em português)."""
-    conferir_modelo_gpt(modelo)
-    if not isinstance(ids, torch.Tensor):
-        raise TypeError(f"ids deve ser um torch.Tensor de inteiros (batch, tokens); recebi {type(ids).__name__}.")
-    if ids.dtype != torch.long:
-        raise TypeError(f"ids deve ter dtype torch.long (ids de tokens), mas tem {ids.dtype}.")
-    if ids.dim() != 2 or ids.shape[0] < 1 or ids.shape[1] < 1:
-        raise ValueError(
-            f"ids deve ter shape (batch, tokens) com pelo menos 1 token, mas tem shape {tuple(ids.shape)}."
-        )
-    if isinstance(max_novos_tokens, bool) or not isinstance(max_novos_tokens, int) or max_novos_tokens < 0:
-        raise ValueError(f"max_novos_tokens deve ser um inteiro >= 0 (recebi {max_novos_tokens!r}).")
-    vocab = modelo.emb_tokens.num_embeddings
-    if int(ids.min()) < 0 or int(ids.max()) >= vocab:
-        raise ValueError(f"Há ids fora do vocabulário: todos devem estar entre 0 e {vocab - 1}.")
-    total = ids.shape[1] + max_novos_tokens
-    if total > modelo.context_length:
-        raise ValueError(
-            f"O prompt tem {ids.shape[1]} tokens e foram pedidos {max_novos_tokens} novos: {total} passa do "
-            f"context_length={modelo.context_length} do modelo. Use um prompt menor ou peça menos tokens."
-        )
-
-
-def gerar_sem_cache(modelo, ids, max_novos_tokens: int):
-    """Geração gulosa do jeito simples: a cada token novo, a sequência INTEIRA passa pelo modelo de novo.
-
-    ``ids``: ``LongTensor`` ``(batch, tokens)``. Devolve ``(batch, tokens + max_novos_tokens)``. Não desliza a
-    janela: se ``tokens + max_novos_tokens`` passar do ``context_length``, levanta ``ValueError`` (como
-    :func:`gerar_com_cache`, para as duas darem sempre o mesmo resultado). Roda em modo ``eval()`` e sem gradiente e
-    devolve o modelo no modo em que estava.
-    """
-    conferir_pedido_de_geracao(modelo, ids, max_novos_tokens)
-    estava_treinando = modelo.training
-    modelo.eval()
-    try:
-        with torch.no_grad():
-            for _ in range(max_novos_tokens):
-                logits = modelo(ids)[:, -1, :]  # (batch, vocab_size): só a última posição interessa
-                ids = torch.cat([ids, logits.argmax(dim=-1, keepdim=True)], dim=1)  # (batch, tokens + 1)
-    finally:
-        modelo.train(estava_treinando)
-    return ids
-
-
-def gerar_com_cache(modelo, ids, max_novos_tokens: int):
-    """Geração gulosa com KV cache: o prompt passa uma vez pelo modelo; depois, só o token novo de cada passo.
-
-    Mesmos argumentos, mesmo resultado (os mesmos tokens) e mesmos erros de :func:`gerar_sem_cache`; usa os pesos do
-    próprio ``modelo`` (``AtencaoMultiCabeca`` ou ``AtencaoRapida``) através de :func:`forward_com_cache`.
-    """
-    conferir_pedido_de_geracao(modelo, ids, max_novos_tokens)
-    if max_novos_tokens == 0:
-        return ids.clone()
-    estava_treinando = modelo.training
-    modelo.eval()
-    cache = CacheKV(len(modelo.blocos))
-    try:
-        with torch.no_grad():
-            logits = forward_com_cache(modelo, ids, cache)[:, -1, :]  # o prompt inteiro, uma vez: (batch, vocab)
-            novos = []
-            for passo in range(max_novos_tokens):
-                proximo = logits.argmax(dim=-1, keepdim=True)  # (batch, 1)
-                novos.append(proximo)
-                if passo < max_novos_tokens - 1:
-                    logits = forward_com_cache(modelo, proximo, cache)[:, -1, :]  # só o token novo
-    finally:
-        modelo.train(estava_treinando)
-    return torch.cat([ids] + novos, dim=1)  # (batch, tokens + max_novos_tokens)
-
+# %%
+torch.manual_seed(0)
+minusculo = criar_modelo_gpt({"vocab_size": 60, "context_length": 32, "d_model": 16, "n_heads": 2, "n_layers": 2,
+                              "dropout": 0.0, "qkv_bias": True, "atencao_rapida": True})
+cache = CacheKV(len(minusculo.blocos))
+with torch.no_grad():
+    forward_com_cache(minusculo, torch.randint(0, 60, (1, 5)), cache)  # o prompt: 5 tokens de uma vez
+    print("depois do prompt:", tuple(cache.k[0].shape), "(batch, cabeças, tokens, d_cabeca)")
+    forward_com_cache(minusculo, torch.randint(0, 60, (1, 1)), cache)  # um token novo
+    print("depois de 1 token:", tuple(cache.k[0].shape))
 
 # %% [markdown]
 # A prova: para modelos com pesos aleatórios (sementes fixas), das duas atenções e de vários formatos, a geração com
-# cache produz **exatamente os mesmos tokens**.
+# cache produz **exatamente os mesmos tokens** que a geração sem cache — inclusive depois de encher o contexto,
+# quando a janela desliza e o `gerar_texto` volta a passar a janela inteira pelo modelo (os embeddings de posição são
+# absolutos: com a janela andando, a posição de todo token muda e o cache deixa de valer).
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -580,7 +427,8 @@ for atencao_rapida in (False, True):
                                       "n_layers": n_layers, "dropout": 0.0, "qkv_bias": True,
                                       "atencao_rapida": atencao_rapida})
         prompt = torch.randint(0, 60, (2, 5))
-        sem, com = gerar_sem_cache(minusculo, prompt, 27), gerar_com_cache(minusculo, prompt, 27)
+        sem = gerar_texto(minusculo, prompt, 40, usar_cache=False)  # 5 + 40 > 32: a janela desliza no fim
+        com = gerar_texto(minusculo, prompt, 40, usar_cache=True)
         assert torch.equal(sem, com)
         print(f"{type(minusculo.blocos[0].atencao).__name__:18} d_model={d_model:2} cabeças={n_heads} "
               f"camadas={n_layers}: {tuple(com.shape)}, mesmos tokens = {torch.equal(sem, com)}")
@@ -591,14 +439,12 @@ for atencao_rapida in (False, True):
 # %%
 ids_machado = torch.tensor([tokenizador.encode(PROMPT_MACHADO)], device=dispositivo)
 n_novos = min(40, cfg["context_length"] - ids_machado.shape[1])
-sem, com = gerar_sem_cache(base, ids_machado, n_novos), gerar_com_cache(base, ids_machado, n_novos)
+sem_cache = functools.partial(gerar_texto, usar_cache=False)
+com_cache = functools.partial(gerar_texto, usar_cache=True)
+sem, com = sem_cache(base, ids_machado, n_novos), com_cache(base, ids_machado, n_novos)
 assert torch.equal(sem, com)
 print("mesmos tokens:", torch.equal(sem, com))
 print(repr(tokenizador.decode(com[0].tolist())))
-try:
-    gerar_com_cache(base, ids_machado, cfg["context_length"])
-except ValueError as erro:
-    print("ValueError:", erro)
 
 
 # %% [markdown]
@@ -632,8 +478,8 @@ def medir_tokens_por_segundo(funcao, modelo, ids, max_novos_tokens: int, repetic
 comprimentos = escolher([8, 16, 32, 56], [16, 64, 128, 192, 248])
 velocidades = {"sem cache": [], "com cache": []}
 for n in comprimentos:
-    velocidades["sem cache"].append(medir_tokens_por_segundo(gerar_sem_cache, base, ids_machado[:, :8], n, 2))
-    velocidades["com cache"].append(medir_tokens_por_segundo(gerar_com_cache, base, ids_machado[:, :8], n, 2))
+    velocidades["sem cache"].append(medir_tokens_por_segundo(sem_cache, base, ids_machado[:, :8], n, 2))
+    velocidades["com cache"].append(medir_tokens_por_segundo(com_cache, base, ids_machado[:, :8], n, 2))
     print(f"{n:4} tokens novos: sem cache {velocidades['sem cache'][-1]:7.0f} tokens/s | "
           f"com cache {velocidades['com cache'][-1]:7.0f} tokens/s | "
           f"{velocidades['com cache'][-1] / velocidades['sem cache'][-1]:.1f}×")
@@ -665,6 +511,23 @@ with torch.no_grad():
 esperado = 2 * cfg["n_layers"] * cache.n_tokens * cfg["d_model"] * 4
 print(f"cache do modelo base com {cache.n_tokens} tokens: {cache.bytes():,} bytes (fórmula: {esperado:,})")
 print(f"GPT-2 124M, 1.024 tokens, fp32: {2 * 12 * 1024 * 768 * 4 / 1e6:.1f} MB por sequência")
+
+# %% [markdown]
+# As próximas seções (int8, mapas de atenção) só sabem lidar com o `ModeloGPT` do curso e as suas duas atenções; a
+# função abaixo confere isso e explica o erro em português.
+
+# %% tags=["modulo"]
+def conferir_modelo_gpt(modelo) -> None:
+    """Levanta ``TypeError`` (em português) se ``modelo`` não for um ``ModeloGPT`` com atenção conhecida."""
+    if not isinstance(modelo, ModeloGPT):
+        raise TypeError(f"Esperava um ModeloGPT (de llm_do_zero), mas recebi {type(modelo).__name__}.")
+    for i, bloco in enumerate(modelo.blocos):
+        if not isinstance(bloco.atencao, (AtencaoMultiCabeca, AtencaoRapida)):
+            raise TypeError(
+                f"O bloco {i} usa uma atenção desconhecida ({type(bloco.atencao).__name__}); o curso sabe lidar "
+                "com AtencaoMultiCabeca e AtencaoRapida."
+            )
+
 
 # %% [markdown]
 # ## 3. Quantização int8 dos pesos
@@ -820,13 +683,13 @@ base_cpu = copy.deepcopy(base).cpu()
 versoes = {"fp32": base_cpu, "int8 (nosso)": quantizar_modelo(base_cpu), "int8 (PyTorch)": _quantizar_com_pytorch(base_cpu)}
 ids_vel = ids_machado[:, :8].cpu()
 n_vel = min(ctx - 8, 120)
-referencia = gerar_com_cache(base_cpu, ids_vel, n_vel)
+referencia = com_cache(base_cpu, ids_vel, n_vel)
 print(f"{'versão':16}{'tamanho':>11}{'perda val':>11}{'bits/car.':>11}{'tokens/s':>10}{'tokens iguais ao fp32':>23}")
 for nome, m in versoes.items():
     perda = perda_media(m, loader_val_machado, max_batches=lotes_val, dispositivo="cpu")
-    gerado = gerar_com_cache(m, ids_vel, n_vel)
+    gerado = com_cache(m, ids_vel, n_vel)
     iguais = (gerado[0, 8:] == referencia[0, 8:]).float().mean().item()
-    velocidade = medir_tokens_por_segundo(gerar_com_cache, m, ids_vel, n_vel)
+    velocidade = medir_tokens_por_segundo(com_cache, m, ids_vel, n_vel)
     tamanho = tamanho_em_bytes(m) if nome != "int8 (PyTorch)" else None
     texto_tamanho = f"{tamanho / 1e6:9.2f} MB" if tamanho else f"{'(veja abaixo)':>11}"
     print(f"{nome:16}{texto_tamanho}{perda:11.4f}{bits_por_caractere(perda, cpt):11.4f}{velocidade:10.0f}{iguais:23.0%}")
@@ -886,10 +749,8 @@ def mapas_de_atencao(modelo, ids):
     entradas = []
     ganchos = [bloco.atencao.register_forward_hook(lambda mod, args, saida: entradas.append((mod, args[0])))
                for bloco in modelo.blocos]
-    estava_treinando = modelo.training
-    modelo.eval()
     try:
-        with torch.no_grad():
+        with modo_avaliacao(modelo):
             modelo(ids)
             mapas = []
             for atencao, x in entradas:
@@ -901,7 +762,6 @@ def mapas_de_atencao(modelo, ids):
     finally:
         for gancho in ganchos:
             gancho.remove()
-        modelo.train(estava_treinando)
     return torch.stack(mapas)  # (n_layers, n_heads, tokens, tokens)
 
 

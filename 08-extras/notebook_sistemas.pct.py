@@ -16,9 +16,9 @@
 # O código de verdade mora em três scripts desta pasta, que também rodam sozinhos na linha de comando:
 # `ddp_pretreino.py`, `servidor.py` e `desempenho.py`. O notebook importa deles e mostra o que acontece.
 #
-# Tempo: modo rápido ≈ 1 min; modo completo ≈ 3 min em 2 núcleos de CPU. Se o modelo ajustado do capítulo 7 não
-# estiver em `.cache/checkpoints/`, ele é refeito antes (no modo rápido, alguns segundos; no completo, vários
-# minutos em CPU).
+# Tempo: modo rápido ≈ 1 min; modo completo ≈ 3 min em 2 núcleos de CPU. No modo completo o modelo ajustado do
+# capítulo 7 vem pronto do repositório; no rápido (ou com outra receita) ele é refeito antes, com a receita do
+# capítulo 7 (no rápido, alguns segundos; no completo, vários minutos em CPU).
 
 # %%
 # Configuração do ambiente. No Google Colab: baixa o repositório do curso e entra na pasta deste capítulo.

@@ -14,7 +14,7 @@ Rotas:
 - ``POST /gerar`` com o JSON ``{"prompt": str, "max_tokens": int, "temperatura": float, "top_k": int | null}``
   (só ``prompt`` é obrigatório; opcionais também ``entrada``, ``formatar`` e ``semente``) ->
   ``200 {"texto", "tokens_gerados", "tokens_por_segundo", "latencia_s", "tokens_prompt", "kv_cache"}``.
-  Pedidos gulosos que cabem no contexto usam o KV cache de ``extras.py``.
+  A geração usa o KV cache do ``gerar_texto`` do capítulo 5.
 
 Qualquer pedido errado — JSON quebrado, campo faltando ou com tipo errado, prompt maior que o contexto, parâmetros
 absurdos, rota ou método desconhecidos — volta como ``4xx`` com ``{"erro": "<explicação em português>"}``; um erro
@@ -162,43 +162,12 @@ def texto_do_prompt(pedido: dict) -> str:
     return pedido["prompt"] + (f"\n{pedido['entrada']}" if pedido["entrada"] else "")
 
 
-def _kv_cache():
-    """``(CacheKV, forward_com_cache)`` de ``extras.py`` (o KV cache deste capítulo), ou ``None`` se não houver."""
-    try:
-        from extras import CacheKV, forward_com_cache
-    except ImportError:
-        return None
-    return CacheKV, forward_com_cache
-
-
-def gerar_guloso_com_cache(modelo, ids, max_novos_tokens: int, id_fim: int | None = None):
-    """Geração gulosa com o KV cache de ``extras.py`` que, como o ``gerar_texto``, para no ``id_fim``.
-
-    ``ids``: ``(1, tokens)``, com ``tokens + max_novos_tokens <= context_length`` (o cache não desliza a janela).
-    O prompt passa uma vez pelo modelo; depois, cada passo processa só o token novo. Devolve ``(1, tokens + novos)``
-    com os MESMOS tokens que ``gerar_texto(..., temperatura=0)`` daria.
-    """
-    CacheKV, forward_com_cache = _kv_cache()
-    cache = CacheKV(len(modelo.blocos))
-    novos = []
-    with torch.no_grad():
-        logits = forward_com_cache(modelo, ids, cache)[:, -1, :]  # (1, vocab_size)
-        for passo in range(max_novos_tokens):
-            proximo = logits.argmax(dim=-1, keepdim=True)  # (1, 1)
-            novos.append(proximo)
-            if (id_fim is not None and int(proximo) == id_fim) or passo == max_novos_tokens - 1:
-                break
-            logits = forward_com_cache(modelo, proximo, cache)[:, -1, :]
-    return torch.cat([ids, *novos], dim=1)
-
-
 def gerar_resposta(modelo, tokenizador, pedido: dict, usar_kv_cache: bool = True) -> dict:
     """Gera a resposta de um pedido já validado.
 
     Devolve ``{"texto", "tokens_gerados", "tokens_prompt", "kv_cache", "tempo_geracao_s"}``. Levanta
-    :class:`ErroDePedido` se o prompt não couber no contexto do modelo. Pedidos gulosos (``temperatura = 0``) que
-    cabem inteiros no contexto usam o KV cache de ``extras.py`` (se ``usar_kv_cache`` e se ele existir); os outros, o
-    ``gerar_texto`` do capítulo 5. Os dois param no ``<|endoftext|>``, que não entra no texto devolvido.
+    :class:`ErroDePedido` se o prompt não couber no contexto do modelo. Gera com o ``gerar_texto`` do capítulo 5
+    (com o KV cache, se ``usar_kv_cache``), que para no ``<|endoftext|>``; o token de fim não entra no texto.
     """
     ids_prompt = tokenizador.encode(texto_do_prompt(pedido))
     contexto = modelo.context_length
@@ -215,21 +184,16 @@ def gerar_resposta(modelo, tokenizador, pedido: dict, usar_kv_cache: bool = True
             gerador.manual_seed(pedido["semente"])
         else:
             gerador.seed()
-    com_cache = (usar_kv_cache and pedido["temperatura"] == 0.0 and _kv_cache() is not None
-                 and len(ids_prompt) + pedido["max_tokens"] <= contexto)
     inicio = time.perf_counter()
-    if com_cache:
-        saida = gerar_guloso_com_cache(modelo, ids, pedido["max_tokens"], id_fim)  # (1, tokens + novos)
-    else:
-        saida = gerar_texto(modelo, ids, pedido["max_tokens"], contexto, temperatura=pedido["temperatura"],
-                            top_k=pedido["top_k"], gerador=gerador, id_fim=id_fim)  # (1, tokens + novos)
+    saida = gerar_texto(modelo, ids, pedido["max_tokens"], temperatura=pedido["temperatura"], top_k=pedido["top_k"],
+                        gerador=gerador, id_fim=id_fim, usar_cache=usar_kv_cache)  # (1, tokens + novos)
     tempo = time.perf_counter() - inicio
     novos = saida[0, len(ids_prompt):].tolist()
     n_gerados = len(novos)  # conta o <|endoftext|>, se ele saiu: é um token que o modelo calculou
     if id_fim in novos:
         novos = novos[:novos.index(id_fim)]
     return {"texto": tokenizador.decode(novos).strip(), "tokens_gerados": n_gerados,
-            "tokens_prompt": len(ids_prompt), "kv_cache": com_cache, "tempo_geracao_s": tempo}
+            "tokens_prompt": len(ids_prompt), "kv_cache": usar_kv_cache, "tempo_geracao_s": tempo}
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -2,27 +2,42 @@
 
 Cada figura explica uma ideia só (do texto aos tokens, BPE, janela deslizante, atenção, bloco transformer, GPT,
 treino, decodificação, ajuste fino, LoRA, KV cache) e é desenhada inteiramente por código, com matplotlib:
-sem fontes externas (usa a DejaVu Sans que vem com o matplotlib), sem dados externos e sem sorteios fora de
-geradores com semente fixa. Rodar duas vezes produz os mesmos arquivos. O Pillow (dependência do próprio
-matplotlib) só entra no fim, para gravar cada PNG com uma paleta de 256 cores: arquivos bem menores.
+sem fontes externas (usa a DejaVu Sans que vem com o matplotlib) e sem sorteios fora de geradores com semente fixa.
+Rodar duas vezes produz os mesmos arquivos. O Pillow (dependência do próprio matplotlib) só entra no fim, para
+gravar cada PNG com uma paleta de 256 cores: arquivos bem menores.
+
+O que as figuras mostram vem do código do curso, importado de ``08-extras/llm_do_zero.py`` (a cópia do módulo de
+apoio com os blocos de todos os capítulos), e não de cópias escritas aqui:
+
+- tokens, ids e fusões: ``tokenizador_machado`` (o BPE de 4.000 fusões do capítulo 1), ``TokenizadorBPE.treinar``
+  (as fusões, uma a uma, numa frase de Machado) e ``carregar_tokenizador_gpt2``;
+- janelas (x, y): ``DatasetGPT`` (capítulo 2); a ficha do GPT-2 small: ``GPT2_124M`` e ``contar_parametros``;
+- a agenda da taxa de aprendizado: ``taxa_aprendizado`` com a receita ``TREINO_COMPLETO`` (capítulo 5);
+- o modelo de prompt e a máscara da perda: ``formatar_prompt``, ``DatasetInstrucoes`` e ``colar_instrucoes``
+  (capítulo 7), num exemplo de verdade de ``07-instruction-tuning/instrucoes.json``.
+
+Os textos de Machado são lidos com ``ler_texto`` do módulo: a pasta de ``LLM_DO_ZERO_DADOS``, o cache ``.cache/``
+do repositório ou, em último caso, o download. Cada PNG leva, nos metadados (campo de texto ``conteudo``), uma
+impressão digital do que a figura mostra (os textos e os números desenhados); os testes a comparam com a da figura
+gerada agora, então uma figura commitada que não acompanhou o código é pega.
 
 Uso (de qualquer pasta)::
 
     python infograficos/gerar.py              # escreve os PNGs em infograficos/
     python infograficos/gerar.py /tmp/saida   # escreve em outra pasta (útil nos testes)
-
-Os números de tokens e ids que aparecem nas figuras foram obtidos com o BPE do curso (``TokenizadorBPE`` do
-capítulo 1, 4.000 fusões treinadas nos romances de Machado) e com o BPE do GPT-2 (``tiktoken``); estão escritos
-aqui como constantes para que o script não dependa de dados nem de outros pacotes.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import importlib.util
+import json
 import math
-import re
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import NamedTuple
 
 import matplotlib
 
@@ -34,6 +49,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.colors import LinearSegmentedColormap, to_rgb  # noqa: E402
 from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch, Rectangle  # noqa: E402
 from PIL import Image  # noqa: E402  (o Pillow já vem como dependência do matplotlib)
+from PIL.PngImagePlugin import PngInfo  # noqa: E402
 
 # ----------------------------------------------------------------------------------------------------------------
 # Estilo: paleta, fontes e tamanhos definidos uma única vez
@@ -122,8 +138,11 @@ def eixo_em(fig, ax_base, x: float, y: float, w: float, h: float):
 
 
 def caixa(ax, x, y, w, h, texto="", fundo=None, borda=None, tam=None, cor_texto=None, peso="normal", mono=False,
-          raio=0.8, lw=1.4, tracejada=False, z=2, ha="center", linespacing=1.25):
-    """Retângulo arredondado com texto centralizado. (x, y) é o canto inferior esquerdo."""
+          raio=0.8, lw=1.4, tracejada=False, z=2, ha="center", linespacing=1.25, gid=None):
+    """Retângulo arredondado com texto centralizado. (x, y) é o canto inferior esquerdo.
+
+    ``gid`` vai para o texto: é por ele que os testes acham, na figura, o que foi escrito (ex.: os tokens).
+    """
     fundo = CORES["cinza_claro"] if fundo is None else fundo
     borda = CORES["linha"] if borda is None else borda
     caixa_ = FancyBboxPatch((x, y), w, h, boxstyle=f"round,pad=0,rounding_size={raio}", facecolor=fundo,
@@ -133,18 +152,20 @@ def caixa(ax, x, y, w, h, texto="", fundo=None, borda=None, tam=None, cor_texto=
         tx = x + w / 2 if ha == "center" else x + 0.9
         ax.text(tx, y + h / 2, texto, ha=ha, va="center", fontsize=tam or TAM["texto"],
                 color=cor_texto or CORES["tinta"],
-                fontweight=peso, family=FONTE_MONO if mono else FONTE, zorder=z + 1, linespacing=linespacing)
+                fontweight=peso, family=FONTE_MONO if mono else FONTE, zorder=z + 1, linespacing=linespacing,
+                gid=gid)
     return caixa_
 
 
 def celula(ax, x, y, w, h, texto="", fundo="#ffffff", borda=None, tam=None, cor_texto=None, mono=True, peso="normal",
-           lw=1.0, z=2, tracejada=False):
-    """Retângulo reto (sem arredondar) com texto: células de matrizes e de sequências."""
+           lw=1.0, z=2, tracejada=False, gid=None):
+    """Retângulo reto (sem arredondar) com texto: células de matrizes e de sequências (``gid``: veja ``caixa``)."""
     ax.add_artist(Rectangle((x, y), w, h, facecolor=fundo, edgecolor=borda or CORES["linha"], lw=lw, zorder=z,
                            linestyle=(0, (3, 2)) if tracejada else "-"))
     if texto != "":
         ax.text(x + w / 2, y + h / 2, texto, ha="center", va="center", fontsize=tam or TAM["texto"],
-                color=cor_texto or CORES["tinta"], family=FONTE_MONO if mono else FONTE, fontweight=peso, zorder=z + 1)
+                color=cor_texto or CORES["tinta"], family=FONTE_MONO if mono else FONTE, fontweight=peso, zorder=z + 1,
+                gid=gid)
 
 
 def seta(ax, xy0, xy1, cor=None, lw=1.8, curva=None, tracejada=False, cabeca=14, z=1, estilo="-|>"):
@@ -232,43 +253,184 @@ def softmax(x, eixo=-1):
     return e / e.sum(axis=eixo, keepdims=True)
 
 
-def salvar(fig, pasta: Path, nome: str) -> Path:
+class Figura(NamedTuple):
+    """Uma figura pronta para gravar: o nome do arquivo, a figura do matplotlib e os dados que ela mostra.
+
+    ``dados`` guarda o que veio do código do curso e não está escrito em nenhum texto da figura (ex.: os valores
+    da curva da taxa de aprendizado); entra na impressão digital gravada no PNG.
+    """
+
+    nome: str
+    fig: plt.Figure
+    dados: dict | None = None
+
+
+def _normalizar(obj):
+    """Deixa ``obj`` pronto para JSON estável: tuplas viram listas, números do numpy viram do Python e os floats
+    são arredondados a 10 algarismos (a última casa de um cosseno pode mudar de uma máquina para outra)."""
+    if isinstance(obj, dict):
+        return {str(k): _normalizar(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_normalizar(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _normalizar(obj.tolist())
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        return float(f"{float(obj):.10g}")
+    if isinstance(obj, bytes):
+        return obj.decode("utf-8", errors="backslashreplace")
+    return obj
+
+
+def textos_da_figura(fig) -> list[str]:
+    """Todos os textos escritos pelo script na figura, na ordem em que foram escritos (sem os rótulos dos eixos)."""
+    return [t.get_text() for ax in fig.axes for t in ax.texts]
+
+
+def impressao_digital(figura: Figura) -> str:
+    """sha256 do conteúdo da figura: os textos que ela mostra mais os ``dados``. Não depende de fontes nem de pixels."""
+    conteudo = {"textos": textos_da_figura(figura.fig), "dados": _normalizar(figura.dados or {})}
+    bruto = json.dumps(conteudo, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(bruto.encode("utf-8")).hexdigest()
+
+
+def salvar(figura: Figura, pasta: Path, otimizar: bool = True) -> Path:
     """Grava a figura como PNG, fecha a figura e imprime uma linha.
 
     O matplotlib desenha em RGBA; como as figuras são chapadas (poucas cores), convertemos para uma paleta de
-    256 cores sem pontilhado (a diferença não se vê) e gravamos com ``optimize=True``: arquivos ~3× menores.
-    Sem metadados de versão nem data, o arquivo só depende do desenho.
+    256 cores sem pontilhado (a diferença não se vê) e gravamos com ``optimize=True``: arquivos ~3× menores
+    (``otimizar=False`` pula essas duas etapas: mesmo desenho, arquivo maior, gravação bem mais rápida).
+    Sem metadados de versão nem data: o único metadado é a impressão digital do conteúdo (campo ``conteudo``).
     """
-    caminho = pasta / nome
-    tela = FigureCanvasAgg(fig)
+    caminho = pasta / figura.nome
+    digital = impressao_digital(figura)
+    tela = FigureCanvasAgg(figura.fig)
     tela.draw()
     rgba = np.asarray(tela.buffer_rgba())
-    plt.close(fig)
+    plt.close(figura.fig)
     imagem = Image.fromarray(rgba[..., :3].copy(), mode="RGB")
-    paleta = imagem.quantize(256, method=Image.Quantize.MAXCOVERAGE, dither=Image.Dither.NONE)
-    paleta.save(caminho, format="PNG", optimize=True, dpi=(DPI, DPI))
+    info = PngInfo()
+    info.add_text("conteudo", digital)
+    if otimizar:
+        imagem = imagem.quantize(256, method=Image.Quantize.MAXCOVERAGE, dither=Image.Dither.NONE)
+    imagem.save(caminho, format="PNG", optimize=otimizar, compress_level=9 if otimizar else 1, dpi=(DPI, DPI),
+                pnginfo=info)
     largura, altura = imagem.size
     print(f"{caminho}  ({largura}×{altura} px, {caminho.stat().st_size / 1024:.0f} KB)")
     return caminho
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Dados didáticos (constantes: o script não lê arquivos)
+# O código do curso: tudo o que as figuras mostram de tokens, fusões, agenda e prompt vem do módulo de apoio
 # ----------------------------------------------------------------------------------------------------------------
 
-#: Início de Dom Casmurro, capítulo I. A frase inteira: "Uma noite destas, vindo da cidade para o Engenho Novo,
-#: encontrei no trem da Central um rapaz aqui do bairro, que eu conheço de vista e de chapéu."
+RAIZ = Path(__file__).resolve().parent.parent
+#: A cópia do módulo de apoio do capítulo 8: tem os blocos de todos os capítulos (1 a 7).
+CAMINHO_MODULO = RAIZ / "08-extras" / "llm_do_zero.py"
+
+#: Início de Dom Casmurro, capítulo I (a frase segue: "encontrei no trem da Central um rapaz aqui do bairro…").
+#: O trecho curto vai ao pipeline e aos embeddings; com a continuação, à janela deslizante e ao KV cache.
+ROMANCE_TRECHO = "machado/domCasmurro.txt"
 TRECHO_MACHADO = "Uma noite destas, vindo da cidade"
-#: Pré-tokenização do trecho com ``PADRAO_PT`` (a regex do GPT-2 sem as contrações do inglês).
-PEDACOS_MACHADO = ["Uma", " noite", " destas", ",", " vindo", " da", " cidade"]
-#: Tokens e ids do BPE do curso (``TokenizadorBPE``, 4.000 fusões treinadas em Machado; vocabulário de 4.257).
-TOKENS_MACHADO = ["Uma", " noite", " des", "tas", ",", " vindo", " da", " cidade"]
-IDS_MACHADO = [2964, 850, 395, 455, 44, 4170, 317, 1962]
-#: O mesmo trecho no BPE do GPT-2 (tiktoken "gpt2"): 13 tokens.
-TOKENS_GPT2 = ["U", "ma", " no", "ite", " dest", "as", ",", " vind", "o", " da", " c", "id", "ade"]
-#: Continuação do trecho no BPE do curso (para a janela deslizante e o KV cache).
-TOKENS_LONGOS = TOKENS_MACHADO + [" para", " o", " En", "g", "enho", " No", "vo", ","]
-IDS_LONGOS = IDS_MACHADO + [356, 271, 1727, 103, 2561, 1252, 480, 44]
+CONTINUACAO_TRECHO = " para o Engenho Novo,"
+#: Frase curta e de verdade (Quincas Borba, cap. LXXXIII) para as fusões do BPE, uma a uma: a palavra repetida
+#: deixa ver um token se formando ("em", "␣t", "po", "empo").
+ROMANCE_FUSOES = "machado/quincas.txt"
+FRASE_FUSOES = "Demos tempo ao tempo."
+NOMES_ROMANCES = {"machado/domCasmurro.txt": "Dom Casmurro", "machado/quincas.txt": "Quincas Borba"}
+
+
+@functools.lru_cache(maxsize=None)
+def modulo():
+    """``08-extras/llm_do_zero.py`` importado pelo caminho, com o nome ``llm_do_zero``.
+
+    Se um módulo com esse nome já estiver carregado e for este mesmo arquivo, é reaproveitado; se for outro (a
+    cópia de outro capítulo, por exemplo), não é substituído: carregamos uma instância só nossa.
+    """
+    nome = "llm_do_zero"
+    carregado = sys.modules.get(nome)
+    if carregado is not None and Path(getattr(carregado, "__file__", "") or "").resolve() == CAMINHO_MODULO:
+        return carregado
+    spec = importlib.util.spec_from_file_location(nome, CAMINHO_MODULO)
+    mod = importlib.util.module_from_spec(spec)
+    registrar = carregado is None
+    if registrar:
+        sys.modules[nome] = mod
+    try:
+        spec.loader.exec_module(mod)
+    except BaseException:
+        if registrar:
+            sys.modules.pop(nome, None)
+        raise
+    return mod
+
+
+@functools.lru_cache(maxsize=None)
+def tokenizador():
+    """O BPE português do curso (``tokenizador_machado`` com ``N_FUSOES_BASE`` fusões, salvo em ``.cache/``)."""
+    m = modulo()
+    return m.tokenizador_machado(m.N_FUSOES_BASE)
+
+
+def trecho_de_machado(arquivo: str, trecho: str) -> str:
+    """Confere, com ``ler_texto`` do módulo, que ``trecho`` está mesmo no romance, e o devolve."""
+    if trecho not in modulo().ler_texto(arquivo):
+        raise ValueError(f"O trecho {trecho!r} não está em {arquivo}: as figuras só usam texto de Machado de verdade.")
+    return trecho
+
+
+def texto_do_token(tok, i: int) -> str:
+    """O texto de um id do BPE do curso (bytes soltos de um caractere UTF-8 aparecem como \\xNN)."""
+    if i in tok.vocab:
+        return tok.vocab[i].decode("utf-8", errors="backslashreplace")
+    return tok.id_para_especial[i]
+
+
+@functools.lru_cache(maxsize=None)
+def dados_tokens() -> dict:
+    """O trecho de Dom Casmurro passado pelo código do capítulo 1: pré-tokenização, BPE do curso e BPE do GPT-2."""
+    import regex  # dependência do módulo de apoio (a regex com \p{L} do PADRAO_PT)
+
+    m, tok = modulo(), tokenizador()
+    frase = trecho_de_machado(ROMANCE_TRECHO, TRECHO_MACHADO + CONTINUACAO_TRECHO)
+    ids = tok.encode(TRECHO_MACHADO)
+    ids_longos = tok.encode(frase)
+    if ids_longos[:len(ids)] != ids:
+        raise ValueError("A continuação mudou os tokens do começo do trecho: escolha outro corte.")
+    gpt2 = m.carregar_tokenizador_gpt2()
+    ids_gpt2 = gpt2.encode(TRECHO_MACHADO)
+    return {
+        "trecho": TRECHO_MACHADO,
+        "pedacos": regex.findall(m.PADRAO_PT, TRECHO_MACHADO),
+        "ids": ids,
+        "tokens": [texto_do_token(tok, i) for i in ids],
+        "ids_longos": ids_longos,
+        "tokens_longos": [texto_do_token(tok, i) for i in ids_longos],
+        "ids_gpt2": ids_gpt2,
+        "tokens_gpt2": [gpt2.decode_single_token_bytes(i).decode("utf-8", errors="backslashreplace")
+                        for i in ids_gpt2],
+        "n_fusoes": len(tok.fusoes),
+        "n_vocab": tok.n_vocab,
+    }
+
+
+@functools.lru_cache(maxsize=None)
+def dados_gpt2() -> dict:
+    """A ficha do GPT-2 small: ``GPT2_124M`` e os parâmetros contados por ``contar_parametros``.
+
+    O modelo é montado no dispositivo ``meta`` (só as formas, sem memória nem contas): conta em um segundo.
+    """
+    import torch
+
+    m = modulo()
+    cfg = dict(m.GPT2_124M)
+    with torch.device("meta"):
+        modelo = m.ModeloGPT(cfg)
+    return {"cfg": cfg, "parametros": m.contar_parametros(modelo),
+            "parametros_amarrados": m.contar_parametros(modelo, sem_cabeca_saida=True)}
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -286,13 +448,15 @@ def _faixas(pedacos):
     return res
 
 
-def fig_pipeline_tokens(pasta: Path) -> Path:
+def fig_pipeline_tokens() -> Figura:
     """Texto → pré-tokenização → bytes UTF-8 → fusões BPE → ids → embeddings, alinhados byte a byte."""
-    assert "".join(PEDACOS_MACHADO) == "".join(TOKENS_MACHADO) == "".join(TOKENS_GPT2) == TRECHO_MACHADO
+    d = dados_tokens()
+    trecho, pedacos, tokens, ids, tokens_gpt2 = d["trecho"], d["pedacos"], d["tokens"], d["ids"], d["tokens_gpt2"]
+    assert "".join(pedacos) == "".join(tokens) == "".join(tokens_gpt2) == trecho
     fig, ax = novo_quadro(11.4, 7.7, "Do texto aos vetores: o caminho de uma frase até o modelo",
-                          "Começo de Dom Casmurro, de Machado de Assis, passando pelo BPE do curso "
-                          "(4.000 fusões aprendidas nos romances de Machado)")
-    bts = TRECHO_MACHADO.encode("utf-8")
+                          f"Começo de {NOMES_ROMANCES[ROMANCE_TRECHO]}, de Machado de Assis, passando pelo BPE do "
+                          f"curso ({milhar(d['n_fusoes'])} fusões aprendidas nos romances de Machado)")
+    bts = trecho.encode("utf-8")
     x0, x1 = 25.5, 112.5
     b = (x1 - x0) / len(bts)  # largura de uma coluna de byte
 
@@ -301,7 +465,8 @@ def fig_pipeline_tokens(pasta: Path) -> Path:
         (51.0, "Pré-tokenização", "regex separa palavras\ne pontuação", CORES["azul"], CORES["azul_claro"]),
         (42.0, "Bytes UTF-8", "números de 0 a 255\n(ç vira 195 167)", CORES["roxo"], CORES["roxo_claro"]),
         (33.0, "Fusões BPE", "pares frequentes já\nfundidos viram 1 token", CORES["verde"], CORES["verde_claro"]),
-        (24.0, "IDs", "número do token no\nvocabulário (4.257)", CORES["laranja"], CORES["laranja_claro"]),
+        (24.0, "IDs", f"número do token no\nvocabulário ({milhar(d['n_vocab'])})", CORES["laranja"],
+         CORES["laranja_claro"]),
         (11.5, "Embeddings", "cada id busca uma\nlinha da matriz", CORES["agua"], CORES["agua_claro"]),
     ]
     alturas = [7.4] * 5 + [10.0]
@@ -317,16 +482,16 @@ def fig_pipeline_tokens(pasta: Path) -> Path:
     # 1. texto: cada caractere centrado na coluna do seu byte (o trecho é ASCII: 1 caractere = 1 byte)
     y = etapas[0][0]
     caixa(ax, x0 - 0.4, y - 2.6, x1 - x0 + 0.8, 5.2, fundo="#ffffff", borda=CORES["linha"], lw=1.0)
-    for i, c in enumerate(TRECHO_MACHADO):
+    for i, c in enumerate(trecho):
         ax.text(x0 + (i + 0.5) * b, y, c, ha="center", va="center", fontsize=14, family=FONTE_MONO, zorder=4)
     # 2. pré-tokenização
     y = etapas[1][0]
-    for (a, z), p in zip(_faixas(PEDACOS_MACHADO), PEDACOS_MACHADO):
+    for (a, z), p in zip(_faixas(pedacos), pedacos):
         caixa(ax, x0 + a * b + 0.15, y - 2.2, (z - a) * b - 0.3, 4.4, mostrar_token(p), fundo="#ffffff",
-              borda=CORES["azul"], mono=True, tam=12, raio=0.6)
+              borda=CORES["azul"], mono=True, tam=12, raio=0.6, gid="pedaco")
     # 3. bytes: colunas alternando o fundo, dentro da caixa do seu pedaço
     y = etapas[2][0]
-    for (a, z), p in zip(_faixas(PEDACOS_MACHADO), PEDACOS_MACHADO):
+    for (a, z), p in zip(_faixas(pedacos), pedacos):
         caixa(ax, x0 + a * b + 0.15, y - 2.6, (z - a) * b - 0.3, 5.2, fundo="#ffffff", borda=CORES["roxo"], raio=0.6,
               lw=1.0)
         for i in range(a, z):
@@ -338,90 +503,89 @@ def fig_pipeline_tokens(pasta: Path) -> Path:
         ax.text(x0 + (i + 0.5) * b, y, str(v), ha="center", va="center", fontsize=9, family=FONTE_MONO, zorder=4)
     # 4. tokens do BPE
     y = etapas[3][0]
-    for k, ((a, z), t) in enumerate(zip(_faixas(TOKENS_MACHADO), TOKENS_MACHADO)):
+    for k, ((a, z), t) in enumerate(zip(_faixas(tokens), tokens)):
         caixa(ax, x0 + a * b + 0.15, y - 2.2, (z - a) * b - 0.3, 4.4, mostrar_token(t),
               fundo=CORES["verde_claro"] if k % 2 == 0 else "#bbf7d0", borda=CORES["verde"], mono=True, tam=12,
-              raio=0.6)
+              raio=0.6, gid="token")
     # 5. ids
     y = etapas[4][0]
-    for (a, z), i in zip(_faixas(TOKENS_MACHADO), IDS_MACHADO):
+    for (a, z), i in zip(_faixas(tokens), ids):
         caixa(ax, x0 + a * b + 0.15, y - 2.2, (z - a) * b - 0.3, 4.4, str(i), fundo=CORES["laranja_claro"],
-              borda=CORES["laranja"], mono=True, tam=11 if z - a > 1 else 9.5, raio=0.6)
+              borda=CORES["laranja"], mono=True, tam=11 if z - a > 1 else 9.5, raio=0.6, gid="id")
     # 6. embeddings: um vetor (coluna de células) por token
     y = etapas[5][0]
-    vetores = np.random.default_rng(7).normal(0, 1, size=(len(TOKENS_MACHADO), 6))
+    vetores = np.random.default_rng(7).normal(0, 1, size=(len(tokens), 6))
     ch = 1.35
-    for (a, z), vetor in zip(_faixas(TOKENS_MACHADO), vetores):
+    for (a, z), vetor in zip(_faixas(tokens), vetores):
         cx = x0 + (a + z) / 2 * b
         matriz_cores(ax, cx - 1.1, y - 3 * ch + 0.9, vetor[:, None], 2.2, ch, vmin=-1.8, vmax=1.8,
                      borda=CORES["agua"], lw=0.8)
         seta(ax, (cx, etapas[4][0] - 2.2), (cx, y + 3 * ch + 1.0), cor=CORES["agua"], lw=1.2, cabeca=9)
-    ax.text((x0 + x1) / 2, y - 3 * ch - 0.2, "tensor de forma (1, 8, d_model): 1 frase · 8 tokens · d_model números "
-            "por token", ha="center", va="top", fontsize=TAM["nota"], color=CORES["agua"], fontweight="bold")
+    ax.text((x0 + x1) / 2, y - 3 * ch - 0.2, f"tensor de forma (1, {len(tokens)}, d_model): 1 frase · {len(tokens)} "
+            "tokens · d_model números por token", ha="center", va="top", fontsize=TAM["nota"], color=CORES["agua"],
+            fontweight="bold")
     # rodapé: comparação com o GPT-2
-    ax.text(2, 2.0, "O mesmo trecho no BPE do GPT-2 (treinado em inglês) vira 13 tokens: "
-            + " | ".join(mostrar_token(t) for t in TOKENS_GPT2) + "  — o nosso usa 8.",
+    ax.text(2, 2.0, f"O mesmo trecho no BPE do GPT-2 (treinado em inglês) vira {len(tokens_gpt2)} tokens: "
+            + " | ".join(mostrar_token(t) for t in tokens_gpt2) + f"  — o nosso usa {len(tokens)}.",
             fontsize=TAM["nota"], color=CORES["suave"], va="center")
-    return salvar(fig, pasta, "pipeline_tokens.png")
+    return Figura("pipeline_tokens.png", fig, {"ids": ids, "ids_gpt2": d["ids_gpt2"]})
 
 
 # ----------------------------------------------------------------------------------------------------------------
 # 2. Fusões do BPE, passo a passo (capítulo 1)
 # ----------------------------------------------------------------------------------------------------------------
 
-#: Regex de pré-tokenização em ``re`` puro, equivalente a ``PADRAO_PT`` do curso para texto sem dígitos especiais.
-_PADRAO_DIDATICO = r" ?[^\W\d_]+| ?\d+| ?[^\s\w]+|\s+(?!\S)|\s+"
+def dados_fusoes(n_fusoes: int = 4) -> dict:
+    """As primeiras fusões de um ``TokenizadorBPE.treinar`` na frase de Machado, e a frase depois de cada uma.
 
-
-def bpe_passo_a_passo(texto: str, n_fusoes: int):
-    """Treina um BPE de bytes ingênuo, guardando cada estado: a mesma regra do ``TokenizadorBPE`` do curso.
-
-    A cada passo conta os pares vizinhos dentro de cada pedaço e funde o mais frequente (empate: o par de ids
-    menores). Devolve (estados, rankings, fusões, vocabulário).
+    As fusões e suas contagens vêm do treino do curso (pelo ``registrar``); o estado depois de k fusões é a frase
+    codificada por um ``TokenizadorBPE`` com as k primeiras fusões; a contagem dos pares vizinhos de cada estado
+    (o que a figura mostra à direita) é conferida contra o par que o treino escolheu.
     """
-    vocab = {i: bytes([i]) for i in range(256)}
-    palavras = [list(p.encode("utf-8")) for p in re.findall(_PADRAO_DIDATICO, texto)]
-    estados, rankings, fusoes = [[list(w) for w in palavras]], [], []
-    for passo in range(n_fusoes + 1):
-        contagem = Counter(par for w in palavras for par in zip(w, w[1:]))
-        ranking = sorted(contagem.items(), key=lambda kv: (-kv[1], kv[0]))
-        rankings.append(ranking)
-        if passo == n_fusoes:
-            break
-        par = ranking[0][0]
-        novo = len(vocab)
-        vocab[novo] = vocab[par[0]] + vocab[par[1]]
-        fusoes.append((par, novo, ranking[0][1]))
-        novas = []
-        for w in palavras:
-            nova, i = [], 0
-            while i < len(w):
-                if i + 1 < len(w) and (w[i], w[i + 1]) == par:
-                    nova.append(novo)
-                    i += 2
-                else:
-                    nova.append(w[i])
-                    i += 1
-            novas.append(nova)
-        palavras = novas
-        estados.append([list(w) for w in palavras])
-    return estados, rankings, fusoes, vocab
+    import regex
+
+    m = modulo()
+    frase = trecho_de_machado(ROMANCE_FUSOES, FRASE_FUSOES)
+    registro = []
+    bpe = m.TokenizadorBPE.treinar(frase, n_fusoes,
+                                   registrar=lambda passo, par, novo, contagem: registro.append((par, novo, contagem)))
+    pares = list(bpe.fusoes)
+    pedacos = regex.findall(bpe.padrao, frase)
+    estados, rankings = [], []
+    for k in range(len(pares) + 1):
+        parcial = m.TokenizadorBPE(pares[:k], padrao=bpe.padrao)
+        estado = [parcial.encode(p) for p in pedacos]
+        estados.append(estado)
+        contagem = Counter(par for w in estado for par in zip(w, w[1:]))
+        rankings.append(sorted(contagem.items(), key=lambda kv: (-kv[1], kv[0])))  # empate: o par de ids menores
+    for k, (par, novo, c) in enumerate(registro):
+        if rankings[k][0] != (tuple(par), c) or bpe.fusoes[tuple(par)] != novo:
+            raise ValueError(f"Fusão {k + 1}: o treino escolheu {par} ({c}×), mas a contagem dá {rankings[k][0]}.")
+    return {
+        "frase": frase,
+        "fusoes": [(list(par), novo, c) for par, novo, c in registro],
+        "estados": estados,
+        "rankings": [[(list(par), c) for par, c in r] for r in rankings],
+        "rotulos": {i: bpe.vocab[i].decode("utf-8", errors="backslashreplace") for w in estados[0] for i in w}
+                   | {novo: bpe.vocab[novo].decode("utf-8", errors="backslashreplace") for _, novo, _ in registro},
+        "n_fusoes_curso": modulo().N_FUSOES_BASE,
+    }
 
 
-def fig_fusoes_bpe(pasta: Path) -> Path:
-    """Quatro fusões do BPE num exemplo pequeno, com a contagem dos pares a cada passo."""
-    texto = "a casa, as casas, casado"
+def fig_fusoes_bpe() -> Figura:
+    """Quatro fusões do ``TokenizadorBPE`` numa frase curta de Machado, com a contagem dos pares a cada passo."""
     n = 4
-    estados, rankings, fusoes, vocab = bpe_passo_a_passo(texto, n)
+    d = dados_fusoes(n)
+    estados, rankings, fusoes = d["estados"], d["rankings"], d["fusoes"]
     fig, ax = novo_quadro(11.4, 8.0, "BPE: fundir, passo a passo, o par vizinho mais frequente",
-                          f"Exemplo: “{texto}”. Começa com 1 token por byte; cada fusão cria um token novo "
-                          "(ids 256, 257, …).")
+                          f"“{d['frase']}” ({NOMES_ROMANCES[ROMANCE_FUSOES]}) no TokenizadorBPE.treinar do capítulo 1. "
+                          "Cada fusão cria um token novo (ids 256, 257, …).")
     cor_fusao = [CORES["laranja"], CORES["verde"], CORES["roxo"], CORES["azul"]]
     cor_fusao_clara = [CORES["laranja_claro"], CORES["verde_claro"], CORES["roxo_claro"], CORES["azul_claro"]]
     criado_em = {novo: k for k, (_, novo, _) in enumerate(fusoes)}  # id -> índice da fusão que o criou
 
     def rotulo(i):
-        return mostrar_token(vocab[i].decode("utf-8"))
+        return mostrar_token(d["rotulos"][i])
 
     y_cab = 68.0
     ax.text(2.0, y_cab, "passo", fontsize=TAM["nota"], color=CORES["suave"], fontweight="bold")
@@ -444,7 +608,7 @@ def fig_fusoes_bpe(pasta: Path) -> Path:
             ax.text(2.0, y + 2.4, f"Fusão {k}", fontsize=TAM["rotulo"], fontweight="bold", va="center",
                     color=cor_fusao[k - 1])
             ax.text(2.0, y - 0.2, f"{rotulo(a)} + {rotulo(bb)} → {rotulo(novo)}", fontsize=TAM["texto"],
-                    family=FONTE_MONO, va="center")
+                    family=FONTE_MONO, va="center", gid="fusao")
         ax.text(2.0, y - 2.7, f"{n_tokens} tokens" + (f" · id {fusoes[k - 1][1]}" if k else ""),
                 fontsize=TAM["nota"], va="center", color=CORES["suave"])
         # coluna do meio: os tokens
@@ -457,10 +621,11 @@ def fig_fusoes_bpe(pasta: Path) -> Path:
                     f = criado_em[t]
                     agora = f == k - 1
                     caixa(ax, x, y - 2.0, largura, 4.0, s, fundo=cor_fusao_clara[f], borda=cor_fusao[f], mono=True,
-                          tam=12, raio=0.5, lw=2.2 if agora else 1.2, peso="bold" if agora else "normal")
+                          tam=12, raio=0.5, lw=2.2 if agora else 1.2, peso="bold" if agora else "normal",
+                          gid=f"estado{k}")
                 else:
                     caixa(ax, x, y - 2.0, largura, 4.0, s, fundo="#ffffff", borda=CORES["linha"], mono=True,
-                          tam=12, raio=0.5, lw=1.0)
+                          tam=12, raio=0.5, lw=1.0, gid=f"estado{k}")
                 x += largura + 0.3
             x += 1.0  # espaço extra entre os pedaços da pré-tokenização
         # coluna da direita: contagem dos pares (o primeiro vira a próxima fusão)
@@ -485,8 +650,9 @@ def fig_fusoes_bpe(pasta: Path) -> Path:
                   f"{sum(len(w) for w in estados[0])} → {n_tokens} tokens", fundo=CORES["amarelo_claro"],
                   borda=CORES["amarelo"], tam=TAM["nota"])
     ax.text(2.0, 2.0, "Empate na contagem? Vence o par de ids menores (a regra do TokenizadorBPE do capítulo 1). "
-            "O BPE do curso faz 4.000 fusões.", fontsize=TAM["nota"], color=CORES["suave"], va="center")
-    return salvar(fig, pasta, "fusoes_bpe.png")
+            f"O BPE do curso faz {milhar(d['n_fusoes_curso'])} fusões.", fontsize=TAM["nota"], color=CORES["suave"],
+            va="center")
+    return Figura("fusoes_bpe.png", fig, {"fusoes": fusoes, "estados": estados})
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -494,11 +660,13 @@ def fig_fusoes_bpe(pasta: Path) -> Path:
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def fig_janela_deslizante(pasta: Path) -> Path:
+def fig_janela_deslizante() -> Figura:
     """Janelas de contexto deslizando sobre os tokens: pares (x, y) deslocados de 1, contexto e passo."""
     contexto, passo, n_janelas = 4, 3, 3
-    tokens = TOKENS_LONGOS[:13]
-    ids = IDS_LONGOS[:13]
+    d, tok = dados_tokens(), tokenizador()
+    tokens, ids = d["tokens_longos"][:13], d["ids_longos"][:13]
+    dataset = modulo().DatasetGPT(ids, context_length=contexto, stride=passo)  # as janelas do capítulo 2
+    janelas = [tuple(t.tolist() for t in dataset[j]) for j in range(n_janelas)]  # (ids de x, ids de y)
     fig, ax = novo_quadro(11.4, 7.4, "Janela deslizante: pares (entrada, alvo) deslocados de 1 token",
                           f"Uma sequência longa de tokens vira muitos exemplos de treino. Aqui: contexto = {contexto}, "
                           f"passo (stride) = {passo}.")
@@ -529,15 +697,16 @@ def fig_janela_deslizante(pasta: Path) -> Path:
                 fontweight="bold")
         ax.text(15.3, yy + 2.0, "y", fontsize=TAM["texto"], va="center", ha="right", color=CORES["laranja"],
                 fontweight="bold")
+        x_ids, y_ids = janelas[j]
         for i in range(len(tokens)):
             if ini <= i < ini + contexto:
-                celula(ax, cx(i) + 0.1, yx, cw - 0.2, 4.0, mostrar_token(tokens[i]), fundo=CORES["azul_claro"],
-                       borda=CORES["azul"], tam=10.5)
+                celula(ax, cx(i) + 0.1, yx, cw - 0.2, 4.0, mostrar_token(texto_do_token(tok, x_ids[i - ini])),
+                       fundo=CORES["azul_claro"], borda=CORES["azul"], tam=10.5, gid=f"x{j}")
             else:
                 celula(ax, cx(i) + 0.1, yx, cw - 0.2, 4.0, fundo=CORES["papel"], borda=CORES["grade"])
             if ini + 1 <= i < ini + 1 + contexto:
-                celula(ax, cx(i) + 0.1, yy, cw - 0.2, 4.0, mostrar_token(tokens[i]), fundo=CORES["laranja_claro"],
-                       borda=CORES["laranja"], tam=10.5)
+                celula(ax, cx(i) + 0.1, yy, cw - 0.2, 4.0, mostrar_token(texto_do_token(tok, y_ids[i - ini - 1])),
+                       fundo=CORES["laranja_claro"], borda=CORES["laranja"], tam=10.5, gid=f"y{j}")
             else:
                 celula(ax, cx(i) + 0.1, yy, cw - 0.2, 4.0, fundo=CORES["papel"], borda=CORES["grade"])
         for i in range(ini, ini + contexto):  # cada entrada "prevê" o alvo logo à direita
@@ -558,11 +727,11 @@ def fig_janela_deslizante(pasta: Path) -> Path:
     # o que uma janela ensina
     yb = 2.5
     caixa(ax, 1.5, yb, 111.0, 8.6, fundo=CORES["cinza_claro"], borda=CORES["grade"])
-    ax.text(3.0, yb + 6.3, "A janela 1 ensina 4 previsões de uma vez (a máscara causal garante que cada posição só "
-            "vê o que veio antes):", fontsize=TAM["nota"], va="center", fontweight="bold")
+    ax.text(3.0, yb + 6.3, f"A janela 1 ensina {contexto} previsões de uma vez (a máscara causal garante que cada "
+            "posição só vê o que veio antes):", fontsize=TAM["nota"], va="center", fontweight="bold")
     partes = ["".join(tokens[: i + 1]).strip() + " → " + mostrar_token(tokens[i + 1]) for i in range(contexto)]
     ax.text(3.0, yb + 2.6, "       ".join(partes), fontsize=TAM["texto"], va="center", family=FONTE_MONO)
-    return salvar(fig, pasta, "janela_deslizante.png")
+    return Figura("janela_deslizante.png", fig, {"ids": ids, "janelas": janelas})
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -570,12 +739,13 @@ def fig_janela_deslizante(pasta: Path) -> Path:
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def fig_embeddings(pasta: Path) -> Path:
+def fig_embeddings() -> Figura:
     """Busca nas matrizes de embeddings de tokens e de posições, a soma e o tensor do lote."""
     fig, ax = novo_quadro(11.4, 6.4, "Embeddings: de ids para a entrada do modelo",
                           "Cada id busca uma linha da matriz de tokens; cada posição, uma linha da matriz de "
                           "posições. As duas se somam.")
-    toks, ids = TOKENS_MACHADO[:4], IDS_MACHADO[:4]
+    dt = dados_tokens()
+    toks, ids = dt["tokens"][:4], dt["ids"][:4]
     rng = np.random.default_rng(3)
     d = 8
     e_tok = rng.normal(0, 1, (4, d))
@@ -599,8 +769,8 @@ def fig_embeddings(pasta: Path) -> Path:
     ax.add_artist(Rectangle((mx, my), mw, mh, facecolor=CORES["agua_claro"], edgecolor=CORES["agua"], lw=1.4))
     ax.text(mx + mw / 2, my + mh + 0.8, "matriz de tokens", ha="center", fontsize=TAM["nota"], fontweight="bold",
             color=CORES["agua"])
-    ax.text(mx + mw / 2, my - 0.6, "4.257 linhas (vocab) × d_model", ha="center", va="top", fontsize=TAM["mini"],
-            color=CORES["suave"])
+    ax.text(mx + mw / 2, my - 0.6, f"{milhar(dt['n_vocab'])} linhas (vocab) × d_model", ha="center", va="top",
+            fontsize=TAM["mini"], color=CORES["suave"])
     # linhas da matriz em ordem de id (esquemático: não em escala)
     ordem = sorted(ids)
     faixa_y = {idt: my + mh - 3.3 - k * 4.6 for k, idt in enumerate(ordem)}
@@ -618,7 +788,7 @@ def fig_embeddings(pasta: Path) -> Path:
     matriz_cores(ax, xs, yt - 3 * ch, e_tok, cw, ch)
     ax.text(xs + d * cw / 2, yt + ch + 0.8, "4 linhas escolhidas", ha="center", fontsize=TAM["nota"],
             fontweight="bold", color=CORES["agua"])
-    caixa(ax, 2.0, 26.3, 21.0, 5.6, "linha 850 =\none-hot(850) × matriz", fundo=CORES["papel"],
+    caixa(ax, 2.0, 26.3, 21.0, 5.6, f"linha {ids[1]} =\none-hot({ids[1]}) × matriz", fundo=CORES["papel"],
           borda=CORES["grade"], tam=TAM["mini"], mono=True)
 
     # --- faixa de baixo: posições ---
@@ -666,7 +836,7 @@ def fig_embeddings(pasta: Path) -> Path:
     caixa(ax, 79.0, 4.0, 33.5, 8.5, "(batch, tokens, d_model)\nex.: (8, 256, 768)", fundo=CORES["azul_claro"],
           borda=CORES["azul"], tam=TAM["texto"], peso="bold", mono=True)
     seta(ax, (bx + 7.0, by - 3.4), (bx + 7.0, 12.8), cor=CORES["azul"], lw=1.4, cabeca=10)
-    return salvar(fig, pasta, "embeddings.png")
+    return Figura("embeddings.png", fig, {"ids": ids})
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -684,7 +854,7 @@ def _atencao_exemplo(n=4, d_in=6, d_k=3, semente=11):
     return X, Q, K, V, S
 
 
-def fig_atencao_qkv(pasta: Path) -> Path:
+def fig_atencao_qkv() -> Figura:
     """X → Q, K, V → pontuações → softmax → pesos × V, com números calculados aqui."""
     palavras = ["Capitu", "olhou", "para", "mim"]
     X, Q, K, V, S = _atencao_exemplo()
@@ -762,7 +932,7 @@ def fig_atencao_qkv(pasta: Path) -> Path:
             fontsize=TAM["nota"], va="center")
     ax.text(2.0, 7.0, "W_q, W_k e W_v são camadas\nLinear treináveis (d_in → d_k).\nQ, K e V vêm do mesmo X.",
             fontsize=TAM["nota"], va="center", color=CORES["suave"], linespacing=1.3)
-    return salvar(fig, pasta, "atencao_qkv.png")
+    return Figura("atencao_qkv.png", fig)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -770,7 +940,7 @@ def fig_atencao_qkv(pasta: Path) -> Path:
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def fig_mascara_causal(pasta: Path) -> Path:
+def fig_mascara_causal() -> Figura:
     """Pontuações, máscara −∞ acima da diagonal e os pesos resultantes numa frase curta."""
     palavras = ["Capitu", "tinha", "olhos", "de", "ressaca"]
     n = len(palavras)
@@ -829,7 +999,7 @@ def fig_mascara_causal(pasta: Path) -> Path:
             va="center", family=FONTE_MONO)
     ax.text(2.0, 1.9, "             pontuacoes.masked_fill(mascara, -torch.inf)   # e exp(−∞) = 0 no softmax",
             fontsize=TAM["nota"], va="center", family=FONTE_MONO)
-    return salvar(fig, pasta, "mascara_causal.png")
+    return Figura("mascara_causal.png", fig)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -837,7 +1007,7 @@ def fig_mascara_causal(pasta: Path) -> Path:
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def fig_multi_cabeca(pasta: Path) -> Path:
+def fig_multi_cabeca() -> Figura:
     """Cabeças de atenção em paralelo, concatenação e projeção de saída."""
     fig, ax = novo_quadro(11.4, 7.0, "Atenção multi-cabeça: várias atenções em paralelo, depois juntadas",
                           "Cada cabeça tem seus próprios W_q, W_k, W_v e aprende um padrão diferente; as saídas são "
@@ -904,12 +1074,14 @@ def fig_multi_cabeca(pasta: Path) -> Path:
           borda=CORES["tinta"], tam=TAM["mini"], peso="bold")
     caixa(ax, 74.0, 3.0, 38.5, 16.5, fundo=CORES["papel"], borda=CORES["grade"])
     ax.text(75.5, 16.5, "d_head = d_model ÷ n_cabeças", fontsize=TAM["nota"], fontweight="bold", va="center")
-    ax.text(75.5, 13.5, "GPT-2 small: 768 ÷ 12 = 64", fontsize=TAM["nota"], va="center", color=CORES["suave"])
+    cfg = dados_gpt2()["cfg"]
+    ax.text(75.5, 13.5, f"GPT-2 small: {cfg['d_model']} ÷ {cfg['n_heads']} = {cfg['d_model'] // cfg['n_heads']}",
+            fontsize=TAM["nota"], va="center", color=CORES["suave"])
     ax.text(75.5, 8.3, "Na prática, uma só Linear calcula Q (idem\nK e V) de todas as cabeças; depois separa:\n"
             ".view(b, T, h, d_head).transpose(1, 2)", fontsize=TAM["mini"], va="center", linespacing=1.3)
     ax.text(2.0, 6.0, "Custo parecido com o de uma cabeça\ngrande, mas com 4 “pontos de vista”\ndiferentes sobre a "
             "frase.", fontsize=TAM["nota"], va="center", color=CORES["suave"], linespacing=1.25)
-    return salvar(fig, pasta, "multi_cabeca.png")
+    return Figura("multi_cabeca.png", fig)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -917,7 +1089,7 @@ def fig_multi_cabeca(pasta: Path) -> Path:
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def fig_bloco_transformer(pasta: Path) -> Path:
+def fig_bloco_transformer() -> Figura:
     """O bloco transformer pre-LN com as duas conexões de atalho."""
     fig, ax = novo_quadro(11.4, 6.8, "Bloco transformer (pre-LN, como no GPT-2)",
                           "Duas subcamadas, cada uma com LayerNorm antes e um atalho (conexão residual) que soma a "
@@ -988,7 +1160,7 @@ def fig_bloco_transformer(pasta: Path) -> Path:
             fontsize=TAM["nota"], color=CORES["suave"], va="center")
     ax.text(2.0, 1.3, "Os atalhos deixam o gradiente fluir direto até as primeiras camadas.", fontsize=TAM["nota"],
             color=CORES["suave"], va="center")
-    return salvar(fig, pasta, "bloco_transformer.png")
+    return Figura("bloco_transformer.png", fig)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -996,7 +1168,7 @@ def fig_bloco_transformer(pasta: Path) -> Path:
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def fig_pilha_gpt(pasta: Path) -> Path:
+def fig_pilha_gpt() -> Figura:
     """O GPT inteiro, de ids a probabilidades do próximo token, com as formas dos tensores."""
     fig, ax = novo_quadro(11.4, 6.2, "O GPT completo: de ids a probabilidades do próximo token",
                           "Embaixo de cada etapa, a forma do tensor (b = batch, T = tokens, d = d_model, "
@@ -1062,13 +1234,17 @@ def fig_pilha_gpt(pasta: Path) -> Path:
     # ficha do GPT-2 small
     caixa(ax, 2.0, 2.5, 110.5, 13.0, fundo=CORES["papel"], borda=CORES["grade"])
     ax.text(4.0, 12.0, "GPT-2 small:", fontsize=TAM["texto"], fontweight="bold", va="center")
-    ax.text(24.0, 12.0, "V = 50.257   contexto = 1.024   d = 768   12 cabeças   N = 12 blocos   dropout 0,1",
-            fontsize=TAM["nota"], va="center", family=FONTE_MONO)
-    ax.text(4.0, 8.3, "≈ 124 M parâmetros com a cabeça compartilhando os pesos do embedding de tokens "
-            "(weight tying); ≈ 163 M sem compartilhar.", fontsize=TAM["nota"], va="center")
+    gpt2 = dados_gpt2()
+    cfg = gpt2["cfg"]
+    ax.text(24.0, 12.0, f"V = {milhar(cfg['vocab_size'])}   contexto = {milhar(cfg['context_length'])}   "
+            f"d = {cfg['d_model']}   {cfg['n_heads']} cabeças   N = {cfg['n_layers']} blocos   "
+            f"dropout {num(cfg['dropout'], 1)}", fontsize=TAM["nota"], va="center", family=FONTE_MONO)
+    ax.text(4.0, 8.3, f"≈ {gpt2['parametros_amarrados'] / 1e6:.0f} M parâmetros com a cabeça compartilhando os pesos "
+            f"do embedding de tokens (weight tying); ≈ {gpt2['parametros'] / 1e6:.0f} M sem compartilhar.",
+            fontsize=TAM["nota"], va="center")
     ax.text(4.0, 4.9, "Na geração: pega os logits da última posição, escolhe um token, anexa à entrada e repete.",
             fontsize=TAM["nota"], va="center", color=CORES["suave"])
-    return salvar(fig, pasta, "pilha_gpt.png")
+    return Figura("pilha_gpt.png", fig)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -1076,16 +1252,33 @@ def fig_pilha_gpt(pasta: Path) -> Path:
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def taxa_aprendizado(passo, total=1000, aquecimento=100, maxima=6e-4, minima=6e-5):
-    """Aquecimento linear seguido de decaimento cosseno até ``minima``."""
-    if passo < aquecimento:
-        return maxima * (passo + 1) / aquecimento
-    prog = (passo - aquecimento) / max(1, total - aquecimento)
-    return minima + 0.5 * (maxima - minima) * (1 + math.cos(math.pi * prog))
+def dados_agenda_lr() -> dict:
+    """A agenda do capítulo 5: ``taxa_aprendizado`` em cada passo da receita ``TREINO_COMPLETO`` (como no notebook)."""
+    m = modulo()
+    receita = dict(m.TREINO_COMPLETO)
+    passos = list(range(receita["passos"]))
+    lrs = [m.taxa_aprendizado(p, receita["passos"], receita["lr_max"], receita["passos_aquecimento"],
+                              receita["lr_min"]) for p in passos]
+    return {"receita": receita, "passos": passos, "lr": lrs}
 
 
-def fig_laco_treinamento(pasta: Path) -> Path:
-    """O laço de treino (lote, forward, perda, backward, recorte, AdamW) e a agenda da LR."""
+def sobrescrito(n: int) -> str:
+    """-3 -> '⁻³'."""
+    return str(n).translate(str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹"))
+
+
+def cientifico(v: float) -> str:
+    """Notação científica com vírgula decimal: 0.003 -> '3·10⁻³', 0.00025 -> '2,5·10⁻⁴'."""
+    mantissa, expoente = f"{v:.3e}".split("e")
+    mantissa = mantissa.rstrip("0").rstrip(".").replace(".", ",")
+    return f"{mantissa}·10{sobrescrito(int(expoente))}"
+
+
+def fig_laco_treinamento() -> Figura:
+    """O laço de treino (lote, forward, perda, backward, recorte, AdamW) e a agenda da LR do capítulo 5."""
+    agenda = dados_agenda_lr()
+    receita, passos, lrs = agenda["receita"], agenda["passos"], agenda["lr"]
+    total, aquecimento = receita["passos"], receita["passos_aquecimento"]
     fig, ax = novo_quadro(11.4, 6.8, "O laço de treinamento",
                           "Cada volta processa um lote e ajusta os pesos um pouquinho. Milhares de voltas depois, "
                           "o modelo prevê Machado melhor.")
@@ -1096,8 +1289,9 @@ def fig_laco_treinamento(pasta: Path) -> Path:
         (26.0, topo, "2  Forward", "logits = modelo(x)\n(b, T, V)", CORES["laranja"], CORES["laranja_claro"]),
         (49.0, topo, "3  Perda", "entropia cruzada\nentre logits e y", CORES["vermelho"], CORES["vermelho_claro"]),
         (49.0, base, "4  Backward", "perda.backward()\ncalcula gradientes", CORES["roxo"], CORES["roxo_claro"]),
-        (26.0, base, "5  Recorte", "clip_grad_norm_\n(params, 1.0)", CORES["amarelo"], CORES["amarelo_claro"]),
-        (3.0, base, "6  Passo AdamW", "otimizador.step()\nagendador.step()", CORES["verde"], CORES["verde_claro"]),
+        (26.0, base, "5  Recorte", f"clip_grad_norm_\n(params, {receita['clip']})", CORES["amarelo"],
+         CORES["amarelo_claro"]),
+        (3.0, base, "6  Passo AdamW", "otimizador.step(),\ncom a LR do passo", CORES["verde"], CORES["verde_claro"]),
     ]
     for x, y, nome, desc, forte, clara in etapas:
         caixa(ax, x, y, w, h, fundo=clara, borda=forte, lw=1.5)
@@ -1117,8 +1311,8 @@ def fig_laco_treinamento(pasta: Path) -> Path:
             color=CORES["suave"], linespacing=1.15)
     # avaliação periódica
     caixa(ax, 3.0, 2.5, 65.0, 10.0, fundo=CORES["papel"], borda=CORES["agua"], tracejada=True, lw=1.4)
-    ax.text(4.5, 10.0, "A cada N passos: avaliar e gerar uma amostra", fontsize=TAM["texto"], fontweight="bold",
-            color=CORES["agua"], va="center")
+    ax.text(4.5, 10.0, f"A cada {receita['avaliar_a_cada']} passos: avaliar e gerar uma amostra", fontsize=TAM["texto"],
+            fontweight="bold", color=CORES["agua"], va="center")
     ax.text(4.5, 5.6, "perda de treino e de validação (também em bits por caractere)\n"
             "+ um texto gerado, para ver o modelo aprendendo", fontsize=TAM["nota"], va="center", linespacing=1.2)
     linha(ax, [68.3, 71.0, 71.0], [topo + h / 2, topo + h / 2, 7.5], cor=CORES["agua"], lw=1.3, tracejada=True)
@@ -1130,29 +1324,38 @@ def fig_laco_treinamento(pasta: Path) -> Path:
     ax.text(93.5, 51.2, "aquecimento linear + decaimento cosseno", ha="center", fontsize=TAM["nota"],
             color=CORES["suave"], va="center")
     eixo = eixo_em(fig, ax, 81.5, 19.0, 28.5, 28.0)
-    passos = np.arange(1000)
-    lr = np.array([taxa_aprendizado(p) for p in passos]) * 1e4
-    eixo.axvspan(0, 100, color=CORES["amarelo_claro"], lw=0)
-    eixo.plot(passos, lr, color=CORES["verde"], lw=2.4)
-    eixo.set_xlim(0, 1000)
-    eixo.set_ylim(0, 6.9)
+    expoente = math.floor(math.log10(max(lrs)))
+    escala = 10.0 ** -expoente  # o eixo y mostra LR × 10^-expoente (números pequenos e redondos)
+    y = np.array(lrs) * escala
+    topo_y = float(y.max())
+    eixo.axvspan(0, aquecimento, color=CORES["amarelo_claro"], lw=0)
+    eixo.plot(passos, y, color=CORES["verde"], lw=2.4, gid="lr")
+    eixo.set_xlim(0, total)
+    eixo.set_ylim(0, topo_y * 1.15)
     eixo.set_xlabel("passo", fontsize=TAM["nota"])
-    eixo.set_ylabel("LR (× 10⁻⁴)", fontsize=TAM["nota"])
+    eixo.set_ylabel(f"LR (× 10{sobrescrito(expoente)})", fontsize=TAM["nota"])
     eixo.tick_params(labelsize=TAM["mini"])
-    eixo.set_xticks([0, 500, 1000])
-    eixo.set_xticklabels(["0", "500", "1.000"])
-    eixo.set_yticks([0, 2, 4, 6])
+    marcas_x = [0, total // 2, total]
+    eixo.set_xticks(marcas_x)
+    eixo.set_xticklabels([milhar(v) for v in marcas_x])
+    marcas_y = list(range(0, int(topo_y) + 1, 1 if topo_y <= 4 else 2))
+    eixo.set_yticks(marcas_y)
+    eixo.set_yticklabels([str(v) for v in marcas_y])
     for lado in ("top", "right"):
         eixo.spines[lado].set_visible(False)
-    eixo.annotate("aquecimento", xy=(60, 1.6), xytext=(160, 1.2), fontsize=TAM["mini"], color=CORES["amarelo"],
-                  va="center", arrowprops={"arrowstyle": "-", "color": CORES["amarelo"], "lw": 1})
-    eixo.annotate("decai até\no mínimo", xy=(900, 0.85), xytext=(640, 3.6), fontsize=TAM["mini"],
-                  color=CORES["verde"], arrowprops={"arrowstyle": "-", "color": CORES["verde"], "lw": 1})
-    ax.text(93.5, 8.8, "O agendador muda a LR a cada passo:", ha="center", fontsize=TAM["mini"],
+    eixo.annotate(f"aquecimento\n({aquecimento} passos)", xy=(0.6 * aquecimento, 0.27 * topo_y),
+                  xytext=(aquecimento + 0.09 * total, 0.2 * topo_y), fontsize=TAM["mini"], color=CORES["amarelo"],
+                  va="center", linespacing=1.1, arrowprops={"arrowstyle": "-", "color": CORES["amarelo"], "lw": 1})
+    p90 = int(0.9 * total)
+    eixo.annotate("decai até\no mínimo", xy=(p90, y[p90] + 0.04 * topo_y), xytext=(0.64 * total, 0.6 * topo_y),
+                  fontsize=TAM["mini"], color=CORES["verde"],
+                  arrowprops={"arrowstyle": "-", "color": CORES["verde"], "lw": 1})
+    ax.text(93.5, 8.8, "taxa_aprendizado na receita TREINO_COMPLETO:", ha="center", fontsize=TAM["mini"],
             color=CORES["suave"], va="center")
-    ax.text(93.5, 5.8, "começa devagar, sobe até o máximo e\ndesce suavemente até o fim do treino.", ha="center",
+    ax.text(93.5, 5.8, f"{milhar(total)} passos, sobe até {cientifico(receita['lr_max'])} e desce\n"
+            f"suavemente até {cientifico(receita['lr_min'])} no fim do treino.", ha="center",
             fontsize=TAM["mini"], color=CORES["suave"], va="center", linespacing=1.2)
-    return salvar(fig, pasta, "laco_treinamento.png")
+    return Figura("laco_treinamento.png", fig, {"receita": receita, "lr": lrs})
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -1160,7 +1363,7 @@ def fig_laco_treinamento(pasta: Path) -> Path:
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def fig_estrategias_decodificacao(pasta: Path) -> Path:
+def fig_estrategias_decodificacao() -> Figura:
     """Gulosa, temperatura, top-k, top-p e beam search sobre a mesma distribuição."""
     fig, ax = novo_quadro(11.4, 7.6, "Como escolher o próximo token: estratégias de decodificação",
                           "Distribuição de brinquedo para “Uma noite destas, vindo da ___”. Em cor, os tokens que "
@@ -1251,7 +1454,7 @@ def fig_estrategias_decodificacao(pasta: Path) -> Path:
                     fontweight="bold" if ok else "normal")
     ax.text(x + 34.5, y + 1.0, "nota = produto das probabilidades", ha="right", fontsize=TAM["mini"],
             va="center", color=CORES["suave"])
-    return salvar(fig, pasta, "estrategias_decodificacao.png")
+    return Figura("estrategias_decodificacao.png", fig)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -1259,7 +1462,7 @@ def fig_estrategias_decodificacao(pasta: Path) -> Path:
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def fig_cabeca_classificacao(pasta: Path) -> Path:
+def fig_cabeca_classificacao() -> Figura:
     """GPT congelado com o topo treinável e uma cabeça nova de 2 classes (spam / não spam)."""
     fig, ax = novo_quadro(11.4, 6.8, "Ajuste fino para classificação: trocar a cabeça do GPT",
                           "O GPT pré-treinado vira um classificador de SMS (spam / não spam). Congelamos quase tudo e "
@@ -1295,8 +1498,9 @@ def fig_cabeca_classificacao(pasta: Path) -> Path:
     seta(ax, (75.7, yc), (78.3, yc), lw=1.5, cabeca=10)
     estagio(78.5, 12.0, "Cabeça\nnova\nd → 2", True)
     # a cabeça antiga, descartada
-    caixa(ax, 77.0, yc + 13.0, 15.0, 7.0, "cabeça antiga\nd → V (50.257)", fundo="#ffffff", borda=CORES["linha"],
-          tam=TAM["mini"], cor_texto=CORES["suave"], tracejada=True)
+    vocab_gpt2 = milhar(dados_gpt2()["cfg"]["vocab_size"])
+    caixa(ax, 77.0, yc + 13.0, 15.0, 7.0, f"cabeça antiga\nd → V ({vocab_gpt2})", fundo="#ffffff",
+          borda=CORES["linha"], tam=TAM["mini"], cor_texto=CORES["suave"], tracejada=True)
     ax.text(75.8, yc + 16.5, "✗", fontsize=16, color=CORES["vermelho"], va="center", ha="right", fontweight="bold")
     seta(ax, (84.5, yc + 12.8), (84.5, yc + 9.3), cor=CORES["vermelho"], lw=1.2, cabeca=9, tracejada=True)
     ax.text(83.6, yc + 11.0, "substituída", ha="right", va="center", fontsize=TAM["mini"], color=CORES["vermelho"])
@@ -1324,46 +1528,127 @@ def fig_cabeca_classificacao(pasta: Path) -> Path:
     ax.text(3.5, 6.9, "Com a máscara causal, só a última posição “viu” a mensagem inteira. A perda é a entropia\n"
             "cruzada entre esses 2 logits e o rótulo. Congelar: param.requires_grad = False.",
             fontsize=TAM["nota"], va="center", linespacing=1.3)
-    return salvar(fig, pasta, "cabeca_classificacao.png")
+    return Figura("cabeca_classificacao.png", fig)
 
 
 # ----------------------------------------------------------------------------------------------------------------
 # 13. Modelo de instrução + máscara da perda (capítulo 7)
 # ----------------------------------------------------------------------------------------------------------------
 
-#: O modelo de prompt no estilo Alpaca, em português (o capítulo 7 usa este texto).
-PROMPT_INTRO = ("Abaixo está uma instrução que descreve uma tarefa,\njunto com uma entrada que dá mais contexto.\n"
-                "Escreva uma resposta que complete o pedido.")
+def largura_mono(fig, ax, tam: float) -> float:
+    """Largura de um caractere da fonte monoespaçada em ``tam`` pontos, em unidades do quadro, medida pelo próprio
+    matplotlib (o avanço é arredondado para pixels inteiros). Serve para escrever uma linha em pedaços de cores
+    diferentes, cada um logo depois do outro."""
+    n = 100
+    t = ax.text(0, 0, "M" * n, fontsize=tam, family=FONTE_MONO)
+    caixa_px = t.get_window_extent(fig.canvas.get_renderer())
+    t.remove()
+    (x0, _), (x1, _) = ax.transData.inverted().transform([(caixa_px.x0, 0), (caixa_px.x1, 0)])
+    return (x1 - x0) / n
 
 
-def fig_template_instrucao(pasta: Path) -> Path:
-    """O modelo de prompt estilo Alpaca e a máscara −100 do alvo na função de collate."""
+@functools.lru_cache(maxsize=None)
+def dados_instrucao(n_colunas: int = 14) -> dict:
+    """Um exemplo de verdade de ``instrucoes.json`` passado pelo código do capítulo 7.
+
+    O exemplo é o primeiro do arquivo que tem entrada (para a figura mostrar as três seções). O texto vem de
+    ``formatar_prompt`` e de ``DatasetInstrucoes`` (prompt + " " + resposta + ``<|endoftext|>``, decodificado); as
+    tiras, de ``colar_instrucoes`` num lote com um segundo exemplo mais longo (para haver padding), com e sem
+    ``mascarar_prompt``: as ``n_colunas`` últimas posições até 1 depois do primeiro ``<|endoftext|>``.
+    """
+    import inspect
+
+    m, tok = modulo(), tokenizador()
+    exemplos = json.loads(Path(m.ARQUIVO_INSTRUCOES).read_text(encoding="utf-8"))
+    exemplo = next(e for e in exemplos if str(e.get("entrada") or "").strip())
+    id_fim = m.id_fim_de_texto(tok)
+    ids, n_prompt = m.DatasetInstrucoes([exemplo], tok, id_fim)[0]
+    n = len(ids)
+    outro = next(e for e in exemplos if len(m.DatasetInstrucoes([e], tok, id_fim)[0][0]) >= n + 3)
+    dataset = m.DatasetInstrucoes([exemplo, outro], tok, id_fim)
+    lote = [dataset[0], dataset[1]]
+    entrada, alvo = m.colar_instrucoes(lote, id_fim)
+    _, alvo_sem_prompt = m.colar_instrucoes(lote, id_fim, mascarar_prompt=True)
+    ini = n - n_colunas + 1  # a janela mostrada vai até a posição n (a 1ª depois do fim): um padding
+    fim = ini + n_colunas
+    prompt = m.formatar_prompt(exemplo)
+    texto = tok.decode(ids.tolist())
+    if tok.decode(ids[:n_prompt].tolist()) != prompt or not texto.startswith(prompt):
+        raise ValueError("Os ids do prompt não decodificam para o texto de formatar_prompt.")
+    return {
+        "exemplo": {k: exemplo[k] for k in ("instrucao", "entrada", "saida", "tarefa")},
+        "exemplo_padding": {k: outro[k] for k in ("instrucao", "entrada", "saida", "tarefa")},
+        "prompt": prompt,
+        "resposta": texto[len(prompt):],
+        "n_prompt": int(n_prompt),
+        "n_tokens": n,
+        "inicio": ini,
+        "id_fim": id_fim,
+        "ignorar": inspect.signature(m.colar_instrucoes).parameters["ignorar"].default,
+        "entrada": entrada[0, ini:fim].tolist(),
+        "deslocada": entrada[0, ini + 1:fim + 1].tolist(),  # tokens[1:] da sequência completada, antes do −100
+        "alvo": alvo[0, ini:fim].tolist(),
+        "alvo_sem_prompt": alvo_sem_prompt[0, ini:fim].tolist(),
+        "rotulos": {i: texto_do_token(tok, i) for i in entrada[0, ini:fim + 1].tolist()},
+    }
+
+
+def rotulo_tira(texto: str) -> str:
+    """Um token numa célula das tiras: espaço como ␣, quebra de linha como ↵ e <|endoftext|> abreviado."""
+    return "<eot>" if texto == "<|endoftext|>" else mostrar_token(texto)
+
+
+def fig_template_instrucao() -> Figura:
+    """O modelo de prompt do capítulo 7 num exemplo real e a máscara −100 do alvo na função de collate."""
+    d = dados_instrucao()
+    ignorar = d["ignorar"]
     fig, ax = novo_quadro(11.4, 7.6, "Ajuste por instruções: o modelo de prompt e a máscara da perda",
                           "Cada exemplo {instrucao, entrada, saida} vira um texto no estilo Alpaca. Só a resposta "
                           "precisa entrar na perda.")
+    # o texto do exemplo, como formatar_prompt o escreve, e a resposta logo depois
     caixa(ax, 2.0, 34.5, 58.0, 32.0, fundo=CORES["papel"], borda=CORES["grade"])
-    linhas = [(t, CORES["suave"], "normal") for t in PROMPT_INTRO.split("\n")] + [
-        ("", None, "normal"),
-        ("### Instrução:", CORES["azul"], "bold"),
-        ("Passe a frase para o plural.", CORES["tinta"], "normal"),
-        ("", None, "normal"),
-        ("### Entrada:", CORES["azul"], "bold"),
-        ("O gato dorme.", CORES["tinta"], "normal"),
-        ("", None, "normal"),
-        ("### Resposta:", CORES["verde"], "bold"),
-        ("Os gatos dormem.<|endoftext|>", CORES["verde"], "bold"),
-    ]
-    for i, (t, cor, peso) in enumerate(linhas):
-        if t:
-            ax.text(3.5, 64.0 - i * 2.5, t, fontsize=TAM["nota"], family=FONTE_MONO, color=cor, fontweight=peso,
-                    va="center")
-    bx = 61.0
-    ax.plot([bx, bx + 0.8, bx + 0.8, bx], [65.5, 65.5, 41.0, 41.0], color=CORES["azul"], lw=1.5)
-    ax.text(bx + 1.8, 53.0, "prompt\n(instrução\n+ entrada)", fontsize=TAM["nota"], color=CORES["azul"],
-            va="center", fontweight="bold", linespacing=1.2)
-    ax.plot([bx, bx + 0.8, bx + 0.8, bx], [40.0, 40.0, 35.5, 35.5], color=CORES["verde"], lw=1.5)
-    ax.text(bx + 1.8, 37.75, "resposta", fontsize=TAM["nota"], color=CORES["verde"], va="center", fontweight="bold")
-    ax.text(3.5, 32.6, "Sem entrada? A seção “### Entrada:” é omitida.", fontsize=TAM["mini"], color=CORES["suave"],
+    tam = TAM["nota"]
+    largura = largura_mono(fig, ax, tam)
+    x_txt, y_txt, passo_y = 3.5, 62.0, 3.0
+    linhas = d["prompt"].split("\n")
+    for i, t in enumerate(linhas):
+        y = y_txt - i * passo_y
+        if not t:
+            continue
+        if i == 0:
+            pedacos = [(t, CORES["suave"], "normal")]
+        elif t.startswith("###") and ":" in t:
+            cab, resto = t.split(":", 1)
+            pedacos = [(cab + ":", CORES["azul"], "bold"), (resto, CORES["tinta"], "normal")]
+        else:
+            pedacos = [(t, CORES["tinta"], "normal")]
+        x = x_txt
+        for pedaco, cor, peso in pedacos:
+            if pedaco:
+                ax.text(x, y, pedaco, fontsize=tam, family=FONTE_MONO, color=cor, fontweight=peso, va="center",
+                        gid=f"prompt:{i}")
+            x += len(pedaco) * largura
+    # a resposta: na mesma linha de "### Resposta:", depois de um espaço (fundo verde só no texto dela)
+    y_resp = y_txt - (len(linhas) - 1) * passo_y
+    x_resp = x_txt + len(linhas[-1]) * largura
+    n_espacos = len(d["resposta"]) - len(d["resposta"].lstrip(" "))
+    ax.add_artist(Rectangle((x_resp + n_espacos * largura - 0.3, y_resp - 1.35),
+                            len(d["resposta"].strip()) * largura + 0.6, 2.7, facecolor=CORES["verde_claro"],
+                            edgecolor=CORES["verde"], lw=1.0, zorder=2.5))
+    ax.text(x_resp, y_resp, d["resposta"], fontsize=tam, family=FONTE_MONO, color=CORES["verde"], fontweight="bold",
+            va="center", gid="resposta", zorder=3)
+    ax.text(x_resp + len(d["resposta"]) * largura + 1.0, y_resp, "← resposta", fontsize=tam, color=CORES["verde"],
+            va="center", fontweight="bold")
+    ax.text(x_txt, 38.0, "A resposta vem na mesma linha de “### Resposta:”, depois de um espaço.",
+            fontsize=TAM["mini"], color=CORES["suave"], va="center")
+    bx, topo_p, base_p = 61.0, y_txt + 1.5, y_resp - 1.5
+    ax.plot([bx, bx + 0.8, bx + 0.8, bx], [topo_p, topo_p, base_p, base_p], color=CORES["azul"], lw=1.5)
+    ax.text(bx + 1.8, (topo_p + base_p) / 2 + 2.2, "prompt", fontsize=TAM["nota"], color=CORES["azul"],
+            va="center", fontweight="bold")
+    ax.text(bx + 1.8, (topo_p + base_p) / 2 - 1.6, "termina em\n“### Resposta:”", fontsize=TAM["mini"],
+            color=CORES["azul"], va="center", linespacing=1.2)
+    ax.text(3.5, 32.6, f"Exemplo de instrucoes.json (tarefa “{d['exemplo']['tarefa']}”), com formatar_prompt do "
+            "capítulo 7. Sem entrada? A seção “### Entrada:” é omitida.", fontsize=TAM["mini"], color=CORES["suave"],
             va="center")
     # o que a função de collate faz
     caixa(ax, 75.0, 34.5, 37.5, 32.0, fundo="#ffffff", borda=CORES["grade"])
@@ -1371,64 +1656,68 @@ def fig_template_instrucao(pasta: Path) -> Path:
     itens = [
         "completa (padding) com <|endoftext|>\naté o maior exemplo do lote",
         "alvo = entrada deslocada de 1",
-        "−100 é o ignore_index da entropia\ncruzada: a posição fica fora da perda",
-        "padding vira −100, menos o 1º\n<|endoftext|> (ensina a parar)",
-        "opcional: −100 também no prompt",
+        f"{num(ignorar, 0)} é o ignore_index da entropia\ncruzada: a posição fica fora da perda",
+        f"padding vira {num(ignorar, 0)}, menos o 1º\n<|endoftext|> (ensina a parar)",
+        f"opcional: {num(ignorar, 0)} também no prompt",
     ]
     yy = 60.2
     for i, t in enumerate(itens):
         ax.text(76.5, yy, f"{i + 1}.", fontsize=TAM["nota"], fontweight="bold", va="top", color=CORES["laranja"])
         ax.text(79.0, yy, t, fontsize=TAM["nota"], va="top", linespacing=1.2)
         yy -= 1.75 * (t.count("\n") + 1) + 1.9
-    # as três tiras: entrada, alvo, alvo mascarado
-    seq = ["###", "Entrada", ":", "…", "###", "Resposta", ":", "↵", "Os", "gatos", "dormem", ".", "<eot>", "<eot>",
-           "<eot>"]
-    ini_resp, fim = 8, 12  # primeiro token da resposta; primeiro <|endoftext|>
+    # as três tiras, com os tokens de verdade: entrada, alvo e alvo mascarado (saídas de colar_instrucoes)
+    ini, n_prompt, n_tokens = d["inicio"], d["n_prompt"], d["n_tokens"]
+    n = len(d["entrada"])
     x0, cw = 15.0, 6.9
-    n = len(seq) - 1
 
-    def estilo(i):
-        if i >= fim:
-            return seq[i], CORES["cinza_claro"], CORES["linha"], CORES["suave"]
-        if i >= ini_resp:
-            return seq[i], CORES["verde_claro"], CORES["verde"], CORES["tinta"]
-        return seq[i], CORES["azul_claro"], CORES["azul"], CORES["tinta"]
+    def estilo(k, i):
+        """Cores do token ``i`` na posição ``k`` da sequência: prompt (azul), resposta (verde), fim/padding."""
+        t = rotulo_tira(d["rotulos"][i])
+        if k >= n_tokens - 1:
+            return t, CORES["cinza_claro"], CORES["linha"], CORES["suave"]
+        if k >= n_prompt:
+            return t, CORES["verde_claro"], CORES["verde"], CORES["tinta"]
+        return t, CORES["azul_claro"], CORES["azul"], CORES["tinta"]
 
-    def tira(y, titulo, sub, itens_, tracejadas=(), mono=True):
+    def tira(y, titulo, sub, itens_, gid, tracejadas=(), mono=True):
         ax.text(2.0, y + 2.6, titulo, fontsize=TAM["nota"], fontweight="bold", va="center")
         ax.text(2.0, y + 0.5, sub, fontsize=TAM["mini"], va="center", color=CORES["suave"],
                 family=FONTE_MONO if mono else FONTE)
         for i, (t, fundo, borda, cor) in enumerate(itens_):
             celula(ax, x0 + i * cw + 0.1, y, cw - 0.2, 3.8, t, fundo=fundo, borda=borda, tam=TAM["mini"],
-                   cor_texto=cor, tracejada=i in tracejadas)
+                   cor_texto=cor, tracejada=i in tracejadas, gid=gid)
 
     y_x, y_y, y_m = 22.5, 15.5, 8.5
-    ax.text(x0 + 0.3, y_x + 5.8, "… início do prompt", fontsize=TAM["mini"], color=CORES["suave"], va="center")
-    ax.text(112.5, y_x + 5.8, "<eot> = <|endoftext|>    ↵ = quebra de linha    (1 palavra ≈ 1 token, para "
-            "simplificar)", fontsize=TAM["mini"], color=CORES["suave"], ha="right", va="center")
-    tira(y_x, "entrada x", "tokens[:-1]", [estilo(i) for i in range(n)])
-    tira(y_y, "alvo y", "tokens[1:]", [estilo(i + 1) for i in range(n)])
-    mascarado, opcionais = [], []
-    for i in range(n):
-        alvo = i + 1
-        if alvo < ini_resp:
-            mascarado.append(("−100", "#ffffff", CORES["suave"], CORES["suave"]))
-            opcionais.append(i)
-        elif alvo <= fim:
-            t, fundo, _, cor = estilo(alvo)
-            mascarado.append((t, fundo, CORES["verde"], cor))
+    ax.text(x0 + 0.3, y_x + 5.8, f"… {ini} tokens antes (o começo do prompt)", fontsize=TAM["mini"],
+            color=CORES["suave"], va="center")
+    ax.text(112.5, y_x + 5.8, "tokens do BPE do curso    <eot> = <|endoftext|>    ↵ = quebra de linha    "
+            "␣ = espaço", fontsize=TAM["mini"], color=CORES["suave"], ha="right", va="center")
+    tira(y_x, "entrada x", "tokens[:-1]", [estilo(ini + c, i) for c, i in enumerate(d["entrada"])], "entrada")
+    tira(y_y, "alvo y", "tokens[1:]", [estilo(ini + c + 1, i) for c, i in enumerate(d["deslocada"])], "alvo")
+    mascarado, opcionais, mantidos, padding = [], [], [], []
+    for c, (sem, com) in enumerate(zip(d["alvo"], d["alvo_sem_prompt"])):
+        if sem == ignorar:  # padding: fora da perda sempre
+            mascarado.append((num(ignorar, 0), CORES["vermelho_claro"], CORES["vermelho"], CORES["vermelho"]))
+            padding.append(c)
+        elif com == ignorar:  # prompt: fora da perda só com mascarar_prompt=True
+            mascarado.append((num(ignorar, 0), "#ffffff", CORES["suave"], CORES["suave"]))
+            opcionais.append(c)
         else:
-            mascarado.append(("−100", CORES["vermelho_claro"], CORES["vermelho"], CORES["vermelho"]))
-    tira(y_m, "alvo final", "o que vai à perda", mascarado, tracejadas=opcionais, mono=False)
-    ax.add_artist(Rectangle((x0 + (fim - 1) * cw, y_m - 0.25), cw, 4.3, facecolor="none", edgecolor=CORES["laranja"],
-                           lw=2.4, zorder=6))
-    chave(ax, x0 + 0.1, x0 + (ini_resp - 1) * cw - 0.1, y_m - 0.5, "prompt: −100 (opcional)", lado="baixo",
-          cor=CORES["suave"], tam=TAM["mini"], altura=0.7)
-    chave(ax, x0 + (ini_resp - 1) * cw + 0.1, x0 + fim * cw - 0.1, y_m - 0.5, "resposta + 1º <eot>: entram na perda",
-          lado="baixo", cor=CORES["verde"], tam=TAM["mini"], altura=0.7)
-    chave(ax, x0 + fim * cw + 0.1, x0 + n * cw - 0.1, y_m - 0.5, "padding: −100", lado="baixo",
-          cor=CORES["vermelho"], tam=TAM["mini"], altura=0.7)
-    return salvar(fig, pasta, "template_instrucao.png")
+            t, fundo, _, cor = estilo(ini + c + 1, com)
+            mascarado.append((t, fundo, CORES["verde"], cor))
+            mantidos.append(c)
+    tira(y_m, "alvo final", "o que vai à perda", mascarado, "alvo_final", tracejadas=opcionais, mono=False)
+    primeiro_fim = max(mantidos)  # o 1º <|endoftext|> é o último alvo que fica
+    ax.add_artist(Rectangle((x0 + primeiro_fim * cw, y_m - 0.25), cw, 4.3, facecolor="none",
+                            edgecolor=CORES["laranja"], lw=2.4, zorder=6))
+    for grupo, texto, cor in ((opcionais, f"prompt: {num(ignorar, 0)} (opcional)", CORES["suave"]),
+                              (mantidos, "resposta + 1º <eot>:\nentram na perda", CORES["verde"]),
+                              (padding, f"padding: {num(ignorar, 0)}", CORES["vermelho"])):
+        if grupo:
+            chave(ax, x0 + min(grupo) * cw + 0.1, x0 + (max(grupo) + 1) * cw - 0.1, y_m - 0.5, texto, lado="baixo",
+                  cor=cor, tam=TAM["mini"], altura=0.7)
+    return Figura("template_instrucao.png", fig, {k: d[k] for k in ("entrada", "deslocada", "alvo",
+                                                                     "alvo_sem_prompt")})
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -1436,7 +1725,7 @@ def fig_template_instrucao(pasta: Path) -> Path:
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def fig_lora(pasta: Path) -> Path:
+def fig_lora() -> Figura:
     """LoRA: W₀ congelado + correção de posto baixo B·A, com a conta de parâmetros."""
     d, r, alfa = 768, 8, 16
     cheio, lora = d * d, 2 * d * r
@@ -1497,7 +1786,7 @@ def fig_lora(pasta: Path) -> Path:
             "idêntico ao original.", fontsize=TAM["nota"], color=CORES["suave"], va="center")
     ax.text(2.0, 2.6, "Depois do treino dá para fundir W = W₀ + (α/r)·B·A: a inferência não fica mais lenta.",
             fontsize=TAM["nota"], color=CORES["suave"], va="center")
-    return salvar(fig, pasta, "lora.png")
+    return Figura("lora.png", fig)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -1505,9 +1794,9 @@ def fig_lora(pasta: Path) -> Path:
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def fig_kv_cache(pasta: Path) -> Path:
+def fig_kv_cache() -> Figura:
     """Geração passo a passo sem cache e com KV cache."""
-    toks = [mostrar_token(t) for t in TOKENS_LONGOS[:6]]
+    toks = [mostrar_token(t) for t in dados_tokens()["tokens_longos"][:6]]
     n = 5
     fig, ax = novo_quadro(11.4, 6.6, "KV cache: não recalcular o que já foi calculado",
                           "Gerando 5 tokens, um por passo. Cada célula é o K e o V de um token (em cada camada).")
@@ -1548,7 +1837,7 @@ def fig_kv_cache(pasta: Path) -> Path:
     celula(ax, 36.0, 2.5, 4.0, 3.0, fundo=CORES["azul_claro"], borda=CORES["azul"])
     ax.text(40.8, 4.0, "lidos do cache", fontsize=TAM["nota"], va="center")
     ax.text(58.0, 4.0, "→ token gerado no passo", fontsize=TAM["nota"], va="center")
-    return salvar(fig, pasta, "kv_cache.png")
+    return Figura("kv_cache.png", fig)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -1574,12 +1863,21 @@ FIGURAS = [
 ]
 
 
-def gerar_todas(pasta=None) -> list[Path]:
+def desenhar(funcao) -> Figura:
+    """Desenha uma figura (sem gravar) com o estilo do curso. Quem chama fecha a figura (``plt.close``)."""
+    with plt.rc_context(ESTILO):
+        return funcao()
+
+
+def gerar_todas(pasta=None, otimizar: bool = True) -> list[Path]:
     """Gera todas as figuras em ``pasta`` (padrão: a pasta deste script) e devolve os caminhos."""
     pasta = Path(pasta) if pasta is not None else Path(__file__).resolve().parent
     pasta.mkdir(parents=True, exist_ok=True)
+    caminhos = []
     with plt.rc_context(ESTILO):
-        return [f(pasta) for f in FIGURAS]
+        for funcao in FIGURAS:
+            caminhos.append(salvar(funcao(), pasta, otimizar=otimizar))
+    return caminhos
 
 
 def main(argv=None) -> int:

@@ -1,4 +1,8 @@
-"""Ajudantes dos testes: carregar a cópia do módulo de apoio de um capítulo, listar capítulos e notebooks."""
+"""Ajudantes dos testes: carregar a cópia do módulo de apoio de um capítulo, listar capítulos e notebooks.
+
+Fixtures com o nome do capítulo testado: ``infra`` é a cópia do capítulo 1 (só infraestrutura) e ``capK`` é o código
+do capítulo K, lido da cópia do capítulo K+1 (``carregar_modulo(K + 1)``), a primeira que o contém.
+"""
 import importlib.util
 import json
 import sys
@@ -27,8 +31,6 @@ def carregar_modulo(numero: int):
     """Importa ``NN-*/llm_do_zero.py`` com um nome próprio (as cópias têm o mesmo nome de arquivo)."""
     if numero not in _carregados:
         caminho = pasta_do_capitulo(numero) / MODULO
-        if not caminho.exists():
-            pytest.skip(f"o capítulo {numero} ainda não tem {MODULO}")
         nome = f"llm_do_zero_cap{numero:02d}"
         spec = importlib.util.spec_from_file_location(nome, caminho)
         modulo = importlib.util.module_from_spec(spec)
@@ -46,13 +48,22 @@ def codigo_das_celulas(nb: dict) -> list[str]:
     return ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"]
 
 
-def _fixture_do_capitulo(numero: int):
-    @pytest.fixture(scope="session", name=f"modulo{numero}")
-    def _modulo():
-        return carregar_modulo(numero)
-
-    _modulo.__doc__ = f"A cópia de llm_do_zero.py do capítulo {numero} (com tudo o que os capítulos 1..{numero - 1} construíram)."
-    return _modulo
+@pytest.fixture(scope="session")
+def infra():
+    """A cópia de llm_do_zero.py do capítulo 1: só a infraestrutura (dados, semente, dispositivo, modo rápido)."""
+    return carregar_modulo(1)
 
 
-modulo1, modulo2, modulo3, modulo4, modulo5, modulo6, modulo7, modulo8 = (_fixture_do_capitulo(n) for n in range(1, 9))
+def _fixture_do_capitulo(k: int):
+    """Fixture ``capK``: o código do capítulo K, lido da cópia do capítulo K+1 (a primeira que o contém)."""
+
+    @pytest.fixture(scope="session", name=f"cap{k}")
+    def _copia():
+        return carregar_modulo(k + 1)
+
+    _copia.__doc__ = (f"O código do capítulo {k}: a cópia de llm_do_zero.py do capítulo {k + 1}, "
+                      f"a primeira que contém o que o capítulo {k} construiu.")
+    return _copia
+
+
+cap1, cap2, cap3, cap4, cap5, cap6, cap7 = (_fixture_do_capitulo(k) for k in range(1, 8))

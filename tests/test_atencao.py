@@ -1,5 +1,5 @@
-"""Testes do capítulo 3 (atenção). Recebem a fixture ``modulo4``: a cópia de llm_do_zero.py do capítulo 4,
-que contém o bloco do capítulo 3 (AtencaoCausal e AtencaoMultiCabeca)."""
+"""Testes do capítulo 3 (atenção). Recebem a fixture ``cap3``: a cópia de llm_do_zero.py do capítulo 4,
+a primeira que contém o bloco do capítulo 3 (AtencaoCausal e AtencaoMultiCabeca)."""
 
 import math
 
@@ -21,9 +21,9 @@ def _saida_via_sdpa(mha, x):
 
 @pytest.mark.parametrize("dropout", [0.0, 0.3])
 @pytest.mark.parametrize("qkv_bias", [False, True])
-def test_multicabeca_igual_sdpa(modulo4, dropout, qkv_bias):
+def test_multicabeca_igual_sdpa(cap3, dropout, qkv_bias):
     torch.manual_seed(0)
-    mha = modulo4.AtencaoMultiCabeca(24, 32, context_length=16, dropout=dropout, n_heads=4, qkv_bias=qkv_bias)
+    mha = cap3.AtencaoMultiCabeca(24, 32, context_length=16, dropout=dropout, n_heads=4, qkv_bias=qkv_bias)
     mha.eval()  # em modo de avaliação o dropout não faz nada
     x = torch.randn(3, 11, 24)
     with torch.no_grad():
@@ -33,9 +33,9 @@ def test_multicabeca_igual_sdpa(modulo4, dropout, qkv_bias):
     torch.testing.assert_close(nosso, referencia, atol=1e-6, rtol=0)
 
 
-def test_multicabeca_dropout_age_so_no_treino(modulo4):
+def test_multicabeca_dropout_age_so_no_treino(cap3):
     torch.manual_seed(0)
-    mha = modulo4.AtencaoMultiCabeca(16, 16, context_length=8, dropout=0.5, n_heads=2)
+    mha = cap3.AtencaoMultiCabeca(16, 16, context_length=8, dropout=0.5, n_heads=2)
     x = torch.randn(2, 8, 16)
     with torch.no_grad():
         mha.eval()
@@ -47,12 +47,12 @@ def test_multicabeca_dropout_age_so_no_treino(modulo4):
 
 
 @pytest.mark.parametrize("qual", ["simples", "multi"])
-def test_causal_futuro_nao_muda_passado(modulo4, qual):
+def test_causal_futuro_nao_muda_passado(cap3, qual):
     torch.manual_seed(1)
     if qual == "simples":
-        att = modulo4.AtencaoCausal(8, 6, context_length=10)
+        att = cap3.AtencaoCausal(8, 6, context_length=10)
     else:
-        att = modulo4.AtencaoMultiCabeca(8, 6, context_length=10, dropout=0.0, n_heads=3)
+        att = cap3.AtencaoMultiCabeca(8, 6, context_length=10, dropout=0.0, n_heads=3)
     att.eval()
     x = torch.randn(2, 7, 8)
     for pos in (6, 3):
@@ -65,9 +65,9 @@ def test_causal_futuro_nao_muda_passado(modulo4, qual):
 
 
 @pytest.mark.parametrize("b,t,d_in,d_out,h", [(1, 1, 4, 4, 1), (2, 5, 8, 12, 3), (3, 16, 10, 32, 8)])
-def test_formas_e_pesos_guardados(modulo4, b, t, d_in, d_out, h):
+def test_formas_e_pesos_guardados(cap3, b, t, d_in, d_out, h):
     torch.manual_seed(2)
-    mha = modulo4.AtencaoMultiCabeca(d_in, d_out, context_length=16, dropout=0.0, n_heads=h)
+    mha = cap3.AtencaoMultiCabeca(d_in, d_out, context_length=16, dropout=0.0, n_heads=h)
     assert mha.d_cabeca == d_out // h
     x = torch.randn(b, t, d_in)
     assert mha(x).shape == (b, t, d_out)
@@ -79,39 +79,39 @@ def test_formas_e_pesos_guardados(modulo4, b, t, d_in, d_out, h):
     assert not p.requires_grad
     torch.testing.assert_close(p.sum(-1), torch.ones(b, h, t))
     assert torch.all(p.triu(diagonal=1) == 0)  # nada de peso no futuro
-    simples = modulo4.AtencaoCausal(d_in, d_out, context_length=16)
+    simples = cap3.AtencaoCausal(d_in, d_out, context_length=16)
     assert simples(x).shape == (b, t, d_out)
 
 
-def test_numero_de_parametros(modulo4):
+def test_numero_de_parametros(cap3):
     d = 768
-    sem_vies = modulo4.AtencaoMultiCabeca(d, d, 1024, 0.0, 12)
-    com_vies = modulo4.AtencaoMultiCabeca(d, d, 1024, 0.0, 12, qkv_bias=True)
+    sem_vies = cap3.AtencaoMultiCabeca(d, d, 1024, 0.0, 12)
+    com_vies = cap3.AtencaoMultiCabeca(d, d, 1024, 0.0, 12, qkv_bias=True)
     assert sum(p.numel() for p in sem_vies.parameters()) == 4 * d * d + d
     assert sum(p.numel() for p in com_vies.parameters()) == 4 * d * d + 4 * d
 
 
-def test_d_saida_nao_divisivel_por_n_heads(modulo4):
+def test_d_saida_nao_divisivel_por_n_heads(cap3):
     with pytest.raises(ValueError) as erro:
-        modulo4.AtencaoMultiCabeca(8, 10, context_length=4, dropout=0.0, n_heads=3)
+        cap3.AtencaoMultiCabeca(8, 10, context_length=4, dropout=0.0, n_heads=3)
     msg = str(erro.value)
     assert "10" in msg and "3" in msg
     assert "divisível" in msg  # mensagem em português
 
 
 @pytest.mark.parametrize("qual", ["simples", "multi"])
-def test_entrada_maior_que_contexto(modulo4, qual):
+def test_entrada_maior_que_contexto(cap3, qual):
     if qual == "simples":
-        att = modulo4.AtencaoCausal(4, 4, context_length=5)
+        att = cap3.AtencaoCausal(4, 4, context_length=5)
     else:
-        att = modulo4.AtencaoMultiCabeca(4, 4, context_length=5, dropout=0.0, n_heads=2)
+        att = cap3.AtencaoMultiCabeca(4, 4, context_length=5, dropout=0.0, n_heads=2)
     att(torch.randn(1, 5, 4))  # exatamente no limite: funciona
     with pytest.raises(ValueError, match="context_length=5"):
         att(torch.randn(1, 6, 4))
 
 
-def test_atencao_causal_exemplo_feito_a_mao(modulo4):
-    att = modulo4.AtencaoCausal(2, 2, context_length=3)
+def test_atencao_causal_exemplo_feito_a_mao(cap3):
+    att = cap3.AtencaoCausal(2, 2, context_length=3)
     with torch.no_grad():
         for camada in (att.W_query, att.W_key, att.W_value):
             camada.weight.copy_(torch.eye(2))  # q = k = v = x

@@ -20,7 +20,7 @@ import pytest
 from conftest import CAPITULOS, MODULO, NOTEBOOKS, RAIZ, id_notebook
 
 BANNER = re.compile(r"^# ===== Capítulo (\d+): .+ =====$", re.M)
-SO_NO_NOTEBOOK = re.compile(r"^_|V\d+$")
+SO_NO_NOTEBOOK = re.compile(r"^_|V\d+$|_v\d+$")
 
 
 def _carregar_ferramenta():
@@ -163,3 +163,21 @@ def test_listar_afetados(curso, capsys):
     saida = capsys.readouterr().out
     assert "06-fine-tuning/notebook.ipynb" in saida and "08-extras/notebook_sistemas.ipynb" in saida
     assert "05-treinamento" not in saida
+
+
+def test_alterados_acha_o_primeiro_capitulo_cuja_fonte_mudou(curso, monkeypatch):
+    """``executar --alterados``: a infraestrutura conta como capítulo 1; READMEs e arquivos gerados não contam."""
+    import subprocess as sp
+
+    def git_falso(nomes):
+        def run(cmd, **kw):
+            saida = "\n".join(nomes) if "diff" in cmd else ""
+            return sp.CompletedProcess(cmd, 0, stdout=saida, stderr="")
+        return run
+
+    monkeypatch.setattr(curso.subprocess, "run", git_falso(["05-treinamento/notebook.pct.py", "07-instruction-tuning/gerar_dados.py"]))
+    assert curso.primeiro_capitulo_alterado() == 5
+    monkeypatch.setattr(curso.subprocess, "run", git_falso(["06-fine-tuning/README.md", "04-gpt/llm_do_zero.py", "ferramentas/infraestrutura.py"]))
+    assert curso.primeiro_capitulo_alterado() == 1
+    monkeypatch.setattr(curso.subprocess, "run", git_falso(["03-atencao/README.md", "08-extras/extras.py"]))
+    assert curso.primeiro_capitulo_alterado() is None

@@ -45,9 +45,9 @@ def servidor():
     srv.server_close()
 
 
-def test_download_bom(modulo1, servidor, tmp_path):
+def test_download_bom(infra, servidor, tmp_path):
     destino = tmp_path / "sub" / "bom.txt"
-    caminho = modulo1.baixar_arquivo(f"{servidor}/bom.txt", destino, SHA, len(CONTEUDO), timeout=10)
+    caminho = infra.baixar_arquivo(f"{servidor}/bom.txt", destino, SHA, len(CONTEUDO), timeout=10)
     assert caminho == destino and destino.read_bytes() == CONTEUDO
     assert os.listdir(destino.parent) == ["bom.txt"], "sobrou arquivo temporário"
 
@@ -61,81 +61,88 @@ def test_download_bom(modulo1, servidor, tmp_path):
     ],
     ids=["sha256-errado", "404", "conexao-cortada"],
 )
-def test_download_com_falha_nao_deixa_arquivo(modulo1, servidor, tmp_path, caminho, sha, trecho):
+def test_download_com_falha_nao_deixa_arquivo(infra, servidor, tmp_path, caminho, sha, trecho):
     destino = tmp_path / "arquivo.txt"
-    with pytest.raises(modulo1.ErroDeDados) as erro:
-        modulo1.baixar_arquivo(servidor + caminho, destino, sha, len(CONTEUDO), timeout=10)
+    with pytest.raises(infra.ErroDeDados) as erro:
+        infra.baixar_arquivo(servidor + caminho, destino, sha, len(CONTEUDO), timeout=10)
     assert trecho in str(erro.value)
     assert list(tmp_path.iterdir()) == [], "um arquivo parcial ou corrompido ficou para trás"
 
 
-def test_download_cortado_sem_tamanho_conhecido_tambem_falha(modulo1, servidor, tmp_path):
+def test_download_cortado_sem_tamanho_conhecido_tambem_falha(infra, servidor, tmp_path):
     destino = tmp_path / "arquivo.txt"
-    with pytest.raises(modulo1.ErroDeDados, match="Download incompleto"):
-        modulo1.baixar_arquivo(servidor + "/cortado.txt", destino, SHA, None, timeout=10)
+    with pytest.raises(infra.ErroDeDados, match="Download incompleto"):
+        infra.baixar_arquivo(servidor + "/cortado.txt", destino, SHA, None, timeout=10)
     assert list(tmp_path.iterdir()) == []
 
 
-def test_servidor_fora_do_ar(modulo1, tmp_path):
-    with pytest.raises(modulo1.ErroDeDados, match="conexão falhou"):
-        modulo1.baixar_arquivo("http://127.0.0.1:9/x.txt", tmp_path / "x.txt", SHA, timeout=5)
+def test_servidor_fora_do_ar(infra, tmp_path):
+    with pytest.raises(infra.ErroDeDados, match="conexão falhou"):
+        infra.baixar_arquivo("http://127.0.0.1:9/x.txt", tmp_path / "x.txt", SHA, timeout=5)
     assert list(tmp_path.iterdir()) == []
 
 
-def test_caminho_dado_baixa_para_o_cache_uma_vez(modulo1, servidor, tmp_path, monkeypatch):
-    monkeypatch.setitem(modulo1.ARQUIVOS, "teste/bom.txt", (len(CONTEUDO), SHA, f"{servidor}/bom.txt"))
-    monkeypatch.setattr(modulo1, "PASTA_CACHE", tmp_path)
+def test_caminho_dado_baixa_para_o_cache_uma_vez(infra, servidor, tmp_path, monkeypatch):
+    monkeypatch.setitem(infra.ARQUIVOS, "teste/bom.txt", (len(CONTEUDO), SHA, f"{servidor}/bom.txt"))
+    monkeypatch.setattr(infra, "PASTA_CACHE", tmp_path)
     monkeypatch.setenv("LLM_DO_ZERO_DADOS", str(tmp_path / "vazia"))
     Manipulador.pedidos.clear()
-    primeiro = modulo1.caminho_dado("teste/bom.txt")
-    segundo = modulo1.caminho_dado("teste/bom.txt")
+    primeiro = infra.caminho_dado("teste/bom.txt")
+    segundo = infra.caminho_dado("teste/bom.txt")
     assert primeiro == segundo == tmp_path / "dados" / "teste" / "bom.txt"
     assert primeiro.read_bytes() == CONTEUDO
     assert Manipulador.pedidos == ["/bom.txt"], "o segundo acesso deveria usar o cache"
 
 
-def test_caminho_dado_prefere_a_pasta_local(modulo1):
+def test_caminho_dado_prefere_a_pasta_local(infra):
     pasta = os.environ.get("LLM_DO_ZERO_DADOS")
     if not pasta or not os.path.isdir(pasta):
         pytest.skip("sem pasta de dados local")
-    caminho = modulo1.caminho_dado("machado/domCasmurro.txt")
+    caminho = infra.caminho_dado("machado/domCasmurro.txt")
     assert str(caminho).startswith(pasta)
-    assert modulo1.sha256_de_arquivo(caminho) == modulo1.ARQUIVOS["machado/domCasmurro.txt"][1]
+    assert infra.sha256_de_arquivo(caminho) == infra.ARQUIVOS["machado/domCasmurro.txt"][1]
 
 
-def test_arquivo_desconhecido_da_erro_claro(modulo1):
-    with pytest.raises(modulo1.ErroDeDados, match="Não conheço o arquivo"):
-        modulo1.caminho_dado("machado/nao-existe.txt")
+def test_arquivo_desconhecido_da_erro_claro(infra):
+    with pytest.raises(infra.ErroDeDados, match="Não conheço o arquivo"):
+        infra.caminho_dado("machado/nao-existe.txt")
 
 
-def test_manifesto_bate_com_o_do_shared(modulo1):
+def test_manifesto_bate_com_o_do_shared(infra):
     manifesto = os.path.join(os.environ.get("LLM_DO_ZERO_DADOS", ""), "MANIFEST.tsv")
     if not os.path.isfile(manifesto):
         pytest.skip("sem MANIFEST.tsv local")
     linhas = open(manifesto, encoding="utf-8").read().strip().splitlines()[1:]
     esperado = {n: (int(b), s, u) for n, b, s, u in (l.split("\t") for l in linhas)}
-    assert modulo1.ARQUIVOS == esperado
+    assert infra.ARQUIVOS == esperado
 
 
-def test_divisao_treino_validacao(modulo1):
+def test_divisao_treino_validacao(infra):
     texto = "".join(f"linha {i}\n" for i in range(100))
-    treino, validacao = modulo1.dividir_romance(texto, 0.1)
+    treino, validacao = infra.dividir_romance(texto, 0.1)
     assert treino + validacao == texto
     assert validacao.startswith("linha 91\n") and treino.endswith("linha 90\n")
     with pytest.raises(ValueError):
-        modulo1.dividir_romance(texto, 1.5)
-    treino_c, val_c = modulo1.corpus_machado("treino"), modulo1.corpus_machado("validacao")
+        infra.dividir_romance(texto, 1.5)
+    treino_c, val_c = infra.corpus_machado("treino"), infra.corpus_machado("validacao")
     assert 0.08 < len(val_c) / (len(treino_c) + len(val_c)) < 0.12
     assert val_c[:2000] not in treino_c
 
 
-def test_modo_e_semente(modulo1):
+def test_modo_e_semente(infra, monkeypatch):
     import torch
 
-    assert modulo1.RAPIDO is True, "os testes rodam no modo rápido"
-    assert modulo1.escolher("r", "c") == "r"
-    modulo1.fixar_semente(7)
+    assert infra.RAPIDO is True, "os testes rodam no modo rápido"
+    assert infra.escolher("r", "c") == "r"
+    infra.fixar_semente(7)
     a = torch.rand(3)
-    modulo1.fixar_semente(7)
+    infra.fixar_semente(7)
     assert torch.equal(a, torch.rand(3))
-    assert modulo1.escolher_dispositivo().type in {"cpu", "cuda", "mps"}
+    # a ordem de preferência: CUDA, depois MPS, depois CPU
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert infra.escolher_dispositivo() == torch.device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert infra.escolher_dispositivo() == torch.device("mps")
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert infra.escolher_dispositivo() == torch.device("cpu")

@@ -151,75 +151,96 @@ def test_ajustar_e_medir_sem_parametros_treinaveis(ex, ldz):
 # ----------------------------------------------------------------------------------------------------------------
 
 
+def _guloso_a_mao(modelo, ids, n):
+    """A decodificação gulosa escrita do jeito mais direto (a do capítulo 4), como referência."""
+    with torch.no_grad():
+        for _ in range(n):
+            logits = modelo(ids[:, -modelo.context_length:])[:, -1, :]
+            ids = torch.cat([ids, logits.argmax(dim=-1, keepdim=True)], dim=1)
+    return ids
+
+
 @pytest.mark.parametrize("rapida", [False, True])
 @pytest.mark.parametrize("semente,formato", [(0, {}), (1, {"d": 24, "heads": 3, "camadas": 3, "bias": True}),
                                              (2, {"d": 8, "heads": 1, "camadas": 1, "amarrar": True}),
                                              (3, {"d": 32, "heads": 4, "camadas": 2})])
-def test_cache_gera_os_mesmos_tokens(ex, ldz, rapida, semente, formato):
+def test_cache_gera_os_mesmos_tokens(ldz, rapida, semente, formato):
+    """O KV cache que o capítulo 5 pôs no gerar_texto e o capítulo 8 abre: mesmos tokens que a gulosa sem cache."""
     modelo = _modelo(ldz, semente, atencao_rapida=rapida, **formato)
-    modelo.train()  # as funções desligam o dropout sozinhas e devolvem o modo
+    modelo.train()  # a geração desliga o dropout sozinha e devolve o modo
     gerador = torch.Generator().manual_seed(semente)
     ids = torch.randint(0, 50, (3, 4), generator=gerador)
-    sem = ex.gerar_sem_cache(modelo, ids, 20)
-    com = ex.gerar_com_cache(modelo, ids, 20)
+    sem = ldz.gerar_texto(modelo, ids, 20, usar_cache=False)
+    com = ldz.gerar_texto(modelo, ids, 20, usar_cache=True)
     assert sem.shape == (3, 24) and sem.dtype == torch.long
     assert torch.equal(sem, com)
     assert torch.equal(sem[:, :4], ids)
     assert modelo.training
-    # e é mesmo a decodificação gulosa do capítulo 4
     modelo.eval()
-    assert torch.equal(sem, ldz.gerar_texto_guloso(modelo, ids, 20, modelo.context_length))
+    assert torch.equal(sem, _guloso_a_mao(modelo, ids, 20))
 
 
-def test_cache_logits_iguais_ao_forward_completo(ex, ldz):
+def test_cache_logits_iguais_ao_forward_completo(ldz):
     modelo = _modelo(ldz, 4, atencao_rapida=False).eval()
     ids = torch.randint(0, 50, (2, 12))
-    cache = ex.CacheKV(len(modelo.blocos))
+    cache = ldz.CacheKV(len(modelo.blocos))
     with torch.no_grad():
-        partes = [ex.forward_com_cache(modelo, ids[:, :5], cache)]
-        partes += [ex.forward_com_cache(modelo, ids[:, i:i + 1], cache) for i in range(5, 12)]
+        partes = [ldz.forward_com_cache(modelo, ids[:, :5], cache)]
+        partes += [ldz.forward_com_cache(modelo, ids[:, i:i + 1], cache) for i in range(5, 12)]
         completo = modelo(ids)
     assert torch.allclose(torch.cat(partes, dim=1), completo, atol=1e-5)
     assert cache.n_tokens == 12
     assert cache.bytes() == 2 * 2 * 2 * 12 * 16 * 4  # K e V × camadas × batch × tokens × d_model × 4 bytes
+    with pytest.raises(ValueError, match="context_length"):
+        ldz.forward_com_cache(modelo, torch.cat([ids, ids[:, :1]], dim=1), cache)  # 12 + 13 > 24
 
 
-def test_medir_tokens_por_segundo(ex, ldz):
+def test_medir_tokens_por_segundo(ex, ldz, monkeypatch):
+    """Com um relógio falso, as repetições "levam" 0,5 s, 0,25 s e 1 s: vale a melhor, 2 × 5 tokens / 0,25 s = 40."""
+    agora = [0.0]
+    duracoes = iter([0.5, 0.25, 1.0])
+    chamadas = []
+
+    def gerar_falso(modelo, ids, n):
+        chamadas.append((modelo, ids, n))
+        agora[0] += next(duracoes)
+
+    monkeypatch.setattr(ex.time, "process_time", lambda: agora[0])
     modelo = _modelo(ldz, atencao_rapida=True)
     ids = torch.randint(0, 50, (2, 4))
-    assert ex.medir_tokens_por_segundo(ex.gerar_com_cache, modelo, ids, 5, repeticoes=1) > 0
+    assert ex.medir_tokens_por_segundo(gerar_falso, modelo, ids, 5, repeticoes=3) == pytest.approx(40.0)
+    assert len(chamadas) == 3 and all(m is modelo and i is ids and n == 5 for m, i, n in chamadas)
     with pytest.raises(ValueError, match="repeticoes"):
-        ex.medir_tokens_por_segundo(ex.gerar_com_cache, modelo, ids, 5, repeticoes=0)
+        ex.medir_tokens_por_segundo(ldz.gerar_texto, modelo, ids, 5, repeticoes=0)
 
 
-def test_geracao_zero_tokens_e_limite_de_contexto(ex, ldz):
+def test_geracao_zero_tokens_e_alem_do_contexto(ldz):
     modelo = _modelo(ldz, atencao_rapida=True)
     ids = torch.randint(0, 50, (1, 6))
-    assert torch.equal(ex.gerar_com_cache(modelo, ids, 0), ids)
-    assert torch.equal(ex.gerar_sem_cache(modelo, ids, 0), ids)
-    assert ex.gerar_com_cache(modelo, ids, 18).shape == (1, 24)  # exatamente o contexto: pode
-    for funcao in (ex.gerar_sem_cache, ex.gerar_com_cache):
-        with pytest.raises(ValueError, match="context_length"):
-            funcao(modelo, ids, 19)
+    for usar_cache in (False, True):
+        assert torch.equal(ldz.gerar_texto(modelo, ids, 0, usar_cache=usar_cache), ids)
+    # além do contexto (6 + 30 > 24) a janela desliza: com e sem cache, os mesmos tokens da gulosa
+    longo = ldz.gerar_texto(modelo, ids, 30, usar_cache=True)
+    assert longo.shape == (1, 36)
+    assert torch.equal(longo, ldz.gerar_texto(modelo, ids, 30, usar_cache=False))
+    assert torch.equal(longo, _guloso_a_mao(modelo.eval(), ids, 30))
 
 
-def test_geracao_erros_em_portugues(ex, ldz):
+def test_geracao_erros_em_portugues(ldz):
     modelo = _modelo(ldz, atencao_rapida=False)
-    for funcao in (ex.gerar_sem_cache, ex.gerar_com_cache):
-        with pytest.raises(TypeError, match="torch.Tensor"):
-            funcao(modelo, [[1, 2, 3]], 2)
-        with pytest.raises(TypeError, match="dtype"):
-            funcao(modelo, torch.zeros(1, 3), 2)
+    for usar_cache in (False, True):
         with pytest.raises(ValueError, match="shape"):
-            funcao(modelo, torch.tensor([1, 2, 3]), 2)
-        with pytest.raises(ValueError, match="shape"):
-            funcao(modelo, torch.zeros(1, 0, dtype=torch.long), 2)
+            ldz.gerar_texto(modelo, torch.tensor([1, 2, 3]), 2, usar_cache=usar_cache)
         with pytest.raises(ValueError, match="max_novos_tokens"):
-            funcao(modelo, torch.tensor([[1, 2]]), -1)
-        with pytest.raises(ValueError, match="vocabulário"):
-            funcao(modelo, torch.tensor([[1, 50]]), 2)
-        with pytest.raises(TypeError, match="ModeloGPT"):
-            funcao(nn.Linear(2, 2), torch.tensor([[1, 2]]), 2)
+            ldz.gerar_texto(modelo, torch.tensor([[1, 2]]), -1, usar_cache=usar_cache)
+        with pytest.raises(ValueError, match="temperatura"):
+            ldz.gerar_texto(modelo, torch.tensor([[1, 2]]), 2, temperatura=-1.0, usar_cache=usar_cache)
+
+
+def test_conferir_modelo_gpt(ex, ldz):
+    ex.conferir_modelo_gpt(_modelo(ldz, atencao_rapida=True))
+    with pytest.raises(TypeError, match="ModeloGPT"):
+        ex.conferir_modelo_gpt(nn.Linear(2, 2))
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -1,7 +1,9 @@
-"""Testes do capítulo 4 (o modelo GPT), sobre a cópia do módulo de apoio do capítulo 5 (fixture ``modulo5``)."""
+"""Testes do capítulo 4 (o modelo GPT), sobre a cópia do módulo de apoio do capítulo 5 (fixture ``cap4``)."""
 
 import pytest
 import torch
+
+from conftest import carregar_modulo
 import torch.nn.functional as F
 from torch import nn
 
@@ -15,14 +17,14 @@ def _parametros_a_mao(cfg, amarrado=True):
     return V * d + C * d + L * (atencao + feed_forward + normas) + 2 * d + (0 if amarrado else V * d)
 
 
-def _cfg_pequena(modulo5, **mudancas):
-    return dict(modulo5.GPT_MINI, vocab_size=97, context_length=12, d_model=32, n_heads=4, n_layers=2, **mudancas)
+def _cfg_pequena(cap4, **mudancas):
+    return dict(cap4.GPT_MINI, vocab_size=97, context_length=12, d_model=32, n_heads=4, n_layers=2, **mudancas)
 
 
-def test_camada_norm_igual_ao_layernorm_do_torch(modulo5):
+def test_camada_norm_igual_ao_layernorm_do_torch(cap4):
     torch.manual_seed(0)
     x = torch.randn(3, 7, 48) * 4.0 + 1.5  # (batch, tokens, d_model), longe de média 0 / variância 1
-    nossa = modulo5.CamadaNorm(48)
+    nossa = cap4.CamadaNorm(48)
     referencia = nn.LayerNorm(48, eps=1e-5)
     with torch.no_grad():  # escala/deslocamento aleatórios e iguais nas duas
         nossa.escala.normal_()
@@ -35,27 +37,27 @@ def test_camada_norm_igual_ao_layernorm_do_torch(modulo5):
     assert saida.shape == x.shape
     assert torch.allclose(saida, referencia(x), atol=1e-5)
     # com os parâmetros iniciais (escala 1, deslocamento 0), cada token sai com média 0 e variância (enviesada) 1
-    normalizado = modulo5.CamadaNorm(48)(x)
+    normalizado = cap4.CamadaNorm(48)(x)
     assert torch.allclose(normalizado.mean(-1), torch.zeros(3, 7), atol=1e-5)
     assert torch.allclose(normalizado.var(-1, unbiased=False), torch.ones(3, 7), atol=1e-3)
 
 
-def test_gelu_igual_a_aproximacao_tanh_do_torch(modulo5):
+def test_gelu_igual_a_aproximacao_tanh_do_torch(cap4):
     torch.manual_seed(1)
     x = torch.cat([torch.linspace(-8, 8, 1601), torch.randn(1000) * 3])
-    nossa = modulo5.GELU()(x)
+    nossa = cap4.GELU()(x)
     assert torch.allclose(nossa, F.gelu(x, approximate="tanh"), atol=1e-6)
     assert not torch.allclose(nossa, torch.relu(x), atol=1e-3)  # não é uma ReLU disfarçada
 
 
-def test_feed_forward_e_bloco_mantem_o_shape(modulo5):
-    cfg = _cfg_pequena(modulo5)
+def test_feed_forward_e_bloco_mantem_o_shape(cap4):
+    cfg = _cfg_pequena(cap4)
     x = torch.randn(2, 5, cfg["d_model"])
-    ff = modulo5.FeedForward(cfg["d_model"])
+    ff = cap4.FeedForward(cfg["d_model"])
     assert ff(x).shape == x.shape
     assert sum(p.numel() for p in ff.parameters()) == 8 * 32 * 32 + 5 * 32
-    bloco = modulo5.BlocoTransformer(cfg)
-    assert isinstance(bloco.atencao, modulo5.AtencaoMultiCabeca)
+    bloco = cap4.BlocoTransformer(cfg)
+    assert isinstance(bloco.atencao, cap4.AtencaoMultiCabeca)
     assert bloco(x).shape == x.shape
     # pre-LN: x + atenção(norm1(x)), depois + ff(norm2(·)); em eval o dropout some e a conta tem de bater
     bloco.eval()
@@ -65,10 +67,10 @@ def test_feed_forward_e_bloco_mantem_o_shape(modulo5):
         assert torch.allclose(bloco(x), esperado, atol=1e-6)
 
 
-def test_saida_do_modelo_gpt_tem_shape_batch_tokens_vocab(modulo5):
+def test_saida_do_modelo_gpt_tem_shape_batch_tokens_vocab(cap4):
     torch.manual_seed(2)
-    cfg = _cfg_pequena(modulo5)
-    modelo = modulo5.ModeloGPT(cfg)
+    cfg = _cfg_pequena(cap4)
+    modelo = cap4.ModeloGPT(cfg)
     ids = torch.randint(0, cfg["vocab_size"], (3, 7))
     logits = modelo(ids)
     assert logits.shape == (3, 7, cfg["vocab_size"])
@@ -84,40 +86,40 @@ def test_saida_do_modelo_gpt_tem_shape_batch_tokens_vocab(modulo5):
         assert torch.allclose(modelo(ids), esperado, atol=1e-5)
 
 
-def test_contagem_de_parametros_do_gpt2_124m_no_meta(modulo5):
-    cfg = modulo5.GPT2_124M
+def test_contagem_de_parametros_do_gpt2_124m_no_meta(cap4):
+    cfg = cap4.GPT2_124M
     assert cfg == {"vocab_size": 50257, "context_length": 1024, "d_model": 768, "n_heads": 12, "n_layers": 12,
                    "dropout": 0.1, "qkv_bias": False}
     with torch.device("meta"):
-        modelo = modulo5.ModeloGPT(cfg)
+        modelo = cap4.ModeloGPT(cfg)
     assert modelo.emb_tokens.weight.device.type == "meta"
-    assert modulo5.contar_parametros(modelo) == _parametros_a_mao(cfg, amarrado=False) == 163_009_536
-    assert modulo5.contar_parametros(modelo, sem_cabeca_saida=True) == _parametros_a_mao(cfg) == 124_412_160
+    assert cap4.contar_parametros(modelo) == _parametros_a_mao(cfg, amarrado=False) == 163_009_536
+    assert cap4.contar_parametros(modelo, sem_cabeca_saida=True) == _parametros_a_mao(cfg) == 124_412_160
     # amarrando a cabeça ao embedding, o tensor compartilhado conta uma vez só (e não é descontado de novo)
     modelo.cabeca_saida.weight = modelo.emb_tokens.weight
-    assert modulo5.contar_parametros(modelo) == 124_412_160
-    assert modulo5.contar_parametros(modelo, sem_cabeca_saida=True) == 124_412_160
+    assert cap4.contar_parametros(modelo) == 124_412_160
+    assert cap4.contar_parametros(modelo, sem_cabeca_saida=True) == 124_412_160
 
 
-def test_contagem_de_parametros_do_gpt2_124m_com_qkv_bias(modulo5):
-    cfg = dict(modulo5.GPT2_124M, qkv_bias=True)
+def test_contagem_de_parametros_do_gpt2_124m_com_qkv_bias(cap4):
+    cfg = dict(cap4.GPT2_124M, qkv_bias=True)
     with torch.device("meta"):
-        modelo = modulo5.ModeloGPT(cfg)
-    assert modulo5.contar_parametros(modelo, sem_cabeca_saida=True) == _parametros_a_mao(cfg) == 124_439_808
+        modelo = cap4.ModeloGPT(cfg)
+    assert cap4.contar_parametros(modelo, sem_cabeca_saida=True) == _parametros_a_mao(cfg) == 124_439_808
 
 
-def test_configuracoes_pequenas(modulo5):
-    for cfg in (modulo5.GPT_MINI, modulo5.GPT_PEQUENO):
+def test_configuracoes_pequenas(cap4):
+    for cfg in (cap4.GPT_MINI, cap4.GPT_PEQUENO):
         assert cfg["vocab_size"] == 4257
         assert cfg["d_model"] % cfg["n_heads"] == 0
-    assert (modulo5.GPT_PEQUENO["context_length"], modulo5.GPT_PEQUENO["d_model"], modulo5.GPT_PEQUENO["n_heads"],
-            modulo5.GPT_PEQUENO["n_layers"]) == (256, 256, 4, 6)
-    assert _parametros_a_mao(modulo5.GPT_PEQUENO) == 5_889_792
+    assert (cap4.GPT_PEQUENO["context_length"], cap4.GPT_PEQUENO["d_model"], cap4.GPT_PEQUENO["n_heads"],
+            cap4.GPT_PEQUENO["n_layers"]) == (256, 256, 4, 6)
+    assert _parametros_a_mao(cap4.GPT_PEQUENO) == 5_889_792
 
 
-def test_entrada_maior_que_o_contexto_da_erro_claro(modulo5):
-    cfg = _cfg_pequena(modulo5)
-    modelo = modulo5.ModeloGPT(cfg)
+def test_entrada_maior_que_o_contexto_da_erro_claro(cap4):
+    cfg = _cfg_pequena(cap4)
+    modelo = cap4.ModeloGPT(cfg)
     assert modelo(torch.zeros(1, cfg["context_length"], dtype=torch.long)).shape[1] == cfg["context_length"]
     with pytest.raises(ValueError, match="context_length"):
         modelo(torch.zeros(1, cfg["context_length"] + 1, dtype=torch.long))
@@ -125,15 +127,17 @@ def test_entrada_maior_que_o_contexto_da_erro_claro(modulo5):
         modelo(torch.zeros(cfg["context_length"], dtype=torch.long))
 
 
-def test_geracao_gulosa_deterministica(modulo5):
-    cfg = _cfg_pequena(modulo5)
+def test_geracao_gulosa_deterministica(cap4):
+    """O ModeloGPT deste capítulo com a geração do curso (``gerar_texto``, do capítulo 5; a do capítulo 4 é didática)."""
+    gerar_texto = carregar_modulo(6).gerar_texto
+    cfg = _cfg_pequena(cap4)
     prompt = torch.tensor([[5, 17, 42], [1, 2, 3]])  # (batch, tokens)
 
     def gerar(semente, n=9):
         torch.manual_seed(semente)
-        modelo = modulo5.ModeloGPT(cfg)
+        modelo = cap4.ModeloGPT(cfg)
         modelo.eval()
-        return modelo, modulo5.gerar_texto_guloso(modelo, prompt, n, cfg["context_length"])
+        return modelo, gerar_texto(modelo, prompt, n)
 
     modelo, a = gerar(123)
     _, b = gerar(123)
@@ -153,4 +157,4 @@ def test_geracao_gulosa_deterministica(modulo5):
     assert longo.shape == (2, 3 + 15)
     assert torch.equal(longo[:, :a.shape[1]], a)
     # zero tokens novos devolve o próprio prompt
-    assert torch.equal(modulo5.gerar_texto_guloso(modelo, prompt, 0, cfg["context_length"]), prompt)
+    assert torch.equal(gerar_texto(modelo, prompt, 0), prompt)

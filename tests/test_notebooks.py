@@ -8,18 +8,15 @@ from conftest import CAPITULOS, NOTEBOOKS, RAIZ, codigo_das_celulas, id_notebook
 IDS = [id_notebook(p) for p in NOTEBOOKS]
 
 
-def test_capitulos_prontos_tem_todos_os_arquivos():
+def test_capitulos_tem_todos_os_arquivos():
+    assert [p.name[:2] for p in CAPITULOS] == [f"{n:02d}" for n in range(1, 9)], "o curso tem os capítulos 01 a 08"
     for pasta in CAPITULOS:
-        assert (pasta / "README.md").is_file(), f"{pasta.name} sem README.md"
+        for nome in ("README.md", "notebook.ipynb", "links.md", "llm_do_zero.py"):
+            assert (pasta / nome).is_file(), f"{pasta.name} sem {nome}"
         outros = [n.name for n in pasta.glob("*.ipynb") if n.name != "notebook.ipynb"]
-        if outros:
-            assert (pasta / "notebook.ipynb").exists(), f"{pasta.name}: {outros} sem o notebook.ipynb principal"
-            assert all(re.fullmatch(r"notebook_[a-z_]+\.ipynb", n) for n in outros), (
-                f"{pasta.name}: notebooks extras devem se chamar notebook_<tema>.ipynb (o pytest só coleta esses): {outros}"
-            )
-        if (pasta / "notebook.ipynb").exists():
-            for nome in ("links.md", "llm_do_zero.py"):
-                assert (pasta / nome).is_file(), f"{pasta.name} sem {nome}"
+        assert all(re.fullmatch(r"notebook_[a-z_]+\.ipynb", n) for n in outros), (
+            f"{pasta.name}: notebooks extras devem se chamar notebook_<tema>.ipynb (o pytest só coleta esses): {outros}"
+        )
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=IDS)

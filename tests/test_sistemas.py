@@ -15,8 +15,6 @@ PASTA = RAIZ / "08-extras"
 if str(PASTA) not in sys.path:
     sys.path.insert(0, str(PASTA))
 
-pytestmark = pytest.mark.skipif(not (PASTA / "servidor.py").exists(), reason="os scripts do capítulo 8 não existem")
-
 
 # ----------------------------------------------------------------------------------------------------------------
 # Servidor
@@ -63,16 +61,21 @@ def test_geracao_deterministica_e_com_amostragem(servidor_minusculo):
     assert a[0] == b[0] == 200 and a[1]["texto"] == b[1]["texto"]
 
 
-def test_kv_cache_do_servidor_igual_ao_gerar_texto(servidor_minusculo):
-    from llm_do_zero import gerar_texto
-    from servidor import _kv_cache, gerar_guloso_com_cache
+def test_servidor_gera_o_mesmo_que_o_gerar_texto(servidor_minusculo):
+    """O servidor usa a geração única do curso (gerar_texto com KV cache): mesmo texto que a chamada direta."""
+    from llm_do_zero import gerar_texto, id_fim_de_texto
+    from servidor import gerar_resposta
 
-    if _kv_cache() is None:
-        pytest.skip("extras.py ainda não tem o KV cache")
     _, _, modelo, tokenizador = servidor_minusculo
     ids = torch.tensor([tokenizador.encode("Capitu olhou para mim")])
     for n in (1, 7, 30):
-        assert torch.equal(gerar_guloso_com_cache(modelo, ids, n), gerar_texto(modelo, ids, n, modelo.context_length))
+        pedido = {"prompt": "Capitu olhou para mim", "entrada": "", "formatar": False, "max_tokens": n,
+                  "temperatura": 0.0, "top_k": None, "semente": None}
+        resposta = gerar_resposta(modelo, tokenizador, pedido)
+        esperado = gerar_texto(modelo, ids, n, id_fim=id_fim_de_texto(tokenizador))[0, ids.shape[1]:].tolist()
+        fim = id_fim_de_texto(tokenizador)
+        esperado = esperado[:esperado.index(fim)] if fim in esperado else esperado
+        assert resposta["kv_cache"] and resposta["texto"] == tokenizador.decode(esperado).strip()
 
 
 @pytest.mark.parametrize("dados, status, trecho", [
@@ -225,6 +228,7 @@ def test_ddp_batch_global_indivisivel_da_erro_claro():
 # ----------------------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.lento
 def test_desempenho_rapido_devolve_linhas_sensatas(monkeypatch):
     import desempenho
 
@@ -234,7 +238,7 @@ def test_desempenho_rapido_devolve_linhas_sensatas(monkeypatch):
     monkeypatch.setattr(desempenho, "tamanhos", lambda rapido: pequenos)
     linhas = desempenho.medir_desempenho(rapido=True)
     grupos = {l["grupo"] for l in linhas}
-    assert {"treino", "matmul", "MFU", "BPE"} <= grupos
+    assert {"treino", "matmul", "MFU", "BPE", "KV cache"} <= grupos
     for l in linhas:
         assert l["valor"] > 0 and math.isfinite(l["valor"]), l
         assert l["razao"] is None or l["razao"] > 0
@@ -242,8 +246,7 @@ def test_desempenho_rapido_devolve_linhas_sensatas(monkeypatch):
     assert len(mfu) == 2 and all(0 < v < 500 for v in mfu)  # % do pico (com tamanhos minúsculos, só a ordem conta)
     bpe = [l for l in linhas if l["grupo"] == "BPE"]
     assert bpe[1]["obs"] == "ids idênticos"
-    if "KV cache" in grupos:
-        assert [l for l in linhas if l["grupo"] == "KV cache"][1]["obs"] == "tokens idênticos"
+    assert [l for l in linhas if l["grupo"] == "KV cache"][1]["obs"] == "tokens idênticos"
     tabela = desempenho.formatar_tabela(linhas)
     assert "razão" in tabela and "tokens/s" in tabela
 
