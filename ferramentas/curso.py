@@ -448,6 +448,8 @@ def main(argv: list[str] | None = None) -> int:
     grupo.add_argument(
         "--alterados", action="store_true", help="a partir do primeiro capítulo cuja fonte mudou desde o último commit"
     )
+    grupo.add_argument("--so", type=Path, nargs="+", metavar="NOTEBOOK",
+                       help="só estes notebooks (ex.: 08-extras/notebook_sistemas.ipynb), sem os seguintes")
     p_e.add_argument("--ate", type=int, choices=range(1, 9), metavar="M", default=8, help="até o capítulo M (padrão: 8)")
     p_e.add_argument("--rapido", action="store_true", help="modo rápido (LLM_DO_ZERO_RAPIDO=1); o padrão é o completo")
     p_e.add_argument("--listar", action="store_true", help="só lista os notebooks que seriam executados")
@@ -469,9 +471,19 @@ def main(argv: list[str] | None = None) -> int:
             if de is None:
                 print("Nenhuma fonte de capítulo mudou desde o último commit: nada a reexecutar.")
                 return 0
-        lista = afetados(de, args.ate)
+        if args.so:
+            conhecidos = {p.resolve(): p for p in todos_os_notebooks()}
+            desconhecidos = [str(p) for p in args.so if p.resolve() not in conhecidos]
+            if desconhecidos:
+                raise ErroDeConstrucao(f"não conheço estes notebooks do curso: {', '.join(desconhecidos)}")
+            pedidos = {p.resolve() for p in args.so}
+            lista = [nb for nb in todos_os_notebooks() if nb.resolve() in pedidos]  # na ordem do curso
+            descricao = "escolhidos com --so (os seguintes NÃO são reexecutados)"
+        else:
+            lista = afetados(de, args.ate)
+            descricao = f"do capítulo {de} ao {args.ate}"
         modo = "rápido" if args.rapido else "completo"
-        print(f"Modo {modo}; {len(lista)} notebook(s), do capítulo {de} ao {args.ate}:")
+        print(f"Modo {modo}; {len(lista)} notebook(s), {descricao}:")
         for nb in lista:
             print(f"  {relativo(nb)}")
         if args.listar:
