@@ -21,6 +21,7 @@ import json
 import os
 import random
 import tempfile
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -133,18 +134,28 @@ def sha256_de_arquivo(caminho) -> str:
     return h.hexdigest()
 
 
-def baixar_arquivo(url: str, destino, sha256: str, tamanho: int | None = None, timeout: float = 60.0) -> Path:
+def baixar_arquivo(url: str, destino, sha256: str, tamanho: int | None = None, timeout: float = 60.0,
+                   prazo_total: float = 1800.0) -> Path:
     """Baixa ``url`` para ``destino`` com barra de progresso e confere o sha256.
 
     O download vai para um arquivo temporário na mesma pasta e só é renomeado para ``destino`` (operação atômica)
-    depois que o sha256 confere. Em qualquer falha o temporário é apagado e sobe um :class:`ErroDeDados` com uma
-    mensagem em português: nunca fica arquivo parcial ou corrompido para trás.
+    depois que o sha256 confere. ``timeout``: segundos sem receber nada; ``prazo_total``: segundos para o download
+    inteiro (um servidor que manda 1 byte por segundo não prende ninguém por horas). Em qualquer falha o temporário
+    é apagado e sobe um :class:`ErroDeDados` com uma mensagem em português: nunca fica arquivo parcial ou
+    corrompido para trás.
     """
     from tqdm.auto import tqdm
 
     destino = Path(destino)
-    destino.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporario = tempfile.mkstemp(prefix=destino.name + ".", suffix=".parcial", dir=destino.parent)
+    try:
+        destino.parent.mkdir(parents=True, exist_ok=True)
+        fd, temporario = tempfile.mkstemp(prefix=destino.name + ".", suffix=".parcial", dir=destino.parent)
+    except OSError as e:
+        raise ErroDeDados(
+            f"Não consigo escrever em {caminho_para_mostrar(destino.parent)} ({e.strerror or e}). Dê permissão de "
+            "escrita a essa pasta, ou copie os dados para uma pasta sua e aponte LLM_DO_ZERO_DADOS para ela."
+        ) from e
+    limite = time.monotonic() + prazo_total
     try:
         h = hashlib.sha256()
         recebidos = 0
@@ -155,6 +166,12 @@ def baixar_arquivo(url: str, destino, sha256: str, tamanho: int | None = None, t
                     anunciado = int(resposta.headers.get("Content-Length") or 0) or None
                     with tqdm(total=anunciado or tamanho, unit="B", unit_scale=True, desc=f"Baixando {destino.name}") as barra:
                         while True:
+                            if time.monotonic() > limite:
+                                raise ErroDeDados(
+                                    f"O download de {url} passou de {prazo_total:.0f} s e foi interrompido (conexão "
+                                    "lenta demais). Tente de novo mais tarde, ou copie o arquivo para a pasta "
+                                    "indicada em LLM_DO_ZERO_DADOS."
+                                )
                             bloco = resposta.read(1 << 16)
                             if not bloco:
                                 break
@@ -191,11 +208,24 @@ def baixar_arquivo(url: str, destino, sha256: str, tamanho: int | None = None, t
             os.remove(temporario)
 
 
+_CONFERIDOS: dict = {}  # (caminho, tamanho, mtime) -> sha256: cada arquivo é lido inteiro uma vez por processo
+
+
+def _sha256_confere(caminho: Path, sha256: str) -> bool:
+    info = caminho.stat()
+    chave = (str(caminho.resolve()), info.st_size, info.st_mtime_ns)
+    if chave not in _CONFERIDOS:
+        _CONFERIDOS[chave] = sha256_de_arquivo(caminho)
+    return _CONFERIDOS[chave] == sha256
+
+
 def caminho_dado(nome: str) -> Path:
     """Caminho local de um arquivo de dados público do curso, pelo nome (ex.: ``"machado/domCasmurro.txt"``).
 
     Procura, nesta ordem: a pasta indicada em ``LLM_DO_ZERO_DADOS``; o cache ``.cache/dados`` do repositório; e, se
-    não achar, baixa da URL fixada (conferindo o sha256) para o cache.
+    não achar, baixa da URL fixada para o cache. Todo arquivo tem o sha256 conferido antes de ser usado: um arquivo
+    errado em ``LLM_DO_ZERO_DADOS`` é um erro claro (não é pulado em silêncio), e um arquivo estragado no cache é
+    apagado e baixado de novo.
     """
     if nome not in ARQUIVOS:
         conhecidos = ", ".join(sorted(ARQUIVOS))
@@ -204,11 +234,20 @@ def caminho_dado(nome: str) -> Path:
     pasta_env = os.environ.get("LLM_DO_ZERO_DADOS")
     if pasta_env:
         candidato = Path(pasta_env) / nome
-        if candidato.is_file() and candidato.stat().st_size == tamanho:
+        if candidato.is_file():
+            if not _sha256_confere(candidato, sha256):
+                raise ErroDeDados(
+                    f"O arquivo {nome} da pasta LLM_DO_ZERO_DADOS ({candidato.stat().st_size} bytes) não é o "
+                    f"esperado: o sha256 não confere (o certo tem {tamanho} bytes e sha256 {sha256[:12]}…). Copie de "
+                    f"novo o arquivo original, ou tire-o dessa pasta para que seja baixado de {url}."
+                )
             return candidato
     em_cache = PASTA_CACHE / "dados" / nome
-    if em_cache.is_file() and em_cache.stat().st_size == tamanho:
-        return em_cache
+    if em_cache.is_file():
+        if _sha256_confere(em_cache, sha256):
+            return em_cache
+        print(f"{caminho_para_mostrar(em_cache)} está estragado (sha256 não confere): vou apagá-lo e baixar de novo.")
+        em_cache.unlink()
     return baixar_arquivo(url, em_cache, sha256, tamanho)
 
 

@@ -107,6 +107,7 @@ print(f"sorteio uniforme: perda ln(5) = {math.log(5):.4f}, perplexidade 5")
 
 # %% tags=["modulo"]
 import contextlib
+import hashlib
 import json
 import math
 import os
@@ -474,6 +475,24 @@ print(f"forward + backward: capítulo 3 {t_lenta * 1e3:.1f} ms | rápida {t_rapi
 # tying e a inicialização do GPT-2, conforme as chaves da configuração.
 
 # %% tags=["modulo"]
+def conferir_configuracao(cfg: dict) -> None:
+    """Levanta ``ValueError`` (em português) se ``cfg`` não descreve um GPT que dá para montar."""
+    if not isinstance(cfg, dict):
+        raise TypeError(f"A configuração deve ser um dicionário, não {type(cfg).__name__}.")
+    obrigatorias = ("vocab_size", "context_length", "d_model", "n_heads", "n_layers", "dropout", "qkv_bias")
+    faltam = [k for k in obrigatorias if k not in cfg]
+    if faltam:
+        raise ValueError(f"Faltam chaves na configuração do modelo: {faltam}.")
+    for chave in ("vocab_size", "context_length", "d_model", "n_heads", "n_layers"):
+        valor = cfg[chave]
+        if isinstance(valor, bool) or not isinstance(valor, int) or valor < 1:
+            raise ValueError(f"cfg[{chave!r}] deve ser um inteiro >= 1 (recebi {valor!r}).")
+    if cfg["d_model"] % cfg["n_heads"] != 0:
+        raise ValueError(f"d_model ({cfg['d_model']}) precisa ser divisível por n_heads ({cfg['n_heads']}).")
+    if not 0.0 <= float(cfg["dropout"]) < 1.0:
+        raise ValueError(f"cfg['dropout'] deve estar em [0, 1) (recebi {cfg['dropout']!r}).")
+
+
 def criar_modelo_gpt(cfg: dict):
     """O ``ModeloGPT`` do capítulo 4, com as opções de treino deste capítulo (chaves extras de ``cfg``).
 
@@ -481,7 +500,11 @@ def criar_modelo_gpt(cfg: dict):
     - ``"amarrar_pesos": True`` faz a cabeça de saída usar A MESMA matriz do embedding de tokens (weight tying,
       como no GPT-2): ``vocab_size × d_model`` parâmetros a menos;
     - sempre aplica :func:`inicializar_pesos` (inicialização do GPT-2).
+
+    Confere a configuração antes de montar (mensagens em português): chaves que faltam, tamanhos inteiros >= 1,
+    ``d_model`` divisível por ``n_heads`` e ``dropout`` entre 0 e 1.
     """
+    conferir_configuracao(cfg)
     modelo = ModeloGPT(cfg)
     if cfg.get("atencao_rapida", False):
         for bloco in modelo.blocos:
@@ -757,8 +780,8 @@ def filtrar_top_p(logits, p):
     Ordena as probabilidades, acumula, e descarta um token quando a soma dos que vêm ANTES dele já atingiu ``p``
     (assim o token que faz a soma passar de ``p`` fica, e o mais provável nunca é descartado).
     """
-    if p is None:
-        return logits
+    if p is None or p == 1.0:
+        return logits  # p = 1: todos os tokens ficam (a soma acumulada em float32 pode "chegar" a 1 antes do fim)
     if not 0.0 < p <= 1.0:
         raise ValueError(f"top_p deve estar em (0, 1] (recebi {p}).")
     ordenados, indices = torch.sort(logits, descending=True, dim=-1)
@@ -784,10 +807,12 @@ def gerar_texto(modelo, ids, max_novos_tokens: int, context_length: int | None =
     janela desliza e cada passo volta a ver os últimos ``context_length`` tokens. Roda com
     :func:`modo_avaliacao`. Devolve ``(batch, tokens + novos)``.
     """
-    if ids.dim() != 2:
-        raise ValueError(f"ids deve ter shape (batch, tokens), mas tem shape {tuple(ids.shape)}.")
-    if temperatura < 0:
-        raise ValueError(f"temperatura deve ser >= 0 (recebi {temperatura}).")
+    if not isinstance(ids, torch.Tensor) or ids.dtype != torch.long:
+        raise TypeError("ids deve ser um torch.Tensor de inteiros (dtype torch.long) com shape (batch, tokens).")
+    if ids.dim() != 2 or ids.shape[0] < 1 or ids.shape[1] < 1:
+        raise ValueError(f"ids deve ter shape (batch, tokens) com pelo menos 1 token, mas tem shape {tuple(ids.shape)}.")
+    if not math.isfinite(temperatura) or temperatura < 0:
+        raise ValueError(f"temperatura deve ser um número finito >= 0 (recebi {temperatura}).")
     if isinstance(max_novos_tokens, bool) or not isinstance(max_novos_tokens, int) or max_novos_tokens < 0:
         raise ValueError(f"max_novos_tokens deve ser um inteiro >= 0 (recebi {max_novos_tokens!r}).")
     if parada is not None and id_fim is None:
@@ -806,7 +831,8 @@ def gerar_texto(modelo, ids, max_novos_tokens: int, context_length: int | None =
             if temperatura == 0.0:
                 proximo = torch.argmax(logits, dim=-1, keepdim=True)  # (batch, 1)
             else:
-                logits = filtrar_top_p(filtrar_top_k(logits / temperatura, top_k), top_p)
+                # em float64: uma temperatura minúscula (ex.: 1e-30) não estoura para infinito
+                logits = filtrar_top_p(filtrar_top_k(logits.double() / temperatura, top_k), top_p)
                 probs = torch.softmax(logits, dim=-1).cpu()
                 proximo = torch.multinomial(probs, 1, generator=gerador).to(ids.device)  # (batch, 1)
             if id_fim is not None:
@@ -1218,16 +1244,19 @@ def salvar_checkpoint(caminho, modelo, cfg: dict, otimizador=None, passo: int = 
 
     Só tensores, números, textos, listas e dicionários: o arquivo pode ser lido com ``torch.load(...,
     weights_only=True)``, que não executa código. ``impressao``: a impressão digital da receita que fez o modelo
-    (veja :func:`carregar_ou_construir`). A gravação é atômica (arquivo temporário + ``os.replace``) e não deixa
-    o temporário para trás se falhar.
+    (veja :func:`carregar_ou_construir`). Guarda também o sha256 dos pesos, conferido na leitura (um byte trocado
+    no disco não passa em silêncio). A gravação é atômica (arquivo temporário + ``fsync`` + ``os.replace``) e não
+    deixa o temporário para trás se falhar.
     """
     caminho = Path(caminho)
     caminho.parent.mkdir(parents=True, exist_ok=True)
+    pesos = modelo.state_dict()
     dados = {
         "formato": "llm-do-zero-checkpoint",
-        "versao": 1,
+        "versao": 2,
         "cfg": dict(cfg),
-        "modelo": modelo.state_dict(),
+        "modelo": pesos,
+        "sha256_pesos": sha256_dos_pesos(pesos),
         "otimizador": otimizador.state_dict() if otimizador is not None else None,
         "passo": int(passo),
         "tokenizador": tokenizador_id,
@@ -1238,11 +1267,30 @@ def salvar_checkpoint(caminho, modelo, cfg: dict, otimizador=None, passo: int = 
     temporario = caminho.with_name(f"{caminho.name}.{os.getpid()}.tmp")
     try:
         torch.save(dados, temporario)
+        with open(temporario, "rb+") as f:
+            os.fsync(f.fileno())  # os bytes estão no disco antes da troca de nome
         os.replace(temporario, caminho)
     finally:
         if temporario.exists():
             temporario.unlink()
     return caminho
+
+
+def sha256_dos_pesos(pesos: dict) -> str:
+    """sha256 dos nomes, shapes, tipos e bytes de todos os tensores de um ``state_dict`` (em ordem de nome)."""
+    h = hashlib.sha256()
+    for nome in sorted(pesos):
+        t = pesos[nome].detach().to("cpu").contiguous()
+        h.update(f"{nome}|{tuple(t.shape)}|{t.dtype}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def configuracao_do_modelo(modelo) -> dict:
+    """Os tamanhos de um ``ModeloGPT`` lidos do próprio modelo (para comparar com a configuração de um checkpoint)."""
+    return {"vocab_size": modelo.emb_tokens.num_embeddings, "context_length": modelo.context_length,
+            "d_model": modelo.emb_tokens.embedding_dim, "n_layers": len(modelo.blocos),
+            "n_heads": modelo.blocos[0].atencao.n_heads}
 
 
 def carregar_checkpoint(caminho, modelo=None, otimizador=None, dispositivo="cpu", restaurar_rng: bool = False,
@@ -1256,10 +1304,20 @@ def carregar_checkpoint(caminho, modelo=None, otimizador=None, dispositivo="cpu"
     """
     caminho = Path(caminho)
     if not caminho.is_file():
-        raise FileNotFoundError(f"Não achei o checkpoint {caminho}.")
-    dados = torch.load(caminho, map_location=dispositivo, weights_only=True)
-    if not isinstance(dados, dict) or dados.get("formato") != "llm-do-zero-checkpoint":
-        raise ValueError(f"{caminho} não é um checkpoint salvo por salvar_checkpoint().")
+        raise FileNotFoundError(f"Não achei o checkpoint {caminho_para_mostrar(caminho)}.")
+    try:
+        dados = torch.load(caminho, map_location=dispositivo, weights_only=True)
+    except Exception as erro:  # vazio, truncado, lixo ou um pickle com código: nenhum vira um erro obscuro
+        raise ValueError(
+            f"Não consegui ler {caminho.name} como checkpoint (arquivo vazio, truncado ou corrompido? "
+            f"{type(erro).__name__}). Apague-o para que seja refeito."
+        ) from erro
+    if (not isinstance(dados, dict) or dados.get("formato") != "llm-do-zero-checkpoint"
+            or not isinstance(dados.get("cfg"), dict) or not isinstance(dados.get("modelo"), dict)):
+        raise ValueError(f"{caminho.name} não é um checkpoint salvo por salvar_checkpoint().")
+    if "sha256_pesos" in dados and sha256_dos_pesos(dados["modelo"]) != dados["sha256_pesos"]:
+        raise ValueError(f"Os pesos de {caminho.name} não conferem com o sha256 gravado: o arquivo foi corrompido. "
+                         "Apague-o para que seja refeito.")
     if impressao is not None and dados.get("impressao_digital") != impressao:
         raise ErroDeImpressaoDigital(
             f"O checkpoint {caminho.name} foi feito por outra receita (impressão digital "
@@ -1267,6 +1325,12 @@ def carregar_checkpoint(caminho, modelo=None, otimizador=None, dispositivo="cpu"
         )
     if modelo is None:
         modelo = criar_modelo_gpt(dados["cfg"])
+    diferentes = {k: (dados["cfg"].get(k), v) for k, v in configuracao_do_modelo(modelo).items()
+                  if dados["cfg"].get(k) != v}
+    if diferentes:
+        detalhes = ", ".join(f"{k}: {a!r} no arquivo, {b!r} no modelo" for k, (a, b) in diferentes.items())
+        raise ValueError(f"O checkpoint {caminho.name} foi salvo com outra configuração ({detalhes}). Crie o modelo "
+                         "com a configuração salva (dados['cfg']) antes de carregar.")
     esperado = modelo.state_dict()
     faltando = sorted(set(esperado) - set(dados["modelo"]))
     sobrando = sorted(set(dados["modelo"]) - set(esperado))
@@ -1501,7 +1565,8 @@ def modelo_base(dispositivo=None):
     estimativa = escolher("~20 s numa CPU", "alguns minutos numa GPU; em CPU, a barra de progresso mostra o tempo")
     if tokens_por_s and not RAPIDO:
         estimativa = f"~{n_tokens / tokens_por_s / 60:.0f} min em 2 núcleos de CPU (medido no capítulo 5), bem menos numa GPU"
-    aviso = (f"modelo_base: vou pré-treinar com a receita do capítulo 5 ({treino['passos']} passos, {n_tokens:,} tokens; "
+    milhar = f"{n_tokens:,}".replace(",", ".")
+    aviso = (f"modelo_base: vou pré-treinar com a receita do capítulo 5 ({treino['passos']} passos, {milhar} tokens; "
              f"{estimativa}).")
 
     def construir():

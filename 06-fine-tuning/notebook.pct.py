@@ -826,6 +826,8 @@ def classificar_texto(texto: str, modelo, tokenizador, max_length: int | None = 
         raise TypeError(f"classificar_texto espera um texto (str), recebi {type(texto).__name__}.")
     if not texto.strip():
         raise ValueError("O texto está vazio: escreva a mensagem que você quer classificar.")
+    if max_length is not None and (isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1):
+        raise ValueError(f"max_length deve ser um inteiro >= 1 ou None (recebi {max_length!r}).")
     limite = modelo.context_length
     max_length = limite if max_length is None else min(max_length, limite)
     dispositivo = dispositivo_do_modelo(modelo) if dispositivo is None else dispositivo

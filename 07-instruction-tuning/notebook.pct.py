@@ -93,6 +93,7 @@ import re
 import unicodedata
 import urllib.error
 import urllib.request
+import warnings
 from collections import Counter
 from pathlib import Path
 
@@ -234,11 +235,16 @@ def formatar_prompt(exemplo) -> str:
     palavras quase sempre vêm depois de um espaço, ele tem ``" janela"`` como UM token, mas parte ``"janela"`` no
     começo de uma linha em ``"j" + "an" + "ela"``.
     """
-    instrucao = str(exemplo["instrucao"]).strip()
+    if not isinstance(exemplo.get("instrucao"), str):
+        raise TypeError(f"A instrução deve ser um texto (str), não {type(exemplo.get('instrucao')).__name__}: "
+                        f"{exemplo!r}.")
+    if not isinstance(exemplo.get("entrada") or "", str):
+        raise TypeError(f"A entrada deve ser um texto (str) ou vazia, não {type(exemplo['entrada']).__name__}.")
+    instrucao = exemplo["instrucao"].strip()
     if not instrucao:
         raise ValueError(f"O exemplo não tem instrução: {exemplo!r}.")
     texto = f"{PROMPT_INTRO}\n\n### Instrução: {instrucao}"
-    entrada = str(exemplo.get("entrada") or "").strip()
+    entrada = (exemplo.get("entrada") or "").strip()
     if entrada:
         texto += f"\n\n### Entrada: {entrada}"
     return texto + "\n\n### Resposta:"
@@ -545,6 +551,9 @@ def responder(modelo, tokenizador, exemplo, max_novos_tokens: int = 60, id_fim: 
         id_fim = id_fim_de_texto(tokenizador)
     dispositivo = dispositivo_do_modelo(modelo)
     ids = torch.tensor([tokenizador.encode(formatar_prompt(exemplo))], device=dispositivo)  # (1, tokens)
+    if ids.shape[1] >= modelo.context_length:
+        warnings.warn(f"O prompt tem {ids.shape[1]} tokens, mas o modelo só enxerga {modelo.context_length}: o começo "
+                      "do prompt fica de fora da janela. Encurte a instrução ou a entrada.", stacklevel=2)
     saida = gerar_texto(modelo, ids, max_novos_tokens, id_fim=id_fim, usar_cache=True)  # (1, tokens + novos)
     novos = saida[0, ids.shape[1]:].tolist()
     if id_fim in novos:

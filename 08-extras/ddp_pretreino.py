@@ -72,8 +72,9 @@ if str(PASTA) not in sys.path:
     sys.path.insert(0, str(PASTA))
 
 from linha_de_comando import ParserPT, inteiro_positivo  # noqa: E402
-from llm_do_zero import (GPT_BASE_RAPIDO, DatasetGPT, N_FUSOES_BASE, corpus_machado, criar_modelo_gpt, criar_otimizador,  # noqa: E402
-                         fixar_semente, perda_do_batch, taxa_aprendizado, tokenizador_machado)
+from llm_do_zero import (GPT_BASE_RAPIDO, DatasetGPT, N_FUSOES_BASE, corpus_machado, criar_modelo_gpt,  # noqa: E402
+                         criar_otimizador, fixar_semente, impressao_digital, perda_do_batch, receita_bpe_machado,
+                         taxa_aprendizado, tokenizador_machado)
 
 #: Configuração padrão do modelo: a do modelo base do modo rápido (~0,4 M de parâmetros), com dropout 0 — com
 #: dropout, cada processo sortearia máscaras diferentes das de um processo só, e as perdas não bateriam.
@@ -118,10 +119,11 @@ def criar_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=inteiro_positivo, default=1, help="threads de CPU por processo (padrão: 1)")
     p.add_argument("--backend", choices=["gloo", "nccl"], default="gloo",
                    help="gloo para CPU (padrão); nccl para GPUs NVIDIA")
-    p.add_argument("--saida", type=Path, default=None, help="arquivo JSON onde o rank 0 grava as perdas")
+    p.add_argument("--saida", type=Path, default=None,
+                   help="arquivo JSON onde o rank 0 grava as perdas (com a impressão digital da receita)")
     p.add_argument("--comparar", type=Path, default=None,
-                   help="JSON de outra execução: o rank 0 imprime a maior diferença entre as perdas e falha se "
-                        "ela passar de --tolerancia")
+                   help="JSON de outra execução com a mesma receita: o rank 0 imprime a maior diferença entre as "
+                        "perdas e falha se ela passar de --tolerancia (ou se a receita for outra)")
     p.add_argument("--tolerancia", type=_real_positivo, default=1e-4)
     p.add_argument("--silencioso", action="store_true", help="não imprime a perda de cada passo")
     return p
@@ -329,8 +331,20 @@ def _gravar_json(caminho: Path, dados: dict) -> None:
     caminho = Path(caminho)
     caminho.parent.mkdir(parents=True, exist_ok=True)
     temporario = caminho.with_name(caminho.name + f".{os.getpid()}.tmp")
-    temporario.write_text(json.dumps(dados, ensure_ascii=False, indent=1), encoding="utf-8")
-    os.replace(temporario, caminho)  # nunca deixa um JSON pela metade
+    try:
+        temporario.write_text(json.dumps(dados, ensure_ascii=False, indent=1), encoding="utf-8")
+        os.replace(temporario, caminho)  # nunca deixa um JSON pela metade
+    finally:
+        if temporario.exists():
+            temporario.unlink()
+
+
+def receita_ddp(cfg: dict, passos: int, batch_global: int, lr: float, semente: int, max_caracteres) -> dict:
+    """O que determina as perdas de uma execução (o número de processos e de micro-lotes NÃO entra: compará-los é o
+    objetivo). Duas execuções só podem ser comparadas se as impressões digitais das receitas forem iguais."""
+    return {"artefato": "ddp_pretreino", "cfg": dict(cfg), "passos": passos, "batch_global": batch_global, "lr": lr,
+            "semente": semente, "max_caracteres": max_caracteres,
+            "tokenizador": impressao_digital(receita_bpe_machado(N_FUSOES_BASE))}
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -402,6 +416,8 @@ def main(argv=None) -> int:
                        threads=args.threads, mostrar=not args.silencioso)
     if hist["rank"] != 0:
         return 0  # só o rank 0 fala e grava: os outros têm as mesmas perdas
+    hist["impressao_digital"] = impressao_digital(
+        receita_ddp(cfg, args.passos, args.batch_global, args.lr, args.semente, args.max_caracteres))
     print(f"{args.passos} passos em {hist['tempo_s']:.2f} s ({_milhar(hist['tokens_por_s'])} tokens/s no total); "
           f"perda final {hist['perdas'][-1]:.6f}")
     if args.saida is not None:
@@ -409,6 +425,11 @@ def main(argv=None) -> int:
         print(f"Perdas gravadas em {args.saida}")
     if args.comparar is not None:
         outra = json.loads(args.comparar.read_text(encoding="utf-8"))
+        if outra.get("impressao_digital") != hist["impressao_digital"]:
+            print(f"ERRO: {args.comparar.name} veio de outra receita (impressão digital "
+                  f"{outra.get('impressao_digital') or 'nenhuma'}, esta é {hist['impressao_digital']}): só dá para "
+                  "comparar execuções com o mesmo modelo, passos, batch global, lr, semente e dados.", file=sys.stderr)
+            return 1
         dif = maior_diferenca(hist["perdas"], outra["perdas"])
         print(f"Maior diferença para {args.comparar.name} ({outra['world_size']} processo(s)): {dif:.2e}")
         if dif > args.tolerancia:

@@ -21,6 +21,7 @@ import json
 import os
 import random
 import tempfile
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -133,18 +134,28 @@ def sha256_de_arquivo(caminho) -> str:
     return h.hexdigest()
 
 
-def baixar_arquivo(url: str, destino, sha256: str, tamanho: int | None = None, timeout: float = 60.0) -> Path:
+def baixar_arquivo(url: str, destino, sha256: str, tamanho: int | None = None, timeout: float = 60.0,
+                   prazo_total: float = 1800.0) -> Path:
     """Baixa ``url`` para ``destino`` com barra de progresso e confere o sha256.
 
     O download vai para um arquivo temporário na mesma pasta e só é renomeado para ``destino`` (operação atômica)
-    depois que o sha256 confere. Em qualquer falha o temporário é apagado e sobe um :class:`ErroDeDados` com uma
-    mensagem em português: nunca fica arquivo parcial ou corrompido para trás.
+    depois que o sha256 confere. ``timeout``: segundos sem receber nada; ``prazo_total``: segundos para o download
+    inteiro (um servidor que manda 1 byte por segundo não prende ninguém por horas). Em qualquer falha o temporário
+    é apagado e sobe um :class:`ErroDeDados` com uma mensagem em português: nunca fica arquivo parcial ou
+    corrompido para trás.
     """
     from tqdm.auto import tqdm
 
     destino = Path(destino)
-    destino.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporario = tempfile.mkstemp(prefix=destino.name + ".", suffix=".parcial", dir=destino.parent)
+    try:
+        destino.parent.mkdir(parents=True, exist_ok=True)
+        fd, temporario = tempfile.mkstemp(prefix=destino.name + ".", suffix=".parcial", dir=destino.parent)
+    except OSError as e:
+        raise ErroDeDados(
+            f"Não consigo escrever em {caminho_para_mostrar(destino.parent)} ({e.strerror or e}). Dê permissão de "
+            "escrita a essa pasta, ou copie os dados para uma pasta sua e aponte LLM_DO_ZERO_DADOS para ela."
+        ) from e
+    limite = time.monotonic() + prazo_total
     try:
         h = hashlib.sha256()
         recebidos = 0
@@ -155,6 +166,12 @@ def baixar_arquivo(url: str, destino, sha256: str, tamanho: int | None = None, t
                     anunciado = int(resposta.headers.get("Content-Length") or 0) or None
                     with tqdm(total=anunciado or tamanho, unit="B", unit_scale=True, desc=f"Baixando {destino.name}") as barra:
                         while True:
+                            if time.monotonic() > limite:
+                                raise ErroDeDados(
+                                    f"O download de {url} passou de {prazo_total:.0f} s e foi interrompido (conexão "
+                                    "lenta demais). Tente de novo mais tarde, ou copie o arquivo para a pasta "
+                                    "indicada em LLM_DO_ZERO_DADOS."
+                                )
                             bloco = resposta.read(1 << 16)
                             if not bloco:
                                 break
@@ -191,11 +208,24 @@ def baixar_arquivo(url: str, destino, sha256: str, tamanho: int | None = None, t
             os.remove(temporario)
 
 
+_CONFERIDOS: dict = {}  # (caminho, tamanho, mtime) -> sha256: cada arquivo é lido inteiro uma vez por processo
+
+
+def _sha256_confere(caminho: Path, sha256: str) -> bool:
+    info = caminho.stat()
+    chave = (str(caminho.resolve()), info.st_size, info.st_mtime_ns)
+    if chave not in _CONFERIDOS:
+        _CONFERIDOS[chave] = sha256_de_arquivo(caminho)
+    return _CONFERIDOS[chave] == sha256
+
+
 def caminho_dado(nome: str) -> Path:
     """Caminho local de um arquivo de dados público do curso, pelo nome (ex.: ``"machado/domCasmurro.txt"``).
 
     Procura, nesta ordem: a pasta indicada em ``LLM_DO_ZERO_DADOS``; o cache ``.cache/dados`` do repositório; e, se
-    não achar, baixa da URL fixada (conferindo o sha256) para o cache.
+    não achar, baixa da URL fixada para o cache. Todo arquivo tem o sha256 conferido antes de ser usado: um arquivo
+    errado em ``LLM_DO_ZERO_DADOS`` é um erro claro (não é pulado em silêncio), e um arquivo estragado no cache é
+    apagado e baixado de novo.
     """
     if nome not in ARQUIVOS:
         conhecidos = ", ".join(sorted(ARQUIVOS))
@@ -204,11 +234,20 @@ def caminho_dado(nome: str) -> Path:
     pasta_env = os.environ.get("LLM_DO_ZERO_DADOS")
     if pasta_env:
         candidato = Path(pasta_env) / nome
-        if candidato.is_file() and candidato.stat().st_size == tamanho:
+        if candidato.is_file():
+            if not _sha256_confere(candidato, sha256):
+                raise ErroDeDados(
+                    f"O arquivo {nome} da pasta LLM_DO_ZERO_DADOS ({candidato.stat().st_size} bytes) não é o "
+                    f"esperado: o sha256 não confere (o certo tem {tamanho} bytes e sha256 {sha256[:12]}…). Copie de "
+                    f"novo o arquivo original, ou tire-o dessa pasta para que seja baixado de {url}."
+                )
             return candidato
     em_cache = PASTA_CACHE / "dados" / nome
-    if em_cache.is_file() and em_cache.stat().st_size == tamanho:
-        return em_cache
+    if em_cache.is_file():
+        if _sha256_confere(em_cache, sha256):
+            return em_cache
+        print(f"{caminho_para_mostrar(em_cache)} está estragado (sha256 não confere): vou apagá-lo e baixar de novo.")
+        em_cache.unlink()
     return baixar_arquivo(url, em_cache, sha256, tamanho)
 
 
@@ -1037,6 +1076,7 @@ def contar_parametros(modelo: nn.Module, sem_cabeca_saida: bool = False) -> int:
 # ===== Capítulo 5: pré-treinamento =====
 
 import contextlib
+import hashlib
 import json
 import math
 import os
@@ -1227,6 +1267,24 @@ class AtencaoRapida(nn.Module):
         return self
 
 
+def conferir_configuracao(cfg: dict) -> None:
+    """Levanta ``ValueError`` (em português) se ``cfg`` não descreve um GPT que dá para montar."""
+    if not isinstance(cfg, dict):
+        raise TypeError(f"A configuração deve ser um dicionário, não {type(cfg).__name__}.")
+    obrigatorias = ("vocab_size", "context_length", "d_model", "n_heads", "n_layers", "dropout", "qkv_bias")
+    faltam = [k for k in obrigatorias if k not in cfg]
+    if faltam:
+        raise ValueError(f"Faltam chaves na configuração do modelo: {faltam}.")
+    for chave in ("vocab_size", "context_length", "d_model", "n_heads", "n_layers"):
+        valor = cfg[chave]
+        if isinstance(valor, bool) or not isinstance(valor, int) or valor < 1:
+            raise ValueError(f"cfg[{chave!r}] deve ser um inteiro >= 1 (recebi {valor!r}).")
+    if cfg["d_model"] % cfg["n_heads"] != 0:
+        raise ValueError(f"d_model ({cfg['d_model']}) precisa ser divisível por n_heads ({cfg['n_heads']}).")
+    if not 0.0 <= float(cfg["dropout"]) < 1.0:
+        raise ValueError(f"cfg['dropout'] deve estar em [0, 1) (recebi {cfg['dropout']!r}).")
+
+
 def criar_modelo_gpt(cfg: dict):
     """O ``ModeloGPT`` do capítulo 4, com as opções de treino deste capítulo (chaves extras de ``cfg``).
 
@@ -1234,7 +1292,11 @@ def criar_modelo_gpt(cfg: dict):
     - ``"amarrar_pesos": True`` faz a cabeça de saída usar A MESMA matriz do embedding de tokens (weight tying,
       como no GPT-2): ``vocab_size × d_model`` parâmetros a menos;
     - sempre aplica :func:`inicializar_pesos` (inicialização do GPT-2).
+
+    Confere a configuração antes de montar (mensagens em português): chaves que faltam, tamanhos inteiros >= 1,
+    ``d_model`` divisível por ``n_heads`` e ``dropout`` entre 0 e 1.
     """
+    conferir_configuracao(cfg)
     modelo = ModeloGPT(cfg)
     if cfg.get("atencao_rapida", False):
         for bloco in modelo.blocos:
@@ -1434,8 +1496,8 @@ def filtrar_top_p(logits, p):
     Ordena as probabilidades, acumula, e descarta um token quando a soma dos que vêm ANTES dele já atingiu ``p``
     (assim o token que faz a soma passar de ``p`` fica, e o mais provável nunca é descartado).
     """
-    if p is None:
-        return logits
+    if p is None or p == 1.0:
+        return logits  # p = 1: todos os tokens ficam (a soma acumulada em float32 pode "chegar" a 1 antes do fim)
     if not 0.0 < p <= 1.0:
         raise ValueError(f"top_p deve estar em (0, 1] (recebi {p}).")
     ordenados, indices = torch.sort(logits, descending=True, dim=-1)
@@ -1461,10 +1523,12 @@ def gerar_texto(modelo, ids, max_novos_tokens: int, context_length: int | None =
     janela desliza e cada passo volta a ver os últimos ``context_length`` tokens. Roda com
     :func:`modo_avaliacao`. Devolve ``(batch, tokens + novos)``.
     """
-    if ids.dim() != 2:
-        raise ValueError(f"ids deve ter shape (batch, tokens), mas tem shape {tuple(ids.shape)}.")
-    if temperatura < 0:
-        raise ValueError(f"temperatura deve ser >= 0 (recebi {temperatura}).")
+    if not isinstance(ids, torch.Tensor) or ids.dtype != torch.long:
+        raise TypeError("ids deve ser um torch.Tensor de inteiros (dtype torch.long) com shape (batch, tokens).")
+    if ids.dim() != 2 or ids.shape[0] < 1 or ids.shape[1] < 1:
+        raise ValueError(f"ids deve ter shape (batch, tokens) com pelo menos 1 token, mas tem shape {tuple(ids.shape)}.")
+    if not math.isfinite(temperatura) or temperatura < 0:
+        raise ValueError(f"temperatura deve ser um número finito >= 0 (recebi {temperatura}).")
     if isinstance(max_novos_tokens, bool) or not isinstance(max_novos_tokens, int) or max_novos_tokens < 0:
         raise ValueError(f"max_novos_tokens deve ser um inteiro >= 0 (recebi {max_novos_tokens!r}).")
     if parada is not None and id_fim is None:
@@ -1483,7 +1547,8 @@ def gerar_texto(modelo, ids, max_novos_tokens: int, context_length: int | None =
             if temperatura == 0.0:
                 proximo = torch.argmax(logits, dim=-1, keepdim=True)  # (batch, 1)
             else:
-                logits = filtrar_top_p(filtrar_top_k(logits / temperatura, top_k), top_p)
+                # em float64: uma temperatura minúscula (ex.: 1e-30) não estoura para infinito
+                logits = filtrar_top_p(filtrar_top_k(logits.double() / temperatura, top_k), top_p)
                 probs = torch.softmax(logits, dim=-1).cpu()
                 proximo = torch.multinomial(probs, 1, generator=gerador).to(ids.device)  # (batch, 1)
             if id_fim is not None:
@@ -1683,16 +1748,19 @@ def salvar_checkpoint(caminho, modelo, cfg: dict, otimizador=None, passo: int = 
 
     Só tensores, números, textos, listas e dicionários: o arquivo pode ser lido com ``torch.load(...,
     weights_only=True)``, que não executa código. ``impressao``: a impressão digital da receita que fez o modelo
-    (veja :func:`carregar_ou_construir`). A gravação é atômica (arquivo temporário + ``os.replace``) e não deixa
-    o temporário para trás se falhar.
+    (veja :func:`carregar_ou_construir`). Guarda também o sha256 dos pesos, conferido na leitura (um byte trocado
+    no disco não passa em silêncio). A gravação é atômica (arquivo temporário + ``fsync`` + ``os.replace``) e não
+    deixa o temporário para trás se falhar.
     """
     caminho = Path(caminho)
     caminho.parent.mkdir(parents=True, exist_ok=True)
+    pesos = modelo.state_dict()
     dados = {
         "formato": "llm-do-zero-checkpoint",
-        "versao": 1,
+        "versao": 2,
         "cfg": dict(cfg),
-        "modelo": modelo.state_dict(),
+        "modelo": pesos,
+        "sha256_pesos": sha256_dos_pesos(pesos),
         "otimizador": otimizador.state_dict() if otimizador is not None else None,
         "passo": int(passo),
         "tokenizador": tokenizador_id,
@@ -1703,11 +1771,30 @@ def salvar_checkpoint(caminho, modelo, cfg: dict, otimizador=None, passo: int = 
     temporario = caminho.with_name(f"{caminho.name}.{os.getpid()}.tmp")
     try:
         torch.save(dados, temporario)
+        with open(temporario, "rb+") as f:
+            os.fsync(f.fileno())  # os bytes estão no disco antes da troca de nome
         os.replace(temporario, caminho)
     finally:
         if temporario.exists():
             temporario.unlink()
     return caminho
+
+
+def sha256_dos_pesos(pesos: dict) -> str:
+    """sha256 dos nomes, shapes, tipos e bytes de todos os tensores de um ``state_dict`` (em ordem de nome)."""
+    h = hashlib.sha256()
+    for nome in sorted(pesos):
+        t = pesos[nome].detach().to("cpu").contiguous()
+        h.update(f"{nome}|{tuple(t.shape)}|{t.dtype}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def configuracao_do_modelo(modelo) -> dict:
+    """Os tamanhos de um ``ModeloGPT`` lidos do próprio modelo (para comparar com a configuração de um checkpoint)."""
+    return {"vocab_size": modelo.emb_tokens.num_embeddings, "context_length": modelo.context_length,
+            "d_model": modelo.emb_tokens.embedding_dim, "n_layers": len(modelo.blocos),
+            "n_heads": modelo.blocos[0].atencao.n_heads}
 
 
 def carregar_checkpoint(caminho, modelo=None, otimizador=None, dispositivo="cpu", restaurar_rng: bool = False,
@@ -1721,10 +1808,20 @@ def carregar_checkpoint(caminho, modelo=None, otimizador=None, dispositivo="cpu"
     """
     caminho = Path(caminho)
     if not caminho.is_file():
-        raise FileNotFoundError(f"Não achei o checkpoint {caminho}.")
-    dados = torch.load(caminho, map_location=dispositivo, weights_only=True)
-    if not isinstance(dados, dict) or dados.get("formato") != "llm-do-zero-checkpoint":
-        raise ValueError(f"{caminho} não é um checkpoint salvo por salvar_checkpoint().")
+        raise FileNotFoundError(f"Não achei o checkpoint {caminho_para_mostrar(caminho)}.")
+    try:
+        dados = torch.load(caminho, map_location=dispositivo, weights_only=True)
+    except Exception as erro:  # vazio, truncado, lixo ou um pickle com código: nenhum vira um erro obscuro
+        raise ValueError(
+            f"Não consegui ler {caminho.name} como checkpoint (arquivo vazio, truncado ou corrompido? "
+            f"{type(erro).__name__}). Apague-o para que seja refeito."
+        ) from erro
+    if (not isinstance(dados, dict) or dados.get("formato") != "llm-do-zero-checkpoint"
+            or not isinstance(dados.get("cfg"), dict) or not isinstance(dados.get("modelo"), dict)):
+        raise ValueError(f"{caminho.name} não é um checkpoint salvo por salvar_checkpoint().")
+    if "sha256_pesos" in dados and sha256_dos_pesos(dados["modelo"]) != dados["sha256_pesos"]:
+        raise ValueError(f"Os pesos de {caminho.name} não conferem com o sha256 gravado: o arquivo foi corrompido. "
+                         "Apague-o para que seja refeito.")
     if impressao is not None and dados.get("impressao_digital") != impressao:
         raise ErroDeImpressaoDigital(
             f"O checkpoint {caminho.name} foi feito por outra receita (impressão digital "
@@ -1732,6 +1829,12 @@ def carregar_checkpoint(caminho, modelo=None, otimizador=None, dispositivo="cpu"
         )
     if modelo is None:
         modelo = criar_modelo_gpt(dados["cfg"])
+    diferentes = {k: (dados["cfg"].get(k), v) for k, v in configuracao_do_modelo(modelo).items()
+                  if dados["cfg"].get(k) != v}
+    if diferentes:
+        detalhes = ", ".join(f"{k}: {a!r} no arquivo, {b!r} no modelo" for k, (a, b) in diferentes.items())
+        raise ValueError(f"O checkpoint {caminho.name} foi salvo com outra configuração ({detalhes}). Crie o modelo "
+                         "com a configuração salva (dados['cfg']) antes de carregar.")
     esperado = modelo.state_dict()
     faltando = sorted(set(esperado) - set(dados["modelo"]))
     sobrando = sorted(set(dados["modelo"]) - set(esperado))
@@ -1884,7 +1987,8 @@ def modelo_base(dispositivo=None):
     estimativa = escolher("~20 s numa CPU", "alguns minutos numa GPU; em CPU, a barra de progresso mostra o tempo")
     if tokens_por_s and not RAPIDO:
         estimativa = f"~{n_tokens / tokens_por_s / 60:.0f} min em 2 núcleos de CPU (medido no capítulo 5), bem menos numa GPU"
-    aviso = (f"modelo_base: vou pré-treinar com a receita do capítulo 5 ({treino['passos']} passos, {n_tokens:,} tokens; "
+    milhar = f"{n_tokens:,}".replace(",", ".")
+    aviso = (f"modelo_base: vou pré-treinar com a receita do capítulo 5 ({treino['passos']} passos, {milhar} tokens; "
              f"{estimativa}).")
 
     def construir():
@@ -2322,6 +2426,8 @@ def classificar_texto(texto: str, modelo, tokenizador, max_length: int | None = 
         raise TypeError(f"classificar_texto espera um texto (str), recebi {type(texto).__name__}.")
     if not texto.strip():
         raise ValueError("O texto está vazio: escreva a mensagem que você quer classificar.")
+    if max_length is not None and (isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1):
+        raise ValueError(f"max_length deve ser um inteiro >= 1 ou None (recebi {max_length!r}).")
     limite = modelo.context_length
     max_length = limite if max_length is None else min(max_length, limite)
     dispositivo = dispositivo_do_modelo(modelo) if dispositivo is None else dispositivo
@@ -2417,6 +2523,7 @@ import re
 import unicodedata
 import urllib.error
 import urllib.request
+import warnings
 from collections import Counter
 from pathlib import Path
 
@@ -2481,11 +2588,16 @@ def formatar_prompt(exemplo) -> str:
     palavras quase sempre vêm depois de um espaço, ele tem ``" janela"`` como UM token, mas parte ``"janela"`` no
     começo de uma linha em ``"j" + "an" + "ela"``.
     """
-    instrucao = str(exemplo["instrucao"]).strip()
+    if not isinstance(exemplo.get("instrucao"), str):
+        raise TypeError(f"A instrução deve ser um texto (str), não {type(exemplo.get('instrucao')).__name__}: "
+                        f"{exemplo!r}.")
+    if not isinstance(exemplo.get("entrada") or "", str):
+        raise TypeError(f"A entrada deve ser um texto (str) ou vazia, não {type(exemplo['entrada']).__name__}.")
+    instrucao = exemplo["instrucao"].strip()
     if not instrucao:
         raise ValueError(f"O exemplo não tem instrução: {exemplo!r}.")
     texto = f"{PROMPT_INTRO}\n\n### Instrução: {instrucao}"
-    entrada = str(exemplo.get("entrada") or "").strip()
+    entrada = (exemplo.get("entrada") or "").strip()
     if entrada:
         texto += f"\n\n### Entrada: {entrada}"
     return texto + "\n\n### Resposta:"
@@ -2607,6 +2719,9 @@ def responder(modelo, tokenizador, exemplo, max_novos_tokens: int = 60, id_fim: 
         id_fim = id_fim_de_texto(tokenizador)
     dispositivo = dispositivo_do_modelo(modelo)
     ids = torch.tensor([tokenizador.encode(formatar_prompt(exemplo))], device=dispositivo)  # (1, tokens)
+    if ids.shape[1] >= modelo.context_length:
+        warnings.warn(f"O prompt tem {ids.shape[1]} tokens, mas o modelo só enxerga {modelo.context_length}: o começo "
+                      "do prompt fica de fora da janela. Encurte a instrução ou a entrada.", stacklevel=2)
     saida = gerar_texto(modelo, ids, max_novos_tokens, id_fim=id_fim, usar_cache=True)  # (1, tokens + novos)
     novos = saida[0, ids.shape[1]:].tolist()
     if id_fim in novos:

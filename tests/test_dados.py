@@ -146,3 +146,43 @@ def test_modo_e_semente(infra, monkeypatch):
     assert infra.escolher_dispositivo() == torch.device("mps")
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
     assert infra.escolher_dispositivo() == torch.device("cpu")
+
+
+def test_arquivo_errado_na_pasta_local_da_erro_claro(infra, servidor, tmp_path, monkeypatch):
+    """Mesmo tamanho, conteúdo errado: antes passava (só o tamanho era conferido); agora o sha256 barra."""
+    monkeypatch.setitem(infra.ARQUIVOS, "teste/bom.txt", (len(CONTEUDO), SHA, f"{servidor}/bom.txt"))
+    monkeypatch.setattr(infra, "PASTA_CACHE", tmp_path / "cache")
+    (tmp_path / "local" / "teste").mkdir(parents=True)
+    (tmp_path / "local" / "teste" / "bom.txt").write_bytes(b"x" * len(CONTEUDO))
+    monkeypatch.setenv("LLM_DO_ZERO_DADOS", str(tmp_path / "local"))
+    with pytest.raises(infra.ErroDeDados, match="sha256 não confere"):
+        infra.caminho_dado("teste/bom.txt")
+    (tmp_path / "local" / "teste" / "bom.txt").write_bytes(CONTEUDO[:-3])  # tamanho errado: também um erro claro
+    with pytest.raises(infra.ErroDeDados, match="LLM_DO_ZERO_DADOS"):
+        infra.caminho_dado("teste/bom.txt")
+
+
+def test_cache_estragado_e_baixado_de_novo(infra, servidor, tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(infra.ARQUIVOS, "teste/bom.txt", (len(CONTEUDO), SHA, f"{servidor}/bom.txt"))
+    monkeypatch.setattr(infra, "PASTA_CACHE", tmp_path)
+    monkeypatch.setenv("LLM_DO_ZERO_DADOS", str(tmp_path / "vazia"))
+    estragado = tmp_path / "dados" / "teste" / "bom.txt"
+    estragado.parent.mkdir(parents=True)
+    estragado.write_bytes(bytes(len(CONTEUDO)))  # zeros do mesmo tamanho
+    Manipulador.pedidos.clear()
+    assert infra.caminho_dado("teste/bom.txt").read_bytes() == CONTEUDO
+    assert Manipulador.pedidos == ["/bom.txt"] and "estragado" in capsys.readouterr().out
+
+
+def test_cache_sem_permissao_de_escrita_da_erro_claro(infra, servidor, tmp_path):
+    arquivo = tmp_path / "um_arquivo"
+    arquivo.write_text("não sou pasta")
+    with pytest.raises(infra.ErroDeDados, match="Não consigo escrever"):
+        infra.baixar_arquivo(f"{servidor}/bom.txt", arquivo / "sub" / "x.txt", SHA, len(CONTEUDO))
+
+
+def test_download_tem_prazo_total(infra, servidor, tmp_path):
+    destino = tmp_path / "x.txt"
+    with pytest.raises(infra.ErroDeDados, match="passou de 0 s"):
+        infra.baixar_arquivo(f"{servidor}/bom.txt", destino, SHA, len(CONTEUDO), prazo_total=0.0)
+    assert not list(tmp_path.iterdir()), "não pode sobrar arquivo parcial"

@@ -2,6 +2,7 @@
 
 Tudo roda em CPU e só em 127.0.0.1, com modelos minúsculos criados aqui mesmo.
 """
+import json
 import math
 import sys
 import threading
@@ -214,6 +215,21 @@ def test_ddp_cli_argumentos_ruins(capsys, tmp_path):
     assert "precisa ser divisível" in _erro_da_cli(main, ["--batch-global", "6", "--micro-lotes", "4"], capsys)
     assert "divisível por --cabecas" in _erro_da_cli(main, ["--d-model", "30", "--cabecas", "4"], capsys)
     assert "não existe" in _erro_da_cli(main, ["--comparar", str(tmp_path / "nada.json")], capsys)
+
+
+def test_ddp_comparar_recusa_execucao_de_outra_receita(capsys, tmp_path):
+    """O JSON de perdas leva a impressão digital da receita; --comparar só aceita a mesma receita."""
+    from ddp_pretreino import main
+
+    base = ["--passos", "2", "--batch-global", "2", "--context-length", "16", "--d-model", "16", "--camadas", "1",
+            "--cabecas", "2", "--max-caracteres", "20000", "--silencioso", "--threads", "1"]
+    assert main(base + ["--saida", str(tmp_path / "a.json")]) == 0
+    assert len(json.loads((tmp_path / "a.json").read_text(encoding="utf-8"))["impressao_digital"]) == 16
+    assert main(base + ["--micro-lotes", "2", "--comparar", str(tmp_path / "a.json")]) == 0  # micro-lotes não é receita
+    capsys.readouterr()
+    assert main(base + ["--semente", "7", "--comparar", str(tmp_path / "a.json")]) == 1
+    assert "outra receita" in capsys.readouterr().err
+    assert not list(tmp_path.glob("*.tmp"))
 
 
 def test_ddp_batch_global_indivisivel_da_erro_claro():

@@ -255,10 +255,13 @@ def test_carregar_pesos_gpt2_com_modelo_errado(cap5, tmp_path):
 def test_checkpoint_que_nao_combina_da_erro_claro(cap5, tmp_path):
     modelo = _modelo(cap5)
     caminho = cap5.salvar_checkpoint(tmp_path / "c.pt", modelo, _cfg(cap5))
-    with pytest.raises(ValueError, match="shape"):
+    with pytest.raises(ValueError, match="d_model: 16 no arquivo, 32 no modelo"):
         cap5.carregar_checkpoint(caminho, cap5.criar_modelo_gpt(_cfg(cap5, d_model=32)))
-    with pytest.raises(ValueError, match="faltam"):
+    with pytest.raises(ValueError, match="n_layers"):
         cap5.carregar_checkpoint(caminho, cap5.criar_modelo_gpt(_cfg(cap5, n_layers=3)))
+    outra_atencao = _cfg(cap5, atencao_rapida=not _cfg(cap5).get("atencao_rapida", False))
+    with pytest.raises(ValueError, match="faltam"):  # mesmos tamanhos, outros nomes de pesos
+        cap5.carregar_checkpoint(caminho, cap5.criar_modelo_gpt(outra_atencao))
     with pytest.raises(ValueError, match="otimizador"):
         cap5.carregar_checkpoint(caminho, otimizador=cap5.criar_otimizador(modelo, 1e-3))
     torch.save({"qualquer": torch.zeros(2)}, tmp_path / "outro.pt")
