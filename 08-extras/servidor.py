@@ -39,7 +39,8 @@ genérica (os detalhes vão só para o registro do servidor). O servidor nunca c
 Proteções (cada uma com o seu teste em ``tests/test_servidor.py``):
 
 - **Uma geração por vez, fila limitada.** O modelo é um só: uma trava deixa um pedido gerar por vez. No máximo
-  ``max_fila`` pedidos de geração esperam ou geram; o seguinte recebe ``503`` com ``Retry-After``.
+  ``max_fila`` pedidos de geração esperam ou geram; o seguinte espera uma vaga por até 0,3 s e, se não houver,
+  recebe ``503`` com ``Retry-After``.
 - **Prazo por pedido** (``prazo_s``): quem espera na fila além do prazo recebe ``503``; quem está gerando para ali e
   devolve o que já gerou (``finish_reason: "length"``).
 - **Cliente que foi embora não segura o servidor**: quem espera na fila e quem gera confere, a cada passo, se a
@@ -104,6 +105,7 @@ MAX_CONEXOES = 64        # threads atendendo conexões
 PRAZO_S = 60.0           # prazo de um pedido de geração, da chegada ao fim
 TIMEOUT_SOCKET = 10.0    # segundos sem receber nada no meio de um pedido -> 408
 FILA_DO_SISTEMA = 128    # conexões que o sistema operacional segura antes do accept (o padrão do Python é 5)
+ESPERA_FILA_CHEIA_S = 0.3  # quanto um pedido espera uma vaga na fila cheia antes do 503
 NOME_DO_MODELO = "llm-do-zero-instrucoes"
 PAGINA_CHAT = PASTA / "chat.html"
 HOSTS_LOCAIS = ("127.0.0.1", "localhost", "::1")
@@ -816,11 +818,14 @@ class TratadorGPT(BaseHTTPRequestHandler):
         chegada = time.monotonic()
         prazo = chegada + servidor.prazo_s
         espera = {"Retry-After": str(max(1, math.ceil(servidor.tempo_medio_s * servidor.max_fila)))}
-        if not servidor.vagas_fila.acquire(blocking=False):
+        if not self._cliente_ainda_esta():  # desistiu antes de entrar na fila: nem entra
+            raise ClienteFoiEmbora
+        # Fila cheia? Espera um instante antes de recusar: quem está na fila e já desistiu sai em até 0,02 s.
+        if not servidor.vagas_fila.acquire(timeout=ESPERA_FILA_CHEIA_S):
             raise ErroDePedido(f"Servidor ocupado: já há {servidor.max_fila} pedidos na fila. Tente de novo em "
                                f"{espera['Retry-After']} s.", 503, cabecalhos=espera)
         try:
-            while not servidor.trava.acquire(timeout=0.05):  # espera a vez, de olho no cliente e no prazo
+            while not servidor.trava.acquire(timeout=0.02):  # espera a vez, de olho no cliente e no prazo
                 if not self._cliente_ainda_esta():
                     raise ClienteFoiEmbora
                 if time.monotonic() > prazo:
