@@ -8,7 +8,8 @@
 #    cada batch, somando os gradientes entre si. Conferimos, perda a perda, que o resultado é o de um processo só
 #    com o batch inteiro (e o de um processo com acumulação de gradiente).
 # 2. **Um servidor HTTP** para o modelo do capítulo 7, só com a biblioteca padrão do Python: pedidos bons, pedidos
-#    ruins (cada um com o seu erro 4xx explicado em português) e vários pedidos ao mesmo tempo.
+#    ruins (cada um com o seu erro 4xx explicado em português), vários pedidos ao mesmo tempo, clientes que desistem,
+#    a API que os clientes da OpenAI já falam (com streaming) e uma página de conversa para o navegador.
 # 3. **Desempenho como fato**: tokens por segundo do passo de treino (atenção didática × atenção rápida), o pico de
 #    multiplicação de matrizes da CPU e o MFU, o ganho do KV cache e a velocidade do BPE em Python contra o
 #    `tiktoken`.
@@ -197,7 +198,9 @@ for nome, e in execucoes.items():
 #   está vivo;
 # - `POST /gerar` recebe `{"prompt", "max_tokens", "temperatura", "top_k"}` (só o `prompt` é obrigatório), monta o
 #   prompt no modelo do capítulo 7, gera e devolve `{"texto", "tokens_gerados", "tokens_por_segundo",
-#   "latencia_s"}`. Pedidos gulosos que cabem no contexto usam o KV cache deste capítulo.
+#   "latencia_s"}`. A geração é a do capítulo 5 (`gerar_texto`, com o KV cache);
+# - `POST /v1/chat/completions`, `POST /v1/completions` e `GET /v1/models` falam a API da OpenAI (seção 2.3), e
+#   `GET /` é uma página de conversa (seção 2.5).
 #
 # `iniciar_servidor` liga o servidor numa thread em segundo plano, em `127.0.0.1` (nada de fora da máquina
 # consegue falar com ele) e na porta 0 — o sistema escolhe uma porta livre, e a URL devolvida diz qual.
@@ -247,6 +250,12 @@ PEDIDOS_RUINS = [
     ("temperatura NaN", {"dados": {"prompt": "oi", "temperatura": float("nan")}}),
     ("top_k = 0", {"dados": {"prompt": "oi", "top_k": 0}}),
     ("campo em inglês", {"dados": {"prompt": "oi", "temperature": 0.7}}),
+    ("temperatura = 1e-38", {"dados": {"prompt": "oi", "temperatura": 1e-38}}),
+    ("surrogate solitário", {"corpo": b'{"prompt": "\\ud800"}'}),
+    ("JSON 30 mil níveis fundo", {"corpo": b"[" * 30_000 + b"]" * 30_000}),
+    ("inteiro de 5 mil dígitos", {"corpo": b'{"prompt": "oi", "max_tokens": ' + b"9" * 5000 + b"}"}),
+    ("corpo em texto puro", {"dados": {"prompt": "oi"}, "cabecalhos": {"Content-Type": "text/plain"}}),
+    ("Host de outro site", {"dados": {"prompt": "oi"}, "cabecalhos": {"Host": "site-qualquer.example"}}),
 ]
 respostas_ruins = [(descricao, *chamar(url, "/gerar", metodo="POST", **pedido)) for descricao, pedido in PEDIDOS_RUINS]
 respostas_ruins += [
@@ -273,6 +282,15 @@ print("\ndepois de tudo isso, o servidor continua de pé:", chamar(url, "/saude"
 # Repare no "campo em inglês": aceitar `"temperature"` em silêncio seria pior que recusar — o cliente acharia que
 # mudou a temperatura e receberia respostas gulosas sem saber por quê. E no `NaN`: o JSON padrão nem tem NaN, mas o
 # módulo `json` do Python aceita e produz esse valor, então o servidor precisa conferir que o número é finito.
+#
+# As linhas seguintes vieram de um teste "hostil": cada uma derrubava a geração com um erro 500 antes de o servidor
+# conferir. `1e-38` é positivo e finito, mas `logits / 1e-38` estoura para infinito e o sorteio vira NaN — por
+# isso a temperatura é 0 ou pelo menos 0,01. Um `\ud800` solitário é um JSON válido que não vira UTF-8; 30 mil
+# colchetes estouram a recursão do `json`; um inteiro de milhares de dígitos é recusado pelo próprio Python (contra
+# ataques de CPU). Um corpo que não se declara JSON (415) e um `Host` que não é desta máquina (403) são recusados
+# de propósito: é assim que uma página de outro site, aberta no seu navegador, fica impedida de usar o seu modelo.
+# E quando algo dá errado de verdade, o 500 diz só "erro interno": os detalhes vão para o registro do servidor, não
+# para quem pediu.
 #
 # ### 2.2 Vários pedidos ao mesmo tempo
 #
@@ -312,6 +330,112 @@ print(f"todos respondidos: {all(r[0] == 200 for r in resultados)} | tempo total 
 # limite de um servidor com uma trava. Servidores de produção (vLLM, TGI, o servidor do llama.cpp) juntam os pedidos
 # que chegam num **batch** só e vão trocando pedidos que terminaram por pedidos novos a cada passo (*continuous
 # batching*), guardando o KV cache de cada um: a GPU faz o trabalho de vários pedidos pelo preço de quase um.
+#
+# Uma trava sozinha, porém, não basta: a fila crescia sem limite, e um pedido cujo cliente já tinha desistido
+# continuava na fila e gerava até o fim. O servidor agora tem **contrapressão**: no máximo `max_fila` pedidos
+# esperando ou gerando (o seguinte recebe `503` com o cabeçalho `Retry-After`, "tente de novo em N s"), um **prazo**
+# por pedido e, a cada passo da espera e da geração, uma olhada no socket: se o cliente fechou a conexão, o pedido
+# sai da fila ou para de gerar.
+#
+# ### 2.3 Clientes que desistem
+#
+# Mandamos 25 pedidos de 256 tokens e fechamos cada conexão logo depois de enviar — como um usuário impaciente
+# que aperta "recarregar" — e medimos um pedido bom logo em seguida:
+
+# %%
+import json
+import socket
+
+
+def _abandonar(url, dados):
+    corpo = json.dumps(dados).encode()
+    host, porta = url.split("//")[1].split(":")
+    with socket.create_connection((host, int(porta))) as conexao:
+        conexao.sendall(f"POST /gerar HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+                        f"Content-Length: {len(corpo)}\r\n\r\n".encode() + corpo)  # ... e vai embora
+
+
+_bom = {"prompt": "Escreva o plural de: janela", "max_tokens": 20}
+
+
+def _latencia():
+    inicio = time.perf_counter()
+    status, _ = chamar(url, "/gerar", _bom)
+    return status, time.perf_counter() - inicio
+
+
+chamar(url, "/gerar", _bom)  # aquece
+_ociosas = sorted(_latencia()[1] for _ in range(5))
+_depois = []
+for _rodada in range(3):
+    for _ in range(25):
+        _abandonar(url, {"prompt": "Conte uma história longa.", "max_tokens": 256, "temperatura": 1.0, "semente": 1})
+    _depois.append(_latencia())
+    time.sleep(0.5)
+print(f"pedido bom com o servidor ocioso: mediana {1000 * _ociosas[2]:.0f} ms (5 pedidos)")
+for status, latencia in _depois:
+    print(f"logo depois de 25 abandonados: {status}, {1000 * latencia:.0f} ms "
+          f"({latencia / _ociosas[2]:.1f}× a mediana ociosa)")
+
+# %% [markdown]
+# Todos os pedidos bons voltam com 200, em dezenas de milissegundos: a mesma ordem de grandeza do servidor ocioso
+# (a meta é ficar em até 2×; nesta execução, com a máquina ocupada, deu de 1,5× a 2,1×). O que sobra é o custo de
+# aceitar e descartar 25 conexões, e aqui ele pesa mais do que pesaria de verdade: o cliente e o servidor dividem o
+# mesmo processo Python e os mesmos 2 núcleos. Antes da contrapressão, o mesmo experimento fazia o pedido bom esperar dezenas de segundos:
+# os 25 pedidos abandonados geravam seus 256 tokens cada um, para ninguém, e cada um ainda imprimia um traceback de
+# `BrokenPipeError` ao tentar responder. Agora cada desistência vira só uma linha no registro, com o status 499 (o
+# código que o nginx usa para "o cliente fechou a conexão"), ou um 503 se a fila estava cheia.
+#
+# ### 2.4 A língua que os clientes já falam: a API da OpenAI
+#
+# Quase toda ferramenta que conversa com um LLM (bibliotecas, editores, o pacote `openai`) fala o mesmo protocolo:
+# `POST /v1/chat/completions` com uma lista de mensagens `{"role", "content"}`. O servidor fala também: as
+# mensagens viram o modelo de prompt do capítulo 7 (a última mensagem do usuário é a `### Instrução:`; trocas
+# anteriores entram como exemplos já respondidos; uma mensagem `system` troca a frase de abertura), e a resposta
+# vem no formato da OpenAI, com `usage` (tokens do prompt e da resposta) e `finish_reason` (`"stop"` quando o
+# modelo gerou `<|endoftext|>` ou uma sequência de `stop`; `"length"` quando acabou o `max_tokens`):
+
+# %%
+status, resposta = chamar(url, "/v1/chat/completions", {
+    "model": "llm-do-zero-instrucoes", "max_tokens": 20,
+    "messages": [{"role": "user", "content": "Escreva o plural de: janela"}]})
+print(status, json.dumps(resposta, ensure_ascii=False, indent=1)[:600])
+
+# %% [markdown]
+# Com `"stream": true`, a resposta chega aos pedaços, como *server-sent events*: uma linha `data: {...}` por pedaço
+# de texto, assim que o token sai do `gerar_texto` (a função `parada` dele, chamada a cada token, é o gancho que
+# manda o pedaço), e `data: [DONE]` no fim:
+
+# %%
+status, resposta = chamar(url, "/v1/chat/completions", {
+    "stream": True, "max_tokens": 20, "messages": [{"role": "user", "content": "Escreva o plural de: janela"}]})
+for evento in resposta["eventos"]:
+    if evento == "[DONE]":
+        print("[DONE]")
+    else:
+        escolha = evento["choices"][0]
+        print(f"delta={escolha['delta']!r:<36} finish_reason={escolha['finish_reason']}")
+
+# %% [markdown]
+# O mesmo servidor atende o cliente oficial (`pip install openai`), sem mudar nada:
+#
+# ```python
+# from openai import OpenAI
+# cliente = OpenAI(base_url=url + "/v1", api_key="qualquer")
+# for pedaco in cliente.chat.completions.create(model="llm-do-zero-instrucoes", stream=True,
+#                                               messages=[{"role": "user", "content": "Escreva o plural de: janela"}]):
+#     print(pedaco.choices[0].delta.content or "", end="")
+# ```
+#
+# (É o que `tests/test_servidor.py` faz, com e sem streaming, nas duas rotas.)
+#
+# ### 2.5 Uma página de conversa
+#
+# Em `GET /` o servidor entrega `chat.html`: uma página pequena (HTML e JavaScript, nada vindo de fora) que manda a
+# conversa para `/v1/chat/completions` com `"stream": true` e escreve cada pedaço da resposta assim que ele chega.
+# Rode `python servidor.py` e abra `http://127.0.0.1:8000/` no navegador — é o modelo que você treinou:
+#
+# ![A página de conversa do servidor, com o modelo do capítulo 7](chat.png)
 #
 # Terminado o uso, desligamos o servidor:
 
@@ -405,9 +529,11 @@ print(f"Tempo do notebook até aqui (sem os exercícios): {time.perf_counter() -
 #   gradiente dão as mesmas perdas, a menos de arredondamento (~10⁻⁶).
 # - **Escalar**: o mesmo script vai a várias GPUs (`--nproc_per_node`) e várias máquinas (`--nnodes`, `--rdzv_*`).
 #   Quando o modelo, os gradientes e o otimizador não cabem numa GPU, o FSDP reparte tudo isso entre elas.
-# - **Servir**: um servidor HTTP pequeno precisa validar tudo o que chega (tipos, limites, tamanho do prompt), nunca
-#   cair e responder com códigos 4xx e mensagens claras; uma trava protege o modelo quando há vários pedidos ao mesmo
-#   tempo, ao custo de uma fila.
+# - **Servir**: um servidor HTTP pequeno precisa validar tudo o que chega (tipos, limites, tamanho do prompt, o
+#   `Host` e o `Content-Type`), nunca cair e responder com códigos 4xx e mensagens claras; uma trava protege o modelo
+#   quando há vários pedidos ao mesmo tempo, e a contrapressão (fila limitada, prazo, desistência do cliente) impede
+#   que essa fila segure o servidor. Falar a API da OpenAI, com streaming, põe o modelo ao alcance de qualquer
+#   cliente pronto.
 # - **Medir**: tokens por segundo, MFU (FLOPs úteis ÷ pico), KV cache e tokenização — com números desta máquina e
 #   conferindo, sempre, que a versão rápida dá o mesmo resultado que a simples.
 #
