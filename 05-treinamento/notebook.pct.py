@@ -19,9 +19,9 @@
 # 8. o **modelo base** que os capítulos 6, 7 e 8 vão usar (com impressão digital e distribuído no repositório), e o
 #    carregamento dos **pesos do GPT-2 da OpenAI**.
 #
-# Tempo: modo rápido ≈ 1 min; modo completo: o treino processa ~1,4 milhão de tokens, de 10 a 20 min numa CPU de 2
-# núcleos conforme a máquina esteja livre ou ocupada (a execução salva aqui levou o tempo impresso na seção 7; numa
-# GPU T4, poucos minutos). O código é o mesmo nos dois modos; só os tamanhos mudam.
+# Tempo: modo rápido ≈ 1 min; modo completo: o treino processa ~1,4 milhão de tokens, de 7 a 30 min numa CPU de 2
+# núcleos conforme a máquina esteja livre ou ocupada (a execução salva aqui, com a máquina livre, levou o tempo
+# impresso na seção 7; numa GPU T4, poucos minutos). O código é o mesmo nos dois modos; só os tamanhos mudam.
 
 # %%
 # Configuração do ambiente. No Google Colab: baixa o repositório do curso e entra na pasta deste capítulo.

@@ -43,7 +43,9 @@ def carregar_modulo_do_capitulo_5():
 
 
 def ler_argumentos(argv=None):
-    p = argparse.ArgumentParser(
+    from llm_do_zero import ParserPT  # a cópia desta pasta: a infraestrutura traz o argparse em português
+
+    p = ParserPT(
         description="Pré-treina um GPT pequeno nos romances de Machado de Assis (capítulo 5 do curso "
                     "'Fazendo um LLM do Zero') e salva um checkpoint.",
     )

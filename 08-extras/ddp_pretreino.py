@@ -71,10 +71,9 @@ PASTA = Path(__file__).resolve().parent
 if str(PASTA) not in sys.path:
     sys.path.insert(0, str(PASTA))
 
-from linha_de_comando import ParserPT, inteiro_positivo  # noqa: E402
-from llm_do_zero import (GPT_BASE_RAPIDO, DatasetGPT, N_FUSOES_BASE, corpus_machado, criar_modelo_gpt,  # noqa: E402
-                         criar_otimizador, fixar_semente, impressao_digital, perda_do_batch, receita_bpe_machado,
-                         taxa_aprendizado, tokenizador_machado)
+from llm_do_zero import (GPT_BASE_RAPIDO, DatasetGPT, N_FUSOES_BASE, ParserPT, corpus_machado, criar_modelo_gpt,  # noqa: E402
+                         criar_otimizador, fixar_semente, impressao_digital, inteiro_positivo, perda_do_batch,
+                         receita_bpe_machado, taxa_aprendizado, tokenizador_machado)
 
 #: Configuração padrão do modelo: a do modelo base do modo rápido (~0,4 M de parâmetros), com dropout 0 — com
 #: dropout, cada processo sortearia máscaras diferentes das de um processo só, e as perdas não bateriam.

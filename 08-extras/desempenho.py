@@ -48,9 +48,9 @@ PASTA = Path(__file__).resolve().parent
 if str(PASTA) not in sys.path:
     sys.path.insert(0, str(PASTA))
 
-from linha_de_comando import ParserPT, inteiro_positivo  # noqa: E402
-from llm_do_zero import (GPT_BASE_COMPLETO, N_FUSOES_BASE, RAPIDO, corpus_machado, criar_modelo_gpt,  # noqa: E402
-                         criar_otimizador, fixar_semente, gerar_texto, perda_do_batch, tokenizador_machado)
+from llm_do_zero import (GPT_BASE_COMPLETO, N_FUSOES_BASE, RAPIDO, ParserPT, corpus_machado, criar_modelo_gpt,  # noqa: E402
+                         criar_otimizador, fixar_semente, gerar_texto, inteiro_positivo, perda_do_batch,
+                         tokenizador_machado)
 
 
 def tamanhos(rapido: bool) -> dict:

@@ -86,9 +86,8 @@ PASTA = Path(__file__).resolve().parent
 if str(PASTA) not in sys.path:
     sys.path.insert(0, str(PASTA))
 
-from linha_de_comando import ParserPT, inteiro_positivo  # noqa: E402
 from llm_do_zero import (  # noqa: E402
-    PROMPT_INTRO, dispositivo_do_modelo, formatar_prompt, gerar_texto, id_fim_de_texto)
+    PROMPT_INTRO, ParserPT, dispositivo_do_modelo, formatar_prompt, gerar_texto, id_fim_de_texto, inteiro_positivo)
 
 #: Limites de sanidade dos parâmetros de um pedido.
 MAX_TOKENS_PADRAO = 40

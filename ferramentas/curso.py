@@ -433,48 +433,23 @@ def _formatar_tempo(segundos: float) -> str:
     return f"{segundos:.0f} s" if segundos < 90 else f"{segundos / 60:.1f} min"
 
 
-class _ParserPT(argparse.ArgumentParser):
-    """``argparse`` com o uso e os erros em português."""
+def _parser_pt():
+    """O ``ParserPT`` da infraestrutura do curso (uso, ajuda e erros do argparse em português)."""
+    import importlib.util
 
-    TRADUCOES = {
-        "usage:": "uso:",
-        "one of the arguments": "informe um dos argumentos:",
-        " is required": "",
-        "the following arguments are required": "faltam os argumentos",
-        "unrecognized arguments": "argumentos desconhecidos",
-        "expected one argument": "esperava um valor",
-        "expected at least one argument": "esperava pelo menos um valor",
-        "invalid choice": "opção inválida",
-        "choose from": "escolha entre",
-        "invalid int value": "não é um número inteiro",
-        "not allowed with argument": "não pode ser usado junto com",
-        "argument ": "argumento ",
-        "show this help message and exit": "mostra esta ajuda e sai",
-    }
-
-    def _traduzir(self, texto: str) -> str:
-        for ingles, portugues in self.TRADUCOES.items():
-            texto = texto.replace(ingles, portugues)
-        return texto
-
-    def format_usage(self) -> str:
-        return self._traduzir(super().format_usage())
-
-    def format_help(self) -> str:
-        return self._traduzir(super().format_help())
-
-    def error(self, message):
-        self.print_usage(sys.stderr)
-        self.exit(2, f"{self.prog}: erro: {self._traduzir(message)}\n")
+    spec = importlib.util.spec_from_file_location("infraestrutura_do_curso", INFRAESTRUTURA)
+    modulo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(modulo)
+    return modulo.ParserPT
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _ParserPT(
+    ParserPT = _parser_pt()
+    parser = ParserPT(
         prog="python ferramentas/curso.py", description="Constrói e reexecuta o curso a partir das fontes."
     )
     parser._positionals.title = "comandos"
-    parser._optionals.title = "opções"
-    sub = parser.add_subparsers(dest="comando", required=True, parser_class=_ParserPT)
+    sub = parser.add_subparsers(dest="comando", required=True, parser_class=ParserPT)
     p_c = sub.add_parser("construir", help="sincroniza gêmeos e notebooks e gera llm_do_zero.py e extras.py")
     p_c.add_argument("--verificar", action="store_true", help="não grava nada; sai com código 1 se algo difere")
     p_e = sub.add_parser("executar", help="reexecuta notebooks em ordem de dependência, medindo o tempo de cada um")

@@ -339,6 +339,9 @@ def test_registro_uma_linha_json_por_pedido(servidor):
     chamar(url, "/saude")
     chamar(url, "/nao-existe")
     chamar(url, "/gerar", {"prompt": "oi", "max_tokens": 2})
+    limite = time.monotonic() + 5.0  # a linha do registro é escrita depois que a resposta sai: espera por ela
+    while len(registro.getvalue().splitlines()) < antes + 3 and time.monotonic() < limite:
+        time.sleep(0.01)
     novas = [json.loads(l) for l in registro.getvalue().splitlines()[antes:]]
     assert [(l["rota"], l["status"]) for l in novas] == [("/saude", 200), ("/nao-existe", 404), ("/gerar", 200)]
     assert novas[1]["motivo"].startswith("Rota desconhecida") and novas[2]["tokens_prompt"] > 0
@@ -577,6 +580,9 @@ def test_pagina_de_chat_no_chromium_mostra_a_resposta_em_streaming(servidor, tmp
         navegador.fechar()
     assert textos == [pedido, resposta["choices"][0]["message"]["content"]]
     assert mudancas >= 5, mudancas  # o texto foi aparecendo aos pedaços
+    limite = time.monotonic() + 5.0  # a linha do registro é escrita logo depois que o streaming termina
+    while '"/v1/chat/completions"' not in "".join(registro.getvalue().splitlines()[antes:]) and time.monotonic() < limite:
+        time.sleep(0.01)
     novas = [json.loads(l) for l in registro.getvalue().splitlines()[antes:]]
     assert ("/v1/chat/completions", 200) in [(l["rota"], l["status"]) for l in novas]  # veio mesmo do servidor
 

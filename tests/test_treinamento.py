@@ -284,3 +284,24 @@ def test_perda_media_ponderada_e_modo_preservado(cap5):
         y = torch.stack([ds[i][1] for i in range(len(ds))])
         todas = cap5.perda_do_batch(modelo, x, y).item()
     assert math.isclose(media, todas, rel_tol=1e-5)
+
+
+def test_pretreinar_py_explica_erros_da_linha_de_comando_em_portugues(capsys, monkeypatch):
+    """O script do capítulo usa o argparse em português da infraestrutura (uso, ajuda e erros)."""
+    import importlib.util
+
+    from conftest import RAIZ
+
+    pasta = RAIZ / "05-treinamento"
+    monkeypatch.syspath_prepend(str(pasta))
+    spec = importlib.util.spec_from_file_location("pretreinar_teste", pasta / "pretreinar.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    with pytest.raises(SystemExit):
+        script.ler_argumentos(["--passos", "x"])
+    erro = capsys.readouterr().err
+    assert erro.startswith("uso: ") and "erro: argumento --passos: não é um número inteiro: 'x'" in erro
+    with pytest.raises(SystemExit):
+        script.ler_argumentos(["-h"])
+    ajuda = capsys.readouterr().out
+    assert "mostra esta ajuda e sai" in ajuda and "opções:" in ajuda
