@@ -344,8 +344,8 @@ plt.show()
 # Compare as linhas acima: a LoRA treina uma fração pequena dos parâmetros. Com ~300 mensagens de teste, cada
 # mensagem vale ~0,3 ponto percentual, e a margem de erro (um desvio padrão) de uma acurácia perto de 90 % é de
 # ~1,7 ponto — diferenças menores que isso não dizem nada. Com o mesmo número de passos, a LoRA costuma ficar um
-# pouco atrás do fine-tuning completo num modelo tão pequeno: com `d_model` de poucas dezenas, um posto `r` baixo é
-# uma restrição de verdade, e os embeddings congelados não se adaptam aos SMS. O tempo por passo cai menos do que o
+# pouco atrás do fine-tuning completo num modelo tão pequeno: com `d_model` = 256 (64 no modo rápido), um posto `r`
+# baixo é uma restrição de verdade, e os embeddings congelados não se adaptam aos SMS. O tempo por passo cai menos do que o
 # número de parâmetros: o gradiente ainda atravessa todas as camadas (para chegar às `A` e `B` dos primeiros
 # blocos), e num modelo pequeno boa parte do custo não está na multiplicação de matrizes. O tempo impresso é o de
 # **CPU** do treino: numa máquina dividida com outros programas, o tempo de relógio oscila muito de uma execução
@@ -814,8 +814,9 @@ for c in range(mapas.shape[0]):
 # A coluna "uniforme seria" é o que daria uma cabeça que espalha o peso igualmente por tudo o que pode ver: uma
 # cabeça só está "especializada" num comportamento se passa bem longe disso. Com o modelo do modo rápido (2 camadas,
 # treino de segundos), as cabeças são pouco especializadas. No modelo do modo completo (medido ao escrever este
-# capítulo), a especialização é moderada: a cabeça mais "presa" ao primeiro token põe ~1/3 do peso nele, e as mais
-# voltadas ao token anterior, ~0,2 — contra ~0,12 de uma cabeça uniforme nesta frase. Mas um mapa **não é
+# capítulo), a especialização é fraca: na tabela acima, a cabeça mais "presa" ao primeiro token põe 0,19 do peso
+# nele, a mais voltada ao token anterior, 0,16, e a que mais olha para si mesma, 0,30 — contra 0,12 de uma cabeça
+# uniforme nesta frase. Mas um mapa **não é
 # uma explicação**: o que a cabeça escreve no fluxo residual depende também de V e de `proj_saida`, e a mesma cabeça
 # pode se comportar de outro jeito em outra frase. Para afirmar que uma cabeça "faz" alguma coisa, é preciso
 # intervir — zerar a cabeça e medir a perda, por exemplo (é o exercício 3).
@@ -1093,6 +1094,7 @@ print(f"tempo total do notebook: {time.perf_counter() - inicio_notebook:.0f} s d
       f"{time.process_time() - inicio_cpu_notebook:.0f} s de CPU")
 
 # %% [markdown]
-# As cabeças não são iguais: zerar algumas quase não muda a perda, zerar outras custa caro. Compare com a tabela da
+# As cabeças não são iguais, mas nenhuma é indispensável neste modelo: zerar uma custa no máximo +0,013 nat (a cabeça
+# 3 da camada 1), várias custam menos de +0,001, e as camadas 1 e 4 pesam mais que as do meio. Compare com a tabela da
 # seção 4 — às vezes a cabeça de mapa mais "bonito" (uma diagonal limpa) é justamente uma das mais importantes;
 # às vezes, não. É por isso que interpretabilidade séria mede por intervenção, e não só por observação.
