@@ -221,7 +221,8 @@ class GELU(nn.Module):
     """Ativação GELU na aproximação por tangente hiperbólica (a que o GPT-2 usa).
 
     ``GELU(x) = 0,5·x·(1 + tanh(√(2/π)·(x + 0,044715·x³)))``: parecida com a ReLU para |x| grande, mas suave e
-    com um pequeno "vale" negativo perto de zero, então o gradiente nunca é exatamente zero para x < 0.
+    com um pequeno "vale" negativo, de mínimo em x ≈ −0,75 (ali a derivada é zero). Fora desse ponto, ao contrário da
+    ReLU, o gradiente para x < 0 não é zero: um neurônio com entrada negativa ainda aprende.
     """
 
     def forward(self, x):
@@ -239,7 +240,8 @@ print(f"menor valor da GELU: {gelu(entrada).min():.4f} (em x = {entrada[gelu(ent
 # %% [markdown]
 # A GELU é quase a ReLU longe de zero, mas é suave e tem um pequeno vale negativo. A diferença importante está na
 # derivada (à direita): a da ReLU é 0 para todo x < 0 — um neurônio que só recebe entradas negativas para de
-# aprender —, enquanto a da GELU muda aos poucos e não é zero para x negativos perto de zero.
+# aprender —, enquanto a da GELU muda aos poucos e, entre os negativos, só se anula num ponto: o fundo do vale
+# (x ≈ −0,75, o menor valor impresso acima).
 
 # %%
 x_grad = entrada.clone().requires_grad_(True)

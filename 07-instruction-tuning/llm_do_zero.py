@@ -1034,7 +1034,8 @@ class GELU(nn.Module):
     """Ativação GELU na aproximação por tangente hiperbólica (a que o GPT-2 usa).
 
     ``GELU(x) = 0,5·x·(1 + tanh(√(2/π)·(x + 0,044715·x³)))``: parecida com a ReLU para |x| grande, mas suave e
-    com um pequeno "vale" negativo perto de zero, então o gradiente nunca é exatamente zero para x < 0.
+    com um pequeno "vale" negativo, de mínimo em x ≈ −0,75 (ali a derivada é zero). Fora desse ponto, ao contrário da
+    ReLU, o gradiente para x < 0 não é zero: um neurônio com entrada negativa ainda aprende.
     """
 
     def forward(self, x):

@@ -1260,10 +1260,11 @@ if erros:
     print(f"\nerro absoluto médio (só as respostas numéricas): {sum(abs(x) for x in erros) / len(erros):.1f}")
 
 # %% [markdown]
-# Um modelo que "calcula" erraria pouco, e um que chuta números erraria muito. O nosso fica no meio do caminho:
-# costuma acertar a **ordem de grandeza** (ele vê os algarismos das parcelas) e às vezes o último algarismo, mas não
-# faz o "vai um". Aprender a somar a partir de exemplos é possível para um transformer — mas pede muito mais
-# exemplos de contas do que as ~150 do nosso conjunto.
+# Um modelo que "calcula" erraria pouco, e um que chuta números erraria muito. O nosso chuta: responde quase sempre
+# um número curto e repetido ("6", "5") para 87, 88 ou 96, o erro absoluto médio passa de 40 e não há sinal de ordem
+# de grandeza — ele aprendeu o **formato** da resposta (um número), não a conta. Aprender a somar a partir de exemplos
+# é possível para um transformer — mas pede um modelo maior e muito mais exemplos de contas do que as ~150 do nosso
+# conjunto.
 #
 # **3. Uma tarefa nova (e o esquecimento).** Crie a tarefa "sucessor" ("Qual número vem depois de 41?" → "42"), com
 # exemplos de treino e de teste, e veja o que o modelo ajustado responde sem nunca ter visto a tarefa. Depois ajuste
