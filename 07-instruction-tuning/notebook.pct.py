@@ -799,8 +799,9 @@ MODELO_INSTRUCOES_DISTRIBUIDO = PASTA_CACHE.parent / "07-instruction-tuning" / "
 
 def receita_modelo_instrucoes() -> dict:
     """O que determina o modelo ajustado: o modelo base (pela impressão digital), o ajuste do modo e os dados."""
-    return {"artefato": "modelo_instrucoes", "cfg": receita_modelo_base()["cfg"],
-            "base": impressao_digital(receita_modelo_base()), "ajuste": escolher(AJUSTE_RAPIDO, AJUSTE_COMPLETO),
+    base = receita_modelo_base()
+    return {"artefato": "modelo_instrucoes", "cfg": base["cfg"], "base": impressao_digital(base),
+            "ajuste": escolher(AJUSTE_RAPIDO, AJUSTE_COMPLETO),
             "dados": sha256_de_arquivo(ARQUIVO_INSTRUCOES)}
 
 

@@ -309,7 +309,7 @@ def validar_pedido_openai(dados, n_vocab: int, max_tokens_limite: int, chat: boo
         if isinstance(top_p, bool) or not isinstance(top_p, (int, float)) or not 0.0 < top_p <= 1.0:
             raise ErroDePedido(f"O campo 'top_p' deve ser um número em (0, 1] (recebi {json.dumps(top_p)}).",
                                param="top_p")
-        top_p = None if top_p == 1 else float(top_p)  # p = 1 mantém todos os tokens: nem precisa filtrar
+        top_p = float(top_p)
     paradas = dados.get("stop")
     if paradas is None:
         paradas = []

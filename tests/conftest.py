@@ -40,6 +40,18 @@ def carregar_modulo(numero: int):
     return _carregados[numero]
 
 
+def gulosa_a_mao(modelo, ids, n: int, contexto: int | None = None):
+    """A decodificação gulosa escrita do jeito mais direto (a do capítulo 4): a referência dos testes de geração."""
+    import torch
+
+    contexto = modelo.context_length if contexto is None else contexto
+    with torch.no_grad():
+        for _ in range(n):
+            logits = modelo(ids[:, -contexto:])[:, -1, :]
+            ids = torch.cat([ids, logits.argmax(dim=-1, keepdim=True)], dim=1)
+    return ids
+
+
 def ler_notebook(caminho: Path) -> dict:
     return json.loads(caminho.read_text(encoding="utf-8"))
 

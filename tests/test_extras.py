@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import RAIZ
+from conftest import RAIZ, gulosa_a_mao
 
 PASTA = RAIZ / "08-extras"
 
@@ -151,15 +151,6 @@ def test_ajustar_e_medir_sem_parametros_treinaveis(ex, ldz):
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def _guloso_a_mao(modelo, ids, n):
-    """A decodificação gulosa escrita do jeito mais direto (a do capítulo 4), como referência."""
-    with torch.no_grad():
-        for _ in range(n):
-            logits = modelo(ids[:, -modelo.context_length:])[:, -1, :]
-            ids = torch.cat([ids, logits.argmax(dim=-1, keepdim=True)], dim=1)
-    return ids
-
-
 @pytest.mark.parametrize("rapida", [False, True])
 @pytest.mark.parametrize("semente,formato", [(0, {}), (1, {"d": 24, "heads": 3, "camadas": 3, "bias": True}),
                                              (2, {"d": 8, "heads": 1, "camadas": 1, "amarrar": True}),
@@ -177,7 +168,7 @@ def test_cache_gera_os_mesmos_tokens(ldz, rapida, semente, formato):
     assert torch.equal(sem[:, :4], ids)
     assert modelo.training
     modelo.eval()
-    assert torch.equal(sem, _guloso_a_mao(modelo, ids, 20))
+    assert torch.equal(sem, gulosa_a_mao(modelo, ids, 20))
 
 
 def test_cache_logits_iguais_ao_forward_completo(ldz):
@@ -223,7 +214,7 @@ def test_geracao_zero_tokens_e_alem_do_contexto(ldz):
     longo = ldz.gerar_texto(modelo, ids, 30, usar_cache=True)
     assert longo.shape == (1, 36)
     assert torch.equal(longo, ldz.gerar_texto(modelo, ids, 30, usar_cache=False))
-    assert torch.equal(longo, _guloso_a_mao(modelo.eval(), ids, 30))
+    assert torch.equal(longo, gulosa_a_mao(modelo.eval(), ids, 30))
 
 
 def test_geracao_erros_em_portugues(ldz):

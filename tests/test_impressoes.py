@@ -9,7 +9,7 @@ import json
 import pytest
 import torch
 
-from conftest import carregar_modulo
+from conftest import carregar_modulo, gulosa_a_mao
 
 MINI = {"vocab_size": 50, "context_length": 16, "d_model": 16, "n_heads": 2, "n_layers": 1, "dropout": 0.0,
         "qkv_bias": False, "atencao_rapida": True, "amarrar_pesos": True}
@@ -186,20 +186,12 @@ def test_modo_avaliacao_restaura_o_modo_mesmo_com_erro(cap5):
     assert not modelo.training
 
 
-def _guloso_a_mao(modelo, ids, n):
-    with torch.no_grad():
-        for _ in range(n):
-            proximo = modelo(ids[:, -modelo.context_length:])[:, -1, :].argmax(-1, keepdim=True)
-            ids = torch.cat([ids, proximo], dim=1)
-    return ids
-
-
 @pytest.mark.parametrize("atencao_rapida", [False, True])
 def test_gerar_texto_com_e_sem_cache_igual_ao_laco_a_mao(cap5, atencao_rapida):
     torch.manual_seed(1)
     modelo = cap5.criar_modelo_gpt({**MINI, "atencao_rapida": atencao_rapida, "n_layers": 2}).eval()
     ids = torch.randint(0, 50, (3, 4))
-    referencia = _guloso_a_mao(modelo, ids, 20)  # 4 + 20 > 16: a janela desliza
+    referencia = gulosa_a_mao(modelo, ids, 20)  # 4 + 20 > 16: a janela desliza
     assert torch.equal(cap5.gerar_texto(modelo, ids, 20), referencia)
     assert torch.equal(cap5.gerar_texto(modelo, ids, 20, usar_cache=True), referencia)
 

@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
+from conftest import gulosa_a_mao
+
 
 def _cfg(m, **extra):
     cfg = dict(vocab_size=50, context_length=16, d_model=16, n_heads=2, n_layers=2, dropout=0.0, qkv_bias=False)
@@ -99,10 +101,7 @@ def test_temperatura_zero_igual_a_gulosa(cap5):
     modelo = _modelo(cap5, amarrar_pesos=True, atencao_rapida=True)
     ids = torch.tensor([[1, 2, 3], [4, 5, 6]])
     a = cap5.gerar_texto(modelo, ids, 20, 16, temperatura=0.0, top_k=3)
-    b = ids
-    with torch.no_grad():  # a gulosa à mão: o token de maior logit, vendo os últimos 16 tokens
-        for _ in range(20):
-            b = torch.cat([b, modelo(b[:, -16:])[:, -1, :].argmax(-1, keepdim=True)], dim=1)
+    b = gulosa_a_mao(modelo, ids, 20, contexto=16)
     assert a.shape == (2, 23) and torch.equal(a, b)
 
 
