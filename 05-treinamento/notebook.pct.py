@@ -1748,6 +1748,35 @@ else:
               "deles.")
 
 # %% [markdown]
+# Os números deste capítulo que o `README.md` cita (perdas, bits por caractere, velocidade) vão para um arquivo de
+# resultados: no modo completo, `05-treinamento/resultados.json`, commitado; no rápido, `.cache/`. Assim o README
+# nunca diz um número que o notebook não produziu (`python ferramentas/curso.py construir` os copia de lá).
+
+# %%
+# no modo rápido o modelo treinado acima já é o da receita rápida; no completo, a seção 9 treinou os dois
+_perda_receita_rapida = perda_val_final if RAPIDO else perda_pequeno
+salvar_resultados("notebook", {
+    "caracteres_por_token_bpe": cpt_bpe,
+    "caracteres_por_token_gpt2": cpt_gpt2,
+    "bits_tokenizador_bpe": resultados_tok["nosso BPE"],
+    "bits_tokenizador_gpt2": resultados_tok["BPE do GPT-2"],
+    "diferenca_atencao_1e7": diferenca * 1e7,
+    "razao_atencao_rapida": t_lenta / t_rapida,
+    "perda_sem_treino": perda_inicial,
+    "perplexidade_sem_treino": math.exp(perda_inicial),
+    "bits_por_caractere_sem_treino": bits_por_caractere(perda_inicial, cpt_bpe),
+    "tokens_validacao": len(loader_val.dataset.ids),
+    "perda_val": perda_val_final,
+    "perplexidade": math.exp(perda_val_final),
+    "bits_por_caractere": bpc_final,
+    "perda_val_receita_rapida": _perda_receita_rapida,
+    "perplexidade_receita_rapida": math.exp(_perda_receita_rapida),
+    "bits_por_caractere_receita_rapida": bits_por_caractere(_perda_receita_rapida, cpt_bpe),
+    "tokens_por_s": historico["tokens_por_s"],
+    "tempo_treino_min": historico["tempo_s"] / 60,
+})
+
+# %% [markdown]
 # ## Resumo
 #
 # - **Entropia cruzada** = média de `-ln p(alvo)`; **perplexidade** = `e^perda`; um modelo sem treino (bem

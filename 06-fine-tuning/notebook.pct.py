@@ -1031,7 +1031,38 @@ print(f"tempo do fine-tuning: {tempo_treino:.0f} s | tempo total do notebook at�
 # - A lição de engenharia: **sempre** compare com uma linha de base simples (e com o modelo sem pré-treino) antes de
 #   comemorar. E o mecanismo que aprendemos — trocar a cabeça, escolher o que congelar, ler o último token real — é
 #   o mesmo para qualquer classificação de texto com um modelo pré-treinado, inclusive os grandes.
-#
+
+# %% [markdown]
+# Os números deste capítulo que o `README.md` cita (acurácias, matrizes de confusão, tempo do ajuste) vão para um
+# arquivo de resultados: no modo completo, `06-fine-tuning/resultados.json`, commitado; no rápido, `.cache/`. Assim o
+# README nunca diz um número que o notebook não produziu (`python ferramentas/curso.py construir` os copia de lá).
+
+# %%
+_partes = {"treino": "treino", "validação": "val", "teste": "teste"}
+_resultados_cap6 = {
+    "comprimento_medio_spam": sum(comprimentos_por_classe[CLASSES[1]]) / len(comprimentos_por_classe[CLASSES[1]]),
+    "comprimento_medio_normal": sum(comprimentos_por_classe[CLASSES[0]]) / len(comprimentos_por_classe[CLASSES[0]]),
+    "teste_com_copia_no_treino": sum(teste_repetido),
+    "perda_val_antes": perda_antes,
+    "tempo_finetuning_s": tempo_treino,
+    "teste_sem_copia_pct": 100 * acerto_inedito,
+    "teste_sem_copia_n": int(mascara_inedita.sum()),
+    "bow_palavras": len(bow.vocabulario),
+    "limiar_tokens": melhor_limiar,
+}
+for _nome, _sufixo in _partes.items():
+    _resultados_cap6[f"acuracia_antes_{_sufixo}_pct"] = 100 * antes[_nome]
+    _resultados_cap6[f"acuracia_{_sufixo}_pct"] = 100 * depois[_nome]
+    _resultados_cap6[f"bow_{_sufixo}_pct"] = 100 * acertos_bow[_nome]
+    _resultados_cap6[f"comprimento_{_sufixo}_pct"] = 100 * acertos_comprimento[_nome]
+# matrizes de confusão no teste: linhas = verdade, colunas = previsão (não spam, spam)
+for _prefixo, _m in (("confusao", matriz), ("bow_confusao", matriz_bow)):
+    (_vn, _fp), (_fn, _vp) = _m.tolist()
+    _resultados_cap6.update({f"{_prefixo}_vn": _vn, f"{_prefixo}_fp": _fp, f"{_prefixo}_fn": _fn,
+                             f"{_prefixo}_vp": _vp})
+salvar_resultados("notebook", _resultados_cap6)
+
+# %% [markdown]
 # ## Resumo
 #
 # - Dados: 5.572 SMS traduzidos (747 spam). Algumas traduções são ruins (~1 % com "conversa" do tradutor) e há

@@ -1180,6 +1180,38 @@ else:
 
 
 # %% [markdown]
+# Os números deste capítulo que o `README.md` cita (a avaliação por tarefa, a perda e o tempo do ajuste) vão para um
+# arquivo de resultados: no modo completo, `07-instruction-tuning/resultados.json`, commitado; no rápido, `.cache/`.
+# Assim o README nunca diz um número que o notebook não produziu (`python ferramentas/curso.py construir` os copia
+# de lá).
+
+# %%
+_resultados_cap7 = {
+    "tokens_exemplo_min": comprimentos.min().item(),
+    "tokens_exemplo_max": comprimentos.max().item(),
+    "tokens_exemplo_media": comprimentos.float().mean().item(),
+    "tokens_resposta_media": (comprimentos - n_prompts).float().mean().item(),
+    "alvos_resposta_pct": 100 * n_resposta / (comprimentos - 1).sum().item(),
+    "passos_ajuste": ajuste["passos"],
+    "perda_val_antes": historico["perda_val"][0],
+    "perda_val_depois": historico["perda_val"][-1],
+    "tempo_ajuste_s": tempo_ajuste,
+    "tokens_por_s": historico["tokens_por_s"],
+    "exata_base_pct": 100 * aval_base["geral"]["exata"],
+    "exata_ajustado_pct": 100 * aval_ajustado["geral"]["exata"],
+}
+# por tarefa (e "geral"): a fração no formato pedido (a mesma conta da tabela "no formato") e a pontuação, em %
+for _tarefa in tarefas + ["geral"]:
+    _idx = [i for i, t in enumerate(avaliados["tarefa"]) if _tarefa in (t, "geral")]
+    for _nome, _respostas, _aval in (("base", respostas_base, aval_base),
+                                     ("ajustado", respostas_ajustado, aval_ajustado)):
+        _no_formato_pct = 100 * sum(_no_formato(_respostas[i], avaliados["tarefa"][i]) for i in _idx) / len(_idx)
+        _resultados_cap7[f"formato_{_nome}_{_tarefa}_pct"] = _no_formato_pct
+        _resultados_cap7[f"pontuacao_{_nome}_{_tarefa}_pct"] = 100 * _aval[_tarefa]["pontuacao"]
+salvar_resultados("notebook", _resultados_cap7)
+
+
+# %% [markdown]
 # ## Resumo
 #
 # - O *instruction tuning* não muda o modelo nem o laço de treino: muda os **dados**. Pares pedido → resposta num

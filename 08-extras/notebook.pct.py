@@ -63,7 +63,7 @@ from llm_do_zero import (AJUSTE_COMPLETO, AJUSTE_RAPIDO, PROMPT_MACHADO, TREINO_
                          contar_parametros, corpus_machado, criar_dataloader, criar_modelo_gpt, descrever_modo,
                          dividir_treino_val_teste, escolher, escolher_dispositivo, fixar_semente, gerar_respostas,
                          ajustar_instrucoes, limites_de_tokens, modelo_base, parametros_treinaveis, perda_media,
-                         preparar_para_classificacao, pretreinar, treinar_classificador)
+                         preparar_para_classificacao, pretreinar, salvar_resultados, treinar_classificador)
 
 print(descrever_modo())
 fixar_semente(123)
@@ -1017,7 +1017,75 @@ print(f"inclinação log-log entre o menor e o maior modelo: {inclinacao:.3f}")
 # entortar para cima; pela regra de ~20 tokens por parâmetro, nenhum deles viu dados suficientes. Em escala grande,
 # a lei de potência aparece quando dados e computação crescem junto com o modelo. Aqui, o que manda é o pouco
 # treino — e, no fim, os ~3 milhões de caracteres de Machado.
-#
+
+# %% [markdown]
+# Os números destes experimentos que o `README.md` cita vão para um arquivo de resultados: no modo completo,
+# `08-extras/resultados.json`, commitado; no rápido, `.cache/`. Assim o README nunca diz um número que o notebook não
+# produziu (`python ferramentas/curso.py construir` os copia de lá). As contas abaixo só releem o que as seções
+# anteriores mediram (a perda e os tokens do int8 são recalculados: são determinísticos, dão o mesmo que a tabela).
+
+# %%
+_resultados_cap8 = {}
+# 1. LoRA × fine-tuning completo no spam
+for _chave, _nome in (("completo", "fine-tuning completo"), ("lora_r4", "LoRA r=4 (atenção)"),
+                      ("lora_r16", "LoRA r=16 (atenção)")):
+    _r = resultados_spam[_nome]
+    _resultados_cap8.update({
+        f"{_chave}_treinaveis": _r["treinaveis"], f"{_chave}_treinaveis_pct": 100 * _r["treinaveis"] / _r["total"],
+        f"{_chave}_cpu_s": _r["tempo_cpu_s"], f"{_chave}_val_pct": 100 * _r["acuracia_val"],
+        f"{_chave}_teste_pct": 100 * _r["acuracia_teste"],
+    })
+_resultados_cap8["lora_r4_distancia_pontos"] = 100 * (resultados_spam["fine-tuning completo"]["acuracia_teste"]
+                                                      - resultados_spam["LoRA r=4 (atenção)"]["acuracia_teste"])
+_resultados_cap8["lora_antes_de_fundir_pct"] = 100 * antes_de_fundir
+_resultados_cap8["lora_fundida_pct"] = 100 * acuracia(modelo_lora, loader_teste_spam)
+_desvios_spam = [100 * math.sqrt(r["acuracia_teste"] * (1 - r["acuracia_teste"]) / len(teste_spam))
+                 for r in resultados_spam.values()]
+_resultados_cap8.update(lora_dp_min_pontos=min(_desvios_spam), lora_dp_max_pontos=max(_desvios_spam))
+# 2. KV cache: o ganho no menor, no segundo e no maior comprimento medidos
+for _chave, _i in (("curto", 0), ("medio", 1), ("longo", -1)):
+    _resultados_cap8[f"kv_tokens_{_chave}"] = comprimentos[_i]
+    _resultados_cap8[f"kv_razao_{_chave}"] = velocidades["com cache"][_i] / velocidades["sem cache"][_i]
+_resultados_cap8["kv_sem_cache_longo_tps"] = velocidades["sem cache"][-1]
+_resultados_cap8["kv_com_cache_longo_tps"] = velocidades["com cache"][-1]
+# 3. int8: tamanho, perda e tokens gerados (fp32 × int8 nosso) e o state_dict da quantização do PyTorch
+for _chave, _nome in (("fp32", "fp32"), ("int8", "int8 (nosso)")):
+    _m = versoes[_nome]
+    _perda = perda_media(_m, loader_val_machado, max_batches=lotes_val, dispositivo="cpu")
+    _gerado = com_cache(_m, ids_vel, n_vel)
+    _resultados_cap8.update({
+        f"{_chave}_mb": tamanho_em_bytes(_m) / 1e6, f"{_chave}_perda": _perda,
+        f"{_chave}_bits_por_caractere": bits_por_caractere(_perda, cpt),
+        f"{_chave}_tokens_iguais_pct": 100 * (_gerado[0, 8:] == referencia[0, 8:]).float().mean().item(),
+    })
+_resultados_cap8["int8_pytorch_state_dict_mb"] = _bytes_do_state_dict(versoes["int8 (PyTorch)"]) / 1e6
+# 4. mapas de atenção: o peso de uma cabeça uniforme e o maior peso médio de uma cabeça em si mesma
+_l = torch.arange(1, mapas.shape[-1])
+_resultados_cap8["atencao_uniforme"] = (1.0 / (_l + 1).float()).mean().item()
+_resultados_cap8["atencao_si_mesmo_max"] = mapas[:, :, _l, _l].mean(dim=-1).max().item()
+# 5. ablações
+_resultados_cap8["ultimo_token_teste_pct"] = 100 * resultados_pooling["último token real"]["acuracia_teste"]
+_resultados_cap8["media_tokens_teste_pct"] = 100 * resultados_pooling["média dos tokens"]["acuracia_teste"]
+_resultados_cap8["so_cabeca_teste_pct"] = 100 * resultados_congelar["só a cabeça"]["acuracia_teste"]
+_resultados_cap8["ultimo_bloco_teste_pct"] = 100 * resultados_congelar["último bloco + cabeça"]["acuracia_teste"]
+_desvios_ablacoes = [100 * math.sqrt(r["acuracia_teste"] * (1 - r["acuracia_teste"]) / len(teste_spam))
+                     for r in list(resultados_pooling.values()) + list(resultados_congelar.values())]
+_resultados_cap8.update(ablacoes_dp_min_pontos=min(_desvios_ablacoes), ablacoes_dp_max_pontos=max(_desvios_ablacoes))
+_resultados_cap8["mascara_pontuacao_pct"] = 100 * resultados_mascara["máscara no prompt"]["notas"]["geral"]["pontuacao"]
+_resultados_cap8["sem_mascara_pontuacao_pct"] = (
+    100 * resultados_mascara["perda em todos os tokens"]["notas"]["geral"]["pontuacao"])
+# 6. escala
+for _e in escala:
+    _resultados_cap8[f"escala_d{_e['d_model']}_sem_embeddings"] = _e["sem_embeddings"]
+    _resultados_cap8[f"escala_d{_e['d_model']}_bpc"] = _e["bpc"]
+    _resultados_cap8[f"escala_d{_e['d_model']}_tempo_s"] = _e["tempo_s"]
+_resultados_cap8["escala_razao_parametros"] = escala[-1]["sem_embeddings"] / escala[0]["sem_embeddings"]
+_resultados_cap8["escala_ganho_bpc"] = escala[0]["bpc"] - escala[-1]["bpc"]
+_resultados_cap8["escala_inclinacao"] = inclinacao
+_resultados_cap8["tempo_relogio_s"] = time.perf_counter() - inicio_notebook
+salvar_resultados("notebook", _resultados_cap8)
+
+# %% [markdown]
 # ## Resumo
 #
 # - **LoRA**: `W₀` congelada + `(α/r)·B·A`, com `B = 0` no início. Treina uma fração pequena dos parâmetros e pode

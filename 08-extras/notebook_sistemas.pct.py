@@ -44,7 +44,7 @@ import matplotlib.pyplot as plt
 import torch
 
 from llm_do_zero import (GPT2_124M, carregar_instrucoes, criar_modelo_gpt, descrever_modo, escolher, fixar_semente,
-                         modelo_instrucoes)
+                         modelo_instrucoes, salvar_resultados)
 
 from ddp_pretreino import CFG_DDP, executar, maior_diferenca, treinar_ddp
 from desempenho import flops_por_token_treino, formatar_tabela, medir_desempenho
@@ -519,6 +519,43 @@ plt.show()
 
 # %%
 print(f"Tempo do notebook até aqui (sem os exercícios): {time.perf_counter() - inicio_notebook:.0f} s")
+
+# %% [markdown]
+# Os números deste notebook que o `README.md` cita vão para um arquivo de resultados: no modo completo,
+# `08-extras/resultados_sistemas.json`, commitado; no rápido, `.cache/`. Assim o README nunca diz um número que o
+# notebook não produziu (`python ferramentas/curso.py construir` os copia de lá).
+
+# %%
+_latencias_paralelas = [latencia for _, _, latencia in resultados]
+_latencias_depois = [latencia for _, latencia in _depois]
+_resultados_sistemas = {
+    "ddp_diferenca_1e6": dif_ddp * 1e6,  # as diferenças são da ordem de 10⁻⁶: o README mostra "1,4·10⁻⁶"
+    "acumulacao_diferenca_1e7": dif_acumulacao * 1e7,
+    "pedidos_ruins": len(respostas_ruins),
+    "pedidos_ruins_4xx": sum(400 <= status < 500 for _, status, _ in respostas_ruins),
+    "pedidos_simultaneos": len(resultados),
+    "pedidos_simultaneos_200": sum(status == 200 for status, _, _ in resultados),
+    "latencia_simultaneos_min_ms": 1000 * min(_latencias_paralelas),
+    "latencia_simultaneos_max_ms": 1000 * max(_latencias_paralelas),
+    "latencia_ociosa_ms": 1000 * _ociosas[2],
+    "latencia_abandonados_min_ms": 1000 * min(_latencias_depois),
+    "latencia_abandonados_max_ms": 1000 * max(_latencias_depois),
+    "razao_abandonados_min": min(_latencias_depois) / _ociosas[2],
+    "razao_abandonados_max": max(_latencias_depois) / _ociosas[2],
+    "abandonados_200": sum(status == 200 for status, _ in _depois),
+}
+# a tabela de desempenho: o valor e a razão de cada linha
+_chaves_desempenho = {("treino", 0): "treino_didatica", ("treino", 1): "treino_rapida", ("matmul", 0): "pico_matmul",
+                      ("MFU", 0): "mfu_didatica", ("MFU", 1): "mfu_rapida", ("KV cache", 0): "kv_sem_cache",
+                      ("KV cache", 1): "kv_com_cache", ("BPE", 0): "bpe_python_milhoes",
+                      ("BPE", 1): "bpe_tiktoken_milhoes"}  # BPE: milhões de caracteres por segundo
+for _grupo in dict.fromkeys(l["grupo"] for l in linhas):
+    for _i, _linha in enumerate(l for l in linhas if l["grupo"] == _grupo):
+        _chave = _chaves_desempenho[(_grupo, _i)]
+        _resultados_sistemas[_chave] = _linha["valor"] / (1e6 if _grupo == "BPE" else 1)
+        if _linha["razao"] is not None and _i > 0:
+            _resultados_sistemas[_chave + "_razao"] = _linha["razao"]
+salvar_resultados("notebook_sistemas", _resultados_sistemas)
 
 # %% [markdown]
 # ## Resumo
