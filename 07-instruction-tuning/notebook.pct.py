@@ -1192,7 +1192,6 @@ _resultados_cap7 = {
     "tokens_exemplo_media": comprimentos.float().mean().item(),
     "tokens_resposta_media": (comprimentos - n_prompts).float().mean().item(),
     "alvos_resposta_pct": 100 * n_resposta / (comprimentos - 1).sum().item(),
-    "passos_ajuste": ajuste["passos"],
     "perda_val_antes": historico["perda_val"][0],
     "perda_val_depois": historico["perda_val"][-1],
     "tempo_ajuste_s": tempo_ajuste,

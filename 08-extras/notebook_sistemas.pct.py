@@ -554,7 +554,7 @@ for _grupo in dict.fromkeys(l["grupo"] for l in linhas):
         _chave = _chaves_desempenho[(_grupo, _i)]
         _resultados_sistemas[_chave] = _linha["valor"] / (1e6 if _grupo == "BPE" else 1)
         if _linha["razao"] is not None and _i > 0:
-            _resultados_sistemas[_chave + "_razao"] = _linha["razao"]
+            _resultados_sistemas[_chave.removesuffix("_milhoes") + "_razao"] = _linha["razao"]
 salvar_resultados("notebook_sistemas", _resultados_sistemas)
 
 # %% [markdown]
