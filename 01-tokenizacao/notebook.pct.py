@@ -61,6 +61,8 @@ fixar_semente(123)  # nada aqui é aleatório, mas o hábito fica desde o primei
 # %% [markdown]
 # ## 1. O que é um token?
 #
+# ![Do texto aos ids: pré-tokenização, bytes, fusões BPE e ids](https://raw.githubusercontent.com/fazendo-um-llm-do-zero/fazendo-um-llm-do-zero/main/infograficos/pipeline_tokens.png)
+#
 # Um **token** é a unidade que o modelo enxerga: pode ser um caractere, uma palavra inteira ou um pedaço de
 # palavra. O tokenizador faz duas viagens:
 #
@@ -306,6 +308,8 @@ for frase in ["— Continue, disse-lhe eu, acordando às 3 horas...\n  Vi-lhe o 
 # inglês: o GPT-2 isola `'m`, `'ll`, `'s`.
 #
 # ## 4. BPE fusão por fusão, num exemplo pequeno
+#
+# ![Fusões do BPE, uma a uma](https://raw.githubusercontent.com/fazendo-um-llm-do-zero/fazendo-um-llm-do-zero/main/infograficos/fusoes_bpe.png)
 #
 # O treino do BPE é um laço simples:
 #

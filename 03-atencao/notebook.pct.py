@@ -172,6 +172,8 @@ plt.show()
 # %% [markdown]
 # ## 3. Pesos treináveis: query, key e value
 #
+# ![Query, key e value: escores, softmax e média ponderada dos valores](https://raw.githubusercontent.com/fazendo-um-llm-do-zero/fazendo-um-llm-do-zero/main/infograficos/atencao_qkv.png)
+#
 # Comparar os embeddings crus tem um limite: o token só consegue procurar tokens **parecidos com ele**. Num
 # modelo de linguagem queremos algo mais rico — um verbo pode querer achar o seu sujeito, um pronome o nome a que
 # se refere. Por isso cada token é projetado em três papéis, com três matrizes que o treino vai ajustar:
@@ -317,6 +319,8 @@ plt.show()
 
 # %% [markdown]
 # ## 5. Máscara causal: ninguém espia o futuro
+#
+# ![Máscara causal: -inf acima da diagonal antes do softmax](https://raw.githubusercontent.com/fazendo-um-llm-do-zero/fazendo-um-llm-do-zero/main/infograficos/mascara_causal.png)
 #
 # O GPT aprende a prever o **próximo** token. No treino, todas as posições da frase são calculadas ao mesmo tempo;
 # se o token 3 pudesse prestar atenção no token 4, ele simplesmente "colaria" a resposta. A **máscara causal**
@@ -474,6 +478,8 @@ for rotulo, dif in zip(rotulos, diferenca):
 # sequência de uma só vez.
 #
 # ## 8. Várias cabeças
+#
+# ![Atenção multi-cabeça: repartir, atender em paralelo, concatenar e projetar](https://raw.githubusercontent.com/fazendo-um-llm-do-zero/fazendo-um-llm-do-zero/main/infograficos/multi_cabeca.png)
 #
 # Uma cabeça de atenção calcula **um** padrão de pesos por token. Mas um token pode querer olhar para lugares
 # diferentes por motivos diferentes (o sujeito do verbo, a palavra anterior, a pontuação…). A **atenção

@@ -375,6 +375,8 @@ plt.show()
 # %% [markdown]
 # ## 7. O bloco transformer
 #
+# ![Bloco transformer pre-LN: LayerNorm, atenção, atalho; LayerNorm, feed-forward, atalho](https://raw.githubusercontent.com/fazendo-um-llm-do-zero/fazendo-um-llm-do-zero/main/infograficos/bloco_transformer.png)
+#
 # Agora juntamos tudo num **bloco transformer**. Duas subcamadas, cada uma com normalização antes e atalho em volta:
 #
 # ```
@@ -447,6 +449,8 @@ for nome, b in (("modelo pequeno", bloco), ("GPT-2 124M", BlocoTransformer(GPT2_
 
 # %% [markdown]
 # ## 8. O modelo GPT
+#
+# ![O GPT completo: embeddings, pilha de blocos, norma final e cabeça de saída](https://raw.githubusercontent.com/fazendo-um-llm-do-zero/fazendo-um-llm-do-zero/main/infograficos/pilha_gpt.png)
 #
 # O modelo completo é uma pilha:
 #
