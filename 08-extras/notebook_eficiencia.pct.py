@@ -81,7 +81,7 @@ texto_val = corpus_machado("validacao")
 car_por_token = caracteres_por_token(texto_val, rapido_tok)
 CTX = cfg_base["context_length"]
 LOTE = 8
-LOTES_VAL = escolher(4, 20)
+LOTES_VAL = escolher(4, 12)
 loader_val = criar_dataloader(texto_val, rapido_tok, batch_size=LOTE, context_length=CTX, stride=CTX,
                               shuffle=False, drop_last=True)
 
@@ -584,7 +584,7 @@ def _forward_backward(modelo):
 
 print(carga_da_maquina())
 tempos_ck = medir_intercalado({"normal": _forward_backward(normal), "checkpointing": _forward_backward(checkpointado)},
-                              rodadas=escolher(3, 7))
+                              rodadas=escolher(3, 5))
 razoes_ck = resumir_razoes(tempos_ck, "normal")
 imprimir_razoes(razoes_ck)
 custo_ck = 1 / razoes_ck["checkpointing"]["mediana"]
@@ -685,7 +685,7 @@ del modelos_prec
 # fp16 + `GradScaler`. Se as curvas se sobrepõem, a precisão menor não estragou o treino.
 
 # %%
-PASSOS_PREC = escolher(20, 80)
+PASSOS_PREC = escolher(20, 50)
 CTX_PREC = escolher(CTX, 128)
 cfg_prec = dict(cfg_base, context_length=CTX_PREC)
 loader_prec = criar_dataloader(corpus_machado("treino"), rapido_tok, batch_size=LOTE, context_length=CTX_PREC,
@@ -802,7 +802,7 @@ def treinar_aluno(aluno, loader, passos: int, lr_max: float, professor=None, tem
 
 # %%
 cfg_aluno = dict(cfg_base, n_layers=max(1, cfg_base["n_layers"] // 2))
-PASSOS_ALUNO = escolher(30, 200)
+PASSOS_ALUNO = escolher(30, 120)
 loader_aluno = criar_dataloader(corpus_machado("treino"), rapido_tok, batch_size=LOTE, context_length=CTX,
                                 stride=CTX, shuffle=True, drop_last=True, semente=123)
 fixar_semente(123)
@@ -961,7 +961,7 @@ for f in (0.5, 0.75):
     funcoes_poda[f"estruturada {f:.0%}"] = (lambda m: lambda: m(entrada_poda))(podados[("estruturada", f)])
 print(carga_da_maquina())
 with torch.no_grad():
-    razoes_poda = resumir_razoes(medir_intercalado(funcoes_poda, rodadas=escolher(3, 7)), "base")
+    razoes_poda = resumir_razoes(medir_intercalado(funcoes_poda, rodadas=escolher(3, 5)), "base")
 imprimir_razoes(razoes_poda)
 
 # %% [markdown]
@@ -1290,7 +1290,7 @@ razoes_onnx = {}
 for nome, ids in (("1×32", entrada0[:1, :32]), (f"{LOTE}×{CTX}", entrada0)):
     with torch.no_grad():
         tempos = medir_intercalado({"PyTorch": lambda ids=ids: base(ids), "onnxruntime": lambda ids=ids: onnx_base(ids)},
-                                   rodadas=escolher(3, 7), repeticoes=escolher(2, 5))
+                                   rodadas=escolher(3, 5), repeticoes=escolher(2, 3))
     razoes_onnx[nome] = resumir_razoes(tempos, "PyTorch")
     print(f"lote {nome}: {ids.numel() / razoes_onnx[nome]['PyTorch']['tempo_mediano_s']:,.0f} tokens/s no PyTorch"
           .replace(",", "."))
