@@ -803,6 +803,39 @@ plt.show()
 # vetores parecidos para tokens de uso parecido ajudam a prever o próximo token.
 
 # %% [markdown]
+#
+# %% [markdown]
+# ### Os números deste capítulo
+#
+# Os números principais vão para `resultados.json` (só no modo completo; no rápido, para o cache), e é de lá que o
+# README do capítulo os cita: reexecutou o notebook, `python ferramentas/curso.py construir` atualiza o README.
+
+# %%
+from llm_do_zero import salvar_resultados
+
+_n_tokens_por_tokenizador = {nome: len(criar_dataloader(dois_inicios, tok, batch_size=4, context_length=64,
+                                                        stride=64).dataset.ids)
+                             for nome, tok in (("nosso", tokenizador), ("gpt2", gpt2))}
+salvar_resultados("notebook", {
+    "caracteres_treino": len(texto_treino),
+    "tokens_treino": len(ids_treino),
+    "caracteres_por_token": len(texto_treino) / len(ids_treino),
+    **{f"janelas_stride_{passo}": (n_tokens - contexto_longo - 1) // passo + 1 for passo in (1, 64, 128, 256)},
+    "gb_stride_1": ((n_tokens - contexto_longo - 1) + 1) * contexto_longo * 2 * 8 / 1e9,
+    "tokens_40mil_nosso": _n_tokens_por_tokenizador["nosso"],
+    "tokens_40mil_gpt2": _n_tokens_por_tokenizador["gpt2"],
+    "parametros_embeddings_aprendida": sum(p.numel() for p in camada.parameters()),
+    "parametros_embeddings_senoidal": sum(p.numel() for p in camada_senoidal.parameters()),
+    "similaridade_senoidal_1": sim_senoidal[0, 1].item(),
+    "similaridade_senoidal_10": sim_senoidal[0, 10].item(),
+    "similaridade_senoidal_100": sim_senoidal[0, 100].item(),
+    "parametros_tokens_gpt2_milhoes": gpt2_tokens / 1e6,
+    "fracao_tokens_gpt2_pct": 100 * gpt2_tokens / 124e6,
+    "vizinho_mesmo_grupo_antes_pct": 100 * _acerto_do_vizinho(pesos_iniciais),
+    "vizinho_mesmo_grupo_depois_pct": 100 * _acerto_do_vizinho(pesos_treinados),
+})
+
+# %% [markdown]
 # ## 10. Resumo
 #
 # - O GPT aprende com uma tarefa só: **prever o próximo token**. Uma janela de `context_length` tokens e a mesma

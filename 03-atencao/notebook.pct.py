@@ -789,6 +789,36 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
+#
+# %% [markdown]
+# ### Os números deste capítulo
+#
+# Os números principais vão para `resultados.json` (só no modo completo; no rápido, para o cache), e é de lá que o
+# README do capítulo os cita: reexecutou o notebook, `python ferramentas/curso.py construir` atualiza o README.
+
+# %%
+from llm_do_zero import salvar_resultados
+
+_frase, _lote_aleatorio = diferencas.values()
+_params = {vies: sum(p.numel() for p in AtencaoMultiCabeca(768, 768, 1024, 0.0, 12, qkv_bias=vies).parameters())
+           for vies in (False, True)}
+salvar_resultados("notebook", {
+    # diferenças máximas para o SDPA, em unidades de 1e-7
+    "dif_sdpa_frase_e7": _frase * 1e7,
+    "dif_sdpa_lote_e7": _lote_aleatorio * 1e7,
+    **{f"ms_nosso_{t}": ms_nosso for t, ms_nosso, _ in tabela},
+    **{f"ms_sdpa_{t}": ms_sdpa for t, _, ms_sdpa in tabela},
+    **{f"razao_sdpa_{t}": ms_nosso / ms_sdpa for t, ms_nosso, ms_sdpa in tabela},
+    **{f"mb_matriz_{t}": lote_tempo * cabecas_tempo * t * t * 4 / 2**20 for t, _, _ in tabela},
+    **{f"entropia_sem_escala_d{m[0]}": m[3] for m in medidas},
+    "entropia_com_escala_min": min(m[5] for m in medidas),
+    "entropia_com_escala_max": max(m[5] for m in medidas),
+    "entropia_maxima": math.log(n_chaves),
+    "parametros_atencao_gpt2": _params[False],
+    "parametros_atencao_gpt2_com_vies": _params[True],
+})
+
+# %% [markdown]
 # ## Resumo
 #
 # - **Atenção** = para cada token, uma média ponderada dos tokens da sequência; os pesos vêm do softmax de

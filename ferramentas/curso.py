@@ -420,7 +420,7 @@ def preencher_numeros(readme: Path, texto: str | None = None) -> tuple[str, list
 
 
 def readmes() -> list[Path]:
-    return [RAIZ / "README.md", *(p / "README.md" for p in capitulos() if (p / "README.md").exists())]
+    return [p for p in [RAIZ / "README.md", *(c / "README.md" for c in capitulos())] if p.exists()]
 
 
 def construir(verificar: bool = False) -> list[str]:

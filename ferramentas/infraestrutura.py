@@ -360,8 +360,11 @@ def arquivo_de_resultados(nome_notebook: str, pasta=None) -> Path:
     return pasta / arquivo
 
 
-def salvar_resultados(nome_notebook: str, resultados: dict, pasta=None) -> Path:
-    """Grava os números principais de um notebook (``{chave: número ou texto curto}``) em JSON e devolve o caminho.
+def salvar_resultados(nome_notebook: str, resultados: dict, pasta=None) -> None:
+    """Grava os números principais de um notebook (``{chave: número ou texto curto}``) em JSON e diz onde.
+
+    O arquivo é o de :func:`arquivo_de_resultados` (nada é devolvido, para a célula do notebook não exibir o caminho
+    absoluto da máquina).
 
     Os READMEs citam estes números com um marcador invisível logo depois do número, ``2,125<!--r:chave:3-->``, e
     ``python ferramentas/curso.py construir`` reescreve cada número citado a partir deste arquivo (``--verificar``
@@ -385,7 +388,6 @@ def salvar_resultados(nome_notebook: str, resultados: dict, pasta=None) -> Path:
     temporario.write_text(json.dumps(conteudo, ensure_ascii=False, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     temporario.replace(destino)
     print(f"{len(limpos)} resultados gravados em {caminho_para_mostrar(destino)}")
-    return destino
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -46,17 +46,19 @@ def test_salvar_resultados_no_completo_e_no_rapido(infra, tmp_path, monkeypatch)
     pasta = tmp_path / "05-treinamento"
     pasta.mkdir()
     monkeypatch.setattr(infra, "RAPIDO", False)
-    destino = infra.salvar_resultados("notebook_sistemas", {"perda": torch.tensor(4.94512345678, dtype=torch.float64),
-                                                            "passos": np.int64(700), "nome": "base"}, pasta=pasta)
-    assert destino == pasta / "resultados_sistemas.json"
+    assert infra.salvar_resultados("notebook_sistemas", {"perda": torch.tensor(4.94512345678, dtype=torch.float64),
+                                                         "passos": np.int64(700), "nome": "base"}, pasta=pasta) is None
+    destino = pasta / "resultados_sistemas.json"
+    assert infra.arquivo_de_resultados("notebook_sistemas", pasta) == destino
     conteudo = json.loads(destino.read_text(encoding="utf-8"))
     assert conteudo == {"modo": "completo", "resultados": {"nome": "base", "passos": 700, "perda": 4.945123}}
     assert not list(pasta.glob("*.tmp")), "o arquivo temporário não pode sobrar"
 
     monkeypatch.setattr(infra, "RAPIDO", True)
     monkeypatch.setattr(infra, "PASTA_CACHE", tmp_path / ".cache")
-    destino = infra.salvar_resultados("notebook", {"perda": 7.5}, pasta=pasta)
-    assert destino == tmp_path / ".cache" / "resultados" / "05-treinamento" / "resultados.json"
+    infra.salvar_resultados("notebook", {"perda": 7.5}, pasta=pasta)
+    destino = tmp_path / ".cache" / "resultados" / "05-treinamento" / "resultados.json"
+    assert infra.arquivo_de_resultados("notebook", pasta) == destino
     assert json.loads(destino.read_text(encoding="utf-8"))["modo"] == "rápido"
     assert not (pasta / "resultados.json").exists(), "o modo rápido não pode sobrescrever os números commitados"
 
