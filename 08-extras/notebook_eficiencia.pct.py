@@ -23,8 +23,11 @@
 # **rodadas intercaladas** (A, B, A, B, …) e resumidos pela mediana da razão, com o mínimo e o máximo: esta CPU é
 # dividida com outros programas, e só a razão medida lado a lado é comparável.
 #
-# Tempo: modo rápido ≈ 1 min; modo completo ≈ 6–10 min em 2 núcleos de CPU (parte o modelo base pronto do
+# Tempo: modo rápido ≈ 1 min; modo completo ≈ 5–8 min em 2 núcleos de CPU livres (parte o modelo base pronto do
 # capítulo 5).
+#
+# > **Saídas desta versão: modo rápido** (modelo de 0,38 M de parâmetros, treinos de poucos passos), numa máquina
+# > muito carregada; veja a nota no fim.
 
 # %%
 # Configuração do ambiente. No Google Colab: baixa o repositório do curso e entra na pasta deste capítulo.
@@ -359,8 +362,8 @@ maior_erro_formula = max(conferencias)
 # A fórmula acerta a memória guardada pelo autograd **byte a byte** (a diferença de 4 bytes é o escalar da perda) nos
 # dois jeitos de escrever o modelo. Repare no preço da didática: a `CamadaNorm` e a `GELU` feitas à mão guardam quase
 # o dobro de ativações por bloco (32·d contra 16·d por token) — é um dos motivos de os modelos de produção usarem
-# núcleos "fundidos". No nosso modelo pequeno, o maior termo é outro: o `log_softmax` da perda, `V = 4.257` valores
-# por token, mais do que todos os blocos juntos.
+# núcleos "fundidos". E o `log_softmax` da perda guarda `V = 4.257` valores por token, o equivalente a muitos `d`;
+# no GPT-2, com `V = 50.257` e `16·768 = 12.288` valores por bloco, ele vale mais de 4 blocos inteiros.
 #
 # O gráfico mostra a memória de um passo de treino do modelo base com um lote de 8 × 256 tokens (modo completo),
 # separada nas quatro partes.
@@ -591,8 +594,8 @@ custo_ck = 1 / razoes_ck["checkpointing"]["mediana"]
 print(f"o passo com checkpointing leva {custo_ck:.2f}× o tempo do normal")
 
 # %% [markdown]
-# Um forward custa cerca de 1/3 de um forward + backward, então o esperado é ~1,3× o tempo — e é o que a medida
-# mostra (confira a mediana acima), para guardar muito menos ativações. Num modelo grande na GPU, é a troca que
+# Um forward custa cerca de 1/3 de um forward + backward, então o esperado é ~1,3× o tempo; compare com a mediana
+# acima (num modelo minúsculo, o custo fixo de cada operação pesa mais e a razão sobe um pouco). Num modelo grande na GPU, é a troca que
 # permite um contexto ou lote maior; aqui o ganho relativo é menor porque o `log_softmax` da perda (fora dos blocos)
 # continua guardado.
 #
@@ -836,10 +839,12 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# Com o mesmo orçamento de passos, o aluno destilado termina com menos bits por caractere na validação que o aluno
-# treinado do zero (números acima): cada posição traz uma distribuição inteira em vez de um token só, e isso vale
-# mais quanto menos texto o aluno vê. O custo é um forward do professor por passo (compare os tempos). A distância
-# até o professor mostra o que a metade dos blocos não consegue recuperar nesse orçamento.
+# O que se espera: com o mesmo orçamento de passos, o aluno destilado termina com menos bits por caractere que o
+# treinado do zero — cada posição traz uma distribuição inteira em vez de um token só, e isso vale mais quanto menos
+# texto o aluno vê. Na execução gravada (modo rápido: 30 passos, e um modelo tão pequeno que os embeddings dominam e
+# o "aluno" tem 87 % dos parâmetros do professor) a diferença entre os dois é da ordem do ruído de um treino tão
+# curto — compare os números acima; o modo completo (120 passos de 8 × 256 tokens, aluno de 2 blocos) é o que mede
+# o efeito. O custo da destilação é um forward do professor por passo (compare os tempos).
 #
 # ## 5. Poda: tirar pesos
 #
@@ -966,10 +971,10 @@ imprimir_razoes(razoes_poda)
 
 # %% [markdown]
 # A poda por magnitude **não acelera nada**: uma matriz densa cheia de zeros custa o mesmo para multiplicar (as
-# razões ficam em ~1×, dentro do ruído). Para ganhar tempo com zeros espalhados é preciso um formato esparso e um
+# razões ficam em ~1× ou abaixo, dentro do ruído). Para ganhar tempo com zeros espalhados é preciso um formato esparso e um
 # núcleo que o aproveite — na CPU, só com esparsidade muito alta; nas GPUs, o padrão 2:4 (2 zeros a cada 4 pesos) das
-# placas Ampere. A estruturada encolhe as matrizes e fica mais rápida de verdade — menos que a fração podada, porque
-# os embeddings, a cabeça de saída (4.257 × 256) e as normalizações não mudaram.
+# placas Ampere. A estruturada encolhe as matrizes e fica mais rápida de verdade; quanto, depende de quanto do tempo
+# está nos blocos (os embeddings, a cabeça de saída de 4.257 linhas e as normalizações não mudaram).
 #
 # ## 6. Quantização em 4 bits (NF4) do zero, e QLoRA
 #
@@ -1420,9 +1425,10 @@ parcial = copy.deepcopy(base).train()
 #
 # ---
 #
-# As saídas salvas neste notebook vêm de uma execução no **modo completo**, em 2 núcleos de CPU divididos com outros
-# programas (a carga está impressa junto de cada medida de tempo). No modo rápido (`LLM_DO_ZERO_RAPIDO=1`, usado
-# pelos testes), o modelo é minúsculo e os treinos são curtos: os números mostram o **método**, não o tamanho de cada
-# efeito.
+# As saídas salvas neste notebook vêm de uma execução no **modo rápido** (`LLM_DO_ZERO_RAPIDO=1`), com 1 thread, numa
+# máquina de 2 núcleos com carga ~20 (a carga está impressa junto de cada medida de tempo): o modelo é minúsculo e os
+# treinos são curtos, então os números mostram o **método**, não o tamanho de cada efeito. A conta da memória e a
+# tabela das GPUs não dependem do modo. Para os números de verdade, execute no modo completo
+# (`python ferramentas/curso.py executar --so 08-extras/notebook_eficiencia.ipynb`).
 #
 # **Voltar:** [README do capítulo 8](README.md) · [Ideias futuras](ideias-futuras.md)

@@ -90,8 +90,10 @@ for nome in variantes:
 
 # %% [markdown]
 # A economia de memória fica no meio do caminho, proporcional aos blocos envolvidos (cada bloco com checkpointing
-# troca as suas ativações pela sua entrada); o custo em tempo também — cada bloco envolvido tem o seu forward
-# refeito. Por isso bibliotecas como a `transformers` deixam escolher de quantos em quantos blocos fazer checkpoint.
+# troca as suas ativações pela sua entrada) — essa parte é exata, não depende da máquina. No tempo, o esperado é o
+# custo também ficar no meio, porque só os blocos envolvidos refazem o forward; numa máquina carregada (veja a carga
+# impressa) o ruído entre rodadas pode ser maior que a diferença — olhe o mínimo e o máximo antes de concluir. Por
+# isso bibliotecas como a `transformers` deixam escolher quais blocos recebem checkpoint.
 #
 # ## Exercício 2 — o tamanho do bloco do NF4
 
@@ -135,10 +137,10 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# As diferenças entre as temperaturas são pequenas perto da diferença entre destilar e não destilar (veja o
-# notebook); compare os números acima. Temperatura alta demais achata a distribuição do professor até ela ensinar
+# Compare os números acima (no modo rápido, com 20 passos e um modelo minúsculo, as diferenças são da ordem do ruído
+# de um treino tão curto). A teoria: temperatura alta demais achata a distribuição do professor até ela ensinar
 # pouco; baixa demais (T = 1) dá pouco peso às alternativas menos prováveis — o "conhecimento escuro" que a
-# destilação quer passar.
+# destilação quer passar. Valores entre 2 e 4 são o ponto de partida usual.
 #
 # ## Exercício 4 — podar 50 % e retreinar
 
@@ -169,8 +171,8 @@ print(f"base {bpc_base:.3f} | podado 50 % {bpc_antes:.3f} | depois de {passos_re
       f"bits/car. ({zeros / total:.0%} dos pesos dos blocos ainda são zero)")
 
 # %% [markdown]
-# O retreino curto, com a máscara mantida, recupera parte (ou toda) a perda da poda — em alguns casos passa do
-# modelo original, porque os passos extras também são treino a mais. É o ciclo clássico "podar → retreinar", que
+# O retreino curto, com a máscara mantida, recupera parte (ou toda) a perda da poda — pode até passar do modelo
+# original, porque os passos extras também são treino a mais (compare os três números acima). É o ciclo clássico "podar → retreinar", que
 # pode ser repetido aumentando a fração aos poucos.
 #
 # ## Perguntas conceituais
