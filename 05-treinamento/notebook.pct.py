@@ -1743,6 +1743,96 @@ else:
               "deles.")
 
 # %% [markdown]
+# ## 14. Overfitting: muitas épocas num romance só
+#
+# No treino da seção 7 o modelo vê cada token do corpus mais ou menos **uma vez** (o total de tokens do treino é
+# ~1 época), e as curvas de treino e validação descem juntas. O que acontece quando o texto é pouco e o modelo passa
+# por ele muitas vezes? Ele começa a **decorar**: a perda de treino continua caindo, mas a de validação para de
+# melhorar e **sobe** — o modelo fica confiante em continuações que só valem para as frases que ele já viu. Isso é o
+# **overfitting** (sobreajuste).
+#
+# O experimento é barato de propósito: um pedaço pequeno do começo de *Casa Velha* (o romance mais curto) como
+# treino, os 10 % finais do mesmo romance como validação (o mesmo corte de sempre, `dividir_romance`), um GPT
+# pequeno sem dropout e sem weight decay, taxa de aprendizado constante depois de uma época de aquecimento, e muitas
+# épocas. Medimos as duas perdas ao fim de cada época com o `treinar_modelo` da seção 7 (a validação inteira, não
+# uma amostra).
+
+# %%
+_treino_casa, _val_casa = dividir_romance(ler_texto("machado/casaVelha.txt"))
+n_tokens_sobreajuste = escolher(2_000, 6_000)
+n_epocas_sobreajuste = escolher(30, 40)
+_ids_casa = tok_rapido.encode(_treino_casa)[:n_tokens_sobreajuste]
+texto_pequeno = tokenizador.decode(_ids_casa)
+cfg_sobreajuste = dict(GPT_MINI, d_model=128, n_heads=4, n_layers=2, dropout=0.0, atencao_rapida=True,
+                       amarrar_pesos=True)
+ctx_sobreajuste = cfg_sobreajuste["context_length"]
+loader_pequeno = criar_dataloader(texto_pequeno, tok_rapido, batch_size=8, context_length=ctx_sobreajuste,
+                                  stride=ctx_sobreajuste, shuffle=True, drop_last=True, semente=123)
+loader_val_casa = criar_dataloader(_val_casa, tok_rapido, batch_size=8, context_length=ctx_sobreajuste,
+                                   stride=ctx_sobreajuste, shuffle=False, drop_last=False)
+por_epoca = len(loader_pequeno)
+fixar_semente(123)
+modelo_sobreajuste = criar_modelo_gpt(cfg_sobreajuste).to(dispositivo)
+otimizador_sobreajuste = criar_otimizador(modelo_sobreajuste, lr=2e-3, weight_decay=0.0)
+print(f"treino: {len(_ids_casa):,} tokens do começo de Casa Velha ({por_epoca} batches de 8 × {ctx_sobreajuste} por "
+      f"época) | validação: {len(loader_val_casa.dataset.ids):,} tokens do fim do romance")
+print(f"modelo: {contar_parametros(modelo_sobreajuste):,} parâmetros — mais de "
+      f"{contar_parametros(modelo_sobreajuste) // len(_ids_casa)} por token de treino")
+hist_sobreajuste = treinar_modelo(
+    modelo_sobreajuste, otimizador_sobreajuste, loader_pequeno, loader_val_casa,
+    passos_totais=n_epocas_sobreajuste * por_epoca, lr_max=2e-3, lr_min=2e-3, passos_aquecimento=por_epoca,
+    avaliar_a_cada=por_epoca, batches_avaliacao=len(loader_val_casa), dispositivo=dispositivo, mostrar=False)
+epocas_sobreajuste = [p // por_epoca for p in hist_sobreajuste["passos"]]
+perda_val_sobreajuste = hist_sobreajuste["perda_val"]
+melhor_epoca = min(range(len(perda_val_sobreajuste)), key=perda_val_sobreajuste.__getitem__)
+print(f"{n_epocas_sobreajuste} épocas em {hist_sobreajuste['tempo_s']:.0f} s")
+for e in sorted({1, melhor_epoca, n_epocas_sobreajuste // 2, n_epocas_sobreajuste}):
+    print(f"época {e:>2}: perda de treino {hist_sobreajuste['perda_treino'][e]:.3f} | "
+          f"validação {perda_val_sobreajuste[e]:.3f}" + ("  <- menor perda de validação" if e == melhor_epoca else ""))
+
+# %%
+fig, ax = plt.subplots(figsize=(7, 3.8))
+ax.plot(epocas_sobreajuste[1:], hist_sobreajuste["perda_treino"][1:], marker=".", label="treino (média da época)")
+ax.plot(epocas_sobreajuste, perda_val_sobreajuste, marker=".", ls="--", label="validação (fim do romance)")
+ax.axvline(melhor_epoca, color="gray", lw=0.8)
+ax.annotate("menor perda de validação", (melhor_epoca, perda_val_sobreajuste[melhor_epoca]),
+            xytext=(melhor_epoca + 2, perda_val_sobreajuste[melhor_epoca] + 1.5), arrowprops={"arrowstyle": "->"})
+ax.set_xlabel("época (passadas completas pelo mesmo texto)")
+ax.set_ylabel("entropia cruzada")
+ax.set_title(f"Overfitting: {len(_ids_casa):,} tokens de Casa Velha, {n_epocas_sobreajuste} épocas")
+ax.legend()
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# As duas curvas contam a história em três atos. No começo as duas descem juntas: o modelo aprende o que vale para
+# qualquer trecho do romance (as palavras frequentes, a pontuação). Depois de poucas épocas a validação chega ao seu
+# mínimo (a linha vertical) e começa a **subir**, enquanto a perda de treino continua despencando: a partir dali,
+# cada época a mais ensina o modelo a reproduzir **aquelas** frases, e ele paga por isso em texto novo, ficando
+# confiante em continuações erradas. No fim, a perda de treino fica muito abaixo da de qualquer modelo que
+# generaliza, e a de validação termina **acima** do seu mínimo.
+#
+# A prova de que ele decorou: damos ao modelo o começo de uma janela do treino e comparamos a continuação gulosa com
+# o texto de verdade.
+
+# %%
+_inicio = _ids_casa[:ctx_sobreajuste // 2]
+_saida = gerar_texto(modelo_sobreajuste, torch.tensor([_inicio], device=dispositivo), 24)
+_gerado = _saida[0, len(_inicio):].tolist()
+_verdade = _ids_casa[len(_inicio):len(_inicio) + 24]
+_iguais = sum(a == b for a, b in zip(_gerado, _verdade))
+print("começo (do treino):  ", repr(tokenizador.decode(_inicio[-12:])))
+print("o modelo continua:   ", repr(tokenizador.decode(_gerado)))
+print("o texto de verdade:  ", repr(tokenizador.decode(_verdade)))
+print(f"tokens iguais ao texto de treino, posição a posição: {_iguais} de {len(_verdade)}")
+
+# %% [markdown]
+# É por isso que medimos a perda de validação em texto que o treino nunca viu, e é daí que saem os remédios
+# clássicos: **parar cedo** (*early stopping*: guardar o modelo da época de menor perda de validação), **mais dados**
+# (o remédio do nosso treino principal, que nunca repete o texto), **dropout** e **weight decay** (que desligamos
+# aqui de propósito). Experimente mudar `n_tokens_sobreajuste` e ver onde fica o mínimo da validação.
+
+# %% [markdown]
 # ## Resumo
 #
 # - **Entropia cruzada** = média de `-ln p(alvo)`; **perplexidade** = `e^perda`; um modelo sem treino (bem
