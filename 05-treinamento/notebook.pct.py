@@ -1760,7 +1760,7 @@ else:
 # %%
 _treino_casa, _val_casa = dividir_romance(ler_texto("machado/casaVelha.txt"))
 n_tokens_sobreajuste = escolher(2_000, 6_000)
-n_epocas_sobreajuste = escolher(30, 40)
+n_epocas_sobreajuste = escolher(25, 40)
 _ids_casa = tok_rapido.encode(_treino_casa)[:n_tokens_sobreajuste]
 texto_pequeno = tokenizador.decode(_ids_casa)
 cfg_sobreajuste = dict(GPT_MINI, d_model=128, n_heads=4, n_layers=2, dropout=0.0, atencao_rapida=True,
@@ -1774,7 +1774,7 @@ por_epoca = len(loader_pequeno)
 fixar_semente(123)
 modelo_sobreajuste = criar_modelo_gpt(cfg_sobreajuste).to(dispositivo)
 otimizador_sobreajuste = criar_otimizador(modelo_sobreajuste, lr=2e-3, weight_decay=0.0)
-print(f"treino: {len(_ids_casa):,} tokens do começo de Casa Velha ({por_epoca} batches de 8 × {ctx_sobreajuste} por "
+print(f"treino: {len(_ids_casa):,} tokens do começo de Casa Velha ({por_epoca} lotes de 8 × {ctx_sobreajuste} por "
       f"época) | validação: {len(loader_val_casa.dataset.ids):,} tokens do fim do romance")
 print(f"modelo: {contar_parametros(modelo_sobreajuste):,} parâmetros — mais de "
       f"{contar_parametros(modelo_sobreajuste) // len(_ids_casa)} por token de treino")
@@ -1809,24 +1809,34 @@ plt.show()
 # qualquer trecho do romance (as palavras frequentes, a pontuação). Depois de poucas épocas a validação chega ao seu
 # mínimo (a linha vertical) e começa a **subir**, enquanto a perda de treino continua despencando: a partir dali,
 # cada época a mais ensina o modelo a reproduzir **aquelas** frases, e ele paga por isso em texto novo, ficando
-# confiante em continuações erradas. No fim, a perda de treino fica muito abaixo da de qualquer modelo que
-# generaliza, e a de validação termina **acima** do seu mínimo.
+# confiante em continuações erradas. No fim, a perda de treino está muito abaixo da de validação, e a de validação
+# termina **acima** do seu mínimo (os números impressos acima: época a época, treino e validação).
 #
-# A prova de que ele decorou: damos ao modelo o começo de uma janela do treino e comparamos a continuação gulosa com
-# o texto de verdade.
+# A prova de que ele decorou: a fração de tokens em que o palpite mais provável do modelo (o `argmax` dos logits) é
+# o token certo, nas janelas do treino e nas da validação.
 
 # %%
-_inicio = _ids_casa[:ctx_sobreajuste // 2]
-_saida = gerar_texto(modelo_sobreajuste, torch.tensor([_inicio], device=dispositivo), 24)
-_gerado = _saida[0, len(_inicio):].tolist()
-_verdade = _ids_casa[len(_inicio):len(_inicio) + 24]
-_iguais = sum(a == b for a, b in zip(_gerado, _verdade))
-print("começo (do treino):  ", repr(tokenizador.decode(_inicio[-12:])))
-print("o modelo continua:   ", repr(tokenizador.decode(_gerado)))
-print("o texto de verdade:  ", repr(tokenizador.decode(_verdade)))
-print(f"tokens iguais ao texto de treino, posição a posição: {_iguais} de {len(_verdade)}")
+def _acerto_top1(modelo, loader):
+    acertos, total = 0, 0
+    with modo_avaliacao(modelo):
+        for entrada, alvo in loader:
+            logits = modelo(entrada.to(dispositivo))  # (batch, tokens, vocab)
+            acertos += (logits.argmax(dim=-1).cpu() == alvo).sum().item()
+            total += alvo.numel()
+    return acertos / total
+
+
+_loader_pequeno_ordem = criar_dataloader(texto_pequeno, tok_rapido, batch_size=8, context_length=ctx_sobreajuste,
+                                         stride=ctx_sobreajuste, shuffle=False, drop_last=False)
+acerto_treino_sobreajuste = _acerto_top1(modelo_sobreajuste, _loader_pequeno_ordem)
+acerto_val_sobreajuste = _acerto_top1(modelo_sobreajuste, loader_val_casa)
+print(f"próximo token certo no 1º palpite: treino {acerto_treino_sobreajuste:.1%} | "
+      f"validação {acerto_val_sobreajuste:.1%}")
 
 # %% [markdown]
+# No texto que viu dezenas de vezes, o modelo acerta o próximo token com muito mais frequência do que no fim do
+# mesmo romance, que nunca viu: a distância entre os dois números é o quanto ele decorou em vez de aprender.
+#
 # É por isso que medimos a perda de validação em texto que o treino nunca viu, e é daí que saem os remédios
 # clássicos: **parar cedo** (*early stopping*: guardar o modelo da época de menor perda de validação), **mais dados**
 # (o remédio do nosso treino principal, que nunca repete o texto), **dropout** e **weight decay** (que desligamos

@@ -1204,11 +1204,12 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# O compromisso aparece nas duas figuras: perto de 0 o filtro chama quase tudo de spam (revocação alta, precisão
-# perto de 50 %, a fração de spam do teste); perto de 1 ele quase não marca nada e a revocação despenca. Para um
-# filtro de spam, a escolha sensata é um limiar **acima** de 0,5: abrir mão de um pouco de revocação para reduzir
-# os alarmes falsos. Um cuidado de método: o limiar deve ser escolhido na **validação** e só então medido no teste —
-# escolhê-lo olhando o teste, como nesta tabela didática, deixa o número do teste otimista.
+# O compromisso aparece na tabela e nas duas figuras: subindo o limiar, os alarmes falsos nunca aumentam e o spam que
+# passa nunca diminui — a precisão tende a subir e a revocação só pode cair. Nos extremos, um limiar muito baixo
+# chama de spam quase tudo e um muito alto quase nada. O F1 resume o equilíbrio entre as duas e costuma ter um
+# máximo largo no meio. Para um filtro de spam, a escolha sensata é um limiar **acima** de 0,5: abrir mão de um
+# pouco de revocação para reduzir os alarmes falsos. Um cuidado de método: o limiar deve ser escolhido na
+# **validação** e só então medido no teste — escolhê-lo olhando o teste, como nesta tabela didática, deixa o número do teste otimista.
 
 # %% [markdown]
 # ## Resumo
