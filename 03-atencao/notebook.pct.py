@@ -334,6 +334,8 @@ plt.show()
 # %% [markdown]
 # ## 4. Pesos treináveis: query, key e value
 #
+# ![Query, key e value: escores, softmax e média ponderada dos valores](https://raw.githubusercontent.com/fazendo-um-llm-do-zero/fazendo-um-llm-do-zero/main/infograficos/atencao_qkv.png)
+#
 # Comparar os embeddings crus tem um limite: o token só consegue procurar tokens **parecidos com ele**. Num
 # modelo de linguagem queremos algo mais rico — um verbo pode querer achar o seu sujeito, um pronome o nome a que
 # se refere. Por isso cada token é projetado em três papéis, com três matrizes que o treino vai ajustar:
@@ -480,6 +482,8 @@ plt.show()
 # %% [markdown]
 # ## 6. Máscara causal: ninguém espia o futuro
 #
+# ![Máscara causal: -inf acima da diagonal antes do softmax](https://raw.githubusercontent.com/fazendo-um-llm-do-zero/fazendo-um-llm-do-zero/main/infograficos/mascara_causal.png)
+#
 # O GPT aprende a prever o **próximo** token. No treino, todas as posições da frase são calculadas ao mesmo tempo;
 # se o token 3 pudesse prestar atenção no token 4, ele simplesmente "colaria" a resposta. A **máscara causal**
 # zera os pesos acima da diagonal: o token `i` só enxerga os tokens `0…i`.
@@ -560,7 +564,7 @@ print("em .eval() o dropout devolve os pesos intactos?", torch.equal(dropout(pes
 # Juntamos as peças: projeções Q/K/V, escala `√d`, máscara causal com `-inf` e dropout. Três detalhes de
 # engenharia:
 #
-# - a classe recebe **batches**: `x` tem shape `(batch, tokens, d_entrada)`, por isso transpomos com
+# - a classe recebe **lotes**: `x` tem shape `(batch, tokens, d_entrada)`, por isso transpomos com
 #   `k.transpose(1, 2)` em vez de `k.T`;
 # - a máscara é criada uma vez, do tamanho máximo (`context_length`), e registrada como **buffer**: ela acompanha o
 #   módulo quando mandamos para a GPU (`.to("cuda")`), mas não é um parâmetro treinável. No forward recortamos o
@@ -613,7 +617,7 @@ class AtencaoCausal(nn.Module):
 
 
 # %% [markdown]
-# Um batch com duas frases: a nossa e a mesma frase com o último token trocado ("!" → "?"). Se a atenção é mesmo
+# Um lote com duas frases: a nossa e a mesma frase com o último token trocado ("!" → "?"). Se a atenção é mesmo
 # causal, as saídas das 9 primeiras posições têm de ser **idênticas** nas duas — elas não podem saber como a frase
 # termina.
 
@@ -636,6 +640,8 @@ for rotulo, dif in zip(rotulos, diferenca):
 # sequência de uma só vez.
 #
 # ## 9. Várias cabeças
+#
+# ![Atenção multi-cabeça: repartir, atender em paralelo, concatenar e projetar](https://raw.githubusercontent.com/fazendo-um-llm-do-zero/fazendo-um-llm-do-zero/main/infograficos/multi_cabeca.png)
 #
 # Uma cabeça de atenção calcula **um** padrão de pesos por token. Mas um token pode querer olhar para lugares
 # diferentes por motivos diferentes (o sujeito do verbo, a palavra anterior, a pontuação…). A **atenção
@@ -669,7 +675,7 @@ with torch.no_grad():
 #
 # 1. `view(b, t, n_heads, d_cabeca)`: as `d_saida` colunas viram `n_heads` blocos de `d_cabeca`;
 # 2. `transpose(1, 2)`: a cabeça passa para a frente dos tokens, `(b, n_heads, t, d_cabeca)`, e o `@` do PyTorch
-#    trata `(b, n_heads)` como um batch — cada cabeça faz a sua atenção, todas numa só chamada.
+#    trata `(b, n_heads)` como um lote — cada cabeça faz a sua atenção, todas numa só chamada.
 #
 # Acompanhando os shapes:
 
@@ -846,7 +852,7 @@ for nome, dif in diferencas.items():
 # andamento" e nunca monta a matriz `t × t` inteira; numa GPU, escolhe kernels ainda mais especializados.
 #
 # Medimos só o **miolo** (as projeções Q/K/V e de saída são as mesmas nos dois casos), com o formato de uma camada
-# do GPT-2 pequeno: 12 cabeças de 64 dimensões, 2 sequências por batch. Cada tempo é o **melhor** de várias
+# do GPT-2 pequeno: 12 cabeças de 64 dimensões, 2 sequências por lote. Cada tempo é o **melhor** de várias
 # repetições (alternando as duas implementações), sem gradiente. Durante a medida usamos **uma thread só**
 # (`torch.set_num_threads(1)`): com várias threads, qualquer outro programa disputando a CPU bagunça os tempos, e o
 # que queremos comparar é o algoritmo.
@@ -943,6 +949,36 @@ for cabeca, ax in enumerate(eixos):
 fig.suptitle("Pesos de atenção de 4 cabeças (módulo NÃO treinado) em uma frase de Dom Casmurro", fontsize=10)
 plt.tight_layout()
 plt.show()
+
+# %% [markdown]
+#
+# %% [markdown]
+# ### Os números deste capítulo
+#
+# Os números principais vão para `resultados.json` (só no modo completo; no rápido, para o cache), e é de lá que o
+# README do capítulo os cita: reexecutou o notebook, `python ferramentas/curso.py construir` atualiza o README.
+
+# %%
+from llm_do_zero import salvar_resultados
+
+_frase, _lote_aleatorio = diferencas.values()
+_params = {vies: sum(p.numel() for p in AtencaoMultiCabeca(768, 768, 1024, 0.0, 12, qkv_bias=vies).parameters())
+           for vies in (False, True)}
+salvar_resultados("notebook", {
+    # diferenças máximas para o SDPA, em unidades de 1e-7
+    "dif_sdpa_frase_e7": _frase * 1e7,
+    "dif_sdpa_lote_e7": _lote_aleatorio * 1e7,
+    **{f"ms_nosso_{t}": ms_nosso for t, ms_nosso, _ in tabela},
+    **{f"ms_sdpa_{t}": ms_sdpa for t, _, ms_sdpa in tabela},
+    **{f"razao_sdpa_{t}": ms_nosso / ms_sdpa for t, ms_nosso, ms_sdpa in tabela},
+    **{f"mb_matriz_{t}": lote_tempo * cabecas_tempo * t * t * 4 / 2**20 for t, _, _ in tabela},
+    **{f"entropia_sem_escala_d{m[0]}": m[3] for m in medidas},
+    "entropia_com_escala_min": min(m[5] for m in medidas),
+    "entropia_com_escala_max": max(m[5] for m in medidas),
+    "entropia_maxima": math.log(n_chaves),
+    "parametros_atencao_gpt2": _params[False],
+    "parametros_atencao_gpt2_com_vies": _params[True],
+})
 
 # %% [markdown]
 # ## Resumo

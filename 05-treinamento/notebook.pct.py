@@ -55,6 +55,7 @@ from llm_do_zero import (GPT2_124M, GPT_MINI, GPT_PEQUENO, N_FUSOES_BASE, PASTA_
                          carregar_tokenizador_gpt2, contar_parametros, corpus_machado, criar_dataloader, descrever_modo,
                          dividir_romance, escolher, escolher_dispositivo, fixar_semente, impressao_digital, ler_texto,
                          receita_bpe_machado, sha256_de_arquivo, tokenizador_machado)
+from llm_do_zero import barra_de_progresso, salvar_resultados
 
 print(descrever_modo())
 fixar_semente(123)
@@ -102,7 +103,7 @@ print(f"sorteio uniforme: perda ln(5) = {math.log(5):.4f}, perplexidade 5")
 # tokens igualmente prováveis. Um modelo que sorteia uniformemente entre 5 palavras tem perplexidade 5.
 #
 # `F.cross_entropy` faz o `softmax` e o `-ln p` juntos, de um jeito numericamente estável (usa `log_softmax`, que nunca
-# calcula `exp` de números enormes). Para um batch do GPT, os logits têm shape `(batch, tokens, vocab_size)` e os alvos
+# calcula `exp` de números enormes). Para um lote do GPT, os logits têm shape `(batch, tokens, vocab_size)` e os alvos
 # `(batch, tokens)`: achatamos as duas primeiras dimensões e tratamos cada posição como um exemplo.
 
 # %% tags=["modulo"]
@@ -599,19 +600,21 @@ plt.show()
 # %% [markdown]
 # ## 7. O laço de treino
 #
+# ![O laço de treinamento e a taxa de aprendizado com aquecimento e decaimento cosseno](https://raw.githubusercontent.com/fazendo-um-llm-do-zero/fazendo-um-llm-do-zero/main/infograficos/laco_treinamento.png)
+#
 # Um passo de treino é sempre o mesmo:
 #
-# 1. pega um batch `(entrada, alvo)`;
+# 1. pega um lote `(entrada, alvo)`;
 # 2. calcula a perda (forward);
 # 3. `backward()`: o gradiente da perda em relação a cada peso;
-# 4. **recorte do gradiente**: se a norma do gradiente passar de `clip`, ele é encolhido (um batch estranho não
+# 4. **recorte do gradiente**: se a norma do gradiente passar de `clip`, ele é encolhido (um lote estranho não
 #    consegue dar um passo gigante);
 # 5. ajusta a taxa de aprendizado do passo e dá o passo do AdamW.
 #
 # Dois detalhes de engenharia. Em GPU, `precisao_para` liga a **precisão mista** (as multiplicações de matrizes em
 # bfloat16 ou float16, ~2× mais rápidas e com metade da memória; em float16 um `GradScaler` evita que gradientes
-# pequenos virem zero); em CPU ficamos em float32. E `lotes_sem_fim` entrega os batches época após época com uma
-# semente por época — a ordem dos batches depende só do número do passo, e isso é o que permite **retomar** um treino
+# pequenos virem zero); em CPU ficamos em float32. E `lotes_sem_fim` entrega os lotes época após época com uma
+# semente por época — a ordem dos lotes depende só do número do passo, e isso é o que permite **retomar** um treino
 # (seção 11).
 
 # %% tags=["modulo"]
@@ -908,8 +911,8 @@ def treinar_modelo(modelo, otimizador, loader_treino, loader_val, passos_totais:
     perdas_intervalo = []
     if passo_inicial == 0:
         avaliar(0, [])
-    barra = tqdm(range(passo_inicial, parar_no_passo), desc="treino", disable=not mostrar, mininterval=2.0,
-                 file=sys.stdout, dynamic_ncols=False, ncols=100)
+    barra = barra_de_progresso(range(passo_inicial, parar_no_passo), desc="treino", disable=not mostrar,
+                               mininterval=2.0, file=sys.stdout, dynamic_ncols=False, ncols=100)
     for passo in barra:
         t0 = time.perf_counter()
         _, (entrada, alvo) = next(lotes)
@@ -1003,7 +1006,7 @@ historico = treinar_modelo(
 # ## 8. A curva de perda
 #
 # No eixo x, **tokens vistos** (passos × tokens por passo): é a medida de quanto texto o modelo já leu, e permite
-# comparar treinos com batches de tamanhos diferentes. A linha clara é a perda de cada passo; os pontos são as médias
+# comparar treinos com lotes de tamanhos diferentes. A linha clara é a perda de cada passo; os pontos são as médias
 # de treino e as medições de validação.
 
 # %%
@@ -1024,7 +1027,7 @@ plt.show()
 # %% [markdown]
 # ## 9. Quanto o modelo aprendeu?
 #
-# Medimos a perda na validação **inteira** (as medições durante o treino usaram só alguns batches) e convertemos para
+# Medimos a perda na validação **inteira** (as medições durante o treino usaram só alguns lotes) e convertemos para
 # perplexidade e bits por caractere.
 
 # %%
@@ -1098,6 +1101,8 @@ else:
 
 # %% [markdown]
 # ## 10. Decodificação: como escolher o próximo token
+#
+# ![Estratégias de decodificação: gulosa, temperatura, top-k, top-p e beam search](https://raw.githubusercontent.com/fazendo-um-llm-do-zero/fazendo-um-llm-do-zero/main/infograficos/estrategias_decodificacao.png)
 #
 # O modelo dá uma distribuição de probabilidades para o próximo token; **decodificar** é decidir qual usar.
 #
@@ -1856,7 +1861,7 @@ print(f"próximo token certo no 1º palpite: treino {acerto_treino_sobreajuste:.
 # - **Decodificação**: gulosa e beam search são seguras e repetitivas; temperatura, top-k e top-p trocam segurança por
 #   variedade; um `torch.Generator` com semente torna o sorteio reproduzível.
 # - **Checkpoints** com `weights_only=True`; retomar um treino (pesos + AdamW + passo + gerador aleatório + ordem dos
-#   batches) dá exatamente as mesmas perdas.
+#   lotes) dá exatamente as mesmas perdas.
 # - `modelo_base()` entrega o modelo pré-treinado aos capítulos 6 a 8 (do repositório, se a receita não mudou), e
 #   nunca um arquivo de outra receita (impressão digital); `carregar_pesos_gpt2` põe os pesos da OpenAI no nosso
 #   modelo.
@@ -1911,7 +1916,7 @@ for nome, saida in (
 
 # %% [markdown]
 # **3.** A temperatura muda a **entropia** da distribuição do próximo token (em bits: quantas "perguntas de sim ou
-# não" o sorteio vale). Meça a entropia média num batch de validação para T = 0,5; 0,7; 1,0 e 1,5.
+# não" o sorteio vale). Meça a entropia média num lote de validação para T = 0,5; 0,7; 1,0 e 1,5.
 
 # %%
 entrada_val, _ = next(iter(loader_val))
