@@ -174,7 +174,7 @@ for passo in (1, 64, 128, 256):
 # O PyTorch separa duas responsabilidades:
 #
 # - um `Dataset` sabe **quantas** amostras existem (`__len__`) e devolve **a amostra i** (`__getitem__`);
-# - um `DataLoader` sorteia a ordem, agrupa amostras em **lotes** (*lotes*, em inglês) e (se quisermos) usa
+# - um `DataLoader` sorteia a ordem, agrupa amostras em **lotes** (*batches*, em inglês) e (se quisermos) usa
 #   processos paralelos.
 #
 # No texto do curso dizemos **lote**; no código fica o termo em inglês, como o PyTorch escreve: `batch_size` (quantas
