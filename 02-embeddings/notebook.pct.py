@@ -7,7 +7,7 @@
 #
 # 1. a **tarefa de treino** do GPT — prever o próximo token — e os pares (entrada, alvo) tirados do texto com uma
 #    **janela deslizante** (`context_length` e `stride`);
-# 2. um `DatasetGPT` e a função `criar_dataloader`, que entregam batches de treino prontos;
+# 2. um `DatasetGPT` e a função `criar_dataloader`, que entregam lotes de treino prontos;
 # 3. os **embeddings de tokens** (uma tabela consultada por id — e por que isso é o mesmo que one-hot × matriz);
 # 4. os **embeddings de posição**: aprendidos (como no GPT-2) e senoidais (como no Transformer original), comparados;
 # 5. a camada `EmbeddingsEntrada`, que faz o caminho completo texto → ids → tensor `(batch, tokens, d_model)`;
@@ -174,7 +174,11 @@ for passo in (1, 64, 128, 256):
 # O PyTorch separa duas responsabilidades:
 #
 # - um `Dataset` sabe **quantas** amostras existem (`__len__`) e devolve **a amostra i** (`__getitem__`);
-# - um `DataLoader` sorteia a ordem, agrupa amostras em **batches** e (se quisermos) usa processos paralelos.
+# - um `DataLoader` sorteia a ordem, agrupa amostras em **lotes** (*batches*, em inglês) e (se quisermos) usa
+#   processos paralelos.
+#
+# No texto do curso dizemos **lote**; no código fica o termo em inglês, como o PyTorch escreve: `batch_size` (quantas
+# amostras por lote) e a primeira dimensão dos shapes, `(batch, tokens, d_model)`.
 
 # %% tags=["modulo"]
 import math
@@ -249,8 +253,8 @@ except ValueError as erro:
 # detalhes de engenharia:
 #
 # - a ordem embaralhada vem de um `torch.Generator` com semente fixa, então a mesma semente sempre dá os mesmos
-#   batches (e cada nova época, uma ordem nova);
-# - `drop_last=True` descarta o último batch incompleto, para todo batch ter o mesmo shape.
+#   lotes (e cada nova época, uma ordem nova);
+# - `drop_last=True` descarta o último lote incompleto, para todo lote ter o mesmo shape.
 
 # %% tags=["modulo"]
 def criar_dataloader(texto: str, tokenizador, batch_size: int = 4, context_length: int = 256, stride: int = 128,
@@ -289,7 +293,7 @@ print("alvo == entrada deslocada de 1:", torch.equal(entradas[:, 1:], alvos[:, :
 
 
 # %% [markdown]
-# A mesma semente reproduz exatamente os mesmos batches; já a segunda época do mesmo `DataLoader` vem numa ordem
+# A mesma semente reproduz exatamente os mesmos lotes; já a segunda época do mesmo `DataLoader` vem numa ordem
 # nova (o gerador avança):
 
 # %%
@@ -354,7 +358,7 @@ assert iguais
 print("\nconsulta == one_hot @ pesos:", iguais)
 
 # %% [markdown]
-# No tamanho de verdade — vocabulário do nosso BPE, `d_model = 256`, um batch do `DataLoader` — o resultado é o mesmo,
+# No tamanho de verdade — vocabulário do nosso BPE, `d_model = 256`, um lote do `DataLoader` — o resultado é o mesmo,
 # mas o custo não: o one-hot cria uma matriz gigante quase toda de zeros.
 
 # %%
@@ -550,7 +554,7 @@ print(f"aprendida sem treino: similaridade fora da diagonal com média {fora_da_
 # ![Embeddings: de ids para a entrada do modelo](https://raw.githubusercontent.com/fazendo-um-llm-do-zero/fazendo-um-llm-do-zero/main/infograficos/embeddings.png)
 #
 # Juntando as peças: ids `(batch, tokens)` → embedding de token `(batch, tokens, d_model)` + embedding de posição
-# `(tokens, d_model)` (o PyTorch repete a posição para cada linha do batch) → `(batch, tokens, d_model)`. É isso que
+# `(tokens, d_model)` (o PyTorch repete a posição para cada linha do lote) → `(batch, tokens, d_model)`. É isso que
 # entra no primeiro bloco Transformer.
 
 # %% tags=["modulo"]
@@ -842,7 +846,7 @@ salvar_resultados("notebook", {
 #   janela deslocada de 1 formam `context_length` exercícios de uma vez.
 # - `stride` controla a sobreposição entre janelas: `stride = 1` gera muitas amostras quase repetidas;
 #   `stride = context_length` usa cada token como alvo uma vez. O `DatasetGPT` guarda os ids uma vez só e recorta as
-#   janelas sob demanda; `criar_dataloader` embaralha com semente fixa e entrega batches `(batch, context_length)`.
+#   janelas sob demanda; `criar_dataloader` embaralha com semente fixa e entrega lotes `(batch, context_length)`.
 # - Um **embedding de token** é uma tabela `vocab_size × d_model`; consultar a linha do id é o mesmo que
 #   `one_hot(id) @ tabela`, só que muito mais barato.
 # - A atenção não sabe a ordem dos tokens, então somamos um **embedding de posição**: aprendido (GPT-2, uma tabela
@@ -882,7 +886,7 @@ print(f"stride=300 > context_length=256: {1 - alvos_usados.float().mean():.1%} d
 # %% [markdown]
 # **Exercício 2 — quem recebe gradiente?** Mostre que `nn.Embedding` é o mesmo que uma `nn.Linear` sem viés
 # aplicada ao one-hot (copie os pesos de uma para a outra), e que, depois de um `backward`, só as linhas da tabela
-# dos ids que apareceram no batch têm gradiente diferente de zero.
+# dos ids que apareceram no lote têm gradiente diferente de zero.
 
 # %%
 torch.manual_seed(1)
@@ -898,7 +902,7 @@ linhas_com_gradiente = (emb_ex.weight.grad.abs().sum(dim=1) > 0).nonzero().flatt
 print("linhas com gradiente:", linhas_com_gradiente, "| ids do batch:", sorted(set(ids_ex.flatten().tolist())))
 
 # %% [markdown]
-# Por isso tokens raros aprendem devagar: a linha deles só é atualizada nos batches em que aparecem.
+# Por isso tokens raros aprendem devagar: a linha deles só é atualizada nos lotes em que aparecem.
 #
 # **Exercício 3 — posições relativas como rotação.** Mostre que, na codificação senoidal, o vetor da posição
 # `p + k` é uma **rotação** do vetor da posição `p` por uma matriz que só depende de `k` (não de `p`). Dica: para

@@ -7,7 +7,9 @@
 # **atenção** faz: para cada posição, calcula uma média ponderada dos outros tokens, com pesos que dizem "quanto
 # este token deve prestar atenção naquele".
 #
-# Neste capítulo vamos construir, passo a passo e numa frase de verdade de *Dom Casmurro*:
+# Antes, na seção 1, o **porquê**: o gargalo das redes recorrentes, que espremem uma frase inteira num vetor de
+# tamanho fixo, e a atenção de Bahdanau, que resolveu isso — medido num experimento pequeno com textos de Machado.
+# Depois vamos construir, passo a passo e numa frase de verdade de *Dom Casmurro*:
 #
 # 1. a atenção **sem pesos treináveis** (produtos escalares → softmax → vetores de contexto), com mapa de calor;
 # 2. a atenção com **query, key e value treináveis**, e por que dividimos os escores por **√d_k** (medido);
@@ -17,8 +19,9 @@
 # 5. a prova de que o nosso código dá o mesmo resultado que `torch.nn.functional.scaled_dot_product_attention`
 #    do PyTorch, e uma corrida de velocidade entre os dois.
 #
-# **Tempo de execução** (2 núcleos de CPU): cerca de 35 s no modo rápido e pouco mais de 1 min no modo completo.
-# Só a corrida de velocidade (seção 10) muda de tamanho entre os modos; todo o resto é igual.
+# **Tempo de execução** (2 núcleos de CPU): cerca de 45 s no modo rápido e uns 2 min no modo completo. Só o
+# experimento da seção 1 (300 ou 1.200 passos de treino) e a corrida de velocidade (seção 11) mudam de tamanho entre
+# os modos; todo o resto é igual.
 
 # %%
 # Configuração do ambiente. No Google Colab: baixa o repositório do curso e entra na pasta deste capítulo.
@@ -43,6 +46,7 @@ if ("google.colab" in sys.modules or os.environ.get("LLM_DO_ZERO_SIMULAR_COLAB")
 
 # %%
 import math
+import re
 import time
 
 import matplotlib.pyplot as plt
@@ -58,7 +62,165 @@ fixar_semente(123)
 torch.set_printoptions(precision=3, sci_mode=False)
 
 # %% [markdown]
-# ## 1. Uma frase de Machado vira vetores
+# ## 1. Por que atenção? O gargalo do vetor fixo
+#
+# Antes dos transformers, o jeito padrão de transformar uma sequência em outra (traduzir uma frase, por exemplo) era
+# o **encoder-decoder com redes recorrentes** — RNN, LSTM ou GRU (Sutskever, Vinyals e Le, 2014; Cho et al., 2014).
+# A rede recorrente lê a frase um token por vez e carrega um **estado** de tamanho fixo, atualizado a cada passo:
+# `h_t = f(h_{t-1}, x_t)`. Quando a leitura termina, o último estado `h_T` é o **único** resumo da frase que o
+# decoder recebe. Uma frase de 5 palavras ou de 50 tem de caber no mesmo vetor, e o que entrou primeiro foi reescrito
+# por tudo o que veio depois. Esse é o **gargalo**.
+#
+# Bahdanau, Cho e Bengio (2014) propuseram a saída: guardar **todos** os estados do encoder, `h_1 … h_T`, e, a cada
+# passo da saída, deixar o decoder escolher onde olhar. Para a posição de saída `i`, com uma consulta `q_i`, cada
+# estado `h_j` recebe um escore **aditivo** `e_ij = vᵀ tanh(W_q q_i + W_k h_j)`; o softmax transforma os escores
+# em pesos `α_ij` que somam 1; e o decoder recebe o **vetor de contexto** `c_i = Σ_j α_ij h_j`. É a receita que
+# este capítulo inteiro constrói (escores → softmax → média ponderada), só que com um produto escalar no lugar da
+# pequena rede `vᵀ tanh(…)`. O Transformer (2017) deu o passo seguinte: tirou a recorrência e deixou só a atenção.
+#
+# ![O gargalo do vetor fixo e a atenção aditiva de Bahdanau](https://raw.githubusercontent.com/fazendo-um-llm-do-zero/fazendo-um-llm-do-zero/main/infograficos/gargalo_rnn.png)
+#
+# Vamos **medir** o gargalo em Machado. A tarefa: ler um trecho de 24 caracteres do corpus e reproduzi-lo inteiro.
+# Dois leitores iguais em tudo — o mesmo encoder LSTM (cada caractere somado a um embedding da sua posição, como no
+# capítulo 2), estado de 64 números, os mesmos passos de treino — e uma diferença só:
+#
+# - **sem atenção**: para escrever o caractere da posição `i`, o decoder recebe a posição `i` (a consulta `q_i`) e o
+#   **último estado** `h_T` — o vetor fixo;
+# - **com atenção aditiva** (Bahdanau): recebe `q_i` e o contexto `c_i`, a média ponderada de **todos** os estados.
+#
+# Para ficar barato, o decoder não é outra RNN: as 24 posições de saída são previstas de uma vez. Treinamos os dois em
+# trechos do texto de treino e medimos, em trechos da validação (o fim de cada romance), a fração de caracteres
+# reproduzidos certo **em cada posição**.
+
+# %%
+COMPRIMENTO_TRECHO = 24
+_chars_treino = re.sub(r"\s+", " ", corpus_machado("treino").lower())  # só minúsculas; quebras de linha viram espaço
+_chars_val = re.sub(r"\s+", " ", corpus_machado("validacao").lower())
+alfabeto = sorted(set(_chars_treino))
+_indice_char = {c: i for i, c in enumerate(alfabeto)}
+ids_chars_treino = torch.tensor([_indice_char[c] for c in _chars_treino])
+ids_chars_val = torch.tensor([_indice_char.get(c, _indice_char[" "]) for c in _chars_val])
+print(f"{len(alfabeto)} caracteres diferentes; treino: {len(ids_chars_treino):,} | validação: {len(ids_chars_val):,}")
+
+
+def _trechos(ids, n, gerador):
+    """``n`` trechos de ``COMPRIMENTO_TRECHO`` caracteres sorteados de ``ids``: ``(n, COMPRIMENTO_TRECHO)``."""
+    inicios = torch.randint(0, len(ids) - COMPRIMENTO_TRECHO, (n,), generator=gerador)
+    return torch.stack([ids[i:i + COMPRIMENTO_TRECHO] for i in inicios.tolist()])
+
+
+class LeitorRecorrenteV1(nn.Module):
+    """Encoder LSTM + decoder que reproduz o trecho lido; com ``atencao=True``, atenção aditiva (Bahdanau).
+
+    Sem atenção, cada posição de saída vê só o último estado do encoder; com atenção, uma média ponderada de todos.
+    """
+
+    def __init__(self, n_simbolos, comprimento, d_estado=64, d_atencao=16, atencao=False):
+        super().__init__()
+        self.atencao = atencao
+        self.emb = nn.Embedding(n_simbolos, d_estado)
+        self.pos_entrada = nn.Embedding(comprimento, d_estado)
+        self.pos_saida = nn.Embedding(comprimento, d_estado)  # as consultas q_i
+        self.rnn = nn.LSTM(d_estado, d_estado, batch_first=True)
+        self.W_q = nn.Linear(d_estado, d_atencao, bias=False)
+        self.W_k = nn.Linear(d_estado, d_atencao, bias=False)
+        self.v = nn.Linear(d_atencao, 1, bias=False)
+        self.saida = nn.Sequential(nn.Linear(2 * d_estado, d_estado), nn.Tanh(), nn.Linear(d_estado, n_simbolos))
+
+    def forward(self, x):  # x: (batch, L) ids de caracteres
+        b, L = x.shape
+        posicoes = torch.arange(L, device=x.device)
+        estados, (h_final, _) = self.rnn(self.emb(x) + self.pos_entrada(posicoes))  # (b, L, d) e (1, b, d)
+        consultas = self.pos_saida(posicoes).expand(b, L, -1)  # q_i: (b, L, d)
+        if self.atencao:
+            # e_ij = vᵀ tanh(W_q q_i + W_k h_j), para toda saída i e toda entrada j
+            escores = self.v(torch.tanh(self.W_q(consultas)[:, :, None, :] + self.W_k(estados)[:, None, :, :]))
+            pesos = torch.softmax(escores.squeeze(-1), dim=-1)  # (b, L_saida, L_entrada): cada linha soma 1
+            contexto = pesos @ estados  # c_i = Σ_j α_ij h_j: (b, L, d)
+        else:
+            pesos = None
+            contexto = h_final[-1][:, None, :].expand(b, L, -1)  # o mesmo h_T para todas as posições
+        return self.saida(torch.cat([consultas, contexto], dim=-1)), pesos  # logits: (b, L, n_simbolos)
+
+
+passos_leitor = escolher(300, 1200)
+_threads = torch.get_num_threads()
+torch.set_num_threads(1)  # modelos minúsculos: uma thread só é mais rápida (e não disputa a CPU)
+trechos_val = _trechos(ids_chars_val, 1000, torch.Generator().manual_seed(1))
+leitores, acerto_por_posicao = {}, {}
+for nome, com_atencao in (("sem atenção", False), ("com atenção", True)):
+    fixar_semente(123)
+    leitor = LeitorRecorrenteV1(len(alfabeto), COMPRIMENTO_TRECHO, atencao=com_atencao)
+    otimizador_leitor = torch.optim.Adam(leitor.parameters(), lr=1e-2)
+    gerador_trechos = torch.Generator().manual_seed(0)
+    inicio_leitor = time.perf_counter()
+    for _ in range(passos_leitor):
+        x = _trechos(ids_chars_treino, 64, gerador_trechos)
+        logits_leitor, _ = leitor(x)
+        perda_leitor = F.cross_entropy(logits_leitor.reshape(-1, len(alfabeto)), x.reshape(-1))
+        otimizador_leitor.zero_grad()
+        perda_leitor.backward()
+        otimizador_leitor.step()
+    with torch.no_grad():
+        logits_leitor, _ = leitor(trechos_val)
+    acerto_por_posicao[nome] = (logits_leitor.argmax(-1) == trechos_val).float().mean(0)  # (L,)
+    leitores[nome] = leitor
+    print(f"{nome}: {passos_leitor} passos em {time.perf_counter() - inicio_leitor:.1f} s | perda final de treino "
+          f"{perda_leitor.item():.3f} | acerto na validação: 8 primeiras posições "
+          f"{acerto_por_posicao[nome][:8].mean():.1%}, 4 últimas {acerto_por_posicao[nome][-4:].mean():.1%}")
+torch.set_num_threads(_threads)
+chute = (trechos_val == _indice_char[" "]).float().mean().item()
+print(f"chute fixo no caractere mais comum (o espaço): {chute:.1%}")
+
+# %%
+def _texto(ids_):
+    return "".join(alfabeto[i] for i in ids_.tolist())
+
+
+_exemplo = trechos_val[:1]
+with torch.no_grad():
+    _, pesos_exemplo = leitores["com atenção"](_exemplo)
+    _saidas = {nome: leitores[nome](_exemplo)[0].argmax(-1)[0] for nome in leitores}
+print(f"trecho da validação: {_texto(_exemplo[0])!r}")
+for nome, saida_ in _saidas.items():
+    print(f"reproduzido {nome}: {_texto(saida_)!r}")
+
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.2), gridspec_kw={"width_ratios": [1.3, 1]})
+for nome, estilo in (("sem atenção", "o-"), ("com atenção", "s--")):
+    ax1.plot(range(1, COMPRIMENTO_TRECHO + 1), acerto_por_posicao[nome].numpy(), estilo, ms=4, label=nome)
+ax1.axhline(chute, color="gray", lw=0.8, ls=":", label="chute: sempre o espaço")
+ax1.set_xlabel("posição do caractere no trecho (1 = o primeiro lido)")
+ax1.set_ylabel("fração reproduzida certo")
+ax1.set_ylim(0, 1.05)
+ax1.set_title("O vetor final só lembra o fim; a atenção lembra tudo")
+ax1.legend(loc="center left")
+ax2.imshow(pesos_exemplo[0].numpy(), cmap="Blues", vmin=0, vmax=1)
+rotulos_chars = [c if c != " " else "␣" for c in _texto(_exemplo[0])]
+ax2.set_xticks(range(COMPRIMENTO_TRECHO), rotulos_chars, fontsize=8)
+ax2.set_yticks(range(COMPRIMENTO_TRECHO), rotulos_chars, fontsize=8)
+ax2.set_xlabel("estado do encoder h_j (caractere lido)")
+ax2.set_ylabel("posição de saída i")
+ax2.set_title("Pesos α_ij da atenção aditiva")
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# Os números e o gráfico mostram o gargalo. O leitor **sem atenção** só passa do chute no fim do trecho — o último
+# caractere lido, ou os últimos, com mais passos de treino (o modo completo treina 4 vezes mais) —, ainda fresco no
+# estado final; no resto do trecho fica no nível do chute fixo no espaço (a linha pontilhada): o que ele leu
+# primeiro foi sobrescrito pelo que veio depois. O leitor **com atenção**, com o mesmo
+# encoder e o mesmo treino, acerta quase todas as posições, e o mapa de pesos mostra como: uma diagonal — para
+# escrever o caractere `i`, a atenção vai buscar o estado do encoder logo depois de ler o caractere `i`.
+#
+# Duas ressalvas honestas. A tarefa é uma cópia, a mais favorável à atenção (e o nosso decoder nem é recorrente).
+# E com mais treino ou um estado maior o leitor sem atenção lembraria mais caracteres — mas o estado continua de
+# tamanho fixo, e um trecho comprido o bastante sempre deixa de caber. A atenção resolveu o gargalo; a recorrência,
+# porém, continuava lendo um token por vez, o que é lento de treinar. O Transformer ficou só com a atenção: todos os
+# tokens em paralelo, com a ordem vinda dos embeddings de posição do capítulo 2. É essa atenção que construímos a
+# partir de agora.
+
+# %% [markdown]
+# ## 2. Uma frase de Machado vira vetores
 #
 # Vamos acompanhar uma frase curta de *Dom Casmurro* — José Dias falando com Bentinho. Ela tem uma vantagem
 # didática: palavras **repetidas** ("o", "único", a vírgula), o que vai aparecer nos mapas de atenção.
@@ -89,7 +251,7 @@ entradas = x[0]  # (10, 16): um vetor por token
 print("x:", tuple(x.shape), "  entradas:", tuple(entradas.shape))
 
 # %% [markdown]
-# ## 2. Atenção sem pesos treináveis
+# ## 3. Atenção sem pesos treináveis
 #
 # A ideia mais simples possível: para um token escolhido (a **consulta**), medir a semelhança dele com cada token
 # da frase pelo **produto escalar** `x_i · x_j`; transformar essas notas em pesos positivos que somam 1 com o
@@ -115,7 +277,7 @@ print("vetor de contexto de ' único':", contexto_2[:6], "...")
 # a norma ao quadrado, um número grande (72,5); em segundo lugar vem o outro " único" (30,1), que tem o **mesmo**
 # embedding de token — só o embedding de posição é diferente. Mas com escores dessa ordem o softmax vira um "tudo
 # ou nada": `e^72,5` é tão maior que `e^30,1` que o segundo colocado fica com peso zero. Guarde isso; vamos voltar
-# a esse problema na seção 4. (Estes números não mudam entre os modos: a semente é fixa e nada aqui depende do
+# a esse problema na seção 5. (Estes números não mudam entre os modos: a semente é fixa e nada aqui depende do
 # tamanho.)
 #
 # Com matrizes, fazemos todas as consultas de uma vez: `escores = X Xᵀ`, softmax **em cada linha**, e
@@ -133,7 +295,7 @@ print("todas as linhas somam 1?", torch.allclose(pesos.sum(dim=-1), torch.ones(l
 # %% [markdown]
 # Um mapa de calor mostra a matriz de pesos inteira: a linha é o token que consulta, a coluna é o token
 # consultado. À esquerda, os pesos como calculamos; à direita, dividindo antes os escores por √16 = 4 (o truque da
-# seção 4), o que deixa o softmax menos extremo e revela a estrutura.
+# seção 5), o que deixa o softmax menos extremo e revela a estrutura.
 
 # %%
 def _mapa_de_calor(ax, matriz, rotulos, titulo, anotar=True):
@@ -170,7 +332,7 @@ plt.show()
 # o mecanismo já funciona: quem é parecido recebe peso.
 
 # %% [markdown]
-# ## 3. Pesos treináveis: query, key e value
+# ## 4. Pesos treináveis: query, key e value
 #
 # ![Query, key e value: escores, softmax e média ponderada dos valores](https://raw.githubusercontent.com/fazendo-um-llm-do-zero/fazendo-um-llm-do-zero/main/infograficos/atencao_qkv.png)
 #
@@ -188,7 +350,7 @@ plt.show()
 # %%
 fixar_semente(123)
 d_entrada, d_saida = d_model, 8
-# Valores aleatórios pequenos (desvio padrão 1/√d_entrada), para os escores não explodirem — mais sobre isso na seção 4.
+# Valores aleatórios pequenos (desvio padrão 1/√d_entrada), para os escores não explodirem — mais sobre isso na seção 5.
 W_q = nn.Parameter(torch.randn(d_entrada, d_saida) / math.sqrt(d_entrada))  # (16, 8)
 W_k = nn.Parameter(torch.randn(d_entrada, d_saida) / math.sqrt(d_entrada))
 W_v = nn.Parameter(torch.randn(d_entrada, d_saida) / math.sqrt(d_entrada))
@@ -197,7 +359,7 @@ with torch.no_grad():
     chaves = entradas @ W_k  # (10, 8): a chave de cada token
     valores = entradas @ W_v  # (10, 8): o valor de cada token
     escores_2 = chaves @ q_2  # (10,)
-    pesos_2 = torch.softmax(escores_2 / math.sqrt(d_saida), dim=0)  # dividimos por √d_k (seção 4)
+    pesos_2 = torch.softmax(escores_2 / math.sqrt(d_saida), dim=0)  # dividimos por √d_k (seção 5)
     contexto_2 = pesos_2 @ valores  # (8,)
 print("escores:", escores_2)
 print("pesos:  ", pesos_2)
@@ -264,7 +426,7 @@ with torch.no_grad():
 
 
 # %% [markdown]
-# ## 4. Por que dividir por √d_k?
+# ## 5. Por que dividir por √d_k?
 #
 # Suponha que cada coordenada de `q` e de `k` seja um número aleatório com média 0 e variância 1. O produto
 # escalar `q · k` soma `d` produtos independentes, cada um com variância 1 — então a **variância do escore é `d`**,
@@ -318,7 +480,7 @@ plt.show()
 # `softmax(Q Kᵀ / √d_k) V`.
 
 # %% [markdown]
-# ## 5. Máscara causal: ninguém espia o futuro
+# ## 6. Máscara causal: ninguém espia o futuro
 #
 # ![Máscara causal: -inf acima da diagonal antes do softmax](https://raw.githubusercontent.com/fazendo-um-llm-do-zero/fazendo-um-llm-do-zero/main/infograficos/mascara_causal.png)
 #
@@ -370,7 +532,7 @@ plt.show()
 # %% [markdown]
 # A primeira linha é sempre `[1, 0, 0, …]`: o primeiro token só tem a si mesmo para olhar.
 #
-# ## 6. Dropout nos pesos de atenção
+# ## 7. Dropout nos pesos de atenção
 #
 # No treino, o **dropout** sorteia pesos de atenção e os zera (com probabilidade `p`), para o modelo não depender
 # demais de uma única ligação entre tokens. Para que a média não mude, os pesos que sobram são multiplicados por
@@ -397,12 +559,12 @@ dropout.eval()
 print("em .eval() o dropout devolve os pesos intactos?", torch.equal(dropout(pesos_2), pesos_2))
 
 # %% [markdown]
-# ## 7. `AtencaoCausal`: tudo junto numa classe
+# ## 8. `AtencaoCausal`: tudo junto numa classe
 #
 # Juntamos as peças: projeções Q/K/V, escala `√d`, máscara causal com `-inf` e dropout. Três detalhes de
 # engenharia:
 #
-# - a classe recebe **batches**: `x` tem shape `(batch, tokens, d_entrada)`, por isso transpomos com
+# - a classe recebe **lotes**: `x` tem shape `(batch, tokens, d_entrada)`, por isso transpomos com
 #   `k.transpose(1, 2)` em vez de `k.T`;
 # - a máscara é criada uma vez, do tamanho máximo (`context_length`), e registrada como **buffer**: ela acompanha o
 #   módulo quando mandamos para a GPU (`.to("cuda")`), mas não é um parâmetro treinável. No forward recortamos o
@@ -455,7 +617,7 @@ class AtencaoCausal(nn.Module):
 
 
 # %% [markdown]
-# Um batch com duas frases: a nossa e a mesma frase com o último token trocado ("!" → "?"). Se a atenção é mesmo
+# Um lote com duas frases: a nossa e a mesma frase com o último token trocado ("!" → "?"). Se a atenção é mesmo
 # causal, as saídas das 9 primeiras posições têm de ser **idênticas** nas duas — elas não podem saber como a frase
 # termina.
 
@@ -477,7 +639,7 @@ for rotulo, dif in zip(rotulos, diferenca):
 # Só a última posição mudou. É essa propriedade que permite treinar o GPT prevendo **todas** as posições de uma
 # sequência de uma só vez.
 #
-# ## 8. Várias cabeças
+# ## 9. Várias cabeças
 #
 # ![Atenção multi-cabeça: repartir, atender em paralelo, concatenar e projetar](https://raw.githubusercontent.com/fazendo-um-llm-do-zero/fazendo-um-llm-do-zero/main/infograficos/multi_cabeca.png)
 #
@@ -485,7 +647,7 @@ for rotulo, dif in zip(rotulos, diferenca):
 # diferentes por motivos diferentes (o sujeito do verbo, a palavra anterior, a pontuação…). A **atenção
 # multi-cabeça** roda várias atenções em paralelo, cada uma com suas próprias Q/K/V, e concatena os resultados.
 #
-# ### 8.1 Primeira versão: várias `AtencaoCausal` lado a lado
+# ### 9.1 Primeira versão: várias `AtencaoCausal` lado a lado
 
 # %%
 class MultiCabecaWrapperV1(nn.Module):
@@ -513,7 +675,7 @@ with torch.no_grad():
 #
 # 1. `view(b, t, n_heads, d_cabeca)`: as `d_saida` colunas viram `n_heads` blocos de `d_cabeca`;
 # 2. `transpose(1, 2)`: a cabeça passa para a frente dos tokens, `(b, n_heads, t, d_cabeca)`, e o `@` do PyTorch
-#    trata `(b, n_heads)` como um batch — cada cabeça faz a sua atenção, todas numa só chamada.
+#    trata `(b, n_heads)` como um lote — cada cabeça faz a sua atenção, todas numa só chamada.
 #
 # Acompanhando os shapes:
 
@@ -531,7 +693,7 @@ print("de volta, após pesos @ v: ", tuple(q.transpose(1, 2).reshape(b, t, n_hea
 
 
 # %% [markdown]
-# ### 8.2 `AtencaoMultiCabeca`: a versão que o GPT usa
+# ### 9.2 `AtencaoMultiCabeca`: a versão que o GPT usa
 #
 # Além de repartir as cabeças, a classe final tem uma **projeção de saída** (`proj_saida`), uma camada linear que
 # mistura o que as cabeças encontraram. E, para podermos desenhar mapas de atenção, guarda os pesos do último
@@ -608,7 +770,7 @@ with torch.no_grad():
 print("parâmetros:", {nome: tuple(p.shape) for nome, p in mha.named_parameters()})
 
 # %% [markdown]
-# ### 8.3 As duas versões fazem a mesma conta
+# ### 9.3 As duas versões fazem a mesma conta
 #
 # A matriz grande `W_query` da `AtencaoMultiCabeca` nada mais é que as matrizes das cabeças **empilhadas**: as
 # linhas 0–3 do `weight` são a cabeça 0, as linhas 4–7 a cabeça 1, e assim por diante. Se copiarmos os pesos do
@@ -624,7 +786,7 @@ with torch.no_grad():
     print("wrapper == cabeças repartidas?", torch.allclose(wrapper(lote), mha(lote), atol=1e-6))
 
 # %% [markdown]
-# ### 8.4 Erros que explicam o que está errado
+# ### 9.4 Erros que explicam o que está errado
 #
 # `d_saida` tem de ser divisível pelo número de cabeças, e a entrada não pode passar de `context_length`:
 
@@ -641,7 +803,7 @@ except ValueError as erro:
 
 
 # %% [markdown]
-# ## 9. Conferindo com o PyTorch: `scaled_dot_product_attention`
+# ## 10. Conferindo com o PyTorch: `scaled_dot_product_attention`
 #
 # Desde a versão 2.0, o PyTorch tem a função `F.scaled_dot_product_attention(q, k, v, is_causal=True)`, que faz o
 # miolo da atenção — `softmax(q kᵀ / √d) v` com máscara causal — com kernels otimizados. Se o nosso código está
@@ -682,7 +844,7 @@ for nome, dif in diferencas.items():
 
 
 # %% [markdown]
-# ## 10. Quem é mais rápido? O nosso código contra o SDPA
+# ## 11. Quem é mais rápido? O nosso código contra o SDPA
 #
 # O resultado é o mesmo, mas o caminho não. O nosso código **materializa** a matriz de escores inteira,
 # `(batch, n_heads, t, t)`, e ainda faz cópias dela (máscara, softmax): a memória cresce com `t²`. O SDPA, na CPU,
@@ -690,7 +852,7 @@ for nome, dif in diferencas.items():
 # andamento" e nunca monta a matriz `t × t` inteira; numa GPU, escolhe kernels ainda mais especializados.
 #
 # Medimos só o **miolo** (as projeções Q/K/V e de saída são as mesmas nos dois casos), com o formato de uma camada
-# do GPT-2 pequeno: 12 cabeças de 64 dimensões, 2 sequências por batch. Cada tempo é o **melhor** de várias
+# do GPT-2 pequeno: 12 cabeças de 64 dimensões, 2 sequências por lote. Cada tempo é o **melhor** de várias
 # repetições (alternando as duas implementações), sem gradiente. Durante a medida usamos **uma thread só**
 # (`torch.set_num_threads(1)`): com várias threads, qualquer outro programa disputando a CPU bagunça os tempos, e o
 # que queremos comparar é o algoritmo.
@@ -763,7 +925,7 @@ plt.show()
 # mostra).
 
 # %% [markdown]
-# ## 11. Mapas de atenção de várias cabeças
+# ## 12. Mapas de atenção de várias cabeças
 #
 # Com `guardar_pesos = True`, a `AtencaoMultiCabeca` guarda os pesos do último forward, shape
 # `(batch, n_heads, tokens, tokens)`. Abaixo, as 4 cabeças de um módulo **recém-criado** na nossa frase.
@@ -826,7 +988,7 @@ salvar_resultados("notebook", {
 # - Com **query, key e value** treináveis (`nn.Linear`), o modelo aprende *o que procurar*, *como se anunciar* e
 #   *o que entregar*. A fórmula é `softmax(Q Kᵀ / √d_k) V`.
 # - Dividir por **√d_k** mantém a variância dos escores em torno de 1; sem isso o softmax satura e a entropia dos
-#   pesos despenca conforme a dimensão cresce (seção 4).
+#   pesos despenca conforme a dimensão cresce (seção 5).
 # - A **máscara causal** (`-inf` acima da diagonal antes do softmax) é igual a "zerar e renormalizar", só que mais
 #   simples; com ela, mudar um token futuro não muda nada nas posições anteriores.
 # - **Dropout** nos pesos de atenção zera ligações ao acaso no treino e multiplica o resto por `1/(1-p)`.

@@ -10,7 +10,9 @@
 # 4. as **conexões residuais**, com um gráfico do gradiente camada por camada;
 # 5. o **bloco transformer** (pre-LN) e o **modelo GPT** completo, rodando em texto de Machado de Assis;
 # 6. a **contagem de parâmetros** (com e sem *weight tying*), a **memória** em fp32 e bf16 e os **FLOPs** por token;
-# 7. **geração gulosa** com o modelo ainda sem treino — que produz lixo, e o capítulo 5 resolve isso treinando.
+# 7. **geração gulosa** com o modelo ainda sem treino — que produz lixo, e o capítulo 5 resolve isso treinando;
+# 8. as **três famílias** de transformers (só encoder, só decoder, encoder-decoder) pelas suas máscaras de atenção,
+#    e uma **linha do tempo** de 2017 aos modelos de raciocínio.
 #
 # Tempo: modo rápido ≈ 30–45 s; modo completo ≈ 1–3 min (2 núcleos de CPU). Os dois modos fazem as mesmas contas; o
 # completo usa o modelo pequeno maior (`GPT_PEQUENO`) e lotes maiores nas medições de tempo.
@@ -885,15 +887,82 @@ saida_longa = gerar_texto_guloso_v1(modelo, prompt_longo, max_novos_tokens=5, co
 print("prompt:", tuple(prompt_longo.shape), " ->  saída:", tuple(saida_longa.shape))
 
 # %% [markdown]
-# ## Para ir além
+# ## 13. Três famílias: só encoder, só decoder, encoder-decoder
 #
-# **Encoder-decoder × só decoder.** O Transformer original (Vaswani et al., 2017) foi feito para tradução e tem duas
-# pilhas: um *encoder*, cuja atenção é bidirecional (cada palavra da frase de origem vê todas as outras), e um
-# *decoder* causal, que gera a tradução e consulta o encoder por **atenção cruzada**. O BERT ficou só com o encoder
-# (ótimo para entender e classificar texto, mas não gera); o T5 manteve os dois. O GPT ficou **só com o decoder**:
-# uma pilha de blocos causais e uma tarefa só — prever o próximo token. Essa simplicidade escala muito bem: qualquer
-# texto vira dado de treino, e tarefas como traduzir ou responder viram "continuar o texto". Quase todos os LLMs
-# atuais seguem esse desenho.
+# O GPT que montamos é **uma** das três formas de usar blocos transformer. O Transformer original (Vaswani et al.,
+# 2017) foi feito para tradução e tem duas pilhas; depois dele, cada família ficou com uma parte:
+#
+# | família | exemplo | atenção | como é treinada | bom para |
+# |---|---|---|---|---|
+# | **só encoder** | BERT (2018) | bidirecional: cada token vê todos | preencher palavras mascaradas (~15 % dos tokens) | classificar, buscar, extrair: um vetor por token ou por frase |
+# | **só decoder** | GPT (2018 →) | causal: cada token vê só os anteriores | prever o próximo token | gerar texto; com escala, quase tudo |
+# | **encoder-decoder** | T5 (2019), o Transformer original | encoder bidirecional + decoder causal que consulta o encoder (**atenção cruzada**) | reconstruir trechos apagados; tarefas "texto → texto" | traduzir, resumir: entrada → saída |
+#
+# A diferença mais visível está na **máscara de atenção**: quem pode olhar para quem. A célula abaixo monta as três
+# com `torch` (1 = pode olhar) em frases curtas. No encoder-decoder, as linhas e colunas juntam os tokens de entrada
+# (lidos pelo encoder) e os de saída (gerados pelo decoder), como numa matriz só.
+
+# %%
+def _mascara_familia(n_entrada: int, n_saida: int, familia: str) -> torch.Tensor:
+    """Quem olha para quem (1 = pode) numa sequência de ``n_entrada`` + ``n_saida`` tokens, por família."""
+    n = n_entrada + n_saida
+    if familia == "só encoder":
+        return torch.ones(n, n)  # bidirecional
+    if familia == "só decoder":
+        return torch.tril(torch.ones(n, n))  # causal
+    mascara = torch.zeros(n, n)
+    mascara[:n_entrada, :n_entrada] = 1  # encoder: a entrada inteira, nos dois sentidos
+    mascara[n_entrada:, :n_entrada] = 1  # atenção cruzada: a saída consulta toda a entrada
+    mascara[n_entrada:, n_entrada:] = torch.tril(torch.ones(n_saida, n_saida))  # decoder: causal na saída
+    return mascara
+
+
+_exemplos_familias = [
+    ("só encoder", "BERT: preencher a lacuna", ["Capitu", "tinha", "[MASK]", "de", "ressaca"], 5),
+    ("só decoder", "GPT: prever o próximo", ["Capitu", "tinha", "olhos", "de", "ressaca"], 0),
+    ("encoder-decoder", "T5: entrada → saída",
+     ["traduza:", "olhos", "de", "ressaca", "<início>", "undertow", "eyes"], 4),
+]
+fig, eixos = plt.subplots(1, 3, figsize=(13, 4.4))
+for ax, (familia, titulo, tokens_ex, n_entrada) in zip(eixos, _exemplos_familias):
+    n_entrada = n_entrada if familia == "encoder-decoder" else len(tokens_ex)
+    m = _mascara_familia(n_entrada, len(tokens_ex) - n_entrada, familia)
+    ax.imshow(m, cmap="Blues", vmin=0, vmax=1.4)
+    ax.set_xticks(range(len(tokens_ex)), tokens_ex, rotation=45, ha="right")
+    ax.set_yticks(range(len(tokens_ex)), tokens_ex)
+    ax.set_title(f"{titulo}\n({familia}: {int(m.sum())} de {m.numel()} pares)")
+    ax.set_xlabel("olha para (key)")
+    if familia == "encoder-decoder":
+        ax.axhline(n_entrada - 0.5, color="C3", lw=1.5)
+        ax.axvline(n_entrada - 0.5, color="C3", lw=1.5)
+eixos[0].set_ylabel("quem olha (query)")
+plt.tight_layout()
+plt.show()
+
+# %%
+# NBVAL_CHECK_OUTPUT
+for familia, _, tokens_ex, n_entrada in _exemplos_familias:
+    n_entrada = n_entrada if familia == "encoder-decoder" else len(tokens_ex)
+    m = _mascara_familia(n_entrada, len(tokens_ex) - n_entrada, familia)
+    print(f"{familia:16} pares permitidos: {int(m.sum()):>2} de {m.numel()}")
+
+# %% [markdown]
+# Na máscara do encoder-decoder, as linhas vermelhas separam as quatro regiões: em cima à esquerda, o encoder lendo a
+# entrada inteira; embaixo à esquerda, a **atenção cruzada** (cada token de saída consulta toda a entrada); embaixo à
+# direita, o decoder causal; em cima à direita, zeros — a entrada não olha para a saída.
+#
+# Por que o desenho "só decoder" venceu? Uma tarefa só (prever o próximo token) transforma qualquer texto em dado de
+# treino, e tarefas como traduzir, resumir ou responder viram "continuar o texto" com o pedido no prompt. Isso escala
+# muito bem. Encoders como o BERT continuam vivos onde não é preciso gerar (classificação e busca por embeddings), e o
+# encoder-decoder, em tradução e resumo. A linha do tempo abaixo mostra como o campo chegou até aqui: as famílias, as
+# receitas de escala (leis de escala, Chinchilla), o ajuste por instruções e o RLHF (que o capítulo 7 e o
+# `notebook_alinhamento` do capítulo 8 reconstroem em miniatura), a mistura de especialistas e os modelos de
+# raciocínio.
+#
+# ![Linha do tempo dos modelos de linguagem, de 2017 a 2025](https://raw.githubusercontent.com/fazendo-um-llm-do-zero/fazendo-um-llm-do-zero/main/infograficos/linha_do_tempo.png)
+
+# %% [markdown]
+# ## Para ir além
 #
 # **Mistura de especialistas (Mixture of Experts, MoE).** Vimos que a feed-forward concentra a maior parte dos
 # parâmetros. Num modelo MoE, cada bloco tem **várias** feed-forwards ("especialistas") e um pequeno roteador

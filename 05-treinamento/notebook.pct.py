@@ -103,7 +103,7 @@ print(f"sorteio uniforme: perda ln(5) = {math.log(5):.4f}, perplexidade 5")
 # tokens igualmente prováveis. Um modelo que sorteia uniformemente entre 5 palavras tem perplexidade 5.
 #
 # `F.cross_entropy` faz o `softmax` e o `-ln p` juntos, de um jeito numericamente estável (usa `log_softmax`, que nunca
-# calcula `exp` de números enormes). Para um batch do GPT, os logits têm shape `(batch, tokens, vocab_size)` e os alvos
+# calcula `exp` de números enormes). Para um lote do GPT, os logits têm shape `(batch, tokens, vocab_size)` e os alvos
 # `(batch, tokens)`: achatamos as duas primeiras dimensões e tratamos cada posição como um exemplo.
 
 # %% tags=["modulo"]
@@ -604,17 +604,17 @@ plt.show()
 #
 # Um passo de treino é sempre o mesmo:
 #
-# 1. pega um batch `(entrada, alvo)`;
+# 1. pega um lote `(entrada, alvo)`;
 # 2. calcula a perda (forward);
 # 3. `backward()`: o gradiente da perda em relação a cada peso;
-# 4. **recorte do gradiente**: se a norma do gradiente passar de `clip`, ele é encolhido (um batch estranho não
+# 4. **recorte do gradiente**: se a norma do gradiente passar de `clip`, ele é encolhido (um lote estranho não
 #    consegue dar um passo gigante);
 # 5. ajusta a taxa de aprendizado do passo e dá o passo do AdamW.
 #
 # Dois detalhes de engenharia. Em GPU, `precisao_para` liga a **precisão mista** (as multiplicações de matrizes em
 # bfloat16 ou float16, ~2× mais rápidas e com metade da memória; em float16 um `GradScaler` evita que gradientes
-# pequenos virem zero); em CPU ficamos em float32. E `lotes_sem_fim` entrega os batches época após época com uma
-# semente por época — a ordem dos batches depende só do número do passo, e isso é o que permite **retomar** um treino
+# pequenos virem zero); em CPU ficamos em float32. E `lotes_sem_fim` entrega os lotes época após época com uma
+# semente por época — a ordem dos lotes depende só do número do passo, e isso é o que permite **retomar** um treino
 # (seção 11).
 
 # %% tags=["modulo"]
@@ -1006,7 +1006,7 @@ historico = treinar_modelo(
 # ## 8. A curva de perda
 #
 # No eixo x, **tokens vistos** (passos × tokens por passo): é a medida de quanto texto o modelo já leu, e permite
-# comparar treinos com batches de tamanhos diferentes. A linha clara é a perda de cada passo; os pontos são as médias
+# comparar treinos com lotes de tamanhos diferentes. A linha clara é a perda de cada passo; os pontos são as médias
 # de treino e as medições de validação.
 
 # %%
@@ -1027,7 +1027,7 @@ plt.show()
 # %% [markdown]
 # ## 9. Quanto o modelo aprendeu?
 #
-# Medimos a perda na validação **inteira** (as medições durante o treino usaram só alguns batches) e convertemos para
+# Medimos a perda na validação **inteira** (as medições durante o treino usaram só alguns lotes) e convertemos para
 # perplexidade e bits por caractere.
 
 # %%
@@ -1748,6 +1748,106 @@ else:
               "deles.")
 
 # %% [markdown]
+# ## 14. Overfitting: muitas épocas num romance só
+#
+# No treino da seção 7 o modelo vê cada token do corpus mais ou menos **uma vez** (o total de tokens do treino é
+# ~1 época), e as curvas de treino e validação descem juntas. O que acontece quando o texto é pouco e o modelo passa
+# por ele muitas vezes? Ele começa a **decorar**: a perda de treino continua caindo, mas a de validação para de
+# melhorar e **sobe** — o modelo fica confiante em continuações que só valem para as frases que ele já viu. Isso é o
+# **overfitting** (sobreajuste).
+#
+# O experimento é barato de propósito: um pedaço pequeno do começo de *Casa Velha* (o romance mais curto) como
+# treino, os 10 % finais do mesmo romance como validação (o mesmo corte de sempre, `dividir_romance`), um GPT
+# pequeno sem dropout e sem weight decay, taxa de aprendizado constante depois de uma época de aquecimento, e muitas
+# épocas. Medimos as duas perdas ao fim de cada época com o `treinar_modelo` da seção 7 (a validação inteira, não
+# uma amostra).
+
+# %%
+_treino_casa, _val_casa = dividir_romance(ler_texto("machado/casaVelha.txt"))
+n_tokens_sobreajuste = escolher(2_000, 6_000)
+n_epocas_sobreajuste = escolher(25, 40)
+_ids_casa = tok_rapido.encode(_treino_casa)[:n_tokens_sobreajuste]
+texto_pequeno = tokenizador.decode(_ids_casa)
+cfg_sobreajuste = dict(GPT_MINI, d_model=128, n_heads=4, n_layers=2, dropout=0.0, atencao_rapida=True,
+                       amarrar_pesos=True)
+ctx_sobreajuste = cfg_sobreajuste["context_length"]
+loader_pequeno = criar_dataloader(texto_pequeno, tok_rapido, batch_size=8, context_length=ctx_sobreajuste,
+                                  stride=ctx_sobreajuste, shuffle=True, drop_last=True, semente=123)
+loader_val_casa = criar_dataloader(_val_casa, tok_rapido, batch_size=8, context_length=ctx_sobreajuste,
+                                   stride=ctx_sobreajuste, shuffle=False, drop_last=False)
+por_epoca = len(loader_pequeno)
+fixar_semente(123)
+modelo_sobreajuste = criar_modelo_gpt(cfg_sobreajuste).to(dispositivo)
+otimizador_sobreajuste = criar_otimizador(modelo_sobreajuste, lr=2e-3, weight_decay=0.0)
+print(f"treino: {len(_ids_casa):,} tokens do começo de Casa Velha ({por_epoca} lotes de 8 × {ctx_sobreajuste} por "
+      f"época) | validação: {len(loader_val_casa.dataset.ids):,} tokens do fim do romance")
+print(f"modelo: {contar_parametros(modelo_sobreajuste):,} parâmetros — mais de "
+      f"{contar_parametros(modelo_sobreajuste) // len(_ids_casa)} por token de treino")
+hist_sobreajuste = treinar_modelo(
+    modelo_sobreajuste, otimizador_sobreajuste, loader_pequeno, loader_val_casa,
+    passos_totais=n_epocas_sobreajuste * por_epoca, lr_max=2e-3, lr_min=2e-3, passos_aquecimento=por_epoca,
+    avaliar_a_cada=por_epoca, batches_avaliacao=len(loader_val_casa), dispositivo=dispositivo, mostrar=False)
+epocas_sobreajuste = [p // por_epoca for p in hist_sobreajuste["passos"]]
+perda_val_sobreajuste = hist_sobreajuste["perda_val"]
+melhor_epoca = min(range(len(perda_val_sobreajuste)), key=perda_val_sobreajuste.__getitem__)
+print(f"{n_epocas_sobreajuste} épocas em {hist_sobreajuste['tempo_s']:.0f} s")
+for e in sorted({1, melhor_epoca, n_epocas_sobreajuste // 2, n_epocas_sobreajuste}):
+    print(f"época {e:>2}: perda de treino {hist_sobreajuste['perda_treino'][e]:.3f} | "
+          f"validação {perda_val_sobreajuste[e]:.3f}" + ("  <- menor perda de validação" if e == melhor_epoca else ""))
+
+# %%
+fig, ax = plt.subplots(figsize=(7, 3.8))
+ax.plot(epocas_sobreajuste[1:], hist_sobreajuste["perda_treino"][1:], marker=".", label="treino (média da época)")
+ax.plot(epocas_sobreajuste, perda_val_sobreajuste, marker=".", ls="--", label="validação (fim do romance)")
+ax.axvline(melhor_epoca, color="gray", lw=0.8)
+ax.annotate("menor perda de validação", (melhor_epoca, perda_val_sobreajuste[melhor_epoca]),
+            xytext=(melhor_epoca + 2, perda_val_sobreajuste[melhor_epoca] + 1.5), arrowprops={"arrowstyle": "->"})
+ax.set_xlabel("época (passadas completas pelo mesmo texto)")
+ax.set_ylabel("entropia cruzada")
+ax.set_title(f"Overfitting: {len(_ids_casa):,} tokens de Casa Velha, {n_epocas_sobreajuste} épocas")
+ax.legend()
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# As duas curvas contam a história em três atos. No começo as duas descem juntas: o modelo aprende o que vale para
+# qualquer trecho do romance (as palavras frequentes, a pontuação). Depois de poucas épocas a validação chega ao seu
+# mínimo (a linha vertical) e começa a **subir**, enquanto a perda de treino continua despencando: a partir dali,
+# cada época a mais ensina o modelo a reproduzir **aquelas** frases, e ele paga por isso em texto novo, ficando
+# confiante em continuações erradas. No fim, a perda de treino está muito abaixo da de validação, e a de validação
+# termina **acima** do seu mínimo (os números impressos acima: época a época, treino e validação).
+#
+# A prova de que ele decorou: a fração de tokens em que o palpite mais provável do modelo (o `argmax` dos logits) é
+# o token certo, nas janelas do treino e nas da validação.
+
+# %%
+def _acerto_top1(modelo, loader):
+    acertos, total = 0, 0
+    with modo_avaliacao(modelo):
+        for entrada, alvo in loader:
+            logits = modelo(entrada.to(dispositivo))  # (batch, tokens, vocab)
+            acertos += (logits.argmax(dim=-1).cpu() == alvo).sum().item()
+            total += alvo.numel()
+    return acertos / total
+
+
+_loader_pequeno_ordem = criar_dataloader(texto_pequeno, tok_rapido, batch_size=8, context_length=ctx_sobreajuste,
+                                         stride=ctx_sobreajuste, shuffle=False, drop_last=False)
+acerto_treino_sobreajuste = _acerto_top1(modelo_sobreajuste, _loader_pequeno_ordem)
+acerto_val_sobreajuste = _acerto_top1(modelo_sobreajuste, loader_val_casa)
+print(f"próximo token certo no 1º palpite: treino {acerto_treino_sobreajuste:.1%} | "
+      f"validação {acerto_val_sobreajuste:.1%}")
+
+# %% [markdown]
+# No texto que viu dezenas de vezes, o modelo acerta o próximo token com muito mais frequência do que no fim do
+# mesmo romance, que nunca viu: a distância entre os dois números é o quanto ele decorou em vez de aprender.
+#
+# É por isso que medimos a perda de validação em texto que o treino nunca viu, e é daí que saem os remédios
+# clássicos: **parar cedo** (*early stopping*: guardar o modelo da época de menor perda de validação), **mais dados**
+# (o remédio do nosso treino principal, que nunca repete o texto), **dropout** e **weight decay** (que desligamos
+# aqui de propósito). Experimente mudar `n_tokens_sobreajuste` e ver onde fica o mínimo da validação.
+
+# %% [markdown]
 # Os números deste capítulo que o `README.md` cita (perdas, bits por caractere, velocidade) vão para um arquivo de
 # resultados: no modo completo, `05-treinamento/resultados.json`, commitado; no rápido, `.cache/`. Assim o README
 # nunca diz um número que o notebook não produziu (`python ferramentas/curso.py construir` os copia de lá).
@@ -1790,7 +1890,7 @@ salvar_resultados("notebook", {
 # - **Decodificação**: gulosa e beam search são seguras e repetitivas; temperatura, top-k e top-p trocam segurança por
 #   variedade; um `torch.Generator` com semente torna o sorteio reproduzível.
 # - **Checkpoints** com `weights_only=True`; retomar um treino (pesos + AdamW + passo + gerador aleatório + ordem dos
-#   batches) dá exatamente as mesmas perdas.
+#   lotes) dá exatamente as mesmas perdas.
 # - `modelo_base()` entrega o modelo pré-treinado aos capítulos 6 a 8 (do repositório, se a receita não mudou), e
 #   nunca um arquivo de outra receita (impressão digital); `carregar_pesos_gpt2` põe os pesos da OpenAI no nosso
 #   modelo.
@@ -1845,7 +1945,7 @@ for nome, saida in (
 
 # %% [markdown]
 # **3.** A temperatura muda a **entropia** da distribuição do próximo token (em bits: quantas "perguntas de sim ou
-# não" o sorteio vale). Meça a entropia média num batch de validação para T = 0,5; 0,7; 1,0 e 1,5.
+# não" o sorteio vale). Meça a entropia média num lote de validação para T = 0,5; 0,7; 1,0 e 1,5.
 
 # %%
 entrada_val, _ = next(iter(loader_val))

@@ -1031,6 +1031,185 @@ print(f"tempo do fine-tuning: {tempo_treino:.0f} s | tempo total do notebook at�
 # - A lição de engenharia: **sempre** compare com uma linha de base simples (e com o modelo sem pré-treino) antes de
 #   comemorar. E o mecanismo que aprendemos — trocar a cabeça, escolher o que congelar, ler o último token real — é
 #   o mesmo para qualquer classificação de texto com um modelo pré-treinado, inclusive os grandes.
+#
+# ## 14. Precisão, revocação e F1: o que a acurácia esconde
+#
+# A acurácia conta acertos e pronto. Mas num filtro de spam os dois erros não custam o mesmo: um **alarme falso**
+# (uma mensagem da sua mãe na pasta de spam) é bem pior que um **spam que passou**. Com a classe positiva = spam e a
+# matriz de confusão da seção 10 (VP = spam pego, FP = alarme falso, FN = spam que passou, VN = mensagem normal
+# entregue), três números separam os dois erros:
+#
+# - **precisão** = VP / (VP + FP): das mensagens que o filtro chamou de spam, quantas eram spam;
+# - **revocação** (*recall*) = VP / (VP + FN): dos spams que existiam, quantos o filtro pegou;
+# - **F1** = 2 · precisão · revocação / (precisão + revocação): a média harmônica das duas, que só é alta se as duas
+#   forem.
+#
+# Quando o filtro não chama nada de spam, a precisão seria 0/0; aqui ela vale 0 por convenção (a mesma do
+# scikit-learn com `zero_division=0`). As funções vão para o módulo: `metricas_classificacao` recebe classes previstas
+# e verdadeiras, e `probabilidades_classe` devolve, para cada mensagem, a probabilidade de spam (o softmax dos 2
+# logits do último token real), que usamos logo abaixo para mexer no limiar.
+
+# %% tags=["modulo"]
+def metricas_classificacao(verdadeiros, previstos, positiva: int = 1) -> dict:
+    """Acurácia, precisão, revocação (recall) e F1 de uma classificação, com ``positiva`` como a classe positiva.
+
+    Devolve um dicionário com ``acuracia``, ``precisao``, ``revocacao``, ``f1`` (floats entre 0 e 1) e as contagens
+    ``vp``, ``fp``, ``fn``, ``vn`` (verdadeiros/falsos positivos e negativos). Quando um denominador é zero (nenhum
+    exemplo previsto positivo, ou nenhum positivo de verdade), a métrica correspondente vale 0.
+    """
+    verdadeiros, previstos = torch.as_tensor(verdadeiros).long(), torch.as_tensor(previstos).long()
+    if verdadeiros.shape != previstos.shape or verdadeiros.dim() != 1:
+        raise ValueError(f"verdadeiros {tuple(verdadeiros.shape)} e previstos {tuple(previstos.shape)} devem ser "
+                         "vetores 1-D do mesmo tamanho.")
+    if verdadeiros.numel() == 0:
+        raise ValueError("Não há exemplos: preciso de pelo menos uma previsão para calcular as métricas.")
+    real, previsto = verdadeiros == positiva, previstos == positiva
+    vp = int((real & previsto).sum())
+    fp = int((~real & previsto).sum())
+    fn = int((real & ~previsto).sum())
+    vn = int((~real & ~previsto).sum())
+    precisao = vp / (vp + fp) if vp + fp else 0.0
+    revocacao = vp / (vp + fn) if vp + fn else 0.0
+    f1 = 2 * precisao * revocacao / (precisao + revocacao) if precisao + revocacao else 0.0
+    return {"acuracia": (vp + vn) / len(verdadeiros), "precisao": precisao, "revocacao": revocacao, "f1": f1,
+            "vp": vp, "fp": fp, "fn": fn, "vn": vn}
+
+
+def tabela_limiares(probabilidades, verdadeiros, limiares) -> list[dict]:
+    """As métricas de :func:`metricas_classificacao` para cada limiar: classe 1 quando ``probabilidade >= limiar``.
+
+    ``probabilidades``: probabilidade da classe 1 (spam) de cada exemplo, entre 0 e 1; ``verdadeiros``: rótulos 0/1.
+    Devolve uma lista de dicionários (um por limiar, na ordem dada), cada um com a chave ``limiar`` e as métricas.
+    """
+    probabilidades = torch.as_tensor(probabilidades, dtype=torch.float64)
+    verdadeiros = torch.as_tensor(verdadeiros).long()
+    if probabilidades.shape != verdadeiros.shape:
+        raise ValueError(f"probabilidades {tuple(probabilidades.shape)} e verdadeiros {tuple(verdadeiros.shape)} "
+                         "devem ter o mesmo shape.")
+    if ((probabilidades < 0) | (probabilidades > 1)).any() or probabilidades.isnan().any():
+        raise ValueError("As probabilidades devem estar entre 0 e 1 (passe o softmax dos logits, não os logits).")
+    if not ((verdadeiros == 0) | (verdadeiros == 1)).all():
+        raise ValueError("Os rótulos verdadeiros devem ser 0 ou 1.")
+    linhas = []
+    for limiar in limiares:
+        if not 0.0 <= float(limiar) <= 1.0:
+            raise ValueError(f"Cada limiar deve estar entre 0 e 1 (recebi {limiar!r}).")
+        previstos = (probabilidades >= float(limiar)).long()
+        linhas.append({"limiar": float(limiar), **metricas_classificacao(verdadeiros, previstos)})
+    return linhas
+
+
+def probabilidades_classe(modelo, loader, classe: int = 1, dispositivo=None,
+                          max_lotes: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Probabilidade da ``classe`` (softmax dos logits do último token real) e rótulo verdadeiro de cada exemplo.
+
+    Como :func:`prever`, roda sem dropout e sem gradiente; devolve dois tensores ``(n_exemplos,)`` na CPU:
+    ``(probabilidades, verdadeiros)``. Com duas classes, ``probabilidade >= 0,5`` equivale ao ``argmax`` dos logits
+    (fora empates exatos).
+    """
+    dispositivo = dispositivo_do_modelo(modelo) if dispositivo is None else dispositivo
+    probabilidades, verdadeiros = [], []
+    with modo_avaliacao(modelo):
+        for i, (entrada, rotulos, comprimentos) in enumerate(loader):
+            if max_lotes is not None and i >= max_lotes:
+                break
+            logits = logits_ultimo_token(modelo, entrada.to(dispositivo), comprimentos.to(dispositivo))
+            probabilidades.append(torch.softmax(logits.float(), dim=-1)[:, classe].cpu())  # (batch,)
+            verdadeiros.append(rotulos.cpu())
+    if not probabilidades:
+        raise ValueError("O loader não produziu nenhum lote: não há o que avaliar.")
+    return torch.cat(probabilidades), torch.cat(verdadeiros)
+
+
+# %% [markdown]
+# Primeiro, as quatro métricas lado a lado para os três classificadores no conjunto de teste, cada um no seu limiar
+# padrão (o GPT e o saco de palavras chamam de spam quando a probabilidade passa de 0,5; o comprimento usa o limiar
+# de tokens escolhido no treino):
+
+# %%
+prob_teste, verdadeiros_prob = probabilidades_classe(modelo, loader_teste)
+assert torch.equal(verdadeiros_prob, verdadeiros_teste)
+assert torch.equal((prob_teste >= 0.5).long(), previstos_teste)  # limiar 0,5 = argmax dos 2 logits
+previstos_comprimento = torch.tensor([int(n > melhor_limiar) for n in n_tokens["teste"]])
+metricas_teste = {
+    "GPT ajustado": metricas_classificacao(verdadeiros_teste, previstos_teste),
+    "saco de palavras": metricas_classificacao(verdadeiros_teste, bow.prever(textos["teste"])),
+    "só o comprimento": metricas_classificacao(verdadeiros_teste, previstos_comprimento),
+}
+print(f"{'teste':18}{'acurácia':>10}{'precisão':>10}{'revocação':>11}{'F1':>7}{'alarmes falsos':>16}"
+      f"{'spam que passou':>17}")
+for nome, m in metricas_teste.items():
+    print(f"{nome:18}{m['acuracia']:>10.1%}{m['precisao']:>10.1%}{m['revocacao']:>11.1%}{m['f1']:>7.3f}"
+          f"{m['fp']:>16}{m['fn']:>17}")
+
+# %% [markdown]
+# As colunas de erro são as da matriz de confusão da seção 10 (para o GPT, os mesmos números). A acurácia junta os
+# dois erros num número só; a precisão e a revocação os separam. Leia a tabela procurando **onde** cada classificador
+# erra: o que tem menos alarmes falsos tem a maior precisão, o que deixa passar menos spam tem a maior revocação — e
+# dois classificadores com acurácias parecidas podem errar de jeitos bem diferentes. O comprimento sozinho, por
+# exemplo, chama de spam qualquer mensagem longa: os alarmes falsos dele são mensagens normais compridas.
+#
+# O teste aqui é **balanceado** (metade spam, por construção da seção 2). No mundo real só ~13 % dos SMS deste
+# conjunto são spam (747 de 5.572), e aí cada alarme falso pesa mais: com a mesma taxa de alarmes falsos entre as
+# mensagens normais, a precisão cai. A conta sai da própria tabela:
+# precisão real = π·revocação / (π·revocação + (1 − π)·taxa de alarmes falsos), com π = 0,134.
+
+# %%
+_pi = 747 / 5572
+for nome, m in metricas_teste.items():
+    _taxa_fp = m["fp"] / (m["fp"] + m["vn"])
+    _prec_real = _pi * m["revocacao"] / (_pi * m["revocacao"] + (1 - _pi) * _taxa_fp) if m["revocacao"] else 0.0
+    print(f"{nome:18} taxa de alarmes falsos {_taxa_fp:6.1%} -> precisão esperada com 13,4 % de spam: {_prec_real:.1%}")
+
+# %% [markdown]
+# ### 14.1 O limiar: trocar alarmes falsos por spam que passa
+#
+# O 0,5 não é sagrado. Subindo o limiar, o filtro só chama de spam o que tem muita certeza: menos alarmes falsos
+# (precisão sobe), mais spam passando (revocação cai). Descendo, o contrário. A tabela mostra o GPT ajustado no teste
+# em alguns limiares, e o gráfico, todos eles: à esquerda as três métricas em função do limiar, à direita a **curva
+# precisão × revocação** (cada ponto é um limiar; o ponto marcado é o 0,5).
+
+# %%
+# NBVAL_CHECK_OUTPUT
+_pv, _pf = torch.tensor([0.9, 0.8, 0.3, 0.6, 0.1]), torch.tensor([1, 1, 1, 0, 0])
+for _l in tabela_limiares(_pv, _pf, [0.5, 0.7]):  # conferência à mão: em 0,5 -> VP 2, FP 1, FN 1, VN 1
+    print(f"exemplo de 5 mensagens, limiar {_l['limiar']:.1f}: VP {_l['vp']} FP {_l['fp']} FN {_l['fn']} VN {_l['vn']}"
+          f" | precisão {_l['precisao']:.3f} revocação {_l['revocacao']:.3f} F1 {_l['f1']:.3f}")
+
+# %%
+limiares_tabela = [0.1, 0.3, 0.5, 0.7, 0.9, 0.99]
+print(f"{'limiar':>7}{'acurácia':>10}{'precisão':>10}{'revocação':>11}{'F1':>7}{'alarmes falsos':>16}"
+      f"{'spam que passou':>17}")
+for linha in tabela_limiares(prob_teste, verdadeiros_teste, limiares_tabela):
+    print(f"{linha['limiar']:>7.2f}{linha['acuracia']:>10.1%}{linha['precisao']:>10.1%}{linha['revocacao']:>11.1%}"
+          f"{linha['f1']:>7.3f}{linha['fp']:>16}{linha['fn']:>17}")
+
+_limiares_curva = [i / 200 for i in range(1, 200)]
+_curva = tabela_limiares(prob_teste, verdadeiros_teste, _limiares_curva)
+_meio = tabela_limiares(prob_teste, verdadeiros_teste, [0.5])[0]
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
+for chave, rotulo, estilo in (("precisao", "precisão", "-"), ("revocacao", "revocação", "--"), ("f1", "F1", ":")):
+    ax1.plot(_limiares_curva, [c[chave] for c in _curva], estilo, label=rotulo)
+ax1.axvline(0.5, color="gray", lw=0.8)
+ax1.set_xlabel("limiar (probabilidade de spam)")
+ax1.set_title("GPT ajustado no teste: métricas por limiar")
+ax1.legend()
+ax2.plot([c["revocacao"] for c in _curva], [c["precisao"] for c in _curva], marker=".", ms=3)
+ax2.plot([_meio["revocacao"]], [_meio["precisao"]], "o", color="C3", label="limiar 0,5")
+ax2.set_xlabel("revocação (spam pego)")
+ax2.set_ylabel("precisão (acerto quando diz spam)")
+ax2.set_title("Curva precisão × revocação")
+ax2.legend()
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# O compromisso aparece na tabela e nas duas figuras: subindo o limiar, os alarmes falsos nunca aumentam e o spam que
+# passa nunca diminui — a precisão tende a subir e a revocação só pode cair. Nos extremos, um limiar muito baixo
+# chama de spam quase tudo e um muito alto quase nada. O F1 resume o equilíbrio entre as duas e costuma ter um
+# máximo largo no meio. Para um filtro de spam, a escolha sensata é um limiar **acima** de 0,5: abrir mão de um
+# pouco de revocação para reduzir os alarmes falsos. Um cuidado de método: o limiar deve ser escolhido na
+# **validação** e só então medido no teste — escolhê-lo olhando o teste, como nesta tabela didática, deixa o número do teste otimista.
 
 # %% [markdown]
 # Os números deste capítulo que o `README.md` cita (acurácias, matrizes de confusão, tempo do ajuste) vão para um

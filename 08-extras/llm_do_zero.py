@@ -2710,6 +2710,77 @@ class RegressaoLogisticaBoW:
         return (self.prever(textos) == torch.as_tensor(rotulos).long()).float().mean().item()
 
 
+def metricas_classificacao(verdadeiros, previstos, positiva: int = 1) -> dict:
+    """Acurácia, precisão, revocação (recall) e F1 de uma classificação, com ``positiva`` como a classe positiva.
+
+    Devolve um dicionário com ``acuracia``, ``precisao``, ``revocacao``, ``f1`` (floats entre 0 e 1) e as contagens
+    ``vp``, ``fp``, ``fn``, ``vn`` (verdadeiros/falsos positivos e negativos). Quando um denominador é zero (nenhum
+    exemplo previsto positivo, ou nenhum positivo de verdade), a métrica correspondente vale 0.
+    """
+    verdadeiros, previstos = torch.as_tensor(verdadeiros).long(), torch.as_tensor(previstos).long()
+    if verdadeiros.shape != previstos.shape or verdadeiros.dim() != 1:
+        raise ValueError(f"verdadeiros {tuple(verdadeiros.shape)} e previstos {tuple(previstos.shape)} devem ser "
+                         "vetores 1-D do mesmo tamanho.")
+    if verdadeiros.numel() == 0:
+        raise ValueError("Não há exemplos: preciso de pelo menos uma previsão para calcular as métricas.")
+    real, previsto = verdadeiros == positiva, previstos == positiva
+    vp = int((real & previsto).sum())
+    fp = int((~real & previsto).sum())
+    fn = int((real & ~previsto).sum())
+    vn = int((~real & ~previsto).sum())
+    precisao = vp / (vp + fp) if vp + fp else 0.0
+    revocacao = vp / (vp + fn) if vp + fn else 0.0
+    f1 = 2 * precisao * revocacao / (precisao + revocacao) if precisao + revocacao else 0.0
+    return {"acuracia": (vp + vn) / len(verdadeiros), "precisao": precisao, "revocacao": revocacao, "f1": f1,
+            "vp": vp, "fp": fp, "fn": fn, "vn": vn}
+
+
+def tabela_limiares(probabilidades, verdadeiros, limiares) -> list[dict]:
+    """As métricas de :func:`metricas_classificacao` para cada limiar: classe 1 quando ``probabilidade >= limiar``.
+
+    ``probabilidades``: probabilidade da classe 1 (spam) de cada exemplo, entre 0 e 1; ``verdadeiros``: rótulos 0/1.
+    Devolve uma lista de dicionários (um por limiar, na ordem dada), cada um com a chave ``limiar`` e as métricas.
+    """
+    probabilidades = torch.as_tensor(probabilidades, dtype=torch.float64)
+    verdadeiros = torch.as_tensor(verdadeiros).long()
+    if probabilidades.shape != verdadeiros.shape:
+        raise ValueError(f"probabilidades {tuple(probabilidades.shape)} e verdadeiros {tuple(verdadeiros.shape)} "
+                         "devem ter o mesmo shape.")
+    if ((probabilidades < 0) | (probabilidades > 1)).any() or probabilidades.isnan().any():
+        raise ValueError("As probabilidades devem estar entre 0 e 1 (passe o softmax dos logits, não os logits).")
+    if not ((verdadeiros == 0) | (verdadeiros == 1)).all():
+        raise ValueError("Os rótulos verdadeiros devem ser 0 ou 1.")
+    linhas = []
+    for limiar in limiares:
+        if not 0.0 <= float(limiar) <= 1.0:
+            raise ValueError(f"Cada limiar deve estar entre 0 e 1 (recebi {limiar!r}).")
+        previstos = (probabilidades >= float(limiar)).long()
+        linhas.append({"limiar": float(limiar), **metricas_classificacao(verdadeiros, previstos)})
+    return linhas
+
+
+def probabilidades_classe(modelo, loader, classe: int = 1, dispositivo=None,
+                          max_lotes: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Probabilidade da ``classe`` (softmax dos logits do último token real) e rótulo verdadeiro de cada exemplo.
+
+    Como :func:`prever`, roda sem dropout e sem gradiente; devolve dois tensores ``(n_exemplos,)`` na CPU:
+    ``(probabilidades, verdadeiros)``. Com duas classes, ``probabilidade >= 0,5`` equivale ao ``argmax`` dos logits
+    (fora empates exatos).
+    """
+    dispositivo = dispositivo_do_modelo(modelo) if dispositivo is None else dispositivo
+    probabilidades, verdadeiros = [], []
+    with modo_avaliacao(modelo):
+        for i, (entrada, rotulos, comprimentos) in enumerate(loader):
+            if max_lotes is not None and i >= max_lotes:
+                break
+            logits = logits_ultimo_token(modelo, entrada.to(dispositivo), comprimentos.to(dispositivo))
+            probabilidades.append(torch.softmax(logits.float(), dim=-1)[:, classe].cpu())  # (batch,)
+            verdadeiros.append(rotulos.cpu())
+    if not probabilidades:
+        raise ValueError("O loader não produziu nenhum lote: não há o que avaliar.")
+    return torch.cat(probabilidades), torch.cat(verdadeiros)
+
+
 # ===== Capítulo 7: instruction tuning =====
 
 import functools

@@ -449,7 +449,7 @@ print(repr(tokenizador.decode(com[0].tolist())))
 
 # %% [markdown]
 # Quanto se ganha? Medimos tokens por segundo (o melhor de algumas repetições) para comprimentos de geração
-# crescentes, com um prompt curto e batch 1. Na CPU, a função conta o tempo de CPU do processo, e não o de relógio:
+# crescentes, com um prompt curto e lote 1. Na CPU, a função conta o tempo de CPU do processo, e não o de relógio:
 # assim, outros programas rodando na mesma máquina atrapalham menos a medida.
 
 # %% tags=["modulo"]
@@ -963,7 +963,7 @@ for i in range(3):
 #
 # As "leis de escala" dizem que, com dados suficientes, a perda cai como uma **lei de potência** no número de
 # parâmetros: uma reta num gráfico log-log. Treinamos uma família de modelos com o **mesmo orçamento de tokens**
-# (mesmos passos, batch e contexto, mesmos dados) e só o tamanho mudando, e medimos a perda de validação em bits por
+# (mesmos passos, lote e contexto, mesmos dados) e só o tamanho mudando, e medimos a perda de validação em bits por
 # caractere.
 
 # %%
@@ -1122,7 +1122,7 @@ print(f"parâmetros a mais: {r_ff['treinaveis'] - r_at['treinaveis']:,} | "
 # ficar dentro da margem de erro.
 #
 # **2. A conta da memória do KV cache.** Para o GPT-2 124M (12 camadas, `d_model = 768`), em fp32 e em bf16, quanto
-# ocupa o cache de um batch de 8 conversas de 1.024 tokens? Confira a fórmula com um `CacheKV` de verdade num modelo
+# ocupa o cache de um lote de 8 conversas de 1.024 tokens? Confira a fórmula com um `CacheKV` de verdade num modelo
 # pequeno.
 
 # %%

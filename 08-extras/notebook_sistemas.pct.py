@@ -5,8 +5,8 @@
 # do notebook — e faz tudo de verdade, nesta máquina, só com CPU:
 #
 # 1. **Treino distribuído com DDP**: o `torchrun` lança 2 processos que treinam o mesmo GPT em fatias diferentes de
-#    cada batch, somando os gradientes entre si. Conferimos, perda a perda, que o resultado é o de um processo só
-#    com o batch inteiro (e o de um processo com acumulação de gradiente).
+#    cada lote, somando os gradientes entre si. Conferimos, perda a perda, que o resultado é o de um processo só
+#    com o lote inteiro (e o de um processo com acumulação de gradiente).
 # 2. **Um servidor HTTP** para o modelo do capítulo 7, só com a biblioteca padrão do Python: pedidos bons, pedidos
 #    ruins (cada um com o seu erro 4xx explicado em português), vários pedidos ao mesmo tempo, clientes que desistem,
 #    a API que os clientes da OpenAI já falam (com streaming) e uma página de conversa para o navegador.
@@ -61,22 +61,22 @@ inicio_notebook = time.perf_counter()
 # (um por GPU, ou aqui um por núcleo de CPU), cada um com uma **cópia inteira** do modelo e do otimizador. A cada
 # passo:
 #
-# 1. o batch global de `B` janelas é repartido: cada processo recebe `B / W` janelas diferentes;
+# 1. o lote global de `B` janelas é repartido: cada processo recebe `B / W` janelas diferentes;
 # 2. cada processo faz o forward e o backward só na sua fatia;
 # 3. durante o backward, o `DistributedDataParallel` (DDP) faz um **all-reduce** dos gradientes: soma os de todos os
 #    processos e divide por `W`;
 # 4. todos aplicam o **mesmo** gradiente médio com o AdamW, e as cópias continuam idênticas.
 #
 # Como a média dos gradientes de `W` fatias do mesmo tamanho é o gradiente da média, a conta é exatamente a de um
-# processo só com o batch inteiro. Quem lança os processos é o `torchrun`: ele põe em cada um as variáveis `RANK`
+# processo só com o lote inteiro. Quem lança os processos é o `torchrun`: ele põe em cada um as variáveis `RANK`
 # (quem sou eu), `WORLD_SIZE` (quantos somos) e o endereço de encontro; o script só as lê. Na CPU, a comunicação
 # usa o backend **gloo**; em GPUs NVIDIA, o **nccl**.
 #
 # O script `ddp_pretreino.py` faz tudo isso com um GPT pequeno (a configuração do modelo base do modo rápido, com
 # dropout 0 — com dropout, cada processo sortearia máscaras diferentes e a comparação não seria exata) em Machado de
 # Assis. Quem reparte as janelas é o `DistributedSampler`: ele sorteia **uma** permutação por época, a mesma em
-# todos os processos, e dá ao processo `r` as posições `r, r + W, r + 2W, …`. Juntando os batches de todos os
-# processos, sai exatamente o batch global que um processo só veria.
+# todos os processos, e dá ao processo `r` as posições `r, r + W, r + 2W, …`. Juntando os lotes de todos os
+# processos, sai exatamente o lote global que um processo só veria.
 #
 # Primeiro, 2 processos com o `torchrun` (lançados aqui como subprocesso; no terminal seria o comando impresso):
 
@@ -94,14 +94,14 @@ print("primeiras perdas:", [round(p, 4) for p in dois_processos["perdas"][:5]])
 print(f"última perda: {dois_processos['perdas'][-1]:.4f} | {dois_processos['tempo_s']:.1f} s de treino")
 
 # %% [markdown]
-# Agora o mesmo treino num processo só, com o **mesmo batch global** de 8 janelas. A função `treinar_ddp` é a que o
+# Agora o mesmo treino num processo só, com o **mesmo lote global** de 8 janelas. A função `treinar_ddp` é a que o
 # script usa; chamada aqui no notebook (sem `torchrun`, portanto sem `WORLD_SIZE`), ela treina sem DDP — é o mesmo
 # que rodar `python ddp_pretreino.py` no terminal. Fazemos duas versões:
 #
-# - **batch inteiro**: as 8 janelas num forward só;
-# - **acumulação de gradiente**: as 8 janelas em 2 micro-batches de 4, somando os gradientes antes do passo do
-#   AdamW (cada perda dividida por 2, para o gradiente ser o da média). É o truque para treinar com um batch maior
-#   do que cabe na memória — e, dentro do DDP, o `no_sync()` adia o all-reduce para o último micro-batch.
+# - **lote inteiro**: as 8 janelas num forward só;
+# - **acumulação de gradiente**: as 8 janelas em 2 microlotes de 4, somando os gradientes antes do passo do
+#   AdamW (cada perda dividida por 2, para o gradiente ser o da média). É o truque para treinar com um lote maior
+#   do que cabe na memória — e, dentro do DDP, o `no_sync()` adia o all-reduce para o último microlote.
 #
 # Usamos 1 thread, como cada processo do `torchrun`: somas feitas em outra ordem por outro número de threads mudariam
 # os últimos dígitos.
@@ -167,7 +167,7 @@ for nome, e in execucoes.items():
 # %% [markdown]
 # O modelo é minúsculo, e os 2 núcleos desta máquina são divididos com o próprio notebook (e, às vezes, com outros
 # programas): cada processo passa boa parte do tempo esperando o outro no all-reduce. O paralelismo de dados compensa
-# quando cada processo tem **muito** trabalho por passo (um modelo grande, um batch grande, uma GPU inteira só para
+# quando cada processo tem **muito** trabalho por passo (um modelo grande, um lote grande, uma GPU inteira só para
 # ele) e a comunicação é rápida — aí `W` GPUs dão quase `W` vezes mais tokens por segundo.
 #
 # ### 1.1 Do notebook para um cluster
@@ -328,7 +328,7 @@ print(f"todos respondidos: {all(r[0] == 200 for r in resultados)} | tempo total 
 # Todos voltam com 200, mas as latências **crescem em escada**: cada pedido leva quase o mesmo tempo gerando, e o
 # resto da sua latência é espera na fila — o último esperou todos os anteriores. Esse é o
 # limite de um servidor com uma trava. Servidores de produção (vLLM, TGI, o servidor do llama.cpp) juntam os pedidos
-# que chegam num **batch** só e vão trocando pedidos que terminaram por pedidos novos a cada passo (*continuous
+# que chegam num **lote** só e vão trocando pedidos que terminaram por pedidos novos a cada passo (*continuous
 # batching*), guardando o KV cache de cada um: a GPU faz o trabalho de vários pedidos pelo preço de quase um.
 #
 # Uma trava sozinha, porém, não basta: a fila crescia sem limite, e um pedido cujo cliente já tinha desistido
@@ -560,9 +560,9 @@ salvar_resultados("notebook_sistemas", _resultados_sistemas)
 # %% [markdown]
 # ## Resumo
 #
-# - **DDP**: cada processo tem uma cópia do modelo e uma fatia diferente do batch; o all-reduce dos gradientes mantém
+# - **DDP**: cada processo tem uma cópia do modelo e uma fatia diferente do lote; o all-reduce dos gradientes mantém
 #   as cópias iguais. O `torchrun` lança os processos e põe `RANK`/`WORLD_SIZE` no ambiente; na CPU o backend é o
-#   gloo, em GPUs NVIDIA o nccl. Com o mesmo batch global, 2 processos, 1 processo e 1 processo com acumulação de
+#   gloo, em GPUs NVIDIA o nccl. Com o mesmo lote global, 2 processos, 1 processo e 1 processo com acumulação de
 #   gradiente dão as mesmas perdas, a menos de arredondamento (~10⁻⁶).
 # - **Escalar**: o mesmo script vai a várias GPUs (`--nproc_per_node`) e várias máquinas (`--nnodes`, `--rdzv_*`).
 #   Quando o modelo, os gradientes e o otimizador não cabem numa GPU, o FSDP reparte tudo isso entre elas.
@@ -576,8 +576,8 @@ salvar_resultados("notebook_sistemas", _resultados_sistemas)
 #
 # ## Exercícios
 #
-# **1.** Por quantos passos a igualdade dura? Treine mais passos num processo só, com o batch inteiro e com 4
-# micro-batches de 2 (acumulação de gradiente, o "DDP de um processo só"), e desenhe a diferença passo a passo.
+# **1.** Por quantos passos a igualdade dura? Treine mais passos num processo só, com o lote inteiro e com 4
+# microlotes de 2 (acumulação de gradiente, o "DDP de um processo só"), e desenhe a diferença passo a passo.
 
 # %%
 PASSOS_LONGO = escolher(60, 100)
@@ -603,7 +603,7 @@ plt.show()
 # súbito: num teste nosso de 100 passos com este mesmo script, a diferença saltou de ~10⁻⁶ para ~10⁻² perto do
 # passo 65. As duas execuções continuam fazendo a mesma conta e
 # chegam a perdas parecidas, mas não mais idênticas número a número. Reprodutibilidade bit a bit entre
-# configurações diferentes (número de processos, de micro-batches, de threads, de GPUs) não existe em float32; o
+# configurações diferentes (número de processos, de microlotes, de threads, de GPUs) não existe em float32; o
 # que se confere é a conta, num trecho curto — exatamente o que a seção 1 fez.
 
 # %% [markdown]

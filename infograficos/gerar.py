@@ -1841,6 +1841,178 @@ def fig_kv_cache() -> Figura:
 
 
 # ----------------------------------------------------------------------------------------------------------------
+# 16. Linha do tempo dos modelos de linguagem (capítulo 4)
+# ----------------------------------------------------------------------------------------------------------------
+
+#: Famílias e ideias da linha do tempo, com a cor de cada uma (a legenda sai daqui, na mesma ordem).
+FAMILIAS_TEMPO = {
+    "arquitetura": "roxo",
+    "só encoder": "azul",
+    "só decoder": "laranja",
+    "encoder-decoder": "verde",
+    "escala": "amarelo",
+    "instruções e alinhamento": "agua",
+    "raciocínio": "vermelho",
+}
+
+#: Os marcos, em ordem: (ano, mês, nome, família, o que trouxe). A data é a do primeiro anúncio público (artigo no
+#: arXiv ou post do laboratório); os números são os dos próprios artigos.
+LINHA_DO_TEMPO = [
+    (2017, 6, "Transformer", "arquitetura",
+     "Vaswani et al., “Attention Is All You Need”: só atenção, sem recorrência (tradução)"),
+    (2018, 6, "GPT-1", "só decoder",
+     "OpenAI: 117 M de parâmetros; pré-treino em livros + ajuste fino para cada tarefa"),
+    (2018, 10, "BERT", "só encoder",
+     "Google: 110 M e 340 M; aprende a preencher palavras mascaradas; ótimo para classificar"),
+    (2019, 2, "GPT-2", "só decoder",
+     "OpenAI: 1,5 B de parâmetros, 40 GB de texto da web; faz tarefas sem ajuste (zero-shot)"),
+    (2019, 10, "T5", "encoder-decoder",
+     "Google: toda tarefa vira “texto → texto”; até 11 B de parâmetros"),
+    (2020, 1, "Leis de escala", "escala",
+     "Kaplan et al.: a perda cai como lei de potência em parâmetros, dados e computação"),
+    (2020, 5, "GPT-3", "só decoder",
+     "OpenAI: 175 B de parâmetros; aprende pelos exemplos do prompt (few-shot), sem mudar os pesos"),
+    (2021, 9, "FLAN", "instruções e alinhamento",
+     "Google: ajuste por instruções em dezenas de tarefas → segue instruções que nunca viu"),
+    (2022, 1, "InstructGPT", "instruções e alinhamento",
+     "OpenAI: instruções + RLHF (reforço a partir de preferências humanas)"),
+    (2022, 3, "Chinchilla", "escala",
+     "DeepMind: no mesmo orçamento, modelo menor e mais dados: ~20 tokens por parâmetro"),
+    (2022, 11, "ChatGPT", "instruções e alinhamento",
+     "OpenAI: a receita do InstructGPT numa conversa aberta ao público"),
+    (2023, 2, "LLaMA", "só decoder",
+     "Meta: 7 B a 65 B, só com dados públicos; pesos liberados para pesquisa"),
+    (2023, 12, "Mixtral 8x7B", "arquitetura",
+     "Mistral AI: mistura de especialistas (MoE), 2 de 8 por token: ~13 B ativos de ~47 B"),
+    (2024, 9, "o1", "raciocínio",
+     "OpenAI: gera uma longa cadeia de raciocínio antes de responder"),
+    (2025, 1, "DeepSeek-R1", "raciocínio",
+     "DeepSeek: raciocínio aprendido por reforço com respostas verificáveis; pesos abertos"),
+]
+
+MESES = ["jan", "fev", "mar", "abr", "mai", "jun", "jul", "ago", "set", "out", "nov", "dez"]
+
+
+def fig_linha_do_tempo() -> Figura:
+    """Linha do tempo vertical: do Transformer (2017) aos modelos de raciocínio, colorida por família."""
+    n = len(LINHA_DO_TEMPO)
+    passo = 4.3
+    altura = 10.5 + n * passo + 8.0
+    fig, ax = novo_quadro(11.4, altura / 10, "De 2017 a hoje: a linha do tempo dos modelos de linguagem",
+                          "Datas do primeiro anúncio público (artigo ou post). Este curso reconstrói em miniatura "
+                          "o GPT (só decoder), o ajuste por instruções e o MoE.")
+    topo = altura - 12.5
+    y_de = {i: topo - i * passo for i in range(n)}
+    anos = sorted({a for a, *_ in LINHA_DO_TEMPO})
+    for k, ano in enumerate(anos):  # faixas alternadas, uma por ano
+        linhas = [i for i, m in enumerate(LINHA_DO_TEMPO) if m[0] == ano]
+        y0, y1 = y_de[linhas[-1]] - passo / 2, y_de[linhas[0]] + passo / 2
+        ax.add_artist(Rectangle((1.5, y0), 111.0, y1 - y0, facecolor=CORES["papel"] if k % 2 == 0 else "#ffffff",
+                                edgecolor="none", zorder=0))
+        ax.text(3.0, (y0 + y1) / 2, str(ano), fontsize=TAM["rotulo"] + 1, fontweight="bold", color=CORES["linha"],
+                va="center", gid="ano")
+    linha(ax, [17.5, 17.5], [y_de[n - 1], y_de[0]], cor=CORES["linha"], lw=2.0)
+    for i, (ano, mes, nome, familia, texto) in enumerate(LINHA_DO_TEMPO):
+        y = y_de[i]
+        cor = CORES[FAMILIAS_TEMPO[familia]]
+        ax.text(15.5, y, f"{MESES[mes - 1]}/{ano}", fontsize=TAM["nota"], ha="right", va="center",
+                color=CORES["suave"], gid="data")
+        circulo(ax, 17.5, y, 0.9, "", cor)
+        ax.text(20.0, y, nome, fontsize=TAM["rotulo"], fontweight="bold", va="center", color=cor, gid="nome")
+        ax.text(39.0, y, texto, fontsize=TAM["nota"], va="center", color=CORES["tinta"], gid="descricao")
+    x = 3.0
+    for familia, cor in FAMILIAS_TEMPO.items():  # legenda
+        circulo(ax, x + 0.8, 3.5, 0.8, "", CORES[cor])
+        ax.text(x + 2.3, 3.5, familia, fontsize=TAM["nota"], va="center", gid="familia")
+        x += 4.0 + 0.78 * len(familia)
+    return Figura("linha_do_tempo.png", fig, {"marcos": LINHA_DO_TEMPO, "familias": FAMILIAS_TEMPO})
+
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# 17. O gargalo do encoder-decoder recorrente e a atenção de Bahdanau (capítulo 3)
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def fig_gargalo_rnn() -> Figura:
+    """Encoder-decoder recorrente (tudo no último estado) contra a atenção aditiva sobre todos os estados."""
+    entrada = ["Capitu", "tinha", "olhos", "de", "ressaca"]
+    saida = ["Capitu", "had", "undertow", "eyes"]
+    alvo = 3  # a saída desenhada com atenção: "eyes"
+    alfas = softmax(np.array([-1.0, -1.2, 2.2, -0.4, 0.6]))  # pesos de brinquedo, calculados aqui
+    fig, ax = novo_quadro(11.4, 7.6, "Por que atenção? O gargalo do vetor fixo",
+                          "Traduzir “Capitu tinha olhos de ressaca”: em cima, só o último estado chega ao decoder; "
+                          "embaixo, a atenção de Bahdanau.")
+    w, h, dx = 8.5, 5.0, 10.5
+    x0 = 4.0
+    xd = x0 + len(entrada) * dx + 8.0  # onde começa o decoder
+
+    def encoder(y, destaque_final):
+        for j, palavra in enumerate(entrada):
+            x = x0 + j * dx
+            ax.text(x + w / 2, y - 2.0, palavra, ha="center", va="top", fontsize=TAM["nota"], color=CORES["azul"],
+                    gid="entrada")
+            seta(ax, (x + w / 2, y - 1.8), (x + w / 2, y), cor=CORES["azul"], lw=1.2, cabeca=8)
+            final = destaque_final and j == len(entrada) - 1
+            caixa(ax, x, y, w, h, f"h{j + 1}", fundo=CORES["laranja_claro"] if final else CORES["azul_claro"],
+                  borda=CORES["laranja"] if final else CORES["azul"], tam=TAM["texto"], mono=True)
+            if j:
+                seta(ax, (x - dx + w, y + h / 2), (x, y + h / 2), cor=CORES["azul"], lw=1.4, cabeca=9)
+
+    def decoder(y, destaque=None):
+        for i, palavra in enumerate(saida):
+            x = xd + i * dx
+            ativo = destaque in (None, i)
+            cor = CORES["verde"] if ativo else CORES["linha"]
+            caixa(ax, x, y, w, h, f"s{i + 1}", fundo=CORES["verde_claro"] if ativo else "#ffffff", borda=cor,
+                  tam=TAM["texto"], mono=True)
+            if ativo:
+                seta(ax, (x + w / 2, y + h), (x + w / 2, y + h + 1.8), cor=cor, lw=1.2, cabeca=8)
+                ax.text(x + w / 2, y + h + 2.0, palavra, ha="center", va="bottom", fontsize=TAM["nota"], color=cor,
+                        gid="saida")
+            if i:
+                seta(ax, (x - dx + w, y + h / 2), (x, y + h / 2), cor=CORES["verde"], lw=1.4, cabeca=9)
+
+    # em cima: o vetor fixo
+    y1 = 47.0
+    ax.text(2.0, 64.0, "1. Encoder-decoder recorrente (RNN/LSTM, 2014)", fontsize=TAM["rotulo"], fontweight="bold",
+            va="center")
+    encoder(y1, destaque_final=True)
+    seta(ax, (x0 + (len(entrada) - 1) * dx + w, y1 + h / 2), (xd, y1 + h / 2), cor=CORES["laranja"], lw=2.6,
+         cabeca=12)
+    ax.text(x0 + len(entrada) * dx + 5.0, y1 - 1.2, "h_T: a frase inteira\nnum vetor fixo", ha="center", va="top",
+            fontsize=TAM["mini"], color=CORES["laranja"], fontweight="bold", linespacing=1.1)
+    decoder(y1)
+    ax.text(2.0, y1 - 8.0, "O decoder só conhece h_T: o que entrou primeiro (“Capitu”, “tinha”) foi reescrito por "
+            "tudo o que veio depois,\ne uma frase de 50 palavras tem de caber no mesmo vetor que uma de 5.",
+            fontsize=TAM["nota"], va="center", color=CORES["suave"], linespacing=1.3)
+
+    # embaixo: a atenção
+    y2 = 11.0
+    ax.text(2.0, 31.0, "2. Com atenção aditiva (Bahdanau, Cho e Bengio, 2014)", fontsize=TAM["rotulo"],
+            fontweight="bold", va="center")
+    encoder(y2, destaque_final=False)
+    decoder(y2, destaque=alvo)
+    xs = xd + alvo * dx
+    xc, yc = xs - 9.0, y2 + h + 10.0
+    caixa(ax, xc - 4.0, yc - 2.2, 8.0, 4.4, "c4", fundo=CORES["amarelo_claro"], borda=CORES["amarelo"],
+          tam=TAM["texto"], mono=True)
+    ax.text(xc + 4.6, yc + 1.2, "c4 = Σ α_j h_j", fontsize=TAM["nota"], va="bottom", color=CORES["amarelo"],
+            fontweight="bold")
+    seta(ax, (xc + 4.0, yc - 1.0), (xs + 1.5, y2 + h), cor=CORES["amarelo"], lw=1.6, cabeca=9)
+    for j, alfa in enumerate(alfas):
+        x = x0 + j * dx + w / 2
+        ax.plot([x, xc - 4.0], [y2 + h, yc], color=CORES["amarelo"], lw=0.6 + 7.0 * alfa, alpha=0.85, zorder=1,
+                solid_capstyle="round")
+        ax.text(x - 3.6, y2 + h + 1.0, f"α = {num(alfa, 2)}", fontsize=TAM["mini"], color=CORES["amarelo"],
+                ha="left", va="bottom", fontweight="bold" if alfa == alfas.max() else "normal", gid="alfa")
+    ax.text(2.0, 3.0, "Para escrever “eyes”, o decoder pontua cada estado com e_j = vᵀ tanh(W_q s₃ + W_k h_j), o "
+            "softmax transforma\nos escores em pesos α_j (aqui, de brinquedo) e o contexto c4 é a média ponderada "
+            "de todos os estados.", fontsize=TAM["nota"], va="center", color=CORES["suave"], linespacing=1.3)
+    return Figura("gargalo_rnn.png", fig, {"alfas": alfas})
+
+
+# ----------------------------------------------------------------------------------------------------------------
 # Ponto de entrada
 # ----------------------------------------------------------------------------------------------------------------
 
@@ -1860,6 +2032,8 @@ FIGURAS = [
     fig_template_instrucao,
     fig_lora,
     fig_kv_cache,
+    fig_linha_do_tempo,
+    fig_gargalo_rnn,
 ]
 
 

@@ -214,3 +214,50 @@ def test_tokens_e_ids_sao_os_do_bpe_do_curso(gerar, modulo8, tok8):
         x, y = dataset[j]
         assert textos[f"x{j}"] == [gerar.mostrar_token(tok8.decode([i])) for i in x.tolist()]
         assert textos[f"y{j}"] == [gerar.mostrar_token(tok8.decode([i])) for i in y.tolist()]
+
+
+def test_linha_do_tempo_em_ordem_com_as_datas_conferidas(gerar):
+    marcos = gerar.LINHA_DO_TEMPO
+    datas = [(ano, mes) for ano, mes, *_ in marcos]
+    assert datas == sorted(datas), "os marcos da linha do tempo devem estar em ordem cronológica"
+    assert all(1 <= mes <= 12 for _, mes in datas)
+    # datas do primeiro anúncio público, conferidas nos artigos (arXiv) e posts originais
+    conferidas = {
+        "Transformer": (2017, 6),  # arXiv 1706.03762
+        "GPT-1": (2018, 6),  # post e artigo da OpenAI, 11/6/2018
+        "BERT": (2018, 10),  # arXiv 1810.04805
+        "GPT-2": (2019, 2),  # post da OpenAI, 14/2/2019
+        "T5": (2019, 10),  # arXiv 1910.10683
+        "Leis de escala": (2020, 1),  # arXiv 2001.08361
+        "GPT-3": (2020, 5),  # arXiv 2005.14165
+        "FLAN": (2021, 9),  # arXiv 2109.01652
+        "InstructGPT": (2022, 1),  # post da OpenAI, 27/1/2022 (arXiv 2203.02155 em março)
+        "Chinchilla": (2022, 3),  # arXiv 2203.15556
+        "ChatGPT": (2022, 11),  # 30/11/2022
+        "LLaMA": (2023, 2),  # arXiv 2302.13971
+        "Mixtral 8x7B": (2023, 12),  # post da Mistral AI, 11/12/2023
+        "o1": (2024, 9),  # 12/9/2024
+        "DeepSeek-R1": (2025, 1),  # arXiv 2501.12948
+    }
+    assert {nome: (ano, mes) for ano, mes, nome, *_ in marcos} == conferidas
+    assert {familia for *_, familia, _ in marcos} == set(gerar.FAMILIAS_TEMPO)
+
+    figura, textos = desenhar(gerar, gerar.fig_linha_do_tempo)
+    assert textos["nome"] == [nome for _, _, nome, *_ in marcos]
+    assert textos["data"] == [f"{gerar.MESES[mes - 1]}/{ano}" for ano, mes, *_ in marcos]
+    assert textos["descricao"] == [texto for *_, texto in marcos]
+    assert textos["familia"] == list(gerar.FAMILIAS_TEMPO)
+    assert textos["ano"] == [str(a) for a in sorted({ano for ano, *_ in marcos})]
+    # o tempo corre de cima para baixo: cada marco fica abaixo do anterior
+    alturas = [t.get_position()[1] for ax in figura.fig.axes for t in ax.texts if t.get_gid() == "nome"]
+    assert all(a > b for a, b in zip(alturas, alturas[1:]))
+
+
+def test_gargalo_rnn_pesos_somam_um_e_batem_com_o_desenho(gerar):
+    figura, textos = desenhar(gerar, gerar.fig_gargalo_rnn)
+    alfas = figura.dados["alfas"]
+    assert alfas.sum() == pytest.approx(1.0) and (alfas > 0).all()
+    assert textos["alfa"] == [f"α = {gerar.num(a, 2)}" for a in alfas]
+    assert int(np.argmax(alfas)) == textos["entrada"].index("olhos")  # para escrever "eyes", olha para "olhos"
+    assert textos["entrada"] == ["Capitu", "tinha", "olhos", "de", "ressaca"] * 2  # os dois painéis
+    assert textos["saida"][-1] == "eyes"
