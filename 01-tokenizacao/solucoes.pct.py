@@ -4,7 +4,7 @@
 # Aqui estão, executadas, as soluções dos exercícios do [notebook do capítulo 1](notebook.ipynb) e as respostas das
 # perguntas para pensar. Tente resolver lá primeiro: cada exercício tem uma célula-esqueleto esperando por você.
 #
-# **Tempo de execução** (2 núcleos de CPU): cerca de 30 s em cada modo (o maior custo é treinar o BPE de 1.000
+# **Tempo de execução** (2 núcleos de CPU): menos de 1 min em cada modo (o maior custo é treinar o BPE de 1.000
 # fusões do exercício 3). Os dois modos dão os mesmos números: nada aqui depende do tamanho do modelo.
 
 # %%
@@ -159,8 +159,9 @@ print("\nonde aparecem 32 pontos seguidos:",
 # %% [markdown]
 # Os campeões não são palavras: são sequências de **pontos**. O capítulo LV das *Memórias Póstumas de Brás Cubas*,
 # "O velho diálogo de Adão e Eva", é escrito quase só com reticências — o diálogo é feito de pontos e alguns
-# sinais. Como o BPE funde o par mais frequente, e "...." aparece centenas de vezes seguidas naquele capítulo, ele
-# dobra a sequência (2, 4, 8, 16, 32 pontos) em poucas fusões. É um bom lembrete de que o tokenizador aprende o que
+# sinais: são 46 das 48 sequências de 32 pontos do corpus (as outras 2 estão no *Memorial de Aires*). Como o BPE
+# funde o par mais frequente, e os pontos aparecem centenas de vezes seguidas naquele capítulo, ele dobra a
+# sequência (2, 4, 8, 16, 32 pontos) em poucas fusões. É um bom lembrete de que o tokenizador aprende o que
 # o corpus tem, não o que achamos que é uma "palavra". Depois deles vêm palavras longas e frequentes em Machado,
 # sempre com o espaço da frente: " circunstâncias", " principalmente", " desembargador".
 

