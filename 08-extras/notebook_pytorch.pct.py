@@ -368,7 +368,12 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# COMENTARIO_GRAFICO
+# À esquerda, as duas curvas em escala log. O full batch desce liso e encosta no mínimo exato (a linha tracejada) em
+# poucas dezenas de passos. O mini-batch, com passo 10 vezes menor, desce mais devagar e depois fica **oscilando**
+# em volta do mínimo: cada lote de 256 frases é uma amostra, e a perda dele sobe e desce conforme as frases
+# sorteadas. Mesmo assim, a reta a que ele chega é praticamente a exata. À direita, a nuvem de frases e a reta
+# aprendida: o espalhamento vertical em volta da reta é o erro que nenhuma reta elimina (uns 10 caracteres para
+# mais ou para menos), porque o tamanho das palavras varia de frase para frase.
 #
 # ## 9. Dispositivo: CPU, CUDA ou MPS
 #
