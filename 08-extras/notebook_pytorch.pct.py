@@ -211,10 +211,15 @@ print(f"média: {palavras.mean():.1f} palavras e {caracteres.mean():.1f} caracte
 
 # %%
 # NBVAL_CHECK_OUTPUT
+def _reta(a, b):
+    """A reta em texto: _reta(5.6, -0.1) -> '5.600 · palavras − 0.100'."""
+    return f"{a:.3f} · palavras {'+' if b >= 0 else '−'} {abs(b):.3f}"
+
+
 matriz = torch.stack([palavras, torch.ones_like(palavras)], dim=1)  # (n_frases, 2): colunas [palavras, 1]
 a_exato, b_exato = torch.linalg.lstsq(matriz, caracteres.unsqueeze(1)).solution.flatten().tolist()
 mse_exato = ((a_exato * palavras + b_exato - caracteres) ** 2).mean().item()
-print(f"mínimos quadrados: caracteres ≈ {a_exato:.3f} · palavras {b_exato:+.3f}   (erro quadrático médio {mse_exato:.2f})")
+print(f"mínimos quadrados: caracteres ≈ {_reta(a_exato, b_exato)}   (erro quadrático médio {mse_exato:.2f})")
 
 # %% [markdown]
 # Cada palavra "custa" em média 5,6 caracteres (a palavra e o espaço que a separa da próxima), e o intercepto é
@@ -257,9 +262,10 @@ def _reta_original(modelo):
 fixar_semente(123)
 modelo = RegressaoV1()
 for nome, p in modelo.named_parameters():
-    print(f"{nome:14} shape {tuple(p.shape)}  valor inicial {p.data.flatten().tolist()}")
+    print(f"{nome:14} shape {tuple(p.shape)}  valor inicial {[round(v, 4) for v in p.data.flatten().tolist()]}")
 print("state_dict:", list(modelo.state_dict()))
-print("previsão do modelo sem treino para as 3 primeiras frases:", modelo(entrada[:3]).flatten().tolist())
+print("previsão do modelo sem treino para as 3 primeiras frases:",
+      [round(v, 3) for v in modelo(entrada[:3]).flatten().tolist()], "| caracteres de verdade:", alvo[:3].flatten().tolist())
 
 # %% [markdown]
 # ## 7. O laço do otimizador
@@ -288,11 +294,11 @@ for passo in range(100):
     perdas_full.append(perda.item())
 a_full, b_full = _reta_original(modelo)
 print(f"perda no passo 1: {perdas_full[0]:.1f}   no passo 100: {perdas_full[-1]:.2f}   (mínimo exato {mse_exato:.2f})")
-print(f"reta aprendida: caracteres ≈ {a_full:.3f} · palavras {b_full:+.3f}   (exata: {a_exato:.3f} · palavras {b_exato:+.3f})")
+print(f"reta aprendida: caracteres ≈ {_reta(a_full, b_full)}   (exata: {_reta(a_exato, b_exato)})")
 
 # %% [markdown]
-# A perda começa em milhares (o modelo sem treino prevê números perto de zero para frases de ~80 caracteres) e, em
-# 100 passos, chega ao mínimo que os mínimos quadrados calcularam; a reta aprendida é a exata. O gráfico da
+# A perda começa acima de 10 mil (o modelo sem treino prevê números perto de zero para frases de ~80 caracteres) e,
+# em 100 passos, chega ao mínimo que os mínimos quadrados calcularam; a reta aprendida é a exata. O gráfico da
 # próxima seção mostra a curva.
 #
 # ## 8. `Dataset` e `DataLoader`: mini-batches
@@ -326,7 +332,7 @@ print(f"{len(dataset)} exemplos; exemplo 0: {dataset[0]}")
 print(f"{len(carregador)} lotes por época; um lote: entrada {tuple(x_lote.shape)}, alvo {tuple(y_lote.shape)}")
 
 # %%
-epocas = escolher(2, 4)
+epocas = escolher(2, 3)
 fixar_semente(123)
 modelo_mb = RegressaoV1()
 otimizador = torch.optim.SGD(modelo_mb.parameters(), lr=0.01)
@@ -344,7 +350,7 @@ for epoca in range(epocas):
     print(f"época {epoca + 1}: perda em todas as frases = {perdas_epoca[-1]:.2f}")
 a_mb, b_mb = _reta_original(modelo_mb)
 print(f"{len(perdas_mb)} passos em {time.perf_counter() - inicio:.1f} s; "
-      f"reta: caracteres ≈ {a_mb:.3f} · palavras {b_mb:+.3f}")
+      f"reta: caracteres ≈ {_reta(a_mb, b_mb)}")
 
 # %%
 fig, eixos = plt.subplots(1, 2, figsize=(11, 4))
@@ -387,7 +393,8 @@ print("dispositivo escolhido:", dispositivo)
 modelo_mb = modelo_mb.to(dispositivo)  # move os parâmetros (no nn.Module, .to() muda o próprio modelo)
 x_lote = x_lote.to(dispositivo)  # num tensor, .to() devolve uma cópia no dispositivo: guarde o resultado!
 with torch.no_grad():
-    print("previsão no dispositivo:", modelo_mb(x_lote[:2]).flatten().tolist(), "| device:", modelo_mb(x_lote).device)
+    print("previsão no dispositivo:", [round(v, 2) for v in modelo_mb(x_lote[:3]).flatten().tolist()],
+          "| device:", modelo_mb(x_lote).device)
 if dispositivo.type == "cpu":
     print("sem GPU nesta máquina: tudo roda na CPU (no Colab, escolha um ambiente com GPU T4 para ver 'cuda')")
 
