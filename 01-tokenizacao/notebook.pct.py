@@ -978,53 +978,85 @@ salvar_resultados("notebook", {
 #
 # ## Exercícios
 #
-# **Exercício 1.** Qual é o token mais longo (em caracteres) do nosso vocabulário de 4.000 fusões? Liste os 10 mais
-# longos.
+# Cada exercício tem uma célula-esqueleto: troque os `None` pelo seu código e rode a célula. Do jeito que está, ela
+# roda sem erro e só avisa o que falta. As soluções, executadas e comentadas, ficam num notebook à parte,
+# [`solucoes.ipynb`](solucoes.ipynb) ([abrir no Colab](https://colab.research.google.com/github/fazendo-um-llm-do-zero/fazendo-um-llm-do-zero/blob/main/01-tokenizacao/solucoes.ipynb)):
+# tente antes de olhar.
+#
+# **Exercício 1 — um capítulo inteiro em tokens.** Quantos tokens tem o capítulo XXXII de *Dom Casmurro*, "Olhos de
+# ressaca", no nosso BPE (`tok_rapido`) e no do GPT-2 (`gpt2`)? Quantos caracteres por token em cada um? O capítulo
+# vai do título `"CAPÍTULO XXXII\n"` até o título do capítulo seguinte (dica: `str.index`).
 
 # %%
-# Solução: decodificamos os bytes de cada token e ordenamos pelo número de caracteres.
-# Os campeões são sequências de pontos: o capítulo LV das Memórias Póstumas ("O velho diálogo de Adão e Eva")
-# é escrito quase só com reticências! Depois deles vêm palavras longas e frequentes.
-longos = sorted((bts.decode("utf-8", errors="replace") for bts in tok.vocab.values()), key=len, reverse=True)
-for t in longos[:10]:
-    print(f"{len(t):2} caracteres: {t!r}")
+capitulo = None  # o texto do capítulo XXXII, recortado de dom_casmurro
+n_nosso = None  # quantos tokens ele tem no nosso BPE
+n_gpt2 = None  # quantos tokens ele tem no BPE do GPT-2
+
+if any(v is None for v in (capitulo, n_nosso, n_gpt2)):
+    print("Complete o esqueleto: recorte o capítulo e conte os tokens nos dois tokenizadores.")
+else:
+    for nome, n in [("nosso BPE", n_nosso), ("GPT-2", n_gpt2)]:
+        print(f"{nome:9}: {n:5} tokens, {len(capitulo) / n:.2f} caracteres por token")
 
 # %% [markdown]
-# **Exercício 2.** Quantos tokens tem o capítulo XXXII de *Dom Casmurro*, "Olhos de ressaca", no nosso BPE e no do
-# GPT-2? Quantos caracteres por token, em cada um?
+# **Exercício 2 — palavras que viram um token só.** Que fração das palavras do texto de validação vira **um único
+# token** (com o espaço da frente, como aparecem no meio de uma frase) no nosso BPE e no do GPT-2? Conte de dois
+# jeitos: entre as palavras distintas e entre todas as ocorrências. Qual das duas contas favorece mais o GPT-2, e
+# por quê?
 
 # %%
-# Solução: o capítulo vai do título "CAPÍTULO XXXII" até o título do capítulo seguinte.
-comeco = dom_casmurro.index("CAPÍTULO XXXII\n")
-capitulo = dom_casmurro[comeco:dom_casmurro.index("CAPÍTULO XXXIII\n")]
-print(capitulo[:120], "…")
-for nome, contar in [("nosso BPE", lambda s: len(tok_rapido.encode(s))), ("GPT-2", lambda s: len(gpt2.encode(s)))]:
-    n = contar(capitulo)
-    print(f"{nome:9}: {n:5} tokens, {len(capitulo) / n:.2f} caracteres/token, {n / len(capitulo.split()):.2f} tokens/palavra")
+def _vira_um_token(codificador, palavra):
+    """True se " " + palavra vira exatamente um token em ``codificador`` (tok_rapido ou gpt2)."""
+    return None  # complete
+
+
+ocorrencias = Counter(regex.findall(r"\p{L}+", texto_validacao))  # palavra -> quantas vezes aparece
+if _vira_um_token(tok_rapido, "casa") is None:
+    print("Complete o esqueleto: escreva _vira_um_token.")
+else:
+    total = sum(ocorrencias.values())
+    for nome, codificador in [("nosso BPE", tok_rapido), ("GPT-2", gpt2)]:
+        inteiras = [p for p in ocorrencias if _vira_um_token(codificador, p)]
+        print(f"{nome:9}: {len(inteiras) / len(ocorrencias):5.1%} das palavras distintas, "
+              f"{sum(ocorrencias[p] for p in inteiras) / total:5.1%} das ocorrências")
 
 # %% [markdown]
-# **Exercício 3.** Treine um BPE com 1.000 fusões no mesmo texto de treino e confira a afirmação da seção 7: as suas
-# fusões são exatamente as 1.000 primeiras do tokenizador de 4.000. Quantos tokens por palavra ele dá na validação?
+# **Exercício 3 — as fusões são um prefixo.** A seção 7 afirma que treinar com menos fusões dá exatamente as
+# primeiras fusões do treino maior (o algoritmo é guloso e determinístico). Treine um BPE com 1.000 fusões no mesmo
+# `texto_treino`, confira que `tok_1000.fusoes` é igual às 1.000 primeiras de `fusoes` e meça quantos tokens por
+# palavra ele gasta em `texto_validacao` (compare com o de 4.000 fusões).
 
 # %%
-# Solução
-t0 = time.perf_counter()
-tok_1000 = TokenizadorBPE.treinar(texto_treino, 1000)
-print(f"Treino com 1000 fusões: {time.perf_counter() - t0:.1f} s")
-print("Igual ao prefixo das 4.000 fusões:", list(tok_1000.fusoes) == fusoes[:1000])
-print(f"Tokens por palavra na validação: {len(tok_1000.para_tiktoken().encode(texto_validacao)) / n_palavras:.2f}")
+tok_1000 = None  # um TokenizadorBPE treinado com 1.000 fusões em texto_treino
+
+if tok_1000 is None:
+    print("Complete o esqueleto: treine o tokenizador de 1.000 fusões.")
+else:
+    print("Igual ao prefixo das 4.000 fusões:", list(tok_1000.fusoes) == fusoes[:1000])
+    for nome, t in [("1.000 fusões", tok_1000), ("4.000 fusões", tok)]:
+        print(f"{nome}: {len(t.para_tiktoken().encode(texto_validacao)) / n_palavras:.2f} tokens por palavra")
 
 # %% [markdown]
-# **Exercício 4.** Que fração das palavras do texto de validação vira **um token só** (com o espaço da frente,
-# como aparecem no meio de uma frase) no nosso BPE e no do GPT-2? Conte de dois jeitos: entre as palavras
-# distintas e entre todas as ocorrências.
+# **Exercício 4 — os tokens mais longos.** Quais são os 10 tokens mais longos (em caracteres) do nosso vocabulário de
+# 4.000 fusões? `tok.vocab` leva cada id aos seus bytes; decodifique com `errors="replace"` (um token pode terminar no
+# meio de um caractere). Algum deles surpreende? Procure-o no corpus para entender de onde veio.
 
 # %%
-# Solução: "palavra" aqui é uma sequência de letras (\p{L}+); testamos " " + palavra em cada tokenizador.
-ocorrencias = Counter(regex.findall(r"\p{L}+", texto_validacao))
-total = sum(ocorrencias.values())
-for nome, codificador in [("nosso BPE", tok_rapido), ("GPT-2", gpt2)]:
-    inteiras = [p for p in ocorrencias if len(codificador.encode(" " + p)) == 1]
-    cobertas = sum(ocorrencias[p] for p in inteiras)
-    print(f"{nome:9}: {len(inteiras) / len(ocorrencias):5.1%} das {len(ocorrencias):,} palavras distintas, "
-          f"{cobertas / total:5.1%} das {total:,} ocorrências")
+longos = None  # lista com os 10 tokens (textos) mais longos, do maior para o menor
+
+if longos is None:
+    print("Complete o esqueleto: decodifique os tokens de tok.vocab e ordene pelo tamanho.")
+else:
+    for t in longos:
+        print(f"{len(t):2} caracteres: {t!r}")
+
+# %% [markdown]
+# **Perguntas para pensar** (sem código):
+#
+# 1. Por que o BPE em nível de bytes nunca precisa de `<|unk|>`, e o tokenizador por palavras da seção 2 precisa?
+#    O que o tokenizador por palavras perde no `decode`?
+# 2. Se mais fusões dão menos tokens por palavra, por que não usar um vocabulário de 200 mil tokens para o
+#    português? Pense no tamanho da tabela de embeddings, na camada de saída e em quantas vezes cada token raro
+#    aparece no treino.
+# 3. O GPT-2 gasta bem mais tokens por palavra em Machado do que o nosso BPE. Que consequências isso tem para um
+#    modelo com contexto de 1.024 tokens e para o custo de treinar e gerar texto em português?

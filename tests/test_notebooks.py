@@ -1,9 +1,10 @@
 """Cada notebook commitado está pronto para quem lê no GitHub e para quem abre no Colab."""
 import re
+import tomllib
 
 import pytest
 
-from conftest import CAPITULOS, NOTEBOOKS, RAIZ, codigo_das_celulas, id_notebook, ler_notebook
+from conftest import CAPITULOS, NOTEBOOKS, RAIZ, SOLUCOES, codigo_das_celulas, id_notebook, ler_notebook
 
 IDS = [id_notebook(p) for p in NOTEBOOKS]
 
@@ -14,9 +15,9 @@ def test_capitulos_tem_todos_os_arquivos():
         for nome in ("README.md", "notebook.ipynb", "links.md", "llm_do_zero.py"):
             assert (pasta / nome).is_file(), f"{pasta.name} sem {nome}"
         outros = [n.name for n in pasta.glob("*.ipynb") if n.name != "notebook.ipynb"]
-        assert all(re.fullmatch(r"(notebook|solucoes)_[a-z_]+\.ipynb|solucoes\.ipynb", n) for n in outros), (
-            f"{pasta.name}: notebooks extras devem se chamar notebook_<tema>.ipynb, e as soluções solucoes.ipynb ou "
-            f"solucoes_<tema>.ipynb (o pytest só coleta esses): {outros}"
+        assert all(re.fullmatch(r"(notebook_[a-z_]+|solucoes(_[a-z_]+)?)\.ipynb", n) for n in outros), (
+            f"{pasta.name}: notebooks extras devem se chamar notebook_<tema>.ipynb, e as soluções dos exercícios "
+            f"solucoes.ipynb ou solucoes_<tema>.ipynb (o pytest só coleta esses): {outros}"
         )
 
 
@@ -48,3 +49,109 @@ def test_estrutura_do_capitulo(notebook):
     assert re.search(r"^#+ .*Exerc[íi]cios", markdown, re.M), "falta a seção Exercícios"
     assert "NBVAL_CHECK_OUTPUT" in codigo, "marque ao menos uma saída determinística com # NBVAL_CHECK_OUTPUT"
     assert not re.search(r"^\s*[!%]", codigo, re.M), "sem magics do IPython: o código deve ser Python puro"
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Exercícios e soluções
+# ----------------------------------------------------------------------------------------------------------------
+
+#: Capítulos cujos exercícios já foram reescritos com esqueleto e têm ``solucoes.ipynb``. Quando todos tiverem,
+#: esta lista vira ``CAPITULOS`` inteira.
+CAPITULOS_COM_SOLUCOES = ["01", "02", "03", "04"]
+REPOSITORIO = tomllib.loads((RAIZ / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["llm-do-zero"]["repositorio"]
+IDS_SOLUCOES = [id_notebook(p) for p in SOLUCOES]
+
+
+def _notebook_resolvido(solucoes):
+    """``solucoes.ipynb`` -> ``notebook.ipynb``; ``solucoes_<tema>.ipynb`` -> ``notebook_<tema>.ipynb``."""
+    return solucoes.with_name(solucoes.name.replace("solucoes", "notebook", 1))
+
+
+def _exigidas():
+    exigidas = [p / "solucoes.ipynb" for p in CAPITULOS if p.name[:2] in CAPITULOS_COM_SOLUCOES]
+    exigidas += [p.with_name(p.name.replace("notebook_", "solucoes_", 1)) for p in NOTEBOOKS
+                 if p.name == "notebook_pytorch.ipynb"]  # o apêndice "PyTorch em uma hora"
+    return exigidas
+
+
+@pytest.mark.parametrize("solucoes", _exigidas(), ids=id_notebook)
+def test_capitulo_tem_solucoes_dos_exercicios(solucoes):
+    assert solucoes.is_file(), f"falta {id_notebook(solucoes)} com as soluções dos exercícios"
+    assert SOLUCOES, "o conftest não achou as soluções"
+
+
+@pytest.mark.parametrize("solucoes", SOLUCOES, ids=IDS_SOLUCOES)
+def test_notebook_aponta_para_as_solucoes(solucoes):
+    """O notebook resolvido existe e a seção Exercícios leva às soluções (link relativo e URL do Colab)."""
+    notebook = _notebook_resolvido(solucoes)
+    assert notebook.is_file(), f"{id_notebook(solucoes)} resolve os exercícios de {notebook.name}, que não existe"
+    nb = ler_notebook(notebook)
+    markdown = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+    exercicios = markdown[markdown.rindex("Exercícios"):]
+    url = f"https://colab.research.google.com/github/{REPOSITORIO}/blob/main/{solucoes.parent.name}/{solucoes.name}"
+    assert url in exercicios, f"a seção Exercícios de {notebook.name} não tem o link do Colab para {solucoes.name}"
+    assert f"]({solucoes.name})" in exercicios, f"a seção Exercícios de {notebook.name} não tem o link para {solucoes.name}"
+
+
+@pytest.mark.parametrize("solucoes", SOLUCOES, ids=IDS_SOLUCOES)
+def test_exercicios_com_esqueleto_que_roda_e_sem_solucao(solucoes):
+    """3–5 exercícios, cada um com uma célula-esqueleto que, do jeito que está, só avisa que falta completar.
+
+    A saída gravada de cada esqueleto (o notebook é executado como está) tem de ser o aviso "Complete o esqueleto",
+    o que garante que ele roda sem erro e que a resposta não está logo abaixo da pergunta.
+    """
+    nb = ler_notebook(_notebook_resolvido(solucoes))
+    celulas = nb["cells"]
+    inicio = max(i for i, c in enumerate(celulas)
+                 if c["cell_type"] == "markdown" and re.search(r"^#+ .*Exerc[íi]cios", "".join(c["source"]), re.M))
+    secao = celulas[inicio:]
+    markdown = "\n".join("".join(c["source"]) for c in secao if c["cell_type"] == "markdown")
+    n_exercicios = len(re.findall(r"\*\*Exercício \d", markdown))
+    assert 3 <= n_exercicios <= 5, f"a seção Exercícios deve ter de 3 a 5 exercícios (tem {n_exercicios})"
+    assert len(re.findall(r"^# ?\d\. |^\d\. ", markdown, re.M)) >= 2, "faltam as 2–3 perguntas conceituais"
+    esqueletos = [c for c in secao if c["cell_type"] == "code"]
+    assert len(esqueletos) >= n_exercicios, "cada exercício precisa de uma célula-esqueleto"
+    for c in esqueletos:
+        saida = "".join("".join(o.get("text", "")) for o in c.get("outputs", []))
+        assert "Complete o esqueleto" in saida, (
+            f"o esqueleto {''.join(c['source'])[:60]!r}… deveria só avisar que falta completar (a solução vai em "
+            f"{solucoes.name})"
+        )
+
+
+@pytest.mark.parametrize("solucoes", SOLUCOES, ids=IDS_SOLUCOES)
+def test_estrutura_das_solucoes(solucoes):
+    nb = ler_notebook(solucoes)
+    codigo = codigo_das_celulas(nb)
+    assert nb["cells"][0]["cell_type"] == "markdown", "as soluções abrem com uma célula markdown de apresentação"
+    assert "google.colab" in codigo[0], "a primeira célula de código é a configuração do Colab"
+    assert f'CAPITULO = "{solucoes.parent.name}"' in codigo[0]
+    assert "descrever_modo()" in "\n".join(codigo)
+    assert "NBVAL_CHECK_OUTPUT" in "\n".join(codigo), "marque ao menos uma saída determinística com # NBVAL_CHECK_OUTPUT"
+    assert not re.search(r"^\s*[!%]", "\n".join(codigo), re.M), "sem magics do IPython: o código deve ser Python puro"
+    markdown = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+    assert re.search(r"^#+ .*Perguntas", markdown, re.M), "faltam as respostas das perguntas conceituais"
+    celulas = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert len([c for c in celulas if c.get("outputs")]) >= len(celulas) // 2, "soluções commitadas sem as saídas"
+    for c in celulas:
+        assert not any(o.get("output_type") == "error" for o in c.get("outputs", [])), "há uma saída de erro commitada"
+        if c.get("outputs"):
+            assert c.get("execution_count") is not None, "saída sem execution_count (o nbval precisa dele)"
+
+
+def test_curso_executa_as_solucoes_depois_dos_notebooks(tmp_path, monkeypatch):
+    """``ferramentas/curso.py`` trata ``solucoes*.ipynb`` como ``notebook*.ipynb``, e as executa por último."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("curso_solucoes", RAIZ / "ferramentas" / "curso.py")
+    curso = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(curso)
+    pasta = tmp_path / "08-extras"
+    pasta.mkdir()
+    for nome in ("solucoes_pytorch.ipynb", "notebook_pytorch.ipynb", "solucoes.ipynb", "notebook.ipynb",
+                 "notebook_sistemas.ipynb", "rascunho.ipynb"):
+        (pasta / nome).write_text("{}", encoding="utf-8")
+    assert [p.name for p in curso.notebooks_do_capitulo(pasta)] == [
+        "notebook.ipynb", "notebook_pytorch.ipynb", "notebook_sistemas.ipynb", "solucoes.ipynb", "solucoes_pytorch.ipynb"]
+    monkeypatch.setattr(curso, "RAIZ", tmp_path)
+    assert [p.name for p in curso.todos_os_notebooks()][-1] == "solucoes_pytorch.ipynb"
