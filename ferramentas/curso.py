@@ -90,9 +90,11 @@ def numero(pasta: Path) -> int:
 
 
 def notebooks_do_capitulo(pasta: Path) -> list[Path]:
-    """``notebook.ipynb`` primeiro, depois ``notebook_<tema>.ipynb`` e por fim ``solucoes.ipynb`` (usa os anteriores)."""
+    """``notebook.ipynb`` primeiro, depois ``notebook_<tema>.ipynb`` e por fim as soluções (``solucoes.ipynb``, depois
+    ``solucoes_<tema>.ipynb``), que usam o que os anteriores salvam."""
     extras = sorted(p for p in pasta.glob("notebook_*.ipynb"))
-    todos = [pasta / "notebook.ipynb", *extras, pasta / "solucoes.ipynb"]
+    solucoes = sorted(p for p in pasta.glob("solucoes_*.ipynb"))
+    todos = [pasta / "notebook.ipynb", *extras, pasta / "solucoes.ipynb", *solucoes]
     return [p for p in todos if p.exists()]
 
 

@@ -15,6 +15,8 @@ CAPITULOS = sorted(p for p in RAIZ.glob("0[1-8]-*") if p.is_dir())
 MODULO = "llm_do_zero.py"
 #: Todos os notebooks do curso: ``notebook.ipynb`` de cada capítulo e, onde houver, ``notebook_<tema>.ipynb``.
 NOTEBOOKS = sorted(n for p in CAPITULOS for n in p.glob("notebook*.ipynb"))
+#: Os notebooks de soluções dos exercícios: ``solucoes.ipynb`` (e ``solucoes_<tema>.ipynb``) de cada capítulo.
+SOLUCOES = sorted(n for p in CAPITULOS for n in p.glob("solucoes*.ipynb"))
 
 
 def id_notebook(caminho: Path) -> str:
