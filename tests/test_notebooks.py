@@ -115,3 +115,14 @@ def test_exercicios_apontam_para_as_solucoes(solucoes):
         assert "](solucoes.ipynb)" in exercicios and url in exercicios, (
             f"{notebook.parent.name}/{notebook.name}: a seção Exercícios deve ter o link para solucoes.ipynb e o do Colab"
         )
+
+
+def test_resultados_das_solucoes_tem_arquivo_proprio(infra, tmp_path, monkeypatch):
+    """``salvar_resultados("solucoes", …)`` grava ``resultados_solucoes.json`` (o README cita com ``r:solucoes.chave``)."""
+    monkeypatch.setattr(infra, "RAPIDO", False)
+    assert infra.arquivo_de_resultados("solucoes", tmp_path) == tmp_path / "resultados_solucoes.json"
+    assert infra.arquivo_de_resultados("solucoes_pytorch", tmp_path) == tmp_path / "resultados_solucoes_pytorch.json"
+    assert infra.arquivo_de_resultados("notebook", tmp_path) == tmp_path / "resultados.json"
+    for ruim in ("solucao", "solucoes_", "solucoes-x", "notebook_"):
+        with pytest.raises(ValueError, match="nome de notebook inválido"):
+            infra.arquivo_de_resultados(ruim, tmp_path)
