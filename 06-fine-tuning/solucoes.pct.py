@@ -9,6 +9,12 @@
 # o contém.
 #
 # Tempo: modo rápido < 30 s (modelo mínimo); modo completo ≈ 2–3 min em 2 núcleos de CPU (três fine-tunings curtos).
+#
+# **Sobre as saídas gravadas.** Esta versão foi executada no **modo rápido** (modelos mínimos), com a máquina
+# dividida com muitos outros processos: os números abaixo conferem que o código roda e mostram o método, mas não
+# servem para conclusões. Onde o texto cita números do **modo completo**, eles vêm da execução completa do
+# capítulo (quando estes exercícios ainda eram resolvidos no próprio notebook). Para os números de verdade, rode
+# este notebook sem `LLM_DO_ZERO_RAPIDO` (≈ 2–3 min numa máquina livre de 2 núcleos).
 
 # %%
 # Configuração do ambiente. No Google Colab: baixa o repositório do curso e entra na pasta deste capítulo.
@@ -28,6 +34,7 @@ if ("google.colab" in sys.modules or os.environ.get("LLM_DO_ZERO_SIMULAR_COLAB")
 import os
 import sys
 import time
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import torch
@@ -39,7 +46,7 @@ sys.path.insert(0, os.path.abspath(os.path.join("..", "07-instruction-tuning")))
 from llm_do_zero import (CLASSES, DatasetSpam, acuracia, balancear, carregar_spam, classificar_texto,
                          criar_modelo_gpt, criar_otimizador, descrever_modo, dividir_treino_val_teste, escolher, fixar_semente,
                          modelo_base, parametros_treinaveis, preparar_para_classificacao, prever,
-                         treinar_classificador)
+                         salvar_resultados, treinar_classificador)
 
 print(descrever_modo())
 inicio_notebook = time.perf_counter()
@@ -98,8 +105,8 @@ for k in (1, 2, 4, 8):
 
 # %% [markdown]
 # **O modelo aprendeu "longo = spam".** Cada texto acima é feito **só** de mensagens normais, e a maioria delas, sozinha
-# (k = 1), é classificada certo. Mas junte quatro ou oito e uma fração grande vira "spam" — na execução completa
-# gravada, a fração cresce com `k` (veja a saída). Nada no conteúdo mudou; só o comprimento. É a pista superficial
+# (k = 1), é classificada certo. Mas junte quatro ou oito e a maioria vira "spam" — a fração cresce com `k` (veja a
+# saída). Nada no conteúdo mudou; só o comprimento. É a pista superficial
 # que já tínhamos medido na seção 12 do capítulo: uma regra que olha só o comprimento ("mais de 47 tokens = spam")
 # acerta quase 9 em cada 10 mensagens do teste. O fine-tuning é preguiçoso: se o comprimento separa os exemplos de
 # treino, ele aprende o comprimento — nenhum exemplo de treino mostrou uma mensagem normal longa, então nada o
@@ -144,9 +151,10 @@ plt.show()
 
 # %% [markdown]
 # Os dois gráficos são o mesmo fenômeno visto dos dois lados. Cortado nos primeiros poucos tokens, quase nenhum spam
-# é reconhecido, embora "Parabéns! Você ganhou" já esteja ali; a revocação sobe com o comprimento e só chega perto
-# do máximo com a mensagem quase inteira. Um modelo que lesse o **conteúdo** reconheceria boa parte dos spams nos
-# primeiros 8–16 tokens; o nosso precisa de comprimento para se convencer — coerente com o exercício 1.
+# é reconhecido; a revocação sobe com o comprimento e só chega perto do máximo com a mensagem (quase) inteira. Um
+# modelo que lesse o **conteúdo** reconheceria boa parte dos spams nos
+# primeiros tokens (o "Parabéns! Você ganhou" já está lá); o nosso precisa de comprimento para se convencer —
+# coerente com o exercício 1.
 #
 # ## Exercício 3 — E sem pré-treino?
 
@@ -161,7 +169,13 @@ print(f"{'pesos aleatórios':24}{acc_zero:>8.1%}{tempo_zero:>7.0f}s")
 print(f"diferença: {round((acc_teste - acc_zero) * len(teste))} mensagens de {len(teste)}")
 
 # %% [markdown]
-# TEXTO_EX3
+# Compare as duas linhas: é a pergunta C do notebook medida. A diferença entre o modelo pré-treinado em Machado e o
+# de pesos aleatórios fica em poucas mensagens de teste (última linha; cada mensagem vale 0,34 ponto) — e pode até
+# sair a favor do modelo sem pré-treino, como na execução gravada (modo rápido, cujo modelo base mínimo mal aprendeu
+# português). No modo completo, com as 4 épocas do capítulo, o capítulo mediu 94,3 % sem pré-treino × 96,3 %
+# pré-treinado: 6 mensagens. O spam se denuncia por pistas superficiais (palavras, números, comprimento) que ~1.000
+# exemplos bastam para aprender do zero, e o português literário do século XIX tem pouco em comum com SMS traduzido:
+# aqui, o pré-treino ajuda pouco.
 #
 # ## Exercício 4 — A receita clássica: congelar quase tudo
 
@@ -175,8 +189,9 @@ print(f"{'último bloco + cabeça':26}{parametros_treinaveis(congelado)[0]:>12,}
 print(f"{'tudo':26}{parametros_treinaveis(modelo)[0]:>12,}{tempo_principal:>7.0f}s{acc_teste:>8.1%}")
 
 # %% [markdown]
-# Congelar deixa cada passo mais barato (o backward não desce pelos blocos congelados) e treina ~1/5 dos
-# parâmetros, mas a acurácia cai — como o capítulo antecipou: os embeddings e os primeiros blocos aprenderam
+# Congelar deixa cada passo mais barato (o backward não desce pelos blocos congelados) e treina uma fração pequena
+# dos parâmetros, mas a acurácia cai (no modo completo, o capítulo mediu 89,3 % só com o último bloco, 790.018
+# parâmetros treináveis, × 96,3 % com tudo, 4.312.322) — como o capítulo antecipou: os embeddings e os primeiros blocos aprenderam
 # português literário do século XIX e nunca viram "R$", números de telefone ou "SMS", justamente o que denuncia o
 # spam. Com um modelo grande pré-treinado em textos variados (o GPT-2 do livro do Raschka), a conclusão costuma se
 # inverter. Medir vale mais que seguir a receita.
@@ -240,3 +255,14 @@ print(f"acurácia de teste: {acc_teste:.1%} (tudo treinável) × {acc_congelado:
 print("normais coladas que viram spam: " + ", ".join(f"k={k}: {v:.0%}" for k, v in virou_spam.items()))
 print("revocação com os primeiros n tokens: " + ", ".join(f"{n}: {v:.0%}" for n, v in revocacoes.items()))
 print(f"tempo total: {time.perf_counter() - inicio_notebook:.0f} s")
+# Os números principais, para o README citar (no modo completo: 06-fine-tuning/resultados_solucoes.json).
+salvar_resultados("solucoes", {
+    "n_epocas": n_epocas, "acuracia_teste_pct": 100 * acc_teste, "acuracia_teste_congelado_pct": 100 * acc_congelado,
+    "acuracia_teste_sem_pretreino_pct": 100 * acc_zero,
+    **{f"normais_k{k}_viram_spam_pct": 100 * v for k, v in virou_spam.items()},
+    **{f"revocacao_{n}_tokens_pct": 100 * v for n, v in revocacoes.items() if n != max_length},
+    "revocacao_mensagem_inteira_pct": 100 * revocacoes[max_length],
+    "alarmes_falsos": len(alarmes), "spams_que_passaram": len(passaram),
+    "tokens_alarmes_falsos": _media(alarmes), "tokens_normais_certas": _media(normais_certas),
+    "tokens_spams_que_passaram": _media(passaram), "tokens_spams_pegos": _media(spams_certos),
+}, pasta=Path.cwd())

@@ -8,6 +8,12 @@
 # treinos minúsculos de 100 passos).
 #
 # Tempo: modo rápido < 40 s (modelos mínimos); modo completo ≈ 2–3 min em 2 núcleos de CPU.
+#
+# **Sobre as saídas gravadas.** Esta versão foi executada no **modo rápido** (modelos mínimos), com a máquina
+# dividida com muitos outros processos: os números abaixo conferem que o código roda e mostram o método, mas não
+# servem para conclusões. Onde o texto cita números do **modo completo**, eles vêm da execução completa do
+# capítulo (quando estes exercícios ainda eram resolvidos no próprio notebook). Para os números de verdade, rode
+# este notebook sem `LLM_DO_ZERO_RAPIDO` (≈ 2–3 min numa máquina livre de 2 núcleos).
 
 # %%
 # Configuração do ambiente. No Google Colab: baixa o repositório do curso e entra na pasta deste capítulo.
@@ -36,7 +42,8 @@ from desempenho import flops_por_token_treino, medir_passo_de_treino, medir_pico
 from extras import ajustar_e_medir, aplicar_lora
 from llm_do_zero import (GPT2_124M, CacheKV, DatasetSpam, balancear, carregar_spam, corpus_machado, criar_dataloader,
                          criar_modelo_gpt, descrever_modo, dividir_treino_val_teste, escolher, fixar_semente,
-                         forward_com_cache, modelo_base, modelo_instrucoes, perda_media, preparar_para_classificacao)
+                         forward_com_cache, modelo_base, modelo_instrucoes, perda_media, preparar_para_classificacao,
+                         salvar_resultados)
 from servidor import chamar, iniciar_servidor, parar_servidor
 
 print(descrever_modo())
@@ -81,10 +88,11 @@ print(f"parâmetros a mais: {a_mais:,} (conta: {n_camadas} blocos × 16 × ((d +
 
 # %% [markdown]
 # A LoRA na feed-forward custa `r × (d + 4d)` parâmetros por camada linear — duas por bloco —, o que mais que dobra
-# os parâmetros treináveis do adaptador (a conta na última linha confere com a contagem). Já a acurácia de teste
-# muda pouco: compare a diferença das duas linhas com o valor de uma mensagem (~0,34 ponto). Numa tarefa fácil como
-# esta, o gargalo não é a capacidade do adaptador; com uma época só, diferenças de uma ou duas mensagens estão dentro
-# do ruído de treino (outra semente mudaria a ordem). A LoRA na feed-forward vale a pena em tarefas que pedem
+# os parâmetros treináveis do adaptador (a conta na última linha confere com a contagem). E a acurácia? Com o
+# modelo mínimo do modo rápido e uma época, as duas ficam longe do ajuste completo e oscilam muito de uma
+# configuração para outra — não tire conclusão delas. No modo completo, o capítulo mediu 87,6 % (LoRA só na
+# atenção, 99.330 treináveis) × 91,9 % (atenção + FF, 263.170): 4 pontos, ~13 mensagens, um pouco acima do ruído de
+# uma época (±1,5 a 2 pontos). A LoRA na feed-forward vale a pena em tarefas que pedem
 # conhecimento novo (a FF é onde se costuma dizer que o modelo "guarda fatos"), e é o padrão do QLoRA.
 #
 # ## Exercício 2 — A conta da memória do KV cache
@@ -119,7 +127,7 @@ for nome, b in (("fp32", 4), ("bf16", 2)):
 ctx = cfg["context_length"]
 loader_val_machado = criar_dataloader(corpus_machado("validacao"), tokenizador.para_tiktoken(), batch_size=8,
                                       context_length=ctx, stride=ctx, shuffle=False, drop_last=False)
-lotes_val = escolher(2, 5)
+lotes_val = escolher(2, 4)
 d_cabeca = cfg["d_model"] // cfg["n_heads"]
 
 
@@ -151,8 +159,9 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# Nenhuma cabeça é indispensável: zerar uma custa no máximo uns centésimos de nat (o mapa acima), várias custam quase
-# nada. É redundância, não defeito: com as conexões residuais, a informação que uma cabeça trazia chega por outros
+# Nenhuma cabeça é indispensável. No modelo mínimo do modo rápido (2 camadas × 2 cabeças), zerar uma cabeça da
+# primeira camada custa até ~0,1 nat e as da segunda quase nada (o mapa acima); no modelo base do modo completo
+# (4 × 4), o capítulo mediu no máximo +0,013 nat, e várias cabeças custam menos de +0,001. É redundância, não defeito: com as conexões residuais, a informação que uma cabeça trazia chega por outros
 # caminhos, e modelos grandes podem perder boa parte das cabeças com pouco prejuízo (Michel et al., 2019, "Are
 # Sixteen Heads Really Better than One?"). Compare com a tabela da seção 4 do notebook: a cabeça com o mapa mais
 # "bonito" nem sempre é a que mais faz falta. Interpretabilidade séria mede por **intervenção**, não só por
@@ -204,9 +213,10 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# Nas primeiras dezenas de passos a diferença fica no arredondamento do float32 (~10⁻⁶); depois ela **cresce**,
-# às vezes de repente (veja o gráfico): cada passo parte de pesos um tiquinho diferentes, e o treino amplifica essas
-# diferenças. As duas execuções continuam fazendo a mesma conta e chegam a perdas parecidas, mas não mais idênticas
+# Nas primeiras dezenas de passos a diferença fica no arredondamento do float32 (~10⁻⁶) — no modo rápido, com 30
+# passos, ela fica assim o tempo todo. Com 100 passos (modo completo) ela **cresce**, às vezes de repente: o capítulo
+# mediu ~10⁻⁵ até o passo 60 e 2,6·10⁻² entre os passos 61 e 80. Cada passo parte de pesos um tiquinho
+# diferentes, e o treino amplifica essas diferenças. As duas execuções continuam fazendo a mesma conta e chegam a perdas parecidas, mas não mais idênticas
 # número a número. Somar 4 micro-batches e somar o batch inteiro de uma vez são somas de float32 em ordens diferentes,
 # e a soma em ponto flutuante não é associativa. Reprodutibilidade bit a bit entre configurações diferentes não
 # existe em float32; o que se confere é a conta, num trecho curto — exatamente o que o notebook fez.
@@ -294,3 +304,13 @@ print(f"cabeça que mais faz falta: camada {c_max + 1}, cabeça {h_max + 1} (+{a
 print(f"batch inteiro × micro-batches: até o passo 20, {max(difs[:20]):.1e}; no fim, {max(difs):.1e}")
 print(f"GPT-2 124M com 10 bilhões de tokens: {horas_a100:.0f} h numa A100 a 40 % de MFU")
 print(f"tempo total: {time.perf_counter() - inicio_notebook:.0f} s")
+# Os números principais, para o README citar (no modo completo: 08-extras/resultados_solucoes.json).
+salvar_resultados("solucoes", {
+    "lora_atencao_treinaveis": lora["atenção"]["treinaveis"], "lora_ff_treinaveis": lora["atenção + FF"]["treinaveis"],
+    "lora_atencao_teste_pct": 100 * lora["atenção"]["acuracia_teste"],
+    "lora_ff_teste_pct": 100 * lora["atenção + FF"]["acuracia_teste"],
+    "lora_ff_tempo_s": lora["atenção + FF"]["tempo_s"],
+    "cabeca_max_camada": c_max + 1, "cabeca_max_cabeca": h_max + 1, "cabeca_max_aumento": aumento.max(),
+    "ddp_dif_20_passos": max(difs[:20]), "ddp_dif_final": max(difs), "ddp_passos": passos_longo,
+    "horas_a100": horas_a100,
+})
