@@ -24,6 +24,7 @@ import random
 import sys
 import tempfile
 import time
+import warnings
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -264,6 +265,15 @@ def caminho_para_mostrar(caminho) -> str:
         return caminho.relative_to(PASTA_CACHE.parent.resolve()).as_posix()
     except ValueError:
         return caminho.name
+
+
+def _formatar_aviso(mensagem, categoria, arquivo, linha, texto_da_linha=None) -> str:
+    """Avisos (``warnings``) com o arquivo mostrado por :func:`caminho_para_mostrar`: nada de ``/tmp/ipykernel_…``
+    ou da pasta da máquina na saída gravada de um notebook."""
+    return f"{caminho_para_mostrar(arquivo)}:{linha}: {categoria.__name__}: {mensagem}\n"
+
+
+warnings.formatwarning = _formatar_aviso
 
 
 # ----------------------------------------------------------------------------------------------------------------

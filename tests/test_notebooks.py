@@ -126,3 +126,13 @@ def test_resultados_das_solucoes_tem_arquivo_proprio(infra, tmp_path, monkeypatc
     for ruim in ("solucao", "solucoes_", "solucoes-x", "notebook_"):
         with pytest.raises(ValueError, match="nome de notebook inválido"):
             infra.arquivo_de_resultados(ruim, tmp_path)
+
+
+def test_avisos_nao_mostram_caminhos_da_maquina(infra):
+    """Um ``warnings.warn`` dentro de um notebook não grava ``/tmp/ipykernel_…/….py`` nem a pasta da máquina."""
+    import warnings
+
+    texto = warnings.formatwarning("O prompt tem 66 tokens", UserWarning, "/tmp/ipykernel_9403/3546934055.py", 10)
+    assert texto == "3546934055.py:10: UserWarning: O prompt tem 66 tokens\n"
+    dentro = infra.PASTA_CACHE.parent / "07-instruction-tuning" / "llm_do_zero.py"
+    assert warnings.formatwarning("x", RuntimeWarning, str(dentro), 3).startswith("07-instruction-tuning/llm_do_zero.py:3:")
