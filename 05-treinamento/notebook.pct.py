@@ -1897,75 +1897,103 @@ salvar_resultados("notebook", {
 #
 # ## Exercícios
 #
-# **1.** Qual romance de Machado o modelo acha mais "previsível"? Calcule os bits por caractere na parte de
-# validação de cada um dos dez romances.
+# Quatro exercícios para fazer aqui mesmo, com as variáveis deste notebook (rode-o inteiro antes), e três perguntas
+# para pensar. Cada célula de código é um esqueleto: ela roda como está e avisa o que falta; complete as partes
+# marcadas com `...`/`None`. As soluções, executadas e comentadas, estão em [`solucoes.ipynb`](solucoes.ipynb)
+# ([abrir no Colab](https://colab.research.google.com/github/fazendo-um-llm-do-zero/fazendo-um-llm-do-zero/blob/main/05-treinamento/solucoes.ipynb)) —
+# tente antes de olhar.
+#
+# **1. Qual romance é mais "previsível"?** Calcule os bits por caractere do modelo treinado na parte de validação
+# (os 10 % finais) de cada um dos dez romances. Qual é o mais fácil e qual o mais difícil? A diferença é grande?
 
 # %%
-modelo.eval()
-print(f"{'romance':28}{'caracteres':>11}{'bits/caractere':>16}")
-for nome_romance in ROMANCES_MACHADO:
+def _bpc_do_romance(nome_romance):
     _, val_romance = dividir_romance(ler_texto(nome_romance))
-    loader_romance = criar_dataloader(val_romance, tok_rapido, batch_size=16, context_length=ctx, stride=ctx,
-                                      shuffle=False, drop_last=False)
-    perda_romance = perda_media(modelo, loader_romance, max_batches=escolher(2, None))
-    cpt_romance = caracteres_por_token(val_romance, tok_rapido)
-    print(f"{nome_romance.split('/')[1]:28}{len(val_romance):>11,}{bits_por_caractere(perda_romance, cpt_romance):>16.3f}")
+    # Complete: (1) um loader da validação do romance, sem embaralhar e sem descartar o último lote:
+    #   criar_dataloader(val_romance, tok_rapido, batch_size=16, context_length=ctx, stride=ctx, shuffle=False,
+    #   drop_last=False); (2) a perda média com perda_media(modelo, loader, max_batches=escolher(2, None));
+    # (3) a conversão para bits por caractere (seção 3).
+    return None
 
+
+_bpc = {nome.split("/")[1]: _bpc_do_romance(nome) for nome in ROMANCES_MACHADO}
+if None in _bpc.values():
+    print("Complete o esqueleto de _bpc_do_romance para ver a tabela.")
+else:
+    for nome, valor in sorted(_bpc.items(), key=lambda item: item[1]):
+        print(f"{nome:28}{valor:8.3f} bits/caractere")
 
 # %% [markdown]
-# **2.** Implemente a amostragem **min-p**: descarte os tokens cuja probabilidade é menor que `p_min` vezes a
-# probabilidade do token mais provável. Gere um texto com ela (T = 1,0, `p_min = 0,1`) e compare os trigramas
-# distintos com a temperatura 1,0 pura.
+# **2. Amostragem min-p.** Implemente o filtro **min-p**: descarte (logit `-inf`) os tokens cuja probabilidade é
+# menor que `p_min` vezes a probabilidade do token mais provável. A célula confere o filtro num exemplo calculado à
+# mão; depois gere 60 tokens com temperatura 1,0 e `p_min = 0,1` e compare a fração de trigramas distintos
+# (`contar_ngramas_distintos`) com a da temperatura 1,0 pura.
 
 # %%
 def _filtrar_min_p(logits, p_min):
-    probs = torch.softmax(logits, dim=-1)
-    limiar = p_min * probs.max(dim=-1, keepdim=True).values  # (batch, 1)
-    return logits.masked_fill(probs < limiar, float("-inf"))
+    ...  # complete: softmax, o limiar p_min × maior probabilidade de cada linha, e masked_fill com -inf
+    return None
 
 
-def _gerar_min_p(m, ids, n, p_min, gerador):
-    for _ in range(n):
-        with torch.no_grad():
-            logits = m(ids[:, -ctx:])[:, -1, :].float()
-        probs = torch.softmax(_filtrar_min_p(logits, p_min), dim=-1).cpu()
-        ids = torch.cat([ids, torch.multinomial(probs, 1, generator=gerador).to(ids.device)], dim=1)
-    return ids
-
-
-print(_filtrar_min_p(torch.tensor([[3.0, 2.0, 1.0, 0.0, -1.0]]), 0.2))  # mantém e^-1 ≈ 0,37 ≥ 0,2; descarta o resto
-for nome, saida in (
-    ("temperatura 1.0", gerar_texto(modelo, ids_prompt, n_novos, ctx, temperatura=1.0,
-                                    gerador=torch.Generator().manual_seed(5))),
-    ("min-p 0.1", _gerar_min_p(modelo, ids_prompt, n_novos, 0.1, torch.Generator().manual_seed(5))),
-):
-    novos = saida[0, ids_prompt.shape[1]:].tolist()
-    print(f"--- {nome} | trigramas distintos: {contar_ngramas_distintos(novos):.2f}")
-    print(PROMPT_MACHADO + tokenizador.decode(novos))
+_filtrado = _filtrar_min_p(torch.tensor([[3.0, 2.0, 1.0, 0.0, -1.0]]), 0.2)
+if _filtrado is None:
+    print("Complete _filtrar_min_p.")
+else:
+    # à mão: as probabilidades relativas ao maior são 1; e^-1 ≈ 0,37; e^-2 ≈ 0,14; … → com p_min = 0,2 ficam 2
+    assert torch.isinf(_filtrado).tolist() == [[False, False, True, True, True]], _filtrado
+    print("filtro conferido:", _filtrado)
+    # Agora gere com o filtro: a cada passo, logits = modelo(ids[:, -ctx:])[:, -1, :], filtre, softmax e
+    # torch.multinomial(probs, 1, generator=torch.Generator().manual_seed(5)); compare com gerar_texto(...,
+    # temperatura=1.0).
 
 # %% [markdown]
-# **3.** A temperatura muda a **entropia** da distribuição do próximo token (em bits: quantas "perguntas de sim ou
-# não" o sorteio vale). Meça a entropia média num lote de validação para T = 0,5; 0,7; 1,0 e 1,5.
+# **3. Temperatura e entropia.** A entropia da distribuição do próximo token, em bits, diz quantas "perguntas de
+# sim ou não" o sorteio vale (`2^H` ≈ número de tokens "igualmente prováveis"). Meça a entropia média num batch de
+# validação para T = 0,5; 0,7; 1,0 e 1,5 e compare com o teto, `log2(V)`.
 
 # %%
-entrada_val, _ = next(iter(loader_val))
-with torch.no_grad():
-    logits_val = modelo(entrada_val.to(dispositivo)).float()  # (batch, tokens, vocab_size)
-for temperatura in (0.5, 0.7, 1.0, 1.5):
-    logp = torch.log_softmax(logits_val / temperatura, dim=-1)
-    entropia = -(logp.exp() * logp).sum(-1).mean().item() / math.log(2)
-    print(f"T = {temperatura}: entropia média {entropia:.2f} bits  (~{2 ** entropia:.0f} tokens 'igualmente prováveis')")
+def _entropia_media_bits(logits, temperatura):
+    ...  # complete: log_softmax(logits / temperatura), entropia -Σ p·log p por posição, média, em bits (÷ ln 2)
+    return None
+
+
+_logits_ex3 = torch.tensor([[0.0, 0.0, 0.0, 0.0]])
+if _entropia_media_bits(_logits_ex3, 1.0) is None:
+    print("Complete _entropia_media_bits.")
+else:
+    assert abs(_entropia_media_bits(_logits_ex3, 1.0) - 2.0) < 1e-6, "4 tokens igualmente prováveis = 2 bits"
+    with torch.no_grad():
+        _logits_val = modelo(next(iter(loader_val))[0].to(dispositivo)).float()  # (batch, tokens, vocab_size)
+    for _t in (0.5, 0.7, 1.0, 1.5):
+        print(f"T = {_t}: {_entropia_media_bits(_logits_val, _t):.2f} bits")
+    print(f"teto (uniforme): {math.log2(cfg['vocab_size']):.2f} bits")
 
 # %% [markdown]
-# **4.** Quanto o **aquecimento** importa? Treine o modelo minúsculo da seção 11 por 40 passos com `lr_max = 1e-2`,
-# com e sem aquecimento, e compare a perda média dos últimos 10 passos.
+# **4. O aquecimento ajuda?** Treine o modelo minúsculo da seção 11 (`cfg_retomada`, com `dropout = 0`) por 40 passos
+# com `lr_max = 1e-2`, com 0 e com 10 passos de aquecimento, e compare a perda média dos últimos 10 passos e a perda
+# de validação final. Repita com outras sementes e taxas (3e-2, 1e-1): a diferença passa do ruído entre sementes?
 
 # %%
-for aquecimento in (0, 10):
-    fixar_semente(7)
+def _treino_curto(lr_max, aquecimento, semente):
+    fixar_semente(semente)
     m = criar_modelo_gpt(dict(cfg_retomada, dropout=0.0))
-    h = treinar_modelo(m, criar_otimizador(m, 1e-2), loader_retomada, loader_val_retomada, passos_totais=40,
-                       lr_max=1e-2, lr_min=1e-3, passos_aquecimento=aquecimento, avaliar_a_cada=10**9,
-                       batches_avaliacao=2, semente=7, mostrar=False)
-    print(f"aquecimento de {aquecimento:>2} passos: perda média dos últimos 10 passos = "
-          f"{sum(h['perdas_passo'][-10:]) / 10:.3f} | primeiros 5: {[round(p, 2) for p in h['perdas_passo'][:5]]}")
+    h = treinar_modelo(m, criar_otimizador(m, lr_max), loader_retomada, loader_val_retomada, passos_totais=40,
+                       lr_max=lr_max, lr_min=lr_max / 10, passos_aquecimento=aquecimento, avaliar_a_cada=10**9,
+                       batches_avaliacao=2, semente=semente, mostrar=False)
+    return sum(h["perdas_passo"][-10:]) / 10, h["perda_val"][-1]
+
+
+_experimentos = []  # complete: uma lista de (lr_max, aquecimento, semente), ex.: [(1e-2, 0, 1), (1e-2, 10, 1), …]
+if not _experimentos:
+    print("Complete a lista _experimentos.")
+for _lr, _aq, _s in _experimentos:
+    _final, _val = _treino_curto(_lr, _aq, _s)
+    print(f"lr_max {_lr:<6} aquecimento {_aq:>2} semente {_s}: últimos 10 passos {_final:.3f} | validação {_val:.3f}")
+
+# %% [markdown]
+# **Perguntas para pensar** (respostas no notebook de soluções):
+#
+# - **A.** Por que a perda de um modelo sem treino começa perto de `ln V`? O que significaria começar bem acima?
+# - **B.** Por que a validação são os 10 % finais de cada romance, e não janelas sorteadas do texto todo? Que erro a
+#   segunda escolha causaria no número medido?
+# - **C.** Baixar a temperatura e usar top-k são a mesma coisa? Quando você usaria os dois juntos?

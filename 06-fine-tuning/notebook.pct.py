@@ -1261,127 +1261,106 @@ salvar_resultados("notebook", _resultados_cap6)
 #
 # ## Exercícios
 #
-# **1. O primeiro token em vez do último.** Treine um classificador que lê a classe na **primeira** posição de cada
-# mensagem. O que você espera, sabendo que, com a máscara causal, a primeira posição só enxergou um token?
+# Cinco exercícios para fazer aqui mesmo, com o modelo ajustado e os dados deste notebook (rode-o inteiro antes), e
+# três perguntas para pensar. Cada célula de código é um esqueleto: roda como está e avisa o que falta; complete as
+# partes marcadas com `...`/`None`. As soluções, executadas e comentadas, estão em [`solucoes.ipynb`](solucoes.ipynb)
+# ([abrir no Colab](https://colab.research.google.com/github/fazendo-um-llm-do-zero/fazendo-um-llm-do-zero/blob/main/06-fine-tuning/solucoes.ipynb)) —
+# tente antes de olhar.
 #
-# Dica: não precisa mudar nenhuma função — basta fingir que toda mensagem tem comprimento 1.
+# **1. Longo = spam?** Na seção 11, um texto de 1.200 tokens feito só de mensagens normais foi classificado como
+# spam. Teste isso de forma sistemática: junte `k` mensagens **normais** do conjunto de teste (k = 1, 2, 4, 8) num
+# texto só e classifique com `classificar_texto`. Que fração desses textos vira "spam" para cada `k`? Compare com o
+# número de tokens de cada texto.
 
 # %%
-# Solução do exercício 1
-class _SoPrimeiroToken:
-    """Envolve um DataLoader e troca os comprimentos por 1: a classe passa a ser lida na posição 0."""
-
-    def __init__(self, loader):
-        self.loader = loader
-
-    def __len__(self):
-        return len(self.loader)
-
-    def __iter__(self):
-        for entradas_lote, rotulos_lote, comprimentos_lote in self.loader:
-            yield entradas_lote, rotulos_lote, torch.ones_like(comprimentos_lote)
+_normais_teste = [e["texto"] for e in teste if e["rotulo"] == 0]
 
 
-modelo_primeiro, _, _ = modelo_base(dispositivo)
-fixar_semente(123)
-preparar_para_classificacao(modelo_primeiro, n_classes=2, treinar_ultimos_blocos=blocos_treinaveis,
-                            treinar_embeddings=treinar_embeddings)
-treinar_classificador(modelo_primeiro, _SoPrimeiroToken(loader_treino), _SoPrimeiroToken(loader_val),
-                      criar_otimizador(modelo_primeiro, lr=taxa), n_epocas=n_epocas, avaliar_a_cada=20,
-                      max_lotes_avaliacao=5, mostrar_progresso=False)
-print(f"primeiro token: acurácia de teste {acuracia(modelo_primeiro, _SoPrimeiroToken(loader_teste)):.1%} "
-      f"(último token real: {depois['teste']:.1%})")
-contagem_primeiros = Counter(tokenizador.decode(ds_treino.entradas[i, :1].tolist()) for i in range(len(ds_treino)))
-print("primeiros tokens mais comuns no treino:", contagem_primeiros.most_common(8))
+def _texto_de_k_normais(k, i):
+    """O i-ésimo texto feito de k mensagens normais seguidas do teste (ex.: as mensagens i·k … i·k + k − 1)."""
+    ...  # complete: junte k mensagens de _normais_teste com " ".join(...)
+    return None
 
+
+if _texto_de_k_normais(1, 0) is None:
+    print("Complete _texto_de_k_normais.")
+else:
+    for _k in (1, 2, 4, 8):
+        _textos = [_texto_de_k_normais(_k, i) for i in range(len(_normais_teste) // _k)]
+        _spam = [classificar_texto(t, modelo, tokenizador, max_length=max_length) == "spam" for t in _textos]
+        print(f"k = {_k}: {sum(_spam) / len(_spam):.0%} de {len(_textos)} textos viraram spam")
 
 # %% [markdown]
-# Bem pior que o último token, mas acima do chute. O primeiro token do nosso BPE muitas vezes é só a primeira letra
-# ou sílaba da mensagem (veja a contagem acima: "O", "V", "Eu", "U"…), e mesmo assim carrega alguma pista — o
-# spam começa de um jeito diferente das conversas. Todo o resto da mensagem fica invisível para essa posição: é por
-# isso que um GPT (causal) classifica pelo último token. (Modelos bidirecionais como o BERT, em que todo token vê a
-# frase inteira, podem usar um token especial no começo.)
-#
-# **2. O jeito do livro: a última posição, com padding.** Avalie o modelo ajustado lendo a **última posição** do
-# tensor (sem informar os comprimentos), como se não soubéssemos onde a mensagem termina. Quanto a acurácia de teste
-# cai? Por quê?
+# **2. Quanto de um spam basta?** Classifique só os **primeiros `n` tokens** de cada spam do teste (n = 2, 4, 8, 16,
+# 32) e meça a fração reconhecida como spam (a *revocação*). A partir de quantos tokens o modelo já sabe?
 
 # %%
-# Solução do exercício 2
-def _acuracia_ultima_posicao(modelo_avaliado, loader):
-    modelo_avaliado.eval()
-    certos, n = 0, 0
-    with torch.no_grad():
-        for entradas_lote, rotulos_lote, _ in loader:
-            logits = logits_ultimo_token(modelo_avaliado, entradas_lote.to(dispositivo))  # lê a posição -1
-            certos += (logits.argmax(-1).cpu() == rotulos_lote).sum().item()
-            n += len(rotulos_lote)
-    return certos / n
+_spams_teste = [e["texto"] for e in teste if e["rotulo"] == 1]
 
 
-print(f"último token real: {depois['teste']:.1%} | última posição (padding): "
-      f"{_acuracia_ultima_posicao(modelo, loader_teste):.1%}")
+def _revocacao_com_n_tokens(n):
+    ...  # complete: para cada spam, tokenizador.decode(tokenizador.encode(texto)[:n]) e classificar_texto(...)
+    return None
+
+
+_revocacoes = {n: _revocacao_com_n_tokens(n) for n in (2, 4, 8, 16, 32)}
+if None in _revocacoes.values():
+    print("Complete _revocacao_com_n_tokens.")
+else:
+    for n, r in _revocacoes.items():
+        print(f"primeiros {n:>2} tokens: {r:.0%} dos spams reconhecidos")
 
 # %% [markdown]
-# Lendo na última posição, a acurácia desaba — na execução salva, para perto de cara ou coroa (em outra execução,
-# com um modelo base ligeiramente diferente, caiu só para 95 %: o resultado é acidental, não aprendido). Nosso modelo
-# nunca viu, no treino, a classe sendo lida num token de padding: a última posição de uma mensagem curta
-# é um `<|endoftext|>` que fica várias posições depois do texto, e o modelo não aprendeu a levar a informação até
-# lá. Quem treina assim desde o começo (como no livro) faz o modelo aprender isso também — funciona, mas gasta parte
-# da capacidade com o padding e faz cada lote processar todas as colunas. Ler o último token real dispensa esse
-# aprendizado.
-#
 # **3. E sem pré-treino?** Crie um modelo com a **mesma arquitetura**, mas com pesos aleatórios
-# (`criar_modelo_gpt(cfg)`, do capítulo 5), e faça exatamente o mesmo fine-tuning. O pré-treino em Machado de Assis
-# ajudou?
+# (`criar_modelo_gpt(cfg)`, do capítulo 5), e faça exatamente o mesmo fine-tuning (mesma preparação, taxa, épocas e
+# semente). O pré-treino em Machado de Assis ajudou? Quantas mensagens de teste de diferença isso dá?
 
 # %%
-# Solução do exercício 3
-fixar_semente(123)
-modelo_do_zero = criar_modelo_gpt(cfg).to(dispositivo)  # mesma arquitetura, nenhum pré-treino
-preparar_para_classificacao(modelo_do_zero, n_classes=2, treinar_ultimos_blocos=blocos_treinaveis,
-                            treinar_embeddings=treinar_embeddings)
-inicio = time.perf_counter()
-treinar_classificador(modelo_do_zero, loader_treino, loader_val, criar_otimizador(modelo_do_zero, lr=taxa),
-                      n_epocas=n_epocas, avaliar_a_cada=20, max_lotes_avaliacao=5, mostrar_progresso=False)
-tempo_do_zero = time.perf_counter() - inicio
-acertos_do_zero = {"validação": acuracia(modelo_do_zero, loader_val), "teste": acuracia(modelo_do_zero, loader_teste)}
-print(f"{'':26}{'validação':>11}{'teste':>8}{'tempo':>8}")
-print(f"{'pré-treinado (cap. 5)':26}{depois['validação']:>11.1%}{depois['teste']:>8.1%}{tempo_treino:>7.0f}s")
-print(f"{'pesos aleatórios':26}{acertos_do_zero['validação']:>11.1%}{acertos_do_zero['teste']:>8.1%}{tempo_do_zero:>7.0f}s")
+_do_zero = None  # complete: fixar_semente(123); criar_modelo_gpt(cfg).to(dispositivo); preparar_para_classificacao(
+#                  ..., treinar_ultimos_blocos=blocos_treinaveis, treinar_embeddings=treinar_embeddings);
+#                  treinar_classificador(...) com criar_otimizador(_do_zero, lr=taxa) e n_epocas
+if _do_zero is None:
+    print("Complete o esqueleto: crie e ajuste _do_zero.")
+else:
+    _acc_zero = acuracia(_do_zero, loader_teste)
+    print(f"teste: pesos aleatórios {_acc_zero:.1%} × pré-treinado {depois['teste']:.1%} "
+          f"({round((depois['teste'] - _acc_zero) * len(ds_teste))} mensagens de diferença)")
 
 # %% [markdown]
-# Compare as duas linhas acima. No modo completo, o modelo sem pré-treino ficou pouco atrás do pré-treinado: 96,0 %
-# × 96,7 % na validação e 94,3 % × 96,3 % no teste — 2 pontos, ou 6 mensagens de 298, perto do ruído. Ou seja:
-# **nesta tarefa, o pré-treino em Machado de Assis ajuda pouco.** Não chega a surpreender: o spam se
-# denuncia por pistas superficiais (palavras, números, comprimento), que ~1.000 exemplos bastam para aprender, e o
-# português literário do século XIX tem pouco em comum com SMS traduzido. O pré-treino faz diferença quando há
-# poucos exemplos rotulados, quando a tarefa exige entender a língua e quando o modelo base é grande e leu textos
-# parecidos com os da tarefa. (No modo rápido, com o modelo mínimo, os números são outros; veja a saída.)
+# **4. A receita clássica: congelar quase tudo.** Repita o fine-tuning a partir de um `modelo_base()` novo treinando
+# só o **último bloco**, a normalização final e a cabeça (`treinar_ultimos_blocos=1`, embeddings congelados), com a
+# mesma taxa e o mesmo número de épocas. Compare a acurácia, o número de parâmetros treináveis e o tempo com o treino
+# principal.
+
+# %%
+_congelado = None  # complete: modelo_base(dispositivo), fixar_semente(123), preparar_para_classificacao(...) e
+#                    treinar_classificador(...), como nas seções 6 e 8, e meça o tempo com time.perf_counter()
+if _congelado is None:
+    print("Complete o esqueleto: crie, prepare e treine _congelado.")
+else:
+    print(f"treináveis: {parametros_treinaveis(_congelado)[0]:,} (treino principal: {treinaveis:,})")
+    print(f"teste: {acuracia(_congelado, loader_teste):.1%} (treino principal: {depois['teste']:.1%})")
+
+# %% [markdown]
+# **5. Olhe os erros.** Liste as mensagens do teste que o modelo errou (alarmes falsos e spam que passou), com o
+# comprimento em tokens de cada uma. Compare o comprimento médio dos alarmes falsos com o das mensagens normais
+# classificadas certo, e o dos spams que passaram com o dos spams pegos. Os erros confirmam o exercício 1?
+
+# %%
+_previstos, _verdadeiros = prever(modelo, loader_teste)  # na ordem de `teste` (o loader de teste não embaralha)
+_erros = []  # complete: os índices i em que _previstos[i] != _verdadeiros[i]
+for _i in _erros[:10]:
+    _e = teste[_i]
+    print(f"verdadeiro {CLASSES[_e['rotulo']]:>9} | {len(tokenizador.encode(_e['texto'])):>3} tokens | {_e['texto'][:80]!r}")
+if not _erros:
+    print("Complete a lista _erros (e depois calcule os comprimentos médios).")
+
+# %% [markdown]
+# **Perguntas para pensar** (respostas no notebook de soluções):
 #
-# **4. A receita clássica: congelar quase tudo.** Repita o fine-tuning treinando só o **último bloco**, a
-# normalização final e a cabeça (`treinar_ultimos_blocos=1`, embeddings congelados), com a mesma taxa e o mesmo número
-# de épocas. Compare a acurácia, o número de parâmetros treináveis e o tempo com o treino principal.
-
-# %%
-# Solução do exercício 4
-modelo_congelado, _, _ = modelo_base(dispositivo)
-fixar_semente(123)
-preparar_para_classificacao(modelo_congelado, n_classes=2, treinar_ultimos_blocos=1)
-inicio = time.perf_counter()
-treinar_classificador(modelo_congelado, loader_treino, loader_val, criar_otimizador(modelo_congelado, lr=taxa),
-                      n_epocas=n_epocas, avaliar_a_cada=20, max_lotes_avaliacao=5, mostrar_progresso=False)
-tempo_congelado = time.perf_counter() - inicio
-print(f"{'':28}{'treináveis':>12}{'tempo':>8}{'validação':>11}{'teste':>8}")
-print(f"{'último bloco + cabeça':28}{parametros_treinaveis(modelo_congelado)[0]:>12,}{tempo_congelado:>7.0f}s"
-      f"{acuracia(modelo_congelado, loader_val):>11.1%}{acuracia(modelo_congelado, loader_teste):>8.1%}")
-print(f"{'tudo (treino principal)':28}{treinaveis:>12,}{tempo_treino:>7.0f}s"
-      f"{depois['validação']:>11.1%}{depois['teste']:>8.1%}")
-print(f"tempo total do notebook: {time.perf_counter() - inicio_notebook:.0f} s")
-
-# %% [markdown]
-# Congelando, o treino fica mais barato por passo, mas a acurácia cai: com os embeddings e os primeiros blocos
-# presos ao que aprenderam nos romances, o modelo não consegue representar direito números, siglas e palavras
-# estrangeiras que denunciam o spam. Com um modelo base maior e pré-treinado em textos variados, a conclusão costuma
-# se inverter — e por isso vale medir em vez de seguir a receita às cegas. O capítulo 8 volta a essa comparação, e
-# acrescenta a LoRA, que ajusta todas as camadas treinando só alguns poucos parâmetros extras.
+# - **A.** Com a máscara causal, por que a classe é lida no **último** token real e não no primeiro? Um modelo como o
+#   BERT poderia usar o primeiro? Por quê?
+# - **B.** Por que balanceamos as classes? Se o teste tivesse a proporção original (87 % de mensagens normais), que
+#   acurácia teria um "classificador" que responde sempre "não spam" — e que números você olharia no lugar dela?
+# - **C.** Pense no resultado do exercício 3. Em que situações você esperaria que o pré-treino fizesse muita
+#   diferença num classificador?

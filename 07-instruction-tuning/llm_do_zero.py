@@ -24,6 +24,7 @@ import random
 import sys
 import tempfile
 import time
+import warnings
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -266,6 +267,15 @@ def caminho_para_mostrar(caminho) -> str:
         return caminho.name
 
 
+def _formatar_aviso(mensagem, categoria, arquivo, linha, texto_da_linha=None) -> str:
+    """Avisos (``warnings``) com o arquivo mostrado por :func:`caminho_para_mostrar`: nada de ``/tmp/ipykernel_…``
+    ou da pasta da máquina na saída gravada de um notebook."""
+    return f"{caminho_para_mostrar(arquivo)}:{linha}: {categoria.__name__}: {mensagem}\n"
+
+
+warnings.formatwarning = _formatar_aviso
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # Barras de progresso: ao vivo para quem executa; uma linha legível na saída gravada
 # ----------------------------------------------------------------------------------------------------------------
@@ -349,16 +359,20 @@ def formatar_numero(valor, casas: int = 0) -> str:
 
 
 def arquivo_de_resultados(nome_notebook: str, pasta=None) -> Path:
-    """Onde ``salvar_resultados`` grava os números de ``nome_notebook`` (``"notebook"`` ou ``"notebook_<tema>"``).
+    """Onde ``salvar_resultados`` grava os números de ``nome_notebook`` (``"notebook"`` ou ``"notebook_<tema>"``, e as
+    soluções dos exercícios: ``"solucoes"`` ou ``"solucoes_<tema>"``).
 
-    No modo completo: ``resultados.json`` (ou ``resultados_<tema>.json``) na pasta do capítulo — o arquivo commitado
-    que os READMEs citam. No modo rápido: ``.cache/resultados/<capítulo>/…``, ignorado pelo git (os números do modo
-    rápido não servem para o texto).
+    No modo completo: ``resultados.json`` (ou ``resultados_<tema>.json``, ``resultados_solucoes.json``,
+    ``resultados_solucoes_<tema>.json``) na pasta do capítulo — o arquivo commitado que os READMEs citam. No modo
+    rápido: ``.cache/resultados/<capítulo>/…``, ignorado pelo git (os números do modo rápido não servem para o texto).
     """
-    if nome_notebook != "notebook" and not (nome_notebook.startswith("notebook_") and nome_notebook[9:].isidentifier()):
-        raise ValueError(f"nome de notebook inválido: {nome_notebook!r} (use 'notebook' ou 'notebook_<tema>')")
+    prefixo = next((p for p in ("notebook", "solucoes") if nome_notebook == p or (
+        nome_notebook.startswith(p + "_") and nome_notebook[len(p) + 1:].isidentifier())), None)
+    if prefixo is None:
+        raise ValueError(f"nome de notebook inválido: {nome_notebook!r} (use 'notebook', 'notebook_<tema>', "
+                         "'solucoes' ou 'solucoes_<tema>')")
     pasta = Path(pasta) if pasta is not None else Path(__file__).resolve().parent
-    arquivo = "resultados" + nome_notebook[len("notebook"):] + ".json"
+    arquivo = "resultados" + ("" if prefixo == "notebook" else "_solucoes") + nome_notebook[len(prefixo):] + ".json"
     if RAPIDO:
         return PASTA_CACHE / "resultados" / pasta.name / arquivo
     return pasta / arquivo

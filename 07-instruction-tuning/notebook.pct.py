@@ -1230,115 +1230,74 @@ salvar_resultados("notebook", _resultados_cap7)
 #
 # ## Exercícios
 #
+# Três exercícios para fazer aqui mesmo, com o modelo ajustado e as respostas deste notebook (rode-o inteiro antes), e
+# três perguntas para pensar. Cada célula de código é um esqueleto: roda como está e avisa o que falta; complete as
+# partes marcadas com `...`/`None`. As soluções, executadas e comentadas, estão em [`solucoes.ipynb`](solucoes.ipynb)
+# ([abrir no Colab](https://colab.research.google.com/github/fazendo-um-llm-do-zero/fazendo-um-llm-do-zero/blob/main/07-instruction-tuning/solucoes.ipynb)) —
+# tente antes de olhar.
+#
 # **1. O formato importa?** O modelo ajustado só viu prompts no formato da seção 2. Faça as mesmas perguntas num
-# formato diferente — `Pergunta: … Resposta:`, sem a linha de abertura e sem os `###` — e compare a pontuação com
-# a do formato do treino, nos mesmos exemplos. O que isso diz sobre o que o modelo aprendeu?
+# formato diferente — `Pergunta: … Resposta:`, sem a linha de abertura e sem os `###` — e compare a pontuação com a
+# do formato do treino, nos mesmos exemplos. O que isso diz sobre o que o modelo aprendeu?
 
 # %%
-# Solução do exercício 1
 def _prompt_outro_formato(exemplo):
-    texto = f"Pergunta: {exemplo['instrucao']}"
-    if exemplo["entrada"]:
-        texto += f" {exemplo['entrada']}"
-    return texto + "\nResposta:"
+    ...  # complete: "Pergunta: <instrução> <entrada, se houver>\nResposta:"
+    return None
 
 
-def _responder_outro_formato(exemplo, limite):
-    ids = torch.tensor([tokenizador.encode(_prompt_outro_formato(exemplo))], device=dispositivo)  # (1, tokens)
-    saida = gerar_texto(modelo, ids, limite, ctx, id_fim=id_fim)  # (1, tokens + novos)
-    novos = saida[0, ids.shape[1]:].tolist()
-    if id_fim in novos:
-        novos = novos[:novos.index(id_fim)]
-    return primeira_linha(tokenizador.decode(novos))
-
-
-indices = list(range(0, len(avaliados), escolher(1, 3)))  # no modo completo, 1 de cada 3 exemplos do teste
-print("o mesmo pedido no outro formato:\n" + _prompt_outro_formato(avaliados[indices[0]]) + "\n")
-respostas_outro = [_responder_outro_formato(avaliados[i], limites[avaliados[i]["tarefa"]]) for i in indices]
-mesmos = avaliados.select(indices)
-nota_formato = avaliar([respostas_ajustado[i] for i in indices], mesmos["saida"], mesmos["tarefa"])["geral"]
-nota_outro = avaliar(respostas_outro, mesmos["saida"], mesmos["tarefa"])["geral"]
-print(f"{len(indices)} exemplos | formato do treino: {nota_formato['pontuacao']:.0%} | outro formato: "
-      f"{nota_outro['pontuacao']:.0%}")
-for i, r in list(zip(indices, respostas_outro))[:4]:
-    print(f"  esperado {avaliados[i]['saida'][:40]!r:44} formato do treino {respostas_ajustado[i][:30]!r:34} "
-          f"outro formato {r[:30]!r}")
+if _prompt_outro_formato(avaliados[0]) is None:
+    print("Complete _prompt_outro_formato.")
+else:
+    print(_prompt_outro_formato(avaliados[0]))
+    # Agora gere as respostas com gerar_texto(modelo, ids, limites[tarefa], ctx, id_fim=id_fim), fique com a
+    # primeira linha (primeira_linha) e compare avaliar(...)["geral"]["pontuacao"] com a de respostas_ajustado.
 
 # %% [markdown]
-# Compare as duas pontuações acima. Um modelo deste tamanho, ajustado com um único formato, aprende muito do
-# **formato** e pouco da ideia geral de "responder a um pedido": fora do formato, ele tende a voltar a escrever como
-# um romance ou a emendar pedaços de prompt. Modelos grandes ajustados com milhares de tarefas e formatos variados
-# (FLAN, veja `links.md`) são bem mais tolerantes — e mesmo eles respondem melhor no formato em que foram ajustados,
-# por isso cada modelo de chat vem com o seu "chat template".
-#
 # **2. Onde o modelo erra nas contas?** Nas respostas da tarefa `conta` com resultado em algarismos, compare o número
 # respondido com o correto. Os erros são "perto" (o modelo sabe mais ou menos o tamanho do resultado) ou aleatórios?
+# Calcule o erro absoluto médio e compare com o de um chute que responde sempre o mesmo número.
 
 # %%
-# Solução do exercício 2
-erros = []
-for e, r in zip(avaliados, respostas_ajustado):
-    if e["tarefa"] != "conta" or not e["saida"].isdigit():
-        continue  # pulamos as contas com resposta por extenso
-    certo = int(e["saida"])
-    numero = int(r) if r.isdigit() else None
-    if numero is not None:
-        erros.append(numero - certo)
-    situacao = "não é um número" if numero is None else ("ok" if numero == certo else f"erro {numero - certo:+d}")
-    pedido = f"{e['instrucao']} {e['entrada']}".strip()
-    print(f"{pedido[:48]:<50} certo {certo:>4} | respondeu {r[:12]!r:>14} | {situacao}")
-if erros:
-    print(f"\nerro absoluto médio (só as respostas numéricas): {sum(abs(x) for x in erros) / len(erros):.1f}")
+_contas = [(e["saida"], r) for e, r in zip(avaliados, respostas_ajustado)
+           if e["tarefa"] == "conta" and e["saida"].isdigit()]
+_erros_conta = []  # complete: para cada (certo, resposta) em que a resposta é um número, int(resposta) - int(certo)
+if not _erros_conta:
+    print(f"{len(_contas)} contas com resposta em algarismos; complete a lista _erros_conta.")
+else:
+    print(f"erro absoluto médio: {sum(abs(x) for x in _erros_conta) / len(_erros_conta):.1f}")
 
 # %% [markdown]
-# Um modelo que "calcula" erraria pouco, e um que chuta números erraria muito. O nosso chuta: responde quase sempre
-# um número curto e repetido ("6", "5") para 87, 88 ou 96, o erro absoluto médio passa de 40 e não há sinal de ordem
-# de grandeza — ele aprendeu o **formato** da resposta (um número), não a conta. Aprender a somar a partir de exemplos
-# é possível para um transformer — mas pede um modelo maior e muito mais exemplos de contas do que as ~150 do nosso
-# conjunto.
+# **3. Uma tarefa nova.** Crie a tarefa "sucessor" ("Qual número vem depois de 41?" → "42"), com ~250 exemplos de
+# treino e ~50 de teste, e meça o que o modelo ajustado responde sem nunca tê-la visto. Depois ajuste mais um
+# pouco (`ajustar_instrucoes`, ~100–200 passos) com os exemplos novos **misturados** a exemplos antigos, e meça de
+# novo a tarefa nova e as antigas. Se a nota da tarefa nova não sair do lugar, investigue: o modelo consegue ao
+# menos **copiar** um número do pedido para a resposta (a tarefa "Repita o número 41." → "41")?
+
+# %%
+def _exemplos_sucessor(n, semente):
+    ...  # complete: n dicionários {"instrucao", "entrada", "saida", "tarefa": "sucessor"} com números sorteados
+    return []
+
+
+_sucessor = _exemplos_sucessor(300, semente=7)
+if not _sucessor:
+    print("Complete _exemplos_sucessor.")
+else:
+    _sucessor_treino, _sucessor_teste = _sucessor[:250], _sucessor[250:]
+    _r = gerar_respostas(modelo, tokenizador, _sucessor_teste, 6, mostrar=False)
+    _nota = avaliar(_r, [e["saida"] for e in _sucessor_teste], ["sucessor"] * len(_r))["geral"]["pontuacao"]
+    print(f"antes do ajuste extra: {_nota:.0%} na tarefa nova; por exemplo {_r[:4]}")
+    # Agora: mistura = _sucessor_treino + exemplos antigos de `treino`; ajustar_instrucoes(modelo, tokenizador,
+    # mistura, list(validacao), dict(ajuste, lr_max=...), passos=...); modelo.eval(); e meça de novo.
+    # (Isso altera `modelo`: rode o notebook de novo para voltar ao modelo da seção 9.)
+
+# %% [markdown]
+# **Perguntas para pensar** (respostas no notebook de soluções):
 #
-# **3. Uma tarefa nova (e o esquecimento).** Crie a tarefa "sucessor" ("Qual número vem depois de 41?" → "42"), com
-# exemplos de treino e de teste, e veja o que o modelo ajustado responde sem nunca ter visto a tarefa. Depois ajuste
-# um pouco mais com os exemplos novos misturados a exemplos antigos. O modelo aprende a tarefa nova? Esquece as
-# antigas?
-
-# %%
-# Solução do exercício 3
-_rng = random.Random(7)
-_formas_sucessor = [lambda n: (f"Qual número vem depois de {n}?", ""), lambda n: ("Escreva o sucessor do número.", str(n)),
-                    lambda n: (f"Some 1 a {n}.", "")]
-sucessor = []
-for n in _rng.sample(range(0, 999), 300):
-    instrucao, entrada = _rng.choice(_formas_sucessor)(n)
-    sucessor.append({"instrucao": instrucao, "entrada": entrada, "saida": str(n + 1), "tarefa": "sucessor"})
-sucessor_treino, sucessor_teste = sucessor[:250], sucessor[250:]
-limite_sucessor = {"sucessor": 6, **limites}
-
-
-def _nota_sucessor():
-    r = gerar_respostas(modelo, tokenizador, sucessor_teste, limite_sucessor, mostrar=False)
-    return avaliar(r, [e["saida"] for e in sucessor_teste], ["sucessor"] * len(r))["geral"]["pontuacao"], r
-
-
-nota_antes, r_antes = _nota_sucessor()
-print(f"antes: {nota_antes:.0%} no teste da tarefa nova; por exemplo {r_antes[:4]} (esperado "
-      f"{[e['saida'] for e in sucessor_teste[:4]]})")
-mistura = sucessor_treino + list(treino.select(range(250)))  # metade nova, metade antiga (contra o esquecimento)
-random.Random(8).shuffle(mistura)
-ajustar_instrucoes(modelo, tokenizador, mistura, list(validacao), dict(ajuste, lr_max=ajuste["lr_min"] * 5),
-                   passos=escolher(10, 120), mostrar=False)
-modelo.eval()
-nota_depois, r_depois = _nota_sucessor()
-antigas = avaliar(gerar_respostas(modelo, tokenizador, avaliados, limites, mostrar=False), avaliados["saida"],
-                  avaliados["tarefa"])["geral"]["pontuacao"]
-print(f"depois: {nota_depois:.0%} na tarefa nova; por exemplo {r_depois[:4]}")
-print(f"tarefas antigas: {aval_ajustado['geral']['pontuacao']:.0%} antes -> {antigas:.0%} depois")
-print(f"tempo total do notebook: {time.perf_counter() - inicio_notebook:.0f} s")
-
-# %% [markdown]
-# Antes do ajuste extra, o modelo responde com **algum** número (o formato ele já conhece), mas quase nunca o
-# certo. Depois de algumas dezenas de passos com a tarefa nova, compare as notas acima (no modo rápido, com 10
-# passos, quase nada muda). Misturar exemplos antigos com os novos é o remédio mais simples contra o **esquecimento
-# catastrófico** — o modelo perder o que sabia ao aprender outra coisa; tente ajustar só com `sucessor_treino` e veja
-# a nota das tarefas antigas cair. Note que o modelo foi alterado: rode o notebook de novo para voltar ao modelo
-# ajustado da seção 9 (o checkpoint salvo é o de antes deste exercício).
+# - **A.** Depois do ajuste, quase todas as respostas estão **no formato** certo (seção 11), mas a pontuação geral é
+#   baixa. O que o instruction tuning ensinou a este modelo, e o que ele não tinha como ensinar?
+# - **B.** Mascarar o prompt na perda (`-100` nas posições do prompt) ou não? O que muda no que o modelo aprende e no
+#   número de tokens que contam para a perda?
+# - **C.** Por que comparar com o modelo base **sem** ajuste, e por que usar três notas (exata, normalizada, F1 de
+#   palavras) em vez de só perguntar a um LLM juiz?

@@ -1105,64 +1105,80 @@ salvar_resultados("notebook", _resultados_cap8)
 #
 # ## Exercícios
 #
+# Três exercícios para fazer aqui mesmo, com as variáveis deste notebook (rode-o inteiro antes), e três perguntas
+# para pensar. Cada célula de código é um esqueleto: roda como está e avisa o que falta; complete as partes marcadas
+# com `...`/`None`. As soluções (deste notebook e do [`notebook_sistemas.ipynb`](notebook_sistemas.ipynb)), executadas
+# e comentadas, estão em [`solucoes.ipynb`](solucoes.ipynb)
+# ([abrir no Colab](https://colab.research.google.com/github/fazendo-um-llm-do-zero/fazendo-um-llm-do-zero/blob/main/08-extras/solucoes.ipynb)) —
+# tente antes de olhar.
+#
 # **1. LoRA também na feed-forward.** Aplique a LoRA também às duas camadas da `FeedForward` (`incluir_ff=True`),
-# com `r = 16`. Quantos parâmetros a mais treinam? A acurácia muda?
+# com `r = 16`, e ajuste com a mesma receita da seção 1. Quantos parâmetros a mais treinam? A acurácia de teste muda
+# mais que o ruído (1 mensagem de teste vale quanto, em pontos percentuais)?
 
 # %%
-# Solução do exercício 1
-modelo_lora_ff = aplicar_lora(_classificador(0), r=16, alpha=32, incluir_ff=True)
-r_ff = _rodar("LoRA r=16 (atenção + FF)", modelo_lora_ff, lr_lora)
-r_at = resultados_spam["LoRA r=16 (atenção)"]
-print(f"parâmetros a mais: {r_ff['treinaveis'] - r_at['treinaveis']:,} | "
-      f"teste: {r_at['acuracia_teste']:.1%} (só atenção) -> {r_ff['acuracia_teste']:.1%} (atenção + FF)")
+_lora_ff = None  # complete: aplicar_lora(_classificador(0), r=16, alpha=32, incluir_ff=...) e depois _rodar(...)
+if _lora_ff is None:
+    print("Complete o esqueleto: crie _lora_ff e ajuste-o com _rodar(nome, modelo, lr_lora).")
+else:
+    _r_ff = _rodar("LoRA r=16 (atenção + FF)", _lora_ff, lr_lora)
+    _r_at = resultados_spam["LoRA r=16 (atenção)"]
+    print(f"parâmetros a mais: {_r_ff['treinaveis'] - _r_at['treinaveis']:,} | teste: {_r_at['acuracia_teste']:.1%} "
+          f"(só atenção) -> {_r_ff['acuracia_teste']:.1%} (atenção + FF)")
 
 # %% [markdown]
-# A feed-forward tem o dobro de parâmetros da atenção por bloco, e a LoRA nela custa proporcionalmente: `r × (d +
-# 4d)` por camada. Se a acurácia sobe ou não depende da tarefa; numa tarefa fácil como esta, a diferença costuma
-# ficar dentro da margem de erro.
+# **2. A conta da memória do KV cache.** Escreva a fórmula da memória do cache (K e V de cada camada, para cada
+# token de cada sequência do batch) e use-a para o GPT-2 124M (12 camadas, `d_model = 768`) com um batch de 8
+# conversas de 1.024 tokens, em fp32 e em bf16. Confira a fórmula com um `CacheKV` de verdade num modelo pequeno.
+
+# %%
+def _bytes_do_cache(n_camadas, batch, tokens, d_model, bytes_por_numero):
+    ...  # complete com a fórmula
+    return None
+
+
+if _bytes_do_cache(12, 8, 1024, 768, 4) is None:
+    print("Complete _bytes_do_cache.")
+else:
+    torch.manual_seed(0)
+    _pequeno = criar_modelo_gpt({"vocab_size": 60, "context_length": 32, "d_model": 24, "n_heads": 3, "n_layers": 3,
+                                 "dropout": 0.0, "qkv_bias": False, "atencao_rapida": True})
+    _cache = CacheKV(3)
+    with torch.no_grad():
+        forward_com_cache(_pequeno, torch.randint(0, 60, (8, 20)), _cache)
+    assert _cache.bytes() == _bytes_do_cache(3, 8, 20, 24, 4), (_cache.bytes(), _bytes_do_cache(3, 8, 20, 24, 4))
+    print("fórmula conferida com um CacheKV de verdade")
+    for _nome, _b in (("fp32", 4), ("bf16", 2)):
+        print(f"GPT-2 124M, 8 × 1.024 tokens, {_nome}: {_bytes_do_cache(12, 8, 1024, 768, _b) / 2**30:.2f} GiB")
+
+# %% [markdown]
+# **3. Zerar uma cabeça (uma intervenção de verdade).** Para cada cabeça de atenção do modelo base, zere a sua
+# contribuição (as colunas correspondentes de `proj_saida`, numa cópia do modelo) e meça quanto a perda de validação
+# sobe. Qual cabeça mais faz falta? É a que "parecia" importante nos mapas da seção 4?
+
+# %%
+def _sem_cabeca(modelo, camada, cabeca):
+    """Uma cópia de ``modelo`` com a cabeça ``cabeca`` da camada ``camada`` zerada."""
+    copia = copy.deepcopy(modelo)
+    ...  # complete: com torch.no_grad(), zere as colunas [cabeca·d_cabeca, (cabeca+1)·d_cabeca) de
+    #      copia.blocos[camada].atencao.proj_saida.weight (d_cabeca = d_model // n_heads)
+    return None
+
+
+if _sem_cabeca(base, 0, 0) is None:
+    print("Complete _sem_cabeca.")
+else:
+    _perda_original = perda_media(base, loader_val_machado, max_batches=lotes_val)
+    for _c in range(cfg["n_layers"]):
+        for _h in range(cfg["n_heads"]):
+            _perda = perda_media(_sem_cabeca(base, _c, _h), loader_val_machado, max_batches=lotes_val)
+            print(f"camada {_c + 1}, cabeça {_h + 1}: +{_perda - _perda_original:.4f}")
+
+# %% [markdown]
+# **Perguntas para pensar** (respostas no notebook de soluções):
 #
-# **2. A conta da memória do KV cache.** Para o GPT-2 124M (12 camadas, `d_model = 768`), em fp32 e em bf16, quanto
-# ocupa o cache de um lote de 8 conversas de 1.024 tokens? Confira a fórmula com um `CacheKV` de verdade num modelo
-# pequeno.
-
-# %%
-# Solução do exercício 2
-for nome, bytes_por_numero in (("fp32", 4), ("bf16", 2)):
-    print(f"GPT-2 124M, batch 8 × 1.024 tokens, {nome}: {2 * 12 * 8 * 1024 * 768 * bytes_por_numero / 2**30:.2f} GiB")
-torch.manual_seed(0)
-pequeno = criar_modelo_gpt({"vocab_size": 60, "context_length": 32, "d_model": 24, "n_heads": 3, "n_layers": 3,
-                            "dropout": 0.0, "qkv_bias": False, "atencao_rapida": True})
-cache_pequeno = CacheKV(3)
-with torch.no_grad():
-    forward_com_cache(pequeno, torch.randint(0, 60, (8, 20)), cache_pequeno)
-print(f"modelo pequeno: {cache_pequeno.bytes():,} bytes medidos | fórmula 2×3×8×20×24×4 = {2 * 3 * 8 * 20 * 24 * 4:,}")
-
-# %% [markdown]
-# Perto de 0,6 GiB em fp32 só de cache, para um modelo cujos pesos ocupam ~0,5 GB: em servidores que atendem muitas
-# conversas longas, o cache, e não os pesos, é o que enche a memória. Daí as técnicas que o encolhem (cabeças de K e
-# V compartilhadas — GQA —, cache em 8 bits, janelas deslizantes).
-#
-# **3. Zerar uma cabeça (uma intervenção de verdade).** Escolha uma cabeça de atenção do modelo base e zere a sua
-# contribuição (as colunas correspondentes de `proj_saida`). Quanto a perda de validação sobe? Compare com zerar as
-# outras cabeças e veja se a que "parecia" importante no mapa é mesmo a que mais faz falta.
-
-# %%
-# Solução do exercício 3
-perda_original = perda_media(base, loader_val_machado, max_batches=lotes_val)
-d_cabeca = cfg["d_model"] // cfg["n_heads"]
-print(f"perda de validação original: {perda_original:.4f}")
-for c in range(cfg["n_layers"]):
-    for h in range(cfg["n_heads"]):
-        sem_cabeca = copy.deepcopy(base)
-        with torch.no_grad():
-            sem_cabeca.blocos[c].atencao.proj_saida.weight[:, h * d_cabeca:(h + 1) * d_cabeca] = 0.0
-        perda = perda_media(sem_cabeca, loader_val_machado, max_batches=lotes_val)
-        print(f"camada {c + 1}, cabeça {h + 1} zerada: perda {perda:.4f} (+{perda - perda_original:.4f})")
-print(f"tempo total do notebook: {time.perf_counter() - inicio_notebook:.0f} s de relógio, "
-      f"{time.process_time() - inicio_cpu_notebook:.0f} s de CPU")
-
-# %% [markdown]
-# As cabeças não são iguais, mas nenhuma é indispensável neste modelo: zerar uma custa no máximo +0,013 nat (a cabeça
-# 3 da camada 1), várias custam menos de +0,001, e as camadas 1 e 4 pesam mais que as do meio. Compare com a tabela da
-# seção 4 — às vezes a cabeça de mapa mais "bonito" (uma diagonal limpa) é justamente uma das mais importantes;
-# às vezes, não. É por isso que interpretabilidade séria mede por intervenção, e não só por observação.
+# - **A.** Por que a LoRA começa com `B = 0`? E por que, depois do treino, ela não custa nada na inferência?
+# - **B.** A versão int8 do modelo ocupa ~1/4 da memória, mas não ficou mais rápida aqui. Por quê? O que seria
+#   preciso para ela ficar?
+# - **C.** Com um orçamento fixo de tokens, os modelos maiores da seção 6 ganharam pouco. O que as leis de escala
+#   (Chinchilla) dizem sobre como dividir um orçamento de computação entre parâmetros e tokens?

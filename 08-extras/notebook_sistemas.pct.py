@@ -576,72 +576,61 @@ salvar_resultados("notebook_sistemas", _resultados_sistemas)
 #
 # ## Exercícios
 #
-# **1.** Por quantos passos a igualdade dura? Treine mais passos num processo só, com o lote inteiro e com 4
-# microlotes de 2 (acumulação de gradiente, o "DDP de um processo só"), e desenhe a diferença passo a passo.
-
-# %%
-PASSOS_LONGO = escolher(60, 100)
-longo_inteiro = treinar_ddp(passos=PASSOS_LONGO, batch_global=BATCH_GLOBAL, micro_lotes=1, threads=1, mostrar=False)
-longo_micro = treinar_ddp(passos=PASSOS_LONGO, batch_global=BATCH_GLOBAL, micro_lotes=4, threads=1, mostrar=False)
-_difs = [abs(a - b) for a, b in zip(longo_inteiro["perdas"], longo_micro["perdas"])]
-for inicio in range(0, PASSOS_LONGO, 20):
-    print(f"passos {inicio + 1:>2}–{inicio + 20:>2}: maior diferença {max(_difs[inicio:inicio + 20]):.1e}")
-print(f"perda final: {longo_inteiro['perdas'][-1]:.4f} (batch inteiro) × {longo_micro['perdas'][-1]:.4f} (4 micro-batches)")
-
-fig, ax = plt.subplots(figsize=(7, 3.5))
-ax.semilogy(range(1, PASSOS_LONGO + 1), [max(d, 1e-9) for d in _difs], "o-", ms=3)
-ax.set_title("Batch inteiro × 4 micro-batches (0 desenhado em 10⁻⁹)")
-ax.set_xlabel("passo")
-ax.set_ylabel("|diferença| (escala log)")
-plt.tight_layout()
-plt.show()
-
-# %% [markdown]
-# Nas primeiras dezenas de passos a diferença fica no arredondamento do float32; depois ela **cresce** (veja a
-# saída e o gráfico acima): cada passo parte de pesos um tiquinho diferentes, o gradiente seguinte muda um tiquinho,
-# e o treino amplifica essas diferenças. Com mais passos ou uma taxa de aprendizado mais alta, o crescimento pode ser
-# súbito: num teste nosso de 100 passos com este mesmo script, a diferença saltou de ~10⁻⁶ para ~10⁻² perto do
-# passo 65. As duas execuções continuam fazendo a mesma conta e
-# chegam a perdas parecidas, mas não mais idênticas número a número. Reprodutibilidade bit a bit entre
-# configurações diferentes (número de processos, de microlotes, de threads, de GPUs) não existe em float32; o
-# que se confere é a conta, num trecho curto — exatamente o que a seção 1 fez.
-
-# %% [markdown]
-# **2.** O servidor aceita amostragem (`temperatura > 0`, `top_k`) e uma `semente` opcional. Suba o servidor de
-# novo, mande o mesmo pedido três vezes com `temperatura = 1.0`, `top_k = 20` e `semente = 7`, e depois três vezes
-# sem semente. Quais respostas se repetem?
-
-# %%
-servidor, url = iniciar_servidor(modelo, tokenizador, porta=0)
-pedido = {"prompt": "Escreva uma frase sobre o mar.", "max_tokens": 12, "temperatura": 1.0, "top_k": 20}
-com_semente = {chamar(url, "/gerar", dict(pedido, semente=7))[1]["texto"] for _ in range(3)}
-sem_semente = {chamar(url, "/gerar", pedido)[1]["texto"] for _ in range(3)}
-parar_servidor(servidor)
-print(f"com semente: {len(com_semente)} resposta(s) diferente(s) em 3 pedidos")
-print(f"sem semente: {len(sem_semente)} resposta(s) diferente(s) em 3 pedidos")
-
-# %% [markdown]
-# Com a semente, o sorteio do `gerar_texto` usa um `torch.Generator` com estado fixo: a resposta se repete (útil para
-# testes e para depurar). Sem ela, cada pedido sorteia de novo. (Com um modelo bem treinado e `top_k` pequeno, dois
-# sorteios podem coincidir por acaso.)
+# Três exercícios para fazer aqui mesmo, com as variáveis deste notebook (rode-o inteiro antes), e duas perguntas
+# para pensar. Cada célula de código é um esqueleto: roda como está e avisa o que falta; complete as partes marcadas
+# com `...`/`None`. As soluções, executadas e comentadas, estão em [`solucoes.ipynb`](solucoes.ipynb)
+# ([abrir no Colab](https://colab.research.google.com/github/fazendo-um-llm-do-zero/fazendo-um-llm-do-zero/blob/main/08-extras/solucoes.ipynb)),
+# junto com as do [`notebook.ipynb`](notebook.ipynb) — tente antes de olhar.
 #
-# **3.** Quanto tempo levaria pré-treinar o GPT-2 124M com 10 bilhões de tokens numa GPU com pico de 312 TFLOP/s
-# em bf16 (uma A100), a 40 % de MFU? E nesta CPU, com o MFU e o pico medidos acima para a `AtencaoRapida`?
+# **1. Por quantos passos a igualdade dura?** Treine 100 passos num processo só, com o batch inteiro e com 4
+# micro-batches de 2 (acumulação de gradiente), e desenhe a diferença entre as perdas passo a passo (escala log).
+# Até quando ela fica no arredondamento do float32?
 
 # %%
-_pico_cpu = next(l["valor"] for l in linhas if l["grupo"] == "matmul") * 1e9  # FLOP/s
-_mfu_cpu = next(l["valor"] for l in linhas if l["grupo"] == "MFU" and l["variante"] == "AtencaoRapida") / 100
-_flops_total = _por_token * 10e9
-_horas_a100 = _flops_total / (312e12 * 0.40) / 3600
-_anos_cpu = _flops_total / (_pico_cpu * _mfu_cpu) / (3600 * 24 * 365)
-print(f"FLOPs totais: {_flops_total:.1e}")
-print(f"A100 a 40 % de MFU: {_horas_a100:.0f} horas")
-print(f"esta CPU ({_pico_cpu / 1e9:.0f} GFLOP/s de pico, {100 * _mfu_cpu:.0f} % de MFU): {_anos_cpu:.0f} anos")
+_passos_longo = escolher(30, 100)
+_inteiro = None  # complete: treinar_ddp(passos=_passos_longo, batch_global=BATCH_GLOBAL, micro_lotes=1, threads=1,
+_micro = None    #           mostrar=False) — e o mesmo com micro_lotes=4
+if _inteiro is None or _micro is None:
+    print("Complete o esqueleto: os dois treinos.")
+else:
+    _difs = [abs(a - b) for a, b in zip(_inteiro["perdas"], _micro["perdas"])]
+    print(f"maior diferença nos 20 primeiros passos: {max(_difs[:20]):.1e}; em todos: {max(_difs):.1e}")
 
 # %% [markdown]
-# A mesma conta (`6·N·tokens` mais a atenção) vale para qualquer modelo: é assim que se estima, antes de começar, se
-# um treino cabe no orçamento. E é por isso que o curso treina modelos de alguns milhões de parâmetros com alguns
-# milhões de tokens — e não o GPT-2.
+# **2. Semente no servidor.** O servidor aceita amostragem (`temperatura > 0`, `top_k`) e uma `semente` opcional.
+# Suba o servidor de novo, mande o mesmo pedido três vezes com `temperatura = 1.0`, `top_k = 20` e `semente = 7`, e
+# depois três vezes sem semente. Quantas respostas diferentes saem em cada caso?
+
+# %%
+_pedido = {"prompt": "Escreva uma frase sobre o mar.", "max_tokens": 12, "temperatura": 1.0, "top_k": 20}
+_respostas_com_semente = set()  # complete: iniciar_servidor(modelo, tokenizador, porta=0); três chamar(url, "/gerar",
+_respostas_sem_semente = set()  # dict(_pedido, semente=7)); três sem semente; parar_servidor(servidor)
+if not _respostas_com_semente:
+    print("Complete o esqueleto: suba o servidor e faça os seis pedidos.")
+else:
+    print(f"com semente: {len(_respostas_com_semente)} resposta(s) diferente(s); sem: {len(_respostas_sem_semente)}")
+
+# %% [markdown]
+# **3. Quanto custaria treinar o GPT-2?** Com a conta de FLOPs da seção 3 (`flops_por_token_treino`, ~6·N por token
+# mais a atenção), estime quanto tempo levaria pré-treinar o GPT-2 124M com 10 bilhões de tokens numa A100 (pico de
+# 312 TFLOP/s em bf16) a 40 % de MFU, e nesta CPU, com o pico e o MFU medidos na seção 3.
+
+# %%
+_flops_por_token = _por_token  # FLOPs de treino por token do GPT-2 124M (seção 3)
+_horas_a100 = None  # complete: _flops_por_token × 10e9 tokens ÷ (312e12 × 0,40) ÷ 3600
+_anos_cpu = None    # complete: o mesmo com o pico de matmul e o MFU da AtencaoRapida da tabela `linhas`
+if _horas_a100 is None or _anos_cpu is None:
+    print(f"FLOPs por token: {_flops_por_token:.2e}. Complete as duas estimativas.")
+else:
+    print(f"A100 a 40 % de MFU: {_horas_a100:.0f} horas | esta CPU: {_anos_cpu:.0f} anos")
+
+# %% [markdown]
+# **Perguntas para pensar** (respostas no notebook de soluções):
+#
+# - **A.** No DDP, por que dois processos com metade do batch cada dão (quase) as mesmas perdas que um processo com o
+#   batch inteiro? E por que "quase"?
+# - **B.** O servidor atende um pedido de cada vez (uma trava protege o modelo). Que técnicas os servidores de
+#   produção usam para atender muitos usuários com uma GPU só, e o que elas exigem do KV cache?
 #
 # ---
 #
