@@ -44,7 +44,7 @@ import matplotlib.pyplot as plt
 import torch
 
 from llm_do_zero import (GPT2_124M, carregar_instrucoes, criar_modelo_gpt, descrever_modo, escolher, fixar_semente,
-                         modelo_instrucoes)
+                         modelo_instrucoes, salvar_resultados)
 
 from ddp_pretreino import CFG_DDP, executar, maior_diferenca, treinar_ddp
 from desempenho import flops_por_token_treino, formatar_tabela, medir_desempenho
@@ -454,16 +454,27 @@ except OSError as erro:
 # ## 3. Desempenho como fato
 #
 # "A atenção fundida é mais rápida", "o KV cache acelera a geração", "o tiktoken é muito mais rápido": frases assim só
-# valem com números medidos, na máquina em questão. O `desempenho.py` mede quatro coisas numa execução só:
+# valem com números medidos, na máquina em questão — e contra alguém. O `desempenho.py` põe o **caminho rápido** do
+# curso (o que o `criar_modelo_gpt` do capítulo 5 monta: `AtencaoRapida`, `CamadaNormRapida`, `GELURapida` e o
+# AdamW "fused") lado a lado com referências de fora, na mesma configuração:
 #
-# 1. **tokens por segundo de um passo de treino** (forward + backward + AdamW) do modelo didático do capítulo 4
-#    (`AtencaoMultiCabeca`) contra o do capítulo 5 (`AtencaoRapida`: Q, K e V numa multiplicação só e o
-#    `scaled_dot_product_attention` do PyTorch), com a mesma configuração;
+# 1. **tokens por segundo de um passo de treino** (forward + backward + recorte do gradiente + AdamW) de um GPT
+#    escrito como o `model.py` do [nanoGPT](https://github.com/karpathy/nanoGPT) o organiza (`nn.LayerNorm`,
+#    `nn.GELU`, QKV fundida, `scaled_dot_product_attention`, o AdamW padrão do PyTorch na CPU), do modelo didático
+#    dos capítulos 3–4 e do caminho rápido — em fp32, com bfloat16 (autocast, se a CPU tiver bfloat16 em hardware) e,
+#    no modo completo, com `torch.compile`. O batch é texto de Machado; a "perda no fim" (depois de todos os passos
+#    no mesmo batch) mostra que as variantes aprendem igual;
 # 2. o **pico de GFLOP/s** de uma multiplicação de matrizes grande em fp32 e o **MFU** (*model FLOPs utilization*)
 #    de cada passo de treino: que fração desse pico o treino aproveita;
-# 3. a geração gulosa **sem e com KV cache** (das funções deste capítulo, em `extras.py`), conferindo que os tokens
-#    são idênticos;
+# 3. a **geração gulosa**: o `generate(use_cache=True)` do `transformers` (um `GPT2LMHeadModel` com os MESMOS pesos
+#    do nosso modelo) contra o nosso `gerar_texto` com e sem KV cache — sem cache, o modelo só aplica a cabeça de saída
+#    à última posição —, conferindo que os tokens são idênticos;
 # 4. o nosso **BPE em Python puro** contra as mesmas fusões no **tiktoken**, conferindo que os ids são idênticos.
+#
+# A máquina em que o curso roda é dividida com outros programas: um número de tempo isolado não quer dizer muito.
+# Por isso as variantes rodam em **rodadas intercaladas** (uma depois da outra, várias vezes): uma mudança de carga
+# atinge todas na mesma rodada, e a razão entre elas, calculada rodada a rodada, fica estável. A tabela mostra a
+# mediana, a faixa (mín.–máx.) das razões e a carga da máquina.
 #
 # Os FLOPs de um passo de treino vêm de uma conta clássica. Por token, cada peso de uma camada `Linear` custa 2 FLOPs
 # no forward (uma multiplicação e uma soma) e 4 no backward (o gradiente da entrada e o do peso): **6·N**. A atenção
@@ -488,16 +499,18 @@ del _gpt2
 linhas = medir_desempenho(mostrar=True)
 print()
 print(formatar_tabela(linhas))
+_medida = {(l["grupo"], l["variante"]): l for l in linhas}
 
 # %%
 _rotulos = [f"{l['grupo']}\n{l['variante'].split(' (')[0]}" for l in linhas if l["razao"] not in (None, 1.0)]
 _razoes = [l["razao"] for l in linhas if l["razao"] not in (None, 1.0)]
-fig, ax = plt.subplots(figsize=(7, 3.5))
-barras = ax.barh(_rotulos, _razoes, color=["#4C72B0", "#55A868", "#DD8452"][:len(_razoes)])
+fig, ax = plt.subplots(figsize=(8, 4.5))
+_cores = ["#4C72B0", "#55A868", "#DD8452", "#8172B3", "#C44E52", "#937860", "#DA8BC3"]
+barras = ax.barh(_rotulos, _razoes, color=[_cores[i % len(_cores)] for i in range(len(_razoes))])
 ax.bar_label(barras, labels=[f"{r:.1f}×".replace(".", ",") for r in _razoes], padding=3)
 ax.axvline(1, color="gray", lw=1, ls="--")
 ax.set_xscale("log")
-ax.set_xlabel("quantas vezes mais rápido que a versão simples (escala log)")
+ax.set_xlabel("quantas vezes mais rápido que a 1ª linha do grupo (escala log)")
 ax.set_title("Ganhos medidos nesta máquina")
 plt.tight_layout()
 plt.show()
@@ -517,6 +530,40 @@ plt.show()
 # - **BPE**: as mesmas fusões, os mesmos ids; o laço em Python contra o núcleo em Rust do `tiktoken`. É por isso
 #   que o curso treina o BPE em Python (para entender) e codifica o corpus com o `tiktoken` (para trabalhar).
 
+# %% [markdown]
+# Os números principais vão para `resultados_sistemas.json` (o README do capítulo os cita de lá):
+
+# %%
+def _razao(grupo, variante, qual=0):
+    l = _medida.get((grupo, variante))
+    return None if l is None else round([l["razao"], *l["faixa"]][qual], 3)
+
+
+_resultados_sistemas = {
+    "treino_nanogpt_tokens_s": round(_medida[("treino", "equivalente ao nanoGPT (fp32)")]["valor"]),
+    "treino_rapido_tokens_s": round(_medida[("treino", "caminho rápido (fp32)")]["valor"]),
+    "razao_rapido_nanogpt": _razao("treino", "caminho rápido (fp32)"),
+    "razao_rapido_nanogpt_min": _razao("treino", "caminho rápido (fp32)", 1),
+    "razao_rapido_nanogpt_max": _razao("treino", "caminho rápido (fp32)", 2),
+    "razao_didatico_nanogpt": _razao("treino", "didático (caps. 3–4)"),
+    "razao_bf16_nanogpt": _razao("treino", "caminho rápido + bf16 (autocast)"),
+    "razao_compile_nanogpt": _razao("treino", "caminho rápido + torch.compile"),
+    "pico_gflops": round(_medida[("matmul", next(v for g, v in _medida if g == "matmul"))]["valor"], 1),
+    "mfu_rapido": round(_medida[("MFU", "caminho rápido (fp32)")]["valor"], 1),
+    "mfu_nanogpt": round(_medida[("MFU", "equivalente ao nanoGPT (fp32)")]["valor"], 1),
+    "geracao_transformers_tokens_s": round(_medida[("geração", "transformers generate (com cache)")]["valor"], 1),
+    "geracao_cache_tokens_s": round(_medida[("geração", "gerar_texto com cache")]["valor"], 1),
+    "razao_cache_transformers": _razao("geração", "gerar_texto com cache"),
+    "razao_cache_transformers_min": _razao("geração", "gerar_texto com cache", 1),
+    "razao_cache_transformers_max": _razao("geração", "gerar_texto com cache", 2),
+    "razao_sem_cache_transformers": _razao("geração", "gerar_texto sem cache (só a última posição)"),
+    "bpe_python_mcar_s": round(_medida[("BPE", "TokenizadorBPE (Python puro)")]["valor"] / 1e6, 2),
+    "bpe_tiktoken_mcar_s": round(_medida[("BPE", "tiktoken (Rust), mesmas fusões")]["valor"] / 1e6, 1),
+    "carga_maquina": round(_medida[("máquina", "carga no fim das medidas")]["valor"], 1),
+}
+salvar_resultados("notebook_sistemas", {k: v for k, v in _resultados_sistemas.items() if v is not None})
+print(f"{len([v for v in _resultados_sistemas.values() if v is not None])} números gravados")
+
 # %%
 print(f"Tempo do notebook até aqui (sem os exercícios): {time.perf_counter() - inicio_notebook:.0f} s")
 
@@ -534,7 +581,8 @@ print(f"Tempo do notebook até aqui (sem os exercícios): {time.perf_counter() -
 #   quando há vários pedidos ao mesmo tempo, e a contrapressão (fila limitada, prazo, desistência do cliente) impede
 #   que essa fila segure o servidor. Falar a API da OpenAI, com streaming, põe o modelo ao alcance de qualquer
 #   cliente pronto.
-# - **Medir**: tokens por segundo, MFU (FLOPs úteis ÷ pico), KV cache e tokenização — com números desta máquina e
+# - **Medir**: tokens por segundo, MFU (FLOPs úteis ÷ pico), geração e tokenização — lado a lado com referências de
+#   fora (um equivalente ao nanoGPT, o `transformers`), em rodadas intercaladas, com a carga da máquina impressa, e
 #   conferindo, sempre, que a versão rápida dá o mesmo resultado que a simples.
 #
 # ## Exercícios
@@ -589,11 +637,11 @@ print(f"sem semente: {len(sem_semente)} resposta(s) diferente(s) em 3 pedidos")
 # sorteios podem coincidir por acaso.)
 #
 # **3.** Quanto tempo levaria pré-treinar o GPT-2 124M com 10 bilhões de tokens numa GPU com pico de 312 TFLOP/s
-# em bf16 (uma A100), a 40 % de MFU? E nesta CPU, com o MFU e o pico medidos acima para a `AtencaoRapida`?
+# em bf16 (uma A100), a 40 % de MFU? E nesta CPU, com o MFU e o pico medidos acima para o caminho rápido (fp32)?
 
 # %%
 _pico_cpu = next(l["valor"] for l in linhas if l["grupo"] == "matmul") * 1e9  # FLOP/s
-_mfu_cpu = next(l["valor"] for l in linhas if l["grupo"] == "MFU" and l["variante"] == "AtencaoRapida") / 100
+_mfu_cpu = next(l["valor"] for l in linhas if l["grupo"] == "MFU" and l["variante"] == "caminho rápido (fp32)") / 100
 _flops_total = _por_token * 10e9
 _horas_a100 = _flops_total / (312e12 * 0.40) / 3600
 _anos_cpu = _flops_total / (_pico_cpu * _mfu_cpu) / (3600 * 24 * 365)
