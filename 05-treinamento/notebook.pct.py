@@ -51,7 +51,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from llm_do_zero import (GPT2_124M, GPT_MINI, GPT_PEQUENO, N_FUSOES_BASE, PASTA_CACHE, RAPIDO, ROMANCES_MACHADO,
-                         AtencaoMultiCabeca, ErroDeDados, ModeloGPT, baixar_arquivo, caminho_para_mostrar,
+                         GELU, AtencaoMultiCabeca, CamadaNorm, ErroDeDados, ModeloGPT, baixar_arquivo, caminho_para_mostrar,
                          carregar_tokenizador_gpt2, contar_parametros, corpus_machado, criar_dataloader, descrever_modo,
                          dividir_romance, escolher, escolher_dispositivo, fixar_semente, impressao_digital, ler_texto,
                          receita_bpe_machado, sha256_de_arquivo, tokenizador_machado)

@@ -17,7 +17,7 @@
 # O código de verdade mora em três scripts desta pasta, que também rodam sozinhos na linha de comando:
 # `ddp_pretreino.py`, `servidor.py` e `desempenho.py`. O notebook importa deles e mostra o que acontece.
 #
-# Tempo: modo rápido ≈ 1 min; modo completo ≈ 3 min em 2 núcleos de CPU. No modo completo o modelo ajustado do
+# Tempo: modo rápido ≈ 1 min; modo completo ≈ 5 min em 2 núcleos de CPU livres. No modo completo o modelo ajustado do
 # capítulo 7 vem pronto do repositório; no rápido (ou com outra receita) ele é refeito antes, com a receita do
 # capítulo 7 (no rápido, alguns segundos; no completo, vários minutos em CPU).
 
@@ -517,16 +517,24 @@ plt.show()
 
 # %% [markdown]
 # Como ler a tabela (os números exatos estão na saída acima e mudam de máquina para máquina e de execução para
-# execução; as razões são mais estáveis):
+# execução; as razões, calculadas rodada a rodada, são mais estáveis — e a carga impressa diz o quanto a máquina estava
+# ocupada; com carga maior que o número de CPUs, os valores absolutos caem muito):
 #
-# - **Treino**: a `AtencaoRapida` faz a mesma conta que a didática, mas com uma multiplicação QKV em vez de três e
-#   sem montar a matriz `t × t` de pesos para o backward. Num modelo pequeno como este, a maior parte do tempo vai
-#   para o feed-forward e a cabeça de saída, então o ganho do passo inteiro é modesto; ele cresce com o contexto.
-# - **MFU**: mesmo a versão rápida usa só uma fração do pico de matmul. Matrizes pequenas, LayerNorm, softmax,
+# - **Treino**: o caminho rápido faz a mesma conta que o didático (os testes conferem forward e gradientes a menos de
+#   10⁻⁵), com menos núcleos por passo: a atenção num núcleo só, a LayerNorm e a GELU em um núcleo cada em vez de
+#   várias operações elemento a elemento, e o AdamW "fused" (todos os parâmetros numa chamada). Contra o equivalente
+#   ao nanoGPT, que já usa `nn.LayerNorm` e `scaled_dot_product_attention`, a diferença que sobra vem sobretudo do
+#   AdamW. A "perda no fim" parecida em todas as linhas mostra que as variantes aprendem igual.
+# - **bf16**: numa CPU com bfloat16 em hardware, as multiplicações de matrizes grandes ficam mais rápidas; com
+#   matrizes pequenas (o modo rápido), as conversões entre float32 e bfloat16 custam quase o que economizam.
+#   `torch.compile` (só no modo completo) funde operações; a compilação, uma vez só, aparece na observação.
+# - **MFU**: mesmo o caminho rápido usa só uma fração do pico de matmul. Matrizes pequenas, LayerNorm, softmax,
 #   GELU e o AdamW gastam tempo sem fazer "FLOPs de modelo". Em GPUs, treinos bem ajustados de modelos grandes
 #   chegam a 40–60 % de MFU; modelos pequenos ficam bem abaixo disso.
-# - **KV cache**: cada token novo processa só 1 posição em vez da sequência inteira. O ganho cresce com o número de
-#   tokens gerados — e os tokens saem idênticos.
+# - **Geração**: com os mesmos pesos, os tokens saem idênticos; o `generate` do `transformers` paga, a cada token,
+#   o custo de uma máquina geral (processadores de logits, critérios de parada, objetos de cache), e o nosso laço é
+#   curto. Sem cache, o `gerar_texto` passa a janela inteira pelos blocos, mas só aplica a cabeça de saída (a maior
+#   multiplicação do modelo) à última posição.
 # - **BPE**: as mesmas fusões, os mesmos ids; o laço em Python contra o núcleo em Rust do `tiktoken`. É por isso
 #   que o curso treina o BPE em Python (para entender) e codifica o corpus com o `tiktoken` (para trabalhar).
 
@@ -656,8 +664,9 @@ print(f"esta CPU ({_pico_cpu / 1e9:.0f} GFLOP/s de pico, {100 * _mfu_cpu:.0f} % 
 #
 # ---
 #
-# As saídas salvas neste notebook vêm de uma execução no **modo completo**, em 2 núcleos de CPU: o modelo de
-# instruções do capítulo 7 e as medidas de desempenho em tamanho maior. No modo rápido (`LLM_DO_ZERO_RAPIDO=1`,
-# usado pelos testes) o modelo de instruções é minúsculo e as medidas são menores.
+# As saídas salvas nesta versão do notebook vêm de uma execução no **modo rápido** (`LLM_DO_ZERO_RAPIDO=1`, o mesmo
+# dos testes), numa máquina muito ocupada: o modelo de instruções é minúsculo e as medidas são pequenas e lentas. No
+# modo completo entram o modelo de instruções do capítulo 7 e as medidas de desempenho em tamanho maior (com
+# `torch.compile`); reexecute com `python ferramentas/curso.py executar --so 08-extras/notebook_sistemas.ipynb`.
 #
 # **Voltar:** [README do capítulo 8](README.md) · [Ideias futuras](ideias-futuras.md)
