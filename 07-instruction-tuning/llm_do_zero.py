@@ -1477,6 +1477,43 @@ class AtencaoRapida(nn.Module):
         return self
 
 
+class CamadaNormRapida(CamadaNorm):
+    """A ``CamadaNorm`` do capítulo 4 (mesmos parâmetros ``escala`` e ``deslocamento``) num núcleo só do PyTorch.
+
+    A versão à mão faz média, variância, subtração, divisão, escala e deslocamento em passos separados, e cada passo
+    lê e escreve o tensor inteiro na memória (e guarda resultados intermediários para o backward);
+    ``F.layer_norm`` faz a mesma conta de uma vez. Os nomes dos pesos não mudam: um ``state_dict`` serve nas duas.
+    """
+
+    def forward(self, x):
+        return F.layer_norm(x, (x.shape[-1],), self.escala, self.deslocamento, self.eps)  # (batch, tokens, d_model)
+
+
+class GELURapida(nn.Module):
+    """A ``GELU`` do capítulo 4 (aproximação por tangente hiperbólica) num núcleo só: ``F.gelu(approximate="tanh")``."""
+
+    def forward(self, x):
+        return F.gelu(x, approximate="tanh")
+
+
+def trocar_por_caminho_rapido(modelo):
+    """Troca, no lugar, as ``CamadaNorm`` e ``GELU`` do ``modelo`` pelas versões rápidas (mesma conta, mesmos pesos).
+
+    Devolve o próprio ``modelo``. Os parâmetros continuam os MESMOS tensores (nada é copiado), então os nomes do
+    ``state_dict`` e um otimizador já criado continuam valendo.
+    """
+    for nome, filho in list(modelo.named_children()):
+        if type(filho) is CamadaNorm:
+            rapida = CamadaNormRapida(filho.escala.shape[0], eps=filho.eps)
+            rapida.escala, rapida.deslocamento = filho.escala, filho.deslocamento  # os mesmos tensores
+            setattr(modelo, nome, rapida)
+        elif type(filho) is GELU:
+            setattr(modelo, nome, GELURapida())
+        else:
+            trocar_por_caminho_rapido(filho)
+    return modelo
+
+
 def conferir_configuracao(cfg: dict) -> None:
     """Levanta ``ValueError`` (em português) se ``cfg`` não descreve um GPT que dá para montar."""
     if not isinstance(cfg, dict):
@@ -1499,6 +1536,8 @@ def criar_modelo_gpt(cfg: dict):
     """O ``ModeloGPT`` do capítulo 4, com as opções de treino deste capítulo (chaves extras de ``cfg``).
 
     - ``"atencao_rapida": True`` troca a atenção de cada bloco por :class:`AtencaoRapida` (mesma conta, mais rápida);
+    - ``"caminho_rapido"`` (padrão: o valor de ``"atencao_rapida"``) troca também as normalizações e a GELU pelas
+      versões de um núcleo só (:func:`trocar_por_caminho_rapido`; mesma conta, mesmos nomes de pesos);
     - ``"amarrar_pesos": True`` faz a cabeça de saída usar A MESMA matriz do embedding de tokens (weight tying,
       como no GPT-2): ``vocab_size × d_model`` parâmetros a menos;
     - sempre aplica :func:`inicializar_pesos` (inicialização do GPT-2).
@@ -1514,6 +1553,8 @@ def criar_modelo_gpt(cfg: dict):
                 d_entrada=cfg["d_model"], d_saida=cfg["d_model"], context_length=cfg["context_length"],
                 dropout=cfg["dropout"], n_heads=cfg["n_heads"], qkv_bias=cfg["qkv_bias"],
             )
+    if cfg.get("caminho_rapido", cfg.get("atencao_rapida", False)):
+        trocar_por_caminho_rapido(modelo)
     if cfg.get("amarrar_pesos", False):
         modelo.cabeca_saida.weight = modelo.emb_tokens.weight  # o mesmo tensor nos dois lugares
     inicializar_pesos(modelo, cfg["n_layers"])
@@ -1525,11 +1566,14 @@ def criar_modelo_gpt(cfg: dict):
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def criar_otimizador(modelo, lr: float, weight_decay: float = 0.1, betas=(0.9, 0.95)):
+def criar_otimizador(modelo, lr: float, weight_decay: float = 0.1, betas=(0.9, 0.95), fundido=None):
     """AdamW com weight decay só nas matrizes (tensores com 2 ou mais dimensões).
 
     Vieses e os parâmetros das LayerNorms (vetores, 1-D) ficam sem decaimento: encolhê-los em direção a zero não
     regulariza nada de útil. Parâmetros compartilhados (weight tying) aparecem uma vez só em ``parameters()``.
+
+    ``fundido``: usa o AdamW "fused" do PyTorch (a atualização de todos os parâmetros num núcleo só, em vez de várias
+    operações por tensor; mesma conta). ``None`` liga quando todos os parâmetros estão na CPU ou numa GPU CUDA.
     """
     com_decaimento = [p for p in modelo.parameters() if p.requires_grad and p.dim() >= 2]
     sem_decaimento = [p for p in modelo.parameters() if p.requires_grad and p.dim() < 2]
@@ -1537,7 +1581,9 @@ def criar_otimizador(modelo, lr: float, weight_decay: float = 0.1, betas=(0.9, 0
         {"params": com_decaimento, "weight_decay": weight_decay},
         {"params": sem_decaimento, "weight_decay": 0.0},
     ]
-    return torch.optim.AdamW(grupos, lr=lr, betas=betas)
+    if fundido is None:
+        fundido = all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in com_decaimento + sem_decaimento)
+    return torch.optim.AdamW(grupos, lr=lr, betas=betas, fused=bool(fundido))
 
 
 def taxa_aprendizado(passo: int, passos_totais: int, lr_max: float, passos_aquecimento: int = 0,
@@ -1556,11 +1602,21 @@ def taxa_aprendizado(passo: int, passos_totais: int, lr_max: float, passos_aquec
     return lr_min + 0.5 * (lr_max - lr_min) * (1.0 + math.cos(math.pi * progresso))
 
 
-def precisao_para(dispositivo):
+def cpu_tem_bf16() -> bool:
+    """A CPU faz contas em bfloat16 em hardware (instruções AVX-512 BF16 ou AMX, vistas pelo oneDNN do PyTorch)?"""
+    try:
+        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def precisao_para(dispositivo, bf16_na_cpu: bool = False):
     """Contexto de precisão mista para o dispositivo: ``(autocast, GradScaler ou None, descrição)``.
 
     Em GPU NVIDIA usa bfloat16 se a placa suporta (não precisa de GradScaler) ou float16 com GradScaler (que
-    multiplica a perda para os gradientes pequenos não virarem zero em fp16). Em CPU e MPS fica em float32.
+    multiplica a perda para os gradientes pequenos não virarem zero em fp16). Em CPU fica em float32, a não ser que
+    ``bf16_na_cpu=True`` e a CPU tenha bfloat16 em hardware (:func:`cpu_tem_bf16`): aí as multiplicações de matrizes
+    do forward e do backward vão em bfloat16 (autocast), e os pesos e o AdamW continuam em float32. Em MPS, float32.
     """
     dispositivo = torch.device(dispositivo)
     if dispositivo.type == "cuda":
@@ -1568,6 +1624,8 @@ def precisao_para(dispositivo):
             return torch.autocast("cuda", dtype=torch.bfloat16), None, "precisão mista bfloat16 (autocast) na GPU"
         return (torch.autocast("cuda", dtype=torch.float16), torch.amp.GradScaler("cuda"),
                 "precisão mista float16 (autocast + GradScaler) na GPU")
+    if dispositivo.type == "cpu" and bf16_na_cpu and cpu_tem_bf16():
+        return torch.autocast("cpu", dtype=torch.bfloat16), None, "precisão mista bfloat16 (autocast) na CPU"
     return contextlib.nullcontext(), None, f"float32 em {dispositivo.type.upper()}"
 
 
@@ -1656,19 +1714,21 @@ def atencao_com_cache(atencao, x, cache: CacheKV, camada: int):
     q, k, v = projetar_qkv(atencao, x)  # (batch, n_heads, novos, d_cabeca)
     k, v = cache.adicionar(camada, k, v)  # (batch, n_heads, vistos + novos, d_cabeca)
     vistos = k.shape[2] - t
-    escores = q @ k.transpose(2, 3) / math.sqrt(atencao.d_cabeca)  # (batch, n_heads, novos, vistos + novos)
-    futuro = torch.ones(t, k.shape[2], dtype=torch.bool, device=x.device).triu(diagonal=vistos + 1)
-    escores = escores.masked_fill(futuro, float("-inf"))  # a query j (posição vistos + j) não vê o que vem depois
-    pesos = torch.softmax(escores, dim=-1)
-    contexto = (pesos @ v).transpose(1, 2).reshape(b, t, atencao.d_saida)  # (batch, novos, d_model)
+    # a query j (posição vistos + j) vê as chaves 0 .. vistos + j: a máscara causal deslocada por `vistos`
+    # (True = pode ver). Com 1 token novo ela é toda True e nem precisa ser montada.
+    pode_ver = None if t == 1 else torch.ones(t, k.shape[2], dtype=torch.bool, device=x.device).tril(diagonal=vistos)
+    # escores, máscara, softmax e pesos × V, num núcleo só: (batch, n_heads, novos, d_cabeca)
+    contexto = F.scaled_dot_product_attention(q, k, v, attn_mask=pode_ver)
+    contexto = contexto.transpose(1, 2).reshape(b, t, atencao.d_saida)  # (batch, novos, d_model)
     return atencao.proj_saida(contexto)
 
 
-def forward_com_cache(modelo, ids_novos, cache: CacheKV):
+def forward_com_cache(modelo, ids_novos, cache: CacheKV, so_ultima: bool = False):
     """O forward do ``ModeloGPT`` só para os tokens novos ``(batch, novos)``, com os MESMOS pesos do modelo.
 
     As posições continuam de onde o cache parou (``cache.n_tokens``). Devolve os logits ``(batch, novos,
-    vocab_size)`` e atualiza o cache.
+    vocab_size)`` e atualiza o cache; com ``so_ultima=True``, só os da última posição, ``(batch, 1, vocab_size)``
+    (é o que a geração usa: a cabeça de saída, ``d_model × vocab_size``, é a maior multiplicação do modelo).
     """
     b, t = ids_novos.shape
     inicio = cache.n_tokens
@@ -1681,7 +1741,26 @@ def forward_com_cache(modelo, ids_novos, cache: CacheKV):
     for i, bloco in enumerate(modelo.blocos):
         x = x + bloco.drop_residual(atencao_com_cache(bloco.atencao, bloco.norm1(x), cache, i))
         x = x + bloco.drop_residual(bloco.ff(bloco.norm2(x)))
+    if so_ultima:
+        x = x[:, -1:, :]  # (batch, 1, d_model)
     return modelo.cabeca_saida(modelo.norm_final(x))  # (batch, novos, vocab_size)
+
+
+def logits_da_ultima_posicao(modelo, ids):
+    """Os logits do próximo token depois de ``ids`` ``(batch, tokens)``: ``(batch, vocab_size)``.
+
+    É ``modelo(ids)[:, -1, :]``, mas, num ``ModeloGPT`` (didático ou do caminho rápido), a normalização final e a
+    cabeça de saída só são aplicadas à ÚLTIMA posição: as outras ``tokens - 1`` linhas de logits seriam jogadas fora.
+    Outros modelos (com um ``forward`` próprio) passam pelo ``forward`` inteiro.
+    """
+    if not isinstance(modelo, ModeloGPT) or type(modelo).forward is not ModeloGPT.forward:
+        return modelo(ids)[:, -1, :]
+    if ids.dim() != 2 or ids.shape[1] > modelo.context_length:
+        return modelo(ids)[:, -1, :]  # o forward do modelo dá o erro claro
+    posicoes = torch.arange(ids.shape[1], device=ids.device)  # (tokens,)
+    x = modelo.drop_emb(modelo.emb_tokens(ids) + modelo.emb_posicoes(posicoes))  # (batch, tokens, d_model)
+    x = modelo.blocos(x)[:, -1, :]  # (batch, d_model): só a última posição segue
+    return modelo.cabeca_saida(modelo.norm_final(x))  # (batch, vocab_size)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -1750,10 +1829,10 @@ def gerar_texto(modelo, ids, max_novos_tokens: int, context_length: int | None =
     with modo_avaliacao(modelo):
         for _ in range(max_novos_tokens):
             if cache is not None and cache.n_tokens + novos.shape[1] <= context_length:
-                logits = forward_com_cache(modelo, novos, cache)[:, -1, :].float()  # (batch, vocab_size)
+                logits = forward_com_cache(modelo, novos, cache, so_ultima=True)[:, -1, :].float()  # (batch, vocab)
             else:
                 cache = None  # a janela deslizou: as posições mudaram e o cache não vale mais
-                logits = modelo(ids[:, -context_length:])[:, -1, :].float()  # (batch, vocab_size)
+                logits = logits_da_ultima_posicao(modelo, ids[:, -context_length:]).float()  # (batch, vocab_size)
             if temperatura == 0.0:
                 proximo = torch.argmax(logits, dim=-1, keepdim=True)  # (batch, 1)
             else:
@@ -1776,13 +1855,18 @@ def gerar_texto(modelo, ids, max_novos_tokens: int, context_length: int | None =
 def treinar_modelo(modelo, otimizador, loader_treino, loader_val, passos_totais: int, lr_max: float,
                    lr_min: float = 0.0, passos_aquecimento: int = 0, clip: float = 1.0, avaliar_a_cada: int = 100,
                    batches_avaliacao: int = 20, passo_inicial: int = 0, parar_no_passo=None, semente: int = 123,
-                   tokenizador=None, prompt=None, tokens_amostra: int = 25, dispositivo=None, mostrar: bool = True):
+                   tokenizador=None, prompt=None, tokens_amostra: int = 25, dispositivo=None, mostrar: bool = True,
+                   bf16_na_cpu: bool = False, compilar: bool = False):
     """Pré-treina ``modelo`` do passo ``passo_inicial`` até ``parar_no_passo`` (padrão: ``passos_totais``).
 
     Cada passo: um batch -> perda -> ``backward`` -> recorte da norma do gradiente em ``clip`` -> taxa de
     aprendizado do passo (aquecimento + cosseno até ``passos_totais``) -> passo do AdamW. A cada
     ``avaliar_a_cada`` passos (e no fim) mede a perda de validação em ``batches_avaliacao`` batches e, se houver
     ``tokenizador`` e ``prompt``, gera uma amostra gulosa de ``tokens_amostra`` tokens.
+
+    Opções de velocidade (desligadas por padrão; o capítulo 8 mede as duas): ``bf16_na_cpu=True`` faz o forward e o
+    backward em bfloat16 numa CPU que tenha bfloat16 em hardware (:func:`precisao_para`; a avaliação continua em
+    float32); ``compilar=True`` passa o forward do treino pelo ``torch.compile``.
 
     Devolve o histórico: ``passos``, ``tokens_vistos``, ``perda_treino`` (média dos batches desde a avaliação
     anterior), ``perda_val``, ``amostras``, ``perdas_passo`` (a perda de cada passo), ``tempo_s`` (total, com as
@@ -1799,7 +1883,10 @@ def treinar_modelo(modelo, otimizador, loader_treino, loader_val, passos_totais:
             f"Preciso de 0 <= passo_inicial ({passo_inicial}) <= parar_no_passo ({parar_no_passo}) "
             f"<= passos_totais ({passos_totais})."
         )
-    autocast, escalador, descricao = precisao_para(dispositivo)
+    autocast, escalador, descricao = precisao_para(dispositivo, bf16_na_cpu)
+    # compilar=True: o forward do passo de treino passa pelo torch.compile (funde operações; a 1ª chamada demora);
+    # avaliação, amostras e o checkpoint usam o próprio modelo, com os mesmos pesos
+    modelo_passo = torch.compile(modelo) if compilar else modelo
     if mostrar:
         print(f"Treinando em {descricao}: passos {passo_inicial} -> {parar_no_passo} (de {passos_totais}).")
     tokens_por_passo = loader_treino.batch_size * loader_treino.dataset[0][0].numel()
@@ -1842,7 +1929,7 @@ def treinar_modelo(modelo, otimizador, loader_treino, loader_val, passos_totais:
         for grupo in otimizador.param_groups:
             grupo["lr"] = lr
         with autocast:
-            perda = perda_do_batch(modelo, entrada, alvo, dispositivo)
+            perda = perda_do_batch(modelo_passo, entrada, alvo, dispositivo)
         otimizador.zero_grad(set_to_none=True)
         if escalador is not None:
             escalador.scale(perda).backward()
@@ -1881,7 +1968,8 @@ def pretreinar(cfg: dict, treino: dict, passos=None, dispositivo=None, mostrar: 
     """O capítulo numa função: tokenizador, carregadores, modelo, AdamW e :func:`treinar_modelo`.
 
     ``cfg``: configuração do modelo (ex.: ``GPT_BASE_COMPLETO``); ``treino``: hiperparâmetros (ex.:
-    ``TREINO_COMPLETO``); ``passos`` substitui ``treino["passos"]``. Devolve ``(modelo, otimizador, historico)``.
+    ``TREINO_COMPLETO``; as chaves opcionais ``"bf16_na_cpu"`` e ``"compilar"`` vão para :func:`treinar_modelo`);
+    ``passos`` substitui ``treino["passos"]``. Devolve ``(modelo, otimizador, historico)``.
     """
     dispositivo = torch.device(dispositivo) if dispositivo is not None else escolher_dispositivo()
     passos = treino["passos"] if passos is None else passos
@@ -1903,7 +1991,7 @@ def pretreinar(cfg: dict, treino: dict, passos=None, dispositivo=None, mostrar: 
         lr_min=treino["lr_min"], passos_aquecimento=min(treino["passos_aquecimento"], passos // 10 + 1),
         clip=treino["clip"], avaliar_a_cada=treino["avaliar_a_cada"], batches_avaliacao=treino["batches_avaliacao"],
         semente=treino["semente"], tokenizador=tokenizador, prompt=PROMPT_MACHADO, dispositivo=dispositivo,
-        mostrar=mostrar,
+        mostrar=mostrar, bf16_na_cpu=treino.get("bf16_na_cpu", False), compilar=treino.get("compilar", False),
     )
     return modelo, otimizador, historico
 

@@ -34,6 +34,8 @@ razões entre as variantes são mais estáveis que os valores absolutos.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import statistics
@@ -42,30 +44,44 @@ import time
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 PASTA = Path(__file__).resolve().parent
 if str(PASTA) not in sys.path:
     sys.path.insert(0, str(PASTA))
 
-from llm_do_zero import (GPT_BASE_COMPLETO, N_FUSOES_BASE, RAPIDO, ParserPT, corpus_machado, criar_modelo_gpt,  # noqa: E402
-                         criar_otimizador, fixar_semente, gerar_texto, inteiro_positivo, perda_do_batch,
-                         tokenizador_machado)
+from llm_do_zero import (GPT_BASE_COMPLETO, N_FUSOES_BASE, RAPIDO, ParserPT, corpus_machado, cpu_tem_bf16,  # noqa: E402
+                         criar_modelo_gpt, criar_otimizador, fixar_semente, gerar_texto, inteiro_positivo,
+                         perda_do_batch, precisao_para, tokenizador_machado)
 
 
 def tamanhos(rapido: bool) -> dict:
     """Os tamanhos de cada medida nos dois modos (um só código; só os números mudam)."""
     if rapido:
         return {"cfg": dict(GPT_BASE_COMPLETO, context_length=128, d_model=128, n_layers=2),
-                "batch": 4, "passos_treino": 3, "n_matmul": 512, "repeticoes_matmul": 4,
-                "tokens_prompt": 8, "repeticoes_geracao": 1, "caracteres_bpe": 20_000}
+                "batch": 4, "rodadas": 3, "passos_por_rodada": 1, "n_matmul": 512, "compilar": False,
+                "tokens_prompt": 8, "tokens_novos": 48, "rodadas_geracao": 2, "caracteres_bpe": 20_000}
     return {"cfg": dict(GPT_BASE_COMPLETO),
-            "batch": 8, "passos_treino": 8, "n_matmul": 1024, "repeticoes_matmul": 8,
-            "tokens_prompt": 16, "repeticoes_geracao": 3, "caracteres_bpe": 200_000}
+            "batch": 8, "rodadas": 7, "passos_por_rodada": 2, "n_matmul": 1024, "compilar": True,
+            "tokens_prompt": 16, "tokens_novos": 240, "rodadas_geracao": 5, "caracteres_bpe": 200_000}
+
+
+def carga_da_maquina() -> str:
+    """A carga média da máquina (1 min) ao lado do número de CPUs: com carga maior que o nº de CPUs, há fila."""
+    try:
+        carga = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return "carga da máquina indisponível neste sistema"
+    return f"carga média (1 min) {carga:.1f} em {os.cpu_count()} CPU(s)".replace(".", ",")
+
+
+def _mediana_e_faixa(valores):
+    return statistics.median(valores), min(valores), max(valores)
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# 1 e 2: passo de treino, pico de matmul e MFU
+# 1 e 2: passo de treino lado a lado, pico de matmul e MFU
 # ----------------------------------------------------------------------------------------------------------------
 
 
@@ -82,40 +98,133 @@ def flops_por_token_treino(modelo: nn.Module, cfg: dict) -> float:
     return 6 * parametros_de_matmul(modelo) + 12 * cfg["n_layers"] * cfg["context_length"] * cfg["d_model"]
 
 
-def medir_passo_de_treino(cfg: dict, batch: int, passos: int, semente: int = 123) -> dict:
-    """Tempo mediano de um passo de treino (forward + backward + AdamW) num batch aleatório de ids.
+class ModeloEstiloNanoGPT(nn.Module):
+    """Um GPT escrito como o ``model.py`` do nanoGPT o organiza, para comparar velocidade com a MESMA configuração.
 
-    O conteúdo dos ids não muda a velocidade; um passo de aquecimento antes (alocações, escolha de núcleos) fica de
-    fora. Devolve ``{"segundos_por_passo", "tokens_por_s", "flops_por_s", "parametros"}``.
+    Escrito para o curso (não é o arquivo do nanoGPT): ``nn.LayerNorm`` e ``nn.GELU`` (a exata, como lá) do PyTorch,
+    uma projeção ``c_attn`` fundida com bias, ``scaled_dot_product_attention`` causal, weight tying, e o forward que
+    devolve a perda (entropia cruzada sobre os logits de todas as posições). O otimizador é o AdamW padrão do PyTorch
+    (o nanoGPT só usa o "fused" em GPU), com weight decay só nas matrizes.
     """
-    fixar_semente(semente)
-    modelo = criar_modelo_gpt(cfg)
-    modelo.train()
-    otimizador = criar_otimizador(modelo, lr=1e-3)
-    gerador = torch.Generator().manual_seed(semente)
-    t = cfg["context_length"]
-    entrada = torch.randint(0, cfg["vocab_size"], (batch, t), generator=gerador)  # (batch, tokens)
-    alvo = torch.randint(0, cfg["vocab_size"], (batch, t), generator=gerador)  # (batch, tokens)
+
+    def __init__(self, cfg: dict):
+        super().__init__()
+        d, h = cfg["d_model"], cfg["n_heads"]
+        self.n_heads = h
+        self.wte = nn.Embedding(cfg["vocab_size"], d)
+        self.wpe = nn.Embedding(cfg["context_length"], d)
+        self.blocos = nn.ModuleList()
+        for _ in range(cfg["n_layers"]):
+            self.blocos.append(nn.ModuleDict({
+                "ln_1": nn.LayerNorm(d), "c_attn": nn.Linear(d, 3 * d), "c_proj": nn.Linear(d, d),
+                "ln_2": nn.LayerNorm(d), "c_fc": nn.Linear(d, 4 * d), "gelu": nn.GELU(), "mlp_proj": nn.Linear(4 * d, d),
+            }))
+        self.ln_f = nn.LayerNorm(d)
+        self.lm_head = nn.Linear(d, cfg["vocab_size"], bias=False)
+        self.lm_head.weight = self.wte.weight
+        for m in self.modules():
+            if isinstance(m, (nn.Linear, nn.Embedding)):
+                nn.init.normal_(m.weight, 0.0, 0.02)
+            if isinstance(m, nn.Linear) and m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+    def forward(self, ids, alvo):
+        b, t = ids.shape
+        x = self.wte(ids) + self.wpe(torch.arange(t, device=ids.device))  # (batch, tokens, d)
+        for bl in self.blocos:
+            q, k, v = bl["c_attn"](bl["ln_1"](x)).split(x.shape[-1], dim=2)
+            q, k, v = (z.view(b, t, self.n_heads, -1).transpose(1, 2) for z in (q, k, v))  # (batch, h, tokens, dc)
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2).reshape(b, t, -1)
+            x = x + bl["c_proj"](y)
+            x = x + bl["mlp_proj"](bl["gelu"](bl["c_fc"](bl["ln_2"](x))))
+        logits = self.lm_head(self.ln_f(x))  # (batch, tokens, vocab)
+        return F.cross_entropy(logits.view(-1, logits.size(-1)), alvo.view(-1))
+
+
+def _adamw_como_nanogpt(modelo, lr=1e-3):
+    params = [p for p in modelo.parameters() if p.requires_grad]
+    grupos = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": 0.1},
+              {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
+    return torch.optim.AdamW(grupos, lr=lr, betas=(0.9, 0.95))
+
+
+def carregar_nanogpt_local(caminho):
+    """Importa o ``model.py`` do nanoGPT de um caminho local (nunca baixa nada); ``None`` se o arquivo não existe."""
+    import importlib.util
+
+    caminho = Path(caminho)
+    if not caminho.is_file():
+        return None
+    spec = importlib.util.spec_from_file_location("nanogpt_model_local", caminho)
+    modulo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(modulo)
+    return modulo
+
+
+def _passo_de_treino(forward_perda, modelo, otimizador, entrada, alvo, autocast=None, clip=1.0):
+    """O passo de treino medido, igual para todas as variantes: zera, perda, backward, recorte, AdamW."""
+    contexto = autocast if autocast is not None else contextlib.nullcontext()
 
     def passo():
         otimizador.zero_grad(set_to_none=True)
-        perda_do_batch(modelo, entrada, alvo).backward()
+        with contexto:
+            perda = forward_perda(entrada, alvo)
+        perda.backward()
+        torch.nn.utils.clip_grad_norm_(modelo.parameters(), clip)
         otimizador.step()
+        return perda.detach()
 
-    passo()  # aquecimento
-    tempos = []
-    for _ in range(passos):
-        inicio = time.perf_counter()
-        passo()
-        tempos.append(time.perf_counter() - inicio)
-    segundos = statistics.median(tempos)
-    tokens = batch * t
-    return {"segundos_por_passo": segundos, "tokens_por_s": tokens / segundos,
-            "flops_por_s": flops_por_token_treino(modelo, cfg) * tokens / segundos,
-            "parametros": sum(p.numel() for p in modelo.parameters())}
+    return passo
 
 
-def medir_pico_matmul(n: int = 1024, repeticoes: int = 8) -> float:
+def variantes_de_treino(cfg: dict, entrada, alvo, compilar: bool = False, nanogpt=None) -> dict:
+    """``{nome: (passo, modelo)}`` das variantes medidas lado a lado, todas com a mesma configuração e o mesmo batch.
+
+    A primeira é a referência das razões (o equivalente ao nanoGPT). ``nanogpt``: o módulo ``model.py`` do nanoGPT
+    (de :func:`carregar_nanogpt_local`), se houver um em disco.
+    """
+    variantes = {}
+    fixar_semente(123)
+    ref = ModeloEstiloNanoGPT(cfg).train()
+    variantes["equivalente ao nanoGPT (fp32)"] = (
+        _passo_de_treino(ref, ref, _adamw_como_nanogpt(ref), entrada, alvo), ref)
+    if nanogpt is not None:
+        fixar_semente(123)
+        original = nanogpt.GPT(nanogpt.GPTConfig(block_size=cfg["context_length"], vocab_size=cfg["vocab_size"],
+                                                 n_layer=cfg["n_layers"], n_head=cfg["n_heads"], n_embd=cfg["d_model"],
+                                                 dropout=0.0, bias=True)).train()
+        with contextlib.redirect_stdout(io.StringIO()):  # o nanoGPT imprime contagens ao montar o otimizador
+            opt = original.configure_optimizers(0.1, 1e-3, (0.9, 0.95), "cpu")
+        variantes["model.py do nanoGPT (fp32)"] = (
+            _passo_de_treino(lambda x, y: original(x, y)[1], original, opt, entrada, alvo), original)
+    fixar_semente(123)
+    didatico = criar_modelo_gpt(dict(cfg, atencao_rapida=False, caminho_rapido=False)).train()
+    variantes["didático (caps. 3–4)"] = (
+        _passo_de_treino(lambda x, y: perda_do_batch(didatico, x, y), didatico, criar_otimizador(didatico, 1e-3),
+                         entrada, alvo), didatico)
+    fixar_semente(123)
+    nosso = criar_modelo_gpt(cfg).train()
+    variantes["caminho rápido (fp32)"] = (
+        _passo_de_treino(lambda x, y: perda_do_batch(nosso, x, y), nosso, criar_otimizador(nosso, 1e-3), entrada,
+                         alvo), nosso)
+    if cpu_tem_bf16():
+        fixar_semente(123)
+        nosso_bf16 = criar_modelo_gpt(cfg).train()
+        autocast, _, _ = precisao_para("cpu", bf16_na_cpu=True)
+        variantes["caminho rápido + bf16 (autocast)"] = (
+            _passo_de_treino(lambda x, y: perda_do_batch(nosso_bf16, x, y), nosso_bf16,
+                             criar_otimizador(nosso_bf16, 1e-3), entrada, alvo, autocast), nosso_bf16)
+    if compilar:
+        fixar_semente(123)
+        nosso_c = criar_modelo_gpt(cfg).train()
+        compilado = torch.compile(nosso_c)
+        variantes["caminho rápido + torch.compile"] = (
+            _passo_de_treino(lambda x, y: perda_do_batch(compilado, x, y), nosso_c, criar_otimizador(nosso_c, 1e-3),
+                             entrada, alvo), nosso_c)
+    return variantes
+
+
+def medir_pico_matmul(n: int = 1024, repeticoes: int = 3) -> float:
     """GFLOP/s da melhor de ``repeticoes`` multiplicações ``(n × n) @ (n × n)`` em fp32 (``2·n³`` FLOPs cada).
 
     Uma matmul grande e quadrada é o melhor caso da CPU: o número serve de "pico prático" para o MFU.
@@ -132,34 +241,137 @@ def medir_pico_matmul(n: int = 1024, repeticoes: int = 8) -> float:
     return 2 * n**3 / melhor / 1e9
 
 
-# ----------------------------------------------------------------------------------------------------------------
-# 3: KV cache (o gerar_texto do capítulo 5)
-# ----------------------------------------------------------------------------------------------------------------
+def medir_treino_lado_a_lado(cfg: dict, batch: int, rodadas: int, passos_por_rodada: int = 1, n_matmul: int = 1024,
+                             compilar: bool = False, nanogpt=None, ids=None, mostrar: bool = False) -> dict:
+    """Tokens/s do passo de treino de cada variante, em rodadas INTERCALADAS, e o MFU de cada rodada.
 
-
-def medir_kv_cache(cfg: dict, tokens_prompt: int, repeticoes: int = 1, semente: int = 123):
-    """Tokens/s da geração gulosa sem e com KV cache, preenchendo o contexto inteiro depois do prompt.
-
-    Devolve ``{"sem_cache", "com_cache", "iguais", "tokens_novos"}``. O modelo tem pesos aleatórios: para medir
-    velocidade e conferir igualdade, não faz diferença.
+    Em cada rodada, o pico de matmul é medido de novo e cada variante dá ``passos_por_rodada`` passos, uma depois da
+    outra: numa máquina dividida, uma variação da carga atinge todas as variantes na mesma rodada, e a razão entre
+    elas (calculada rodada a rodada) fica estável. ``ids``: tokens de texto de verdade para o batch (senão,
+    aleatórios). Devolve ``{"variantes": {nome: {...}}, "pico": (mediana, min, max), "carga": texto,
+    "compilacao_s": segundos}``; cada variante tem ``tokens_por_s``, ``razao`` e ``mfu`` como ``(mediana, min, max)``
+    e ``perda_final`` (depois de todos os passos no mesmo batch: fp32 e bf16 devem ficar perto).
     """
-    fixar_semente(semente)
-    modelo = criar_modelo_gpt(dict(cfg, atencao_rapida=True)).eval()
-    gerador = torch.Generator().manual_seed(semente)
-    ids = torch.randint(0, cfg["vocab_size"], (1, tokens_prompt), generator=gerador)  # (1, tokens_prompt)
-    novos = cfg["context_length"] - tokens_prompt
-    resultado = {"tokens_novos": novos}
-    saidas = {}
-    for nome, usar_cache in (("sem_cache", False), ("com_cache", True)):
-        gerar_texto(modelo, ids, 2, usar_cache=usar_cache)  # aquecimento
-        melhor = float("inf")
-        for _ in range(repeticoes):
+    t = cfg["context_length"]
+    if ids is None:
+        ids = torch.randint(0, cfg["vocab_size"], (batch * t + 1,), generator=torch.Generator().manual_seed(123))
+    ids = ids[: batch * t + 1]
+    entrada, alvo = ids[:-1].reshape(batch, t), ids[1:].reshape(batch, t)  # (batch, tokens)
+    variantes = variantes_de_treino(cfg, entrada, alvo, compilar=compilar, nanogpt=nanogpt)
+    compilacao = 0.0
+    for nome, (passo, _) in variantes.items():  # aquecimento (e compilação)
+        inicio = time.perf_counter()
+        passo()
+        if "compile" in nome:
+            compilacao = time.perf_counter() - inicio
+        passo()
+    flops = {nome: flops_por_token_treino(m, cfg) * batch * t for nome, (_, m) in variantes.items()}
+    tempos = {nome: [] for nome in variantes}
+    picos, perdas = [], {}
+    for rodada in range(rodadas):
+        picos.append(medir_pico_matmul(n_matmul))
+        for nome, (passo, _) in variantes.items():
             inicio = time.perf_counter()
-            saidas[nome] = gerar_texto(modelo, ids, novos, usar_cache=usar_cache)
-            melhor = min(melhor, time.perf_counter() - inicio)
-        resultado[nome] = novos / melhor
-    resultado["iguais"] = bool(torch.equal(saidas["sem_cache"], saidas["com_cache"]))
+            for _ in range(passos_por_rodada):
+                perdas[nome] = passo()
+            tempos[nome].append((time.perf_counter() - inicio) / passos_por_rodada)
+        if mostrar:
+            print(f"   rodada {rodada + 1}/{rodadas} ({carga_da_maquina()})", flush=True)
+    referencia = next(iter(variantes))
+    resultado = {"variantes": {}, "pico": _mediana_e_faixa(picos), "carga": carga_da_maquina(),
+                 "compilacao_s": compilacao}
+    for nome in variantes:
+        resultado["variantes"][nome] = {
+            "tokens_por_s": _mediana_e_faixa([batch * t / s for s in tempos[nome]]),
+            "razao": _mediana_e_faixa([r / s for r, s in zip(tempos[referencia], tempos[nome])]),
+            "mfu": _mediana_e_faixa([100 * flops[nome] / s / 1e9 / p for s, p in zip(tempos[nome], picos)]),
+            "perda_final": float(perdas[nome]),
+        }
     return resultado
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# 3: geração gulosa lado a lado (gerar_texto do capítulo 5 x transformers)
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def para_gpt2_do_transformers(modelo, cfg: dict):
+    """Um ``GPT2LMHeadModel`` do ``transformers`` com os MESMOS pesos do nosso modelo (configuração do mesmo tamanho).
+
+    O GPT-2 guarda as camadas como ``Conv1D`` (matriz transposta) e a GELU dele (``gelu_new``) é a mesma aproximação
+    por tangente da nossa. Com os mesmos pesos, a geração gulosa dos dois tem de dar os mesmos tokens.
+    """
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    config = GPT2Config(vocab_size=cfg["vocab_size"], n_positions=cfg["context_length"], n_embd=cfg["d_model"],
+                        n_layer=cfg["n_layers"], n_head=cfg["n_heads"], resid_pdrop=0.0, embd_pdrop=0.0,
+                        attn_pdrop=0.0, layer_norm_epsilon=1e-5, tie_word_embeddings=True,
+                        bos_token_id=None, eos_token_id=None)  # sem token de fim: gera sempre os n tokens
+    hf = GPT2LMHeadModel(config).eval()
+    d = cfg["d_model"]
+    with torch.no_grad():
+        hf.transformer.wte.weight.copy_(modelo.emb_tokens.weight)
+        hf.transformer.wpe.weight.copy_(modelo.emb_posicoes.weight)
+        for bloco, h in zip(modelo.blocos, hf.transformer.h):
+            h.ln_1.weight.copy_(bloco.norm1.escala), h.ln_1.bias.copy_(bloco.norm1.deslocamento)
+            h.ln_2.weight.copy_(bloco.norm2.escala), h.ln_2.bias.copy_(bloco.norm2.deslocamento)
+            h.attn.c_attn.weight.copy_(bloco.atencao.qkv.weight.T)
+            h.attn.c_attn.bias.copy_(bloco.atencao.qkv.bias if bloco.atencao.qkv.bias is not None else torch.zeros(3 * d))
+            h.attn.c_proj.weight.copy_(bloco.atencao.proj_saida.weight.T)
+            h.attn.c_proj.bias.copy_(bloco.atencao.proj_saida.bias)
+            h.mlp.c_fc.weight.copy_(bloco.ff.camadas[0].weight.T), h.mlp.c_fc.bias.copy_(bloco.ff.camadas[0].bias)
+            h.mlp.c_proj.weight.copy_(bloco.ff.camadas[2].weight.T), h.mlp.c_proj.bias.copy_(bloco.ff.camadas[2].bias)
+        hf.transformer.ln_f.weight.copy_(modelo.norm_final.escala)
+        hf.transformer.ln_f.bias.copy_(modelo.norm_final.deslocamento)
+    return hf
+
+
+def medir_geracao_lado_a_lado(cfg: dict, tokens_prompt: int, tokens_novos: int, rodadas: int = 3,
+                              semente: int = 123, mostrar: bool = False) -> dict:
+    """Tokens/s da geração gulosa: ``transformers`` ``generate(use_cache=True)`` x ``gerar_texto`` com e sem cache.
+
+    Os três com os mesmos pesos (:func:`para_gpt2_do_transformers`), em rodadas intercaladas; confere que os tokens
+    gerados são idênticos. Devolve ``{"variantes": {nome: {"tokens_por_s", "razao"}}, "iguais", "tokens_novos",
+    "carga"}`` (tuplas ``(mediana, min, max)``; razões contra o ``transformers``, rodada a rodada).
+    """
+    tokens_novos = min(tokens_novos, cfg["context_length"] - tokens_prompt)  # tudo cabe no contexto (sem deslizar)
+    fixar_semente(semente)
+    modelo = criar_modelo_gpt(cfg).eval()
+    hf = para_gpt2_do_transformers(modelo, cfg)
+    ids = torch.randint(0, cfg["vocab_size"], (1, tokens_prompt), generator=torch.Generator().manual_seed(semente))
+
+    def transformers_generate(n):
+        with torch.no_grad():
+            return hf.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=n,
+                               do_sample=False, use_cache=True, pad_token_id=0)
+
+    variantes = {"transformers generate (com cache)": transformers_generate,
+                 "gerar_texto com cache": lambda n: gerar_texto(modelo, ids, n, usar_cache=True),
+                 "gerar_texto sem cache (só a última posição)": lambda n: gerar_texto(modelo, ids, n, usar_cache=False)}
+    import transformers
+
+    verbosidade = transformers.logging.get_verbosity()
+    transformers.logging.set_verbosity_error()  # sem avisos de configuração de geração na saída
+    try:
+        for f in variantes.values():
+            f(2)  # aquecimento
+        tempos = {nome: [] for nome in variantes}
+        saidas = {}
+        for rodada in range(rodadas):
+            for nome, f in variantes.items():
+                inicio = time.perf_counter()
+                saidas[nome] = f(tokens_novos)
+                tempos[nome].append(time.perf_counter() - inicio)
+            if mostrar:
+                print(f"   rodada {rodada + 1}/{rodadas} ({carga_da_maquina()})", flush=True)
+    finally:
+        transformers.logging.set_verbosity(verbosidade)
+    referencia = next(iter(variantes))
+    iguais = all(torch.equal(saidas[referencia], s) for s in saidas.values())
+    return {"variantes": {nome: {"tokens_por_s": _mediana_e_faixa([tokens_novos / s for s in tempos[nome]]),
+                                 "razao": _mediana_e_faixa([r / s for r, s in zip(tempos[referencia], tempos[nome])])}
+                          for nome in variantes},
+            "iguais": iguais, "tokens_novos": tokens_novos, "carga": carga_da_maquina()}
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -196,15 +408,20 @@ def medir_bpe(n_caracteres: int, repeticoes_tiktoken: int = 3) -> dict:
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def _linha(grupo, variante, valor, unidade, razao=None, obs=""):
-    return {"grupo": grupo, "variante": variante, "valor": valor, "unidade": unidade, "razao": razao, "obs": obs}
+def _linha(grupo, variante, valor, unidade, razao=None, obs="", faixa=None):
+    """Uma linha da tabela; ``faixa``: ``(mín., máx.)`` da razão (ou do valor, sem razão) nas rodadas."""
+    return {"grupo": grupo, "variante": variante, "valor": valor, "unidade": unidade, "razao": razao, "obs": obs,
+            "faixa": faixa}
 
 
-def medir_desempenho(rapido: bool | None = None, threads: int | None = None, mostrar: bool = False) -> list[dict]:
-    """Roda as quatro medidas e devolve as linhas da tabela.
+def medir_desempenho(rapido: bool | None = None, threads: int | None = None, mostrar: bool = False,
+                     nanogpt=None) -> list[dict]:
+    """Roda as medidas e devolve as linhas da tabela.
 
-    Cada linha: ``{"grupo", "variante", "valor", "unidade", "razao", "obs"}``; ``razao`` compara a variante com a
-    primeira do grupo (ex.: 1,8 = 1,8× mais rápida). ``rapido=None`` segue ``LLM_DO_ZERO_RAPIDO``.
+    Cada linha: ``{"grupo", "variante", "valor", "unidade", "razao", "obs"}``; ``valor`` é a mediana das rodadas e
+    ``razao`` compara a variante com a primeira do grupo (mediana das razões rodada a rodada; ex.: 1,8 = 1,8× mais
+    rápida), com a faixa mín.–máx. na observação. ``rapido=None`` segue ``LLM_DO_ZERO_RAPIDO``. ``nanogpt``: o
+    ``model.py`` do nanoGPT carregado de um arquivo local (:func:`carregar_nanogpt_local`), se você tiver um.
 
     ``threads``: threads de CPU do PyTorch durante as medidas (o valor anterior volta no fim). ``None`` usa 1 no
     modo rápido — numa máquina ocupada por outros programas, várias threads esperam umas pelas outras e o tempo
@@ -215,12 +432,16 @@ def medir_desempenho(rapido: bool | None = None, threads: int | None = None, mos
     threads = (1 if rapido else threads_antes) if threads is None else threads
     torch.set_num_threads(threads)
     try:
-        return _medir_tudo(rapido, mostrar)
+        return _medir_tudo(rapido, mostrar, nanogpt)
     finally:
         torch.set_num_threads(threads_antes)
 
 
-def _medir_tudo(rapido: bool, mostrar: bool) -> list[dict]:
+def _faixa(intervalo, sufixo="") -> str:
+    return f"{_numero(intervalo[1])}–{_numero(intervalo[2])}{sufixo}"
+
+
+def _medir_tudo(rapido: bool, mostrar: bool, nanogpt=None) -> list[dict]:
     tam = tamanhos(rapido)
     cfg = tam["cfg"]
     linhas = []
@@ -231,36 +452,44 @@ def _medir_tudo(rapido: bool, mostrar: bool) -> list[dict]:
 
     descricao = (f"d_model={cfg['d_model']}, {cfg['n_layers']} camadas, {cfg['n_heads']} cabeças, "
                  f"contexto {cfg['context_length']}, batch {tam['batch']}")
-    avisar(f"1/4 passo de treino ({descricao}) ...")
-    didatico = medir_passo_de_treino(dict(cfg, atencao_rapida=False), tam["batch"], tam["passos_treino"])
-    rapida = medir_passo_de_treino(dict(cfg, atencao_rapida=True), tam["batch"], tam["passos_treino"])
-    linhas.append(_linha("treino", "atenção didática (cap. 4)", didatico["tokens_por_s"], "tokens/s", 1.0,
-                         descricao))
-    linhas.append(_linha("treino", "AtencaoRapida (QKV fundida + SDPA)", rapida["tokens_por_s"], "tokens/s",
-                         rapida["tokens_por_s"] / didatico["tokens_por_s"],
-                         f"{_numero(rapida['parametros'])} parâmetros nos dois"))
+    avisar(f"1/3 passo de treino lado a lado, {tam['rodadas']} rodadas intercaladas ({descricao}; {carga_da_maquina()}) ...")
+    tokenizador = tokenizador_machado(N_FUSOES_BASE).para_tiktoken()
+    texto = corpus_machado("validacao")[: 8 * tam["batch"] * cfg["context_length"]]
+    ids = torch.tensor(tokenizador.encode(texto, allowed_special="all"))  # o batch é texto de verdade
+    treino = medir_treino_lado_a_lado(cfg, tam["batch"], tam["rodadas"], tam["passos_por_rodada"], tam["n_matmul"],
+                                      compilar=tam["compilar"], nanogpt=nanogpt, ids=ids, mostrar=mostrar)
+    for i, (nome, v) in enumerate(treino["variantes"].items()):
+        perda = f"perda no fim {v['perda_final']:.3f}".replace(".", ",")
+        obs = f"{descricao}; {perda}" if i == 0 else f"razão {_faixa(v['razao'], '×')}; {perda}"
+        if "compile" in nome:
+            obs += f"; compilar levou {treino['compilacao_s']:.0f} s"
+        linhas.append(_linha("treino", nome, v["tokens_por_s"][0], "tokens/s", v["razao"][0], obs, v["razao"][1:]))
+    pico = treino["pico"]
+    linhas.append(_linha("matmul", f"pico fp32, n = {tam['n_matmul']}", pico[0], "GFLOP/s", None,
+                         f"{torch.get_num_threads()} thread(s); faixa {_faixa(pico)}"))
+    for nome, v in treino["variantes"].items():
+        if "bf16" in nome:
+            continue  # o pico medido é de fp32: um MFU de bf16 contra ele não é comparável
+        linhas.append(_linha("MFU", nome, v["mfu"][0], "% do pico", None, f"faixa {_faixa(v['mfu'], ' %')}",
+                             v["mfu"][1:]))
 
-    avisar(f"2/4 pico de matmul fp32 ({tam['n_matmul']} × {tam['n_matmul']}) ...")
-    pico = medir_pico_matmul(tam["n_matmul"], tam["repeticoes_matmul"])
-    linhas.append(_linha("matmul", f"pico fp32, n = {tam['n_matmul']}", pico, "GFLOP/s", None,
-                         f"{torch.get_num_threads()} thread(s)"))
-    for nome, medida in (("atenção didática", didatico), ("AtencaoRapida", rapida)):
-        gflops = medida["flops_por_s"] / 1e9
-        linhas.append(_linha("MFU", nome, 100 * gflops / pico, "% do pico", None, f"{_numero(gflops)} GFLOP/s úteis"))
+    avisar(f"2/3 geração gulosa lado a lado ({tam['tokens_novos']} tokens novos, {tam['rodadas_geracao']} rodadas) ...")
+    ger = medir_geracao_lado_a_lado(cfg, tam["tokens_prompt"], tam["tokens_novos"], tam["rodadas_geracao"],
+                                    mostrar=mostrar)
+    for i, (nome, v) in enumerate(ger["variantes"].items()):
+        obs = (f"{ger['tokens_novos']} tokens novos, mesmos pesos" if i == 0 else
+               f"razão {_faixa(v['razao'], '×')}; " + ("tokens idênticos" if ger["iguais"]
+                                                       else "ATENÇÃO: tokens diferentes"))
+        linhas.append(_linha("geração", nome, v["tokens_por_s"][0], "tokens/s", v["razao"][0], obs, v["razao"][1:]))
 
-    avisar("3/4 geração com e sem KV cache ...")
-    kv = medir_kv_cache(cfg, tam["tokens_prompt"], tam["repeticoes_geracao"])
-    linhas.append(_linha("KV cache", "sem cache", kv["sem_cache"], "tokens/s", 1.0,
-                         f"{kv['tokens_novos']} tokens novos, guloso"))
-    linhas.append(_linha("KV cache", "com cache", kv["com_cache"], "tokens/s", kv["com_cache"] / kv["sem_cache"],
-                         "tokens idênticos" if kv["iguais"] else "ATENÇÃO: tokens diferentes"))
-
-    avisar(f"4/4 tokenização de {tam['caracteres_bpe']:,} caracteres ...".replace(",", "."))
+    avisar(f"3/3 tokenização de {tam['caracteres_bpe']:,} caracteres ...".replace(",", "."))
     bpe = medir_bpe(tam["caracteres_bpe"])
     linhas.append(_linha("BPE", "TokenizadorBPE (Python puro)", bpe["python"], "caracteres/s", 1.0,
                          f"{bpe['tokens']:,} tokens".replace(",", ".")))
     linhas.append(_linha("BPE", "tiktoken (Rust), mesmas fusões", bpe["tiktoken"], "caracteres/s",
                          bpe["tiktoken"] / bpe["python"], "ids idênticos" if bpe["iguais"] else "ATENÇÃO: ids diferentes"))
+    linhas.append(_linha("máquina", "carga no fim das medidas", os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0,
+                         "processos na fila", None, carga_da_maquina()))
     return linhas
 
 
@@ -298,11 +527,13 @@ def imprimir_tabela(linhas: list[dict]) -> None:
 
 
 def criar_parser() -> argparse.ArgumentParser:
-    p = ParserPT(prog="desempenho.py", description="Mede velocidade de treino, MFU, KV cache e tokenização.")
+    p = ParserPT(prog="desempenho.py", description="Mede treino (lado a lado com um equivalente ao nanoGPT), MFU, geração (lado a lado com o transformers) e tokenização.")
     p.add_argument("--rapido", action="store_true", help="tamanhos pequenos (< 20 s); o mesmo que LLM_DO_ZERO_RAPIDO=1")
     p.add_argument("--threads", type=inteiro_positivo, default=None,
                    help="threads de CPU do PyTorch (padrão: 1 no modo rápido, as do sistema no completo)")
     p.add_argument("--json", type=Path, default=None, help="também grava as linhas neste arquivo JSON")
+    p.add_argument("--nanogpt", type=Path, default=None,
+                   help="caminho de um model.py do nanoGPT já baixado: acrescenta a linha dele ao treino lado a lado")
     return p
 
 
@@ -312,8 +543,13 @@ def main(argv=None) -> int:
     threads = args.threads if args.threads is not None else (1 if rapido else torch.get_num_threads())
     print(f"Modo {'RÁPIDO' if rapido else 'COMPLETO'} | PyTorch {torch.__version__} | "
           f"{threads} thread(s) nas medidas | {os.cpu_count()} CPU(s) lógicas", flush=True)
+    nanogpt = None
+    if args.nanogpt is not None:
+        nanogpt = carregar_nanogpt_local(args.nanogpt)
+        print(f"model.py do nanoGPT: {'carregado' if nanogpt else 'não encontrado; a linha dele fica de fora'} "
+              f"({args.nanogpt})", flush=True)
     inicio = time.perf_counter()
-    linhas = medir_desempenho(rapido=rapido, threads=threads, mostrar=True)
+    linhas = medir_desempenho(rapido=rapido, threads=threads, mostrar=True, nanogpt=nanogpt)
     print()
     imprimir_tabela(linhas)
     print(f"\nTempo total: {time.perf_counter() - inicio:.1f} s")

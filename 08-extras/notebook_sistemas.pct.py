@@ -17,7 +17,7 @@
 # O código de verdade mora em três scripts desta pasta, que também rodam sozinhos na linha de comando:
 # `ddp_pretreino.py`, `servidor.py` e `desempenho.py`. O notebook importa deles e mostra o que acontece.
 #
-# Tempo: modo rápido ≈ 1 min; modo completo ≈ 3 min em 2 núcleos de CPU. No modo completo o modelo ajustado do
+# Tempo: modo rápido ≈ 1 min; modo completo ≈ 5 min em 2 núcleos de CPU livres. No modo completo o modelo ajustado do
 # capítulo 7 vem pronto do repositório; no rápido (ou com outra receita) ele é refeito antes, com a receita do
 # capítulo 7 (no rápido, alguns segundos; no completo, vários minutos em CPU).
 
@@ -454,16 +454,27 @@ except OSError as erro:
 # ## 3. Desempenho como fato
 #
 # "A atenção fundida é mais rápida", "o KV cache acelera a geração", "o tiktoken é muito mais rápido": frases assim só
-# valem com números medidos, na máquina em questão. O `desempenho.py` mede quatro coisas numa execução só:
+# valem com números medidos, na máquina em questão — e contra alguém. O `desempenho.py` põe o **caminho rápido** do
+# curso (o que o `criar_modelo_gpt` do capítulo 5 monta: `AtencaoRapida`, `CamadaNormRapida`, `GELURapida` e o
+# AdamW "fused") lado a lado com referências de fora, na mesma configuração:
 #
-# 1. **tokens por segundo de um passo de treino** (forward + backward + AdamW) do modelo didático do capítulo 4
-#    (`AtencaoMultiCabeca`) contra o do capítulo 5 (`AtencaoRapida`: Q, K e V numa multiplicação só e o
-#    `scaled_dot_product_attention` do PyTorch), com a mesma configuração;
+# 1. **tokens por segundo de um passo de treino** (forward + backward + recorte do gradiente + AdamW) de um GPT
+#    escrito como o `model.py` do [nanoGPT](https://github.com/karpathy/nanoGPT) o organiza (`nn.LayerNorm`,
+#    `nn.GELU`, QKV fundida, `scaled_dot_product_attention`, o AdamW padrão do PyTorch na CPU), do modelo didático
+#    dos capítulos 3–4 e do caminho rápido — em fp32, com bfloat16 (autocast, se a CPU tiver bfloat16 em hardware) e,
+#    no modo completo, com `torch.compile`. O batch é texto de Machado; a "perda no fim" (depois de todos os passos
+#    no mesmo batch) mostra que as variantes aprendem igual;
 # 2. o **pico de GFLOP/s** de uma multiplicação de matrizes grande em fp32 e o **MFU** (*model FLOPs utilization*)
 #    de cada passo de treino: que fração desse pico o treino aproveita;
-# 3. a geração gulosa **sem e com KV cache** (das funções deste capítulo, em `extras.py`), conferindo que os tokens
-#    são idênticos;
+# 3. a **geração gulosa**: o `generate(use_cache=True)` do `transformers` (um `GPT2LMHeadModel` com os MESMOS pesos
+#    do nosso modelo) contra o nosso `gerar_texto` com e sem KV cache — sem cache, o modelo só aplica a cabeça de saída
+#    à última posição —, conferindo que os tokens são idênticos;
 # 4. o nosso **BPE em Python puro** contra as mesmas fusões no **tiktoken**, conferindo que os ids são idênticos.
+#
+# A máquina em que o curso roda é dividida com outros programas: um número de tempo isolado não quer dizer muito.
+# Por isso as variantes rodam em **rodadas intercaladas** (uma depois da outra, várias vezes): uma mudança de carga
+# atinge todas na mesma rodada, e a razão entre elas, calculada rodada a rodada, fica estável. A tabela mostra a
+# mediana, a faixa (mín.–máx.) das razões e a carga da máquina.
 #
 # Os FLOPs de um passo de treino vêm de uma conta clássica. Por token, cada peso de uma camada `Linear` custa 2 FLOPs
 # no forward (uma multiplicação e uma soma) e 4 no backward (o gradiente da entrada e o do peso): **6·N**. A atenção
@@ -488,34 +499,74 @@ del _gpt2
 linhas = medir_desempenho(mostrar=True)
 print()
 print(formatar_tabela(linhas))
+_medida = {(l["grupo"], l["variante"]): l for l in linhas}
 
 # %%
 _rotulos = [f"{l['grupo']}\n{l['variante'].split(' (')[0]}" for l in linhas if l["razao"] not in (None, 1.0)]
 _razoes = [l["razao"] for l in linhas if l["razao"] not in (None, 1.0)]
-fig, ax = plt.subplots(figsize=(7, 3.5))
-barras = ax.barh(_rotulos, _razoes, color=["#4C72B0", "#55A868", "#DD8452"][:len(_razoes)])
+fig, ax = plt.subplots(figsize=(8, 4.5))
+_cores = ["#4C72B0", "#55A868", "#DD8452", "#8172B3", "#C44E52", "#937860", "#DA8BC3"]
+barras = ax.barh(_rotulos, _razoes, color=[_cores[i % len(_cores)] for i in range(len(_razoes))])
 ax.bar_label(barras, labels=[f"{r:.1f}×".replace(".", ",") for r in _razoes], padding=3)
 ax.axvline(1, color="gray", lw=1, ls="--")
 ax.set_xscale("log")
-ax.set_xlabel("quantas vezes mais rápido que a versão simples (escala log)")
+ax.set_xlabel("quantas vezes mais rápido que a 1ª linha do grupo (escala log)")
 ax.set_title("Ganhos medidos nesta máquina")
 plt.tight_layout()
 plt.show()
 
 # %% [markdown]
 # Como ler a tabela (os números exatos estão na saída acima e mudam de máquina para máquina e de execução para
-# execução; as razões são mais estáveis):
+# execução; as razões, calculadas rodada a rodada, são mais estáveis — e a carga impressa diz o quanto a máquina estava
+# ocupada; com carga maior que o número de CPUs, os valores absolutos caem muito):
 #
-# - **Treino**: a `AtencaoRapida` faz a mesma conta que a didática, mas com uma multiplicação QKV em vez de três e
-#   sem montar a matriz `t × t` de pesos para o backward. Num modelo pequeno como este, a maior parte do tempo vai
-#   para o feed-forward e a cabeça de saída, então o ganho do passo inteiro é modesto; ele cresce com o contexto.
-# - **MFU**: mesmo a versão rápida usa só uma fração do pico de matmul. Matrizes pequenas, LayerNorm, softmax,
+# - **Treino**: o caminho rápido faz a mesma conta que o didático (os testes conferem forward e gradientes a menos de
+#   10⁻⁵), com menos núcleos por passo: a atenção num núcleo só, a LayerNorm e a GELU em um núcleo cada em vez de
+#   várias operações elemento a elemento, e o AdamW "fused" (todos os parâmetros numa chamada). Contra o equivalente
+#   ao nanoGPT, que já usa `nn.LayerNorm` e `scaled_dot_product_attention`, a diferença que sobra vem sobretudo do
+#   AdamW. A "perda no fim" parecida em todas as linhas mostra que as variantes aprendem igual.
+# - **bf16**: numa CPU com bfloat16 em hardware, as multiplicações de matrizes grandes ficam mais rápidas; com
+#   matrizes pequenas (o modo rápido), as conversões entre float32 e bfloat16 custam quase o que economizam.
+#   `torch.compile` (só no modo completo) funde operações; a compilação, uma vez só, aparece na observação.
+# - **MFU**: mesmo o caminho rápido usa só uma fração do pico de matmul. Matrizes pequenas, LayerNorm, softmax,
 #   GELU e o AdamW gastam tempo sem fazer "FLOPs de modelo". Em GPUs, treinos bem ajustados de modelos grandes
 #   chegam a 40–60 % de MFU; modelos pequenos ficam bem abaixo disso.
-# - **KV cache**: cada token novo processa só 1 posição em vez da sequência inteira. O ganho cresce com o número de
-#   tokens gerados — e os tokens saem idênticos.
+# - **Geração**: com os mesmos pesos, os tokens saem idênticos; o `generate` do `transformers` paga, a cada token,
+#   o custo de uma máquina geral (processadores de logits, critérios de parada, objetos de cache), e o nosso laço é
+#   curto. Sem cache, o `gerar_texto` passa a janela inteira pelos blocos, mas só aplica a cabeça de saída (a maior
+#   multiplicação do modelo) à última posição.
 # - **BPE**: as mesmas fusões, os mesmos ids; o laço em Python contra o núcleo em Rust do `tiktoken`. É por isso
 #   que o curso treina o BPE em Python (para entender) e codifica o corpus com o `tiktoken` (para trabalhar).
+
+# %%
+def _razao(grupo, variante, qual=0):
+    l = _medida.get((grupo, variante))
+    return None if l is None else round([l["razao"], *l["faixa"]][qual], 3)
+
+
+_desempenho = {
+    "treino_nanogpt_tokens_s": round(_medida[("treino", "equivalente ao nanoGPT (fp32)")]["valor"]),
+    "treino_rapido_tokens_s": round(_medida[("treino", "caminho rápido (fp32)")]["valor"]),
+    "razao_rapido_nanogpt": _razao("treino", "caminho rápido (fp32)"),
+    "razao_rapido_nanogpt_min": _razao("treino", "caminho rápido (fp32)", 1),
+    "razao_rapido_nanogpt_max": _razao("treino", "caminho rápido (fp32)", 2),
+    "razao_didatico_nanogpt": _razao("treino", "didático (caps. 3–4)"),
+    "razao_bf16_nanogpt": _razao("treino", "caminho rápido + bf16 (autocast)"),
+    "razao_compile_nanogpt": _razao("treino", "caminho rápido + torch.compile"),
+    "pico_gflops": round(_medida[("matmul", next(v for g, v in _medida if g == "matmul"))]["valor"], 1),
+    "mfu_rapido": round(_medida[("MFU", "caminho rápido (fp32)")]["valor"], 1),
+    "mfu_nanogpt": round(_medida[("MFU", "equivalente ao nanoGPT (fp32)")]["valor"], 1),
+    "geracao_transformers_tokens_s": round(_medida[("geração", "transformers generate (com cache)")]["valor"], 1),
+    "geracao_cache_tokens_s": round(_medida[("geração", "gerar_texto com cache")]["valor"], 1),
+    "razao_cache_transformers": _razao("geração", "gerar_texto com cache"),
+    "razao_cache_transformers_min": _razao("geração", "gerar_texto com cache", 1),
+    "razao_cache_transformers_max": _razao("geração", "gerar_texto com cache", 2),
+    "razao_sem_cache_transformers": _razao("geração", "gerar_texto sem cache (só a última posição)"),
+    "bpe_python_mcar_s": round(_medida[("BPE", "TokenizadorBPE (Python puro)")]["valor"] / 1e6, 2),
+    "bpe_tiktoken_mcar_s": round(_medida[("BPE", "tiktoken (Rust), mesmas fusões")]["valor"] / 1e6, 1),
+    "carga_maquina": round(_medida[("máquina", "carga no fim das medidas")]["valor"], 1),
+}
+_desempenho = {k: v for k, v in _desempenho.items() if v is not None}  # o torch.compile só roda no completo
 
 # %%
 print(f"Tempo do notebook até aqui (sem os exercícios): {time.perf_counter() - inicio_notebook:.0f} s")
@@ -544,17 +595,7 @@ _resultados_sistemas = {
     "razao_abandonados_max": max(_latencias_depois) / _ociosas[2],
     "abandonados_200": sum(status == 200 for status, _ in _depois),
 }
-# a tabela de desempenho: o valor e a razão de cada linha
-_chaves_desempenho = {("treino", 0): "treino_didatica", ("treino", 1): "treino_rapida", ("matmul", 0): "pico_matmul",
-                      ("MFU", 0): "mfu_didatica", ("MFU", 1): "mfu_rapida", ("KV cache", 0): "kv_sem_cache",
-                      ("KV cache", 1): "kv_com_cache", ("BPE", 0): "bpe_python_milhoes",
-                      ("BPE", 1): "bpe_tiktoken_milhoes"}  # BPE: milhões de caracteres por segundo
-for _grupo in dict.fromkeys(l["grupo"] for l in linhas):
-    for _i, _linha in enumerate(l for l in linhas if l["grupo"] == _grupo):
-        _chave = _chaves_desempenho[(_grupo, _i)]
-        _resultados_sistemas[_chave] = _linha["valor"] / (1e6 if _grupo == "BPE" else 1)
-        if _linha["razao"] is not None and _i > 0:
-            _resultados_sistemas[_chave.removesuffix("_milhoes") + "_razao"] = _linha["razao"]
+_resultados_sistemas.update(_desempenho)  # a tabela de desempenho (seção 4)
 salvar_resultados("notebook_sistemas", _resultados_sistemas)
 
 # %% [markdown]
@@ -571,7 +612,8 @@ salvar_resultados("notebook_sistemas", _resultados_sistemas)
 #   quando há vários pedidos ao mesmo tempo, e a contrapressão (fila limitada, prazo, desistência do cliente) impede
 #   que essa fila segure o servidor. Falar a API da OpenAI, com streaming, põe o modelo ao alcance de qualquer
 #   cliente pronto.
-# - **Medir**: tokens por segundo, MFU (FLOPs úteis ÷ pico), KV cache e tokenização — com números desta máquina e
+# - **Medir**: tokens por segundo, MFU (FLOPs úteis ÷ pico), geração e tokenização — lado a lado com referências de
+#   fora (um equivalente ao nanoGPT, o `transformers`), em rodadas intercaladas, com a carga da máquina impressa, e
 #   conferindo, sempre, que a versão rápida dá o mesmo resultado que a simples.
 #
 # ## Exercícios
@@ -634,8 +676,9 @@ else:
 #
 # ---
 #
-# As saídas salvas neste notebook vêm de uma execução no **modo completo**, em 2 núcleos de CPU: o modelo de
-# instruções do capítulo 7 e as medidas de desempenho em tamanho maior. No modo rápido (`LLM_DO_ZERO_RAPIDO=1`,
-# usado pelos testes) o modelo de instruções é minúsculo e as medidas são menores.
+# As saídas salvas nesta versão do notebook vêm de uma execução no **modo rápido** (`LLM_DO_ZERO_RAPIDO=1`, o mesmo
+# dos testes), numa máquina muito ocupada: o modelo de instruções é minúsculo e as medidas são pequenas e lentas. No
+# modo completo entram o modelo de instruções do capítulo 7 e as medidas de desempenho em tamanho maior (com
+# `torch.compile`); reexecute com `python ferramentas/curso.py executar --so 08-extras/notebook_sistemas.ipynb`.
 #
 # **Voltar:** [README do capítulo 8](README.md) · [Ideias futuras](ideias-futuras.md)

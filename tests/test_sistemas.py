@@ -249,22 +249,58 @@ def test_desempenho_rapido_devolve_linhas_sensatas(monkeypatch):
     import desempenho
 
     pequenos = desempenho.tamanhos(True)
-    pequenos.update(cfg=dict(pequenos["cfg"], context_length=32, d_model=32, n_layers=1), batch=2, passos_treino=1,
-                    n_matmul=256, repeticoes_matmul=2, tokens_prompt=4, caracteres_bpe=2000)
+    pequenos.update(cfg=dict(pequenos["cfg"], context_length=32, d_model=32, n_layers=1), batch=2, rodadas=2,
+                    passos_por_rodada=1, n_matmul=256, tokens_prompt=4, tokens_novos=8, rodadas_geracao=1,
+                    caracteres_bpe=2000, compilar=False)
     monkeypatch.setattr(desempenho, "tamanhos", lambda rapido: pequenos)
     linhas = desempenho.medir_desempenho(rapido=True)
     grupos = {l["grupo"] for l in linhas}
-    assert {"treino", "matmul", "MFU", "BPE", "KV cache"} <= grupos
+    assert {"treino", "matmul", "MFU", "BPE", "geração", "máquina"} <= grupos
     for l in linhas:
-        assert l["valor"] > 0 and math.isfinite(l["valor"]), l
+        assert l["valor"] >= 0 and math.isfinite(l["valor"]), l
         assert l["razao"] is None or l["razao"] > 0
+    treino = [l for l in linhas if l["grupo"] == "treino"]
+    assert treino[0]["variante"].startswith("equivalente ao nanoGPT") and treino[0]["razao"] == 1.0
+    assert "caminho rápido (fp32)" in {l["variante"] for l in treino}
+    for l in treino[1:]:
+        assert l["faixa"][0] <= l["razao"] <= l["faixa"][1], l  # a mediana fica dentro da faixa das rodadas
     mfu = [l["valor"] for l in linhas if l["grupo"] == "MFU"]
-    assert len(mfu) == 2 and all(0 < v < 500 for v in mfu)  # % do pico (com tamanhos minúsculos, só a ordem conta)
+    assert len(mfu) == 3 and all(0 < v < 500 for v in mfu)  # % do pico (com tamanhos minúsculos, só a ordem conta)
     bpe = [l for l in linhas if l["grupo"] == "BPE"]
     assert bpe[1]["obs"] == "ids idênticos"
-    assert [l for l in linhas if l["grupo"] == "KV cache"][1]["obs"] == "tokens idênticos"
+    geracao = [l for l in linhas if l["grupo"] == "geração"]
+    assert geracao[0]["variante"].startswith("transformers") and len(geracao) == 3
+    assert all(l["obs"].endswith("tokens idênticos") for l in geracao[1:]), geracao
     tabela = desempenho.formatar_tabela(linhas)
     assert "razão" in tabela and "tokens/s" in tabela
+
+
+def test_equivalente_nanogpt_e_transformers_fazem_a_mesma_conta():
+    """As referências da tabela são justas: o GPT "estilo nanoGPT" dá a perda de um cálculo direto, e o
+    GPT2LMHeadModel com os nossos pesos dá os mesmos logits que o nosso modelo."""
+    import llm_do_zero as m
+    import torch.nn.functional as F
+    from desempenho import ModeloEstiloNanoGPT, para_gpt2_do_transformers
+
+    cfg = dict(m.GPT_BASE_RAPIDO, vocab_size=40, context_length=12, d_model=16, n_heads=2, n_layers=2)
+    torch.manual_seed(0)
+    ids = torch.randint(0, 40, (2, 12))
+    ref = ModeloEstiloNanoGPT(cfg)
+    assert ref.lm_head.weight is ref.wte.weight
+    x = ref.wte(ids) + ref.wpe(torch.arange(12))
+    for bl in ref.blocos:
+        q, k, v = bl["c_attn"](bl["ln_1"](x)).split(16, dim=2)
+        q, k, v = (z.view(2, 12, 2, 8).transpose(1, 2) for z in (q, k, v))
+        pesos = (q @ k.transpose(2, 3) / 8 ** 0.5).masked_fill(torch.ones(12, 12).triu(1).bool(), float("-inf"))
+        x = x + bl["c_proj"]((pesos.softmax(-1) @ v).transpose(1, 2).reshape(2, 12, 16))
+        x = x + bl["mlp_proj"](F.gelu(bl["c_fc"](bl["ln_2"](x))))
+    esperado = F.cross_entropy(ref.lm_head(ref.ln_f(x)).flatten(0, 1), ids.flatten())
+    assert torch.allclose(ref(ids, ids), esperado, atol=1e-5)
+
+    nosso = m.criar_modelo_gpt(cfg).eval()
+    hf = para_gpt2_do_transformers(nosso, cfg)
+    with torch.no_grad():
+        assert torch.allclose(hf(ids).logits, nosso(ids), atol=1e-5)
 
 
 def test_flops_por_token():
