@@ -750,7 +750,7 @@ def treinar_por_passos(modelo, proximo_lote, calcular_perda, passos: int, lr_max
             torch.nn.utils.clip_grad_norm_(modelo.parameters(), clip)
         otimizador.step()
         historico["perda"].append(perda.item())
-        historico["perda_auxiliar"].append(float(auxiliar))
+        historico["perda_auxiliar"].append(float(auxiliar.detach()))
     historico["tempo_s"] = time.perf_counter() - inicio
     return historico
 

@@ -1221,17 +1221,19 @@ plt.show()
 # %%
 resultados.update({
     "d_model": D_MODEL, "tokens_orcamento": TOKENS_ORCAMENTO, "passos_numeros": PASSOS_NUM,
-    "seq2seq_acerto": comparacao_num["codificador-decodificador"]["teste"],
-    "gpt_numeros_acerto": comparacao_num["GPT (só decodificador)"]["teste"],
+    "seq2seq_acerto_pct": 100 * comparacao_num["codificador-decodificador"]["teste"],
+    "gpt_numeros_acerto_pct": 100 * comparacao_num["GPT (só decodificador)"]["teste"],
     "seq2seq_parametros": contar_parametros(seq2seq), "gpt_numeros_parametros": contar_parametros(gpt_num),
     "seq2seq_tokens_s": vazao_num["codificador-decodificador"]["tokens_s"],
     "gpt_numeros_tokens_s": vazao_num["GPT (só decodificador)"]["tokens_s"],
-    "seq2seq_razao": vazao_num["codificador-decodificador"]["razao"],
-    "bert_acerto_token": acerto_token["BERT"], "gpt_acerto_token": acerto_token["GPT"],
-    "spam_gpt_ultimo": acuracia_spam["GPT, último token"], "spam_gpt_media": acuracia_spam["GPT, média dos tokens"],
-    "spam_bert_media": acuracia_spam["BERT, média dos tokens"],
-    "spam_bert_ultimo": acuracia_spam["BERT, último token"],
-    "spam_bow": acuracia_spam["saco de palavras (capítulo 6)"], "spam_teste_n": len(spam_teste),
+    "gpt_numeros_razao": vazao_num["GPT (só decodificador)"]["razao"],
+    "bert_acerto_token_pct": 100 * acerto_token["BERT"], "gpt_acerto_token_pct": 100 * acerto_token["GPT"],
+    "spam_gpt_ultimo_pct": 100 * acuracia_spam["GPT, último token"],
+    "spam_gpt_media_pct": 100 * acuracia_spam["GPT, média dos tokens"],
+    "spam_bert_media_pct": 100 * acuracia_spam["BERT, média dos tokens"],
+    "spam_bert_ultimo_pct": 100 * acuracia_spam["BERT, último token"],
+    "spam_bow_pct": 100 * acuracia_spam["saco de palavras (capítulo 6)"], "spam_teste_n": len(spam_teste),
+    "spam_margem_pct": 100 * _margem,
 })
 for _chave, _nome in (("moe_denso", "denso (4·d), o GPT"), ("moe_largo", "denso largo (8·d)"),
                       ("moe", "MoE 4 especialistas, top-2"), ("moe_sem_bal", "MoE sem balanceamento")):
@@ -1241,16 +1243,18 @@ for _chave, _nome in (("moe_denso", "denso (4·d), o GPT"), ("moe_largo", "denso
     resultados[f"{_chave}_tokens_s"] = vazao_moe[_nome]["tokens_s"]
     resultados[f"{_chave}_razao"] = vazao_moe[_nome]["razao"]
 for _chave, _nome in (("moe", "MoE 4 especialistas, top-2"), ("moe_sem_bal", "MoE sem balanceamento")):
-    resultados[f"{_chave}_uso_max"] = max(u.max().item() for u in _usos[_nome])
-    resultados[f"{_chave}_uso_min"] = min(u.min().item() for u in _usos[_nome])
+    resultados[f"{_chave}_uso_max_pct"] = 100 * max(u.max().item() for u in _usos[_nome])
+    resultados[f"{_chave}_uso_min_pct"] = 100 * min(u.min().item() for u in _usos[_nome])
 for _chave, _nome in zip(("gpt", "rope", "rmsnorm", "swiglu", "gqa", "llama"), modernos):
     for _campo in ("bpc", "parametros", "kv"):
         resultados[f"{_chave}_{_campo}"] = modernos[_nome][_campo]
+    resultados[f"{_chave}_delta_bpc"] = modernos[_nome]["bpc"] - _base["bpc"]
     resultados[f"{_chave}_tokens_s"] = vazao_moderno[_nome]["tokens_s"]
     resultados[f"{_chave}_razao"] = vazao_moderno[_nome]["razao"]
 resultados["tempo_total_s"] = time.perf_counter() - inicio_notebook
+resultados["tempo_cpu_s"] = time.process_time()
 salvar_resultados("notebook_arquiteturas", resultados)
-print(f"tempo total do notebook: {resultados['tempo_total_s']:.0f} s")
+print(f"tempo total do notebook: {resultados['tempo_total_s']:.0f} s de relógio, {resultados['tempo_cpu_s']:.0f} s de CPU")
 
 # %% [markdown]
 # ## Resumo

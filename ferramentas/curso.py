@@ -95,9 +95,11 @@ def numero(pasta: Path) -> int:
 
 
 def notebooks_do_capitulo(pasta: Path) -> list[Path]:
-    """``notebook.ipynb`` primeiro, depois ``notebook_<tema>.ipynb`` e por fim ``solucoes.ipynb`` (usa os anteriores)."""
+    """``notebook.ipynb`` primeiro, depois ``notebook_<tema>.ipynb`` e por fim ``solucoes.ipynb`` e
+    ``solucoes_<tema>.ipynb`` (as soluções usam o que os notebooks constroem)."""
     extras = sorted(p for p in pasta.glob("notebook_*.ipynb"))
-    todos = [pasta / "notebook.ipynb", *extras, pasta / "solucoes.ipynb"]
+    solucoes_extras = sorted(p for p in pasta.glob("solucoes_*.ipynb"))
+    todos = [pasta / "notebook.ipynb", *extras, pasta / "solucoes.ipynb", *solucoes_extras]
     return [p for p in todos if p.exists()]
 
 

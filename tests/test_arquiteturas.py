@@ -381,7 +381,7 @@ def test_sonda_linear_separa_classes_separaveis(ex):
     torch.manual_seed(0)
     x = torch.randn(200, 5)
     y = (x[:, 2] - 0.5 * x[:, 0] > 0).long()
-    prever = ex.sonda_linear(x[:150], y[:150])
+    prever = ex.sonda_linear(x[:150], y[:150], passos=150)
     assert (prever(x[150:]) == y[150:]).float().mean().item() >= 0.95
 
 

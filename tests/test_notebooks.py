@@ -14,8 +14,9 @@ def test_capitulos_tem_todos_os_arquivos():
         for nome in ("README.md", "notebook.ipynb", "links.md", "llm_do_zero.py"):
             assert (pasta / nome).is_file(), f"{pasta.name} sem {nome}"
         outros = [n.name for n in pasta.glob("*.ipynb") if n.name != "notebook.ipynb"]
-        assert all(re.fullmatch(r"notebook_[a-z_]+\.ipynb", n) for n in outros), (
-            f"{pasta.name}: notebooks extras devem se chamar notebook_<tema>.ipynb (o pytest só coleta esses): {outros}"
+        assert all(re.fullmatch(r"(notebook|solucoes)(_[a-z_]+)?\.ipynb", n) for n in outros), (
+            f"{pasta.name}: notebooks extras devem se chamar notebook_<tema>.ipynb e as soluções, solucoes.ipynb ou "
+            f"solucoes_<tema>.ipynb (o pytest só coleta esses): {outros}"
         )
 
 
