@@ -9,8 +9,11 @@ cada função, classe e constante aqui é uma célula marcada com a tag ``modulo
 """
 
 import copy
+import importlib.util
 import math
 import os
+import random
+import statistics
 import time
 import warnings
 from pathlib import Path
@@ -20,13 +23,21 @@ import torch.nn.functional as F
 from torch import nn
 
 from llm_do_zero import (
+    ARQUIVO_INSTRUCOES,
     AtencaoMultiCabeca,
     AtencaoRapida,
+    CamadaNorm,
+    FeedForward,
+    GELU,
     ModeloGPT,
     acuracia,
+    caminho_para_mostrar,
+    conferir_configuracao,
     criar_modelo_gpt,
     criar_otimizador,
     dispositivo_do_modelo,
+    id_fim_de_texto,
+    inicializar_pesos,
     lotes_sem_fim,
     modo_avaliacao,
     parametros_treinaveis,
@@ -360,6 +371,666 @@ class MediaDosTokens(nn.Module):
         logits = self.modelo(ids)  # (batch, tokens, n_classes)
         contagem = torch.arange(1, ids.shape[1] + 1, device=logits.device, dtype=logits.dtype)  # (tokens,)
         return logits.cumsum(dim=1) / contagem[None, :, None]  # (batch, tokens, n_classes): média acumulada
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Outras arquiteturas: uma atenção configurável (causal ou não, preenchimento, RoPE, GQA) e a atenção cruzada
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def tabela_rope(context_length: int, d_cabeca: int, base: float = 10000.0):
+    """Cossenos e senos da RoPE: ``(cos, sin)``, cada um ``(context_length, d_cabeca // 2)``.
+
+    O par de coordenadas ``i`` de um vetor na posição ``p`` gira pelo ângulo ``p · base^(-2i/d_cabeca)``: os
+    primeiros pares giram depressa (distâncias curtas), os últimos devagar (distâncias longas).
+    """
+    if d_cabeca % 2 != 0:
+        raise ValueError(f"A RoPE gira pares de coordenadas: d_cabeca precisa ser par (recebi {d_cabeca}).")
+    frequencias = base ** (-torch.arange(0, d_cabeca, 2, dtype=torch.float32) / d_cabeca)  # (d_cabeca/2,)
+    angulos = torch.arange(context_length, dtype=torch.float32)[:, None] * frequencias[None, :]  # (ctx, d_cabeca/2)
+    return torch.cos(angulos), torch.sin(angulos)
+
+
+def aplicar_rope(x, cos, sin):
+    """Gira ``x`` ``(..., tokens, d_cabeca)``: o par ``(x[i], x[i + d_cabeca/2])`` de cada posição, pelo seu ângulo.
+
+    ``cos`` e ``sin``: ``(tokens, d_cabeca // 2)``, de :func:`tabela_rope` (cortados nos ``tokens`` de ``x``).
+    """
+    metade = x.shape[-1] // 2
+    x1, x2 = x[..., :metade], x[..., metade:]  # as duas coordenadas de cada par
+    return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)  # (..., tokens, d_cabeca)
+
+
+class AtencaoModerna(nn.Module):
+    """Atenção multi-cabeça configurável: causal ou bidirecional, preenchimento, RoPE e GQA.
+
+    - ``causal=True``: cada token só vê os anteriores (GPT); ``False``: vê a sequência inteira (codificador, BERT);
+    - ``forward(x, mascara_chaves)``: ``mascara_chaves`` ``(batch, tokens)``, ``True`` nos tokens de verdade —
+      nenhum token olha para os de preenchimento;
+    - ``rope=True``: gira queries e keys pela posição (:func:`aplicar_rope`);
+    - ``n_grupos_kv``: quantas cabeças de key/value (``None`` = ``n_heads``, a atenção multi-cabeça de sempre);
+      cada uma é compartilhada por ``n_heads // n_grupos_kv`` cabeças de query.
+
+    Projeções: ``W_query`` (``d_model -> d_model``), ``W_kv`` (``d_model -> 2·n_grupos_kv·d_cabeca``: primeiro as
+    keys, depois os values) e ``proj_saida``.
+    """
+
+    def __init__(self, d_model: int, n_heads: int, context_length: int, n_grupos_kv=None, rope: bool = False,
+                 causal: bool = True, dropout: float = 0.0, qkv_bias: bool = False):
+        super().__init__()
+        if d_model % n_heads != 0:
+            raise ValueError(f"d_model ({d_model}) precisa ser divisível por n_heads ({n_heads}).")
+        n_grupos_kv = n_heads if n_grupos_kv is None else n_grupos_kv
+        if isinstance(n_grupos_kv, bool) or not isinstance(n_grupos_kv, int) or n_grupos_kv < 1 \
+                or n_heads % n_grupos_kv != 0:
+            raise ValueError(f"n_grupos_kv deve ser um inteiro >= 1 que divide n_heads = {n_heads} "
+                             f"(recebi {n_grupos_kv!r}).")
+        self.n_heads, self.n_grupos_kv, self.d_cabeca = n_heads, n_grupos_kv, d_model // n_heads
+        self.context_length, self.causal, self.rope, self.dropout = context_length, causal, rope, dropout
+        self.W_query = nn.Linear(d_model, d_model, bias=qkv_bias)
+        self.W_kv = nn.Linear(d_model, 2 * n_grupos_kv * self.d_cabeca, bias=qkv_bias)
+        self.proj_saida = nn.Linear(d_model, d_model)
+        if rope:
+            cos, sin = tabela_rope(context_length, self.d_cabeca)
+            self.register_buffer("cos", cos, persistent=False)
+            self.register_buffer("sin", sin, persistent=False)
+
+    def forward(self, x, mascara_chaves=None):
+        b, t, d = x.shape  # (batch, tokens, d_model)
+        if t > self.context_length:
+            raise ValueError(f"A entrada tem {t} tokens, mas esta atenção aceita no máximo "
+                             f"context_length={self.context_length}.")
+        q = self.W_query(x).view(b, t, self.n_heads, self.d_cabeca).transpose(1, 2)  # (batch, n_heads, tokens, d_cab)
+        kv = self.W_kv(x).view(b, t, 2, self.n_grupos_kv, self.d_cabeca)
+        k, v = kv.permute(2, 0, 3, 1, 4)  # cada um: (batch, n_grupos_kv, tokens, d_cabeca)
+        if self.rope:
+            q = aplicar_rope(q, self.cos[:t], self.sin[:t])
+            k = aplicar_rope(k, self.cos[:t], self.sin[:t])
+        repetir = self.n_heads // self.n_grupos_kv
+        if repetir > 1:  # cada cabeça de key/value serve a `repetir` cabeças de query seguidas
+            k = k.repeat_interleave(repetir, dim=1)  # (batch, n_heads, tokens, d_cabeca)
+            v = v.repeat_interleave(repetir, dim=1)
+        mascara = None
+        if mascara_chaves is not None:
+            if mascara_chaves.shape != (b, t):
+                raise ValueError(f"mascara_chaves deve ter shape {(b, t)} (batch, tokens), "
+                                 f"não {tuple(mascara_chaves.shape)}.")
+            mascara = mascara_chaves.bool()[:, None, None, :]  # (batch, 1, 1, tokens): quem pode ser olhado
+            if self.causal:
+                mascara = mascara & torch.ones(t, t, dtype=torch.bool, device=x.device).tril()
+        contexto = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mascara, is_causal=self.causal and mascara is None,
+            dropout_p=self.dropout if self.training else 0.0,
+        )  # (batch, n_heads, tokens, d_cabeca)
+        return self.proj_saida(contexto.transpose(1, 2).reshape(b, t, d))  # (batch, tokens, d_model)
+
+    def bytes_kv_por_token(self, bytes_por_numero: int = 4) -> int:
+        """Bytes que o KV cache guarda por token nesta camada: key e value de ``n_grupos_kv`` cabeças."""
+        return 2 * self.n_grupos_kv * self.d_cabeca * bytes_por_numero
+
+
+class AtencaoCruzada(nn.Module):
+    """Atenção cruzada do decodificador: as queries vêm do decodificador, as keys e os values, do codificador.
+
+    A conta é a do capítulo 3 (escores ``q·kᵀ/√d_cabeca`` → softmax → média ponderada dos values), escrita por
+    extenso, **sem máscara causal**: cada posição do decodificador pode olhar a frase de entrada inteira. Só os tokens
+    de preenchimento da entrada (``mascara_memoria`` ``False``) ficam de fora.
+    """
+
+    def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0, qkv_bias: bool = False):
+        super().__init__()
+        if d_model % n_heads != 0:
+            raise ValueError(f"d_model ({d_model}) precisa ser divisível por n_heads ({n_heads}).")
+        self.n_heads, self.d_cabeca = n_heads, d_model // n_heads
+        self.W_query = nn.Linear(d_model, d_model, bias=qkv_bias)
+        self.W_key = nn.Linear(d_model, d_model, bias=qkv_bias)
+        self.W_value = nn.Linear(d_model, d_model, bias=qkv_bias)
+        self.proj_saida = nn.Linear(d_model, d_model)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x, memoria, mascara_memoria=None):
+        b, t, d = x.shape  # x: (batch, tokens do decodificador, d_model)
+        s = memoria.shape[1]  # memoria: (batch, tokens da entrada, d_model)
+        q = self.W_query(x).view(b, t, self.n_heads, self.d_cabeca).transpose(1, 2)  # (batch, n_heads, t, d_cab)
+        k = self.W_key(memoria).view(b, s, self.n_heads, self.d_cabeca).transpose(1, 2)  # (batch, n_heads, s, d_cab)
+        v = self.W_value(memoria).view(b, s, self.n_heads, self.d_cabeca).transpose(1, 2)
+        escores = q @ k.transpose(-2, -1) / math.sqrt(self.d_cabeca)  # (batch, n_heads, t, s)
+        if mascara_memoria is not None:
+            escores = escores.masked_fill(~mascara_memoria.bool()[:, None, None, :], float("-inf"))
+        pesos = self.dropout(torch.softmax(escores, dim=-1))  # cada linha soma 1 sobre a entrada
+        contexto = (pesos @ v).transpose(1, 2).reshape(b, t, d)  # (batch, t, d_model)
+        return self.proj_saida(contexto)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Codificador-decodificador (o Transformer original) na tarefa "número por extenso -> algarismos"
+# ----------------------------------------------------------------------------------------------------------------
+
+
+class BlocoCodificador(nn.Module):
+    """Bloco do codificador: o ``BlocoTransformer`` do capítulo 4 com atenção **bidirecional** (pre-LN)."""
+
+    def __init__(self, cfg: dict):
+        super().__init__()
+        self.norm1 = CamadaNorm(cfg["d_model"])
+        self.atencao = AtencaoModerna(cfg["d_model"], cfg["n_heads"], cfg["context_length"], causal=False,
+                                      dropout=cfg["dropout"], qkv_bias=cfg["qkv_bias"])
+        self.norm2 = CamadaNorm(cfg["d_model"])
+        self.ff = FeedForward(cfg["d_model"])
+        self.drop_residual = nn.Dropout(cfg["dropout"])
+
+    def forward(self, x, mascara=None):
+        x = x + self.drop_residual(self.atencao(self.norm1(x), mascara))  # cada token vê a entrada inteira
+        return x + self.drop_residual(self.ff(self.norm2(x)))  # (batch, tokens, d_model)
+
+
+class BlocoDecodificador(nn.Module):
+    """Bloco do decodificador: autoatenção causal, atenção cruzada sobre a memória do codificador e feed-forward."""
+
+    def __init__(self, cfg: dict):
+        super().__init__()
+        self.norm1 = CamadaNorm(cfg["d_model"])
+        self.autoatencao = AtencaoModerna(cfg["d_model"], cfg["n_heads"], cfg["context_length"], causal=True,
+                                          dropout=cfg["dropout"], qkv_bias=cfg["qkv_bias"])
+        self.norm_cruzada = CamadaNorm(cfg["d_model"])
+        self.atencao_cruzada = AtencaoCruzada(cfg["d_model"], cfg["n_heads"], cfg["dropout"], cfg["qkv_bias"])
+        self.norm2 = CamadaNorm(cfg["d_model"])
+        self.ff = FeedForward(cfg["d_model"])
+        self.drop_residual = nn.Dropout(cfg["dropout"])
+
+    def forward(self, x, memoria, mascara_memoria=None):
+        x = x + self.drop_residual(self.autoatencao(self.norm1(x)))  # o que já foi escrito (só o passado)
+        x = x + self.drop_residual(self.atencao_cruzada(self.norm_cruzada(x), memoria, mascara_memoria))  # a entrada
+        return x + self.drop_residual(self.ff(self.norm2(x)))  # (batch, tokens, d_model)
+
+
+class TransformerCodificadorDecodificador(nn.Module):
+    """O Transformer de Vaswani et al. (pre-LN): codificador bidirecional + decodificador com atenção cruzada.
+
+    Um só embedding de tokens e de posições para os dois lados, e a cabeça de saída amarrada ao embedding (weight
+    tying). ``forward(fonte, alvo_entrada, mascara_fonte)`` -> logits ``(batch, tokens do alvo, vocab_size)``.
+    """
+
+    def __init__(self, cfg: dict, n_camadas_codificador: int, n_camadas_decodificador: int):
+        super().__init__()
+        conferir_configuracao(cfg)
+        self.context_length = cfg["context_length"]
+        self.emb_tokens = nn.Embedding(cfg["vocab_size"], cfg["d_model"])
+        self.emb_posicoes = nn.Embedding(cfg["context_length"], cfg["d_model"])
+        self.drop_emb = nn.Dropout(cfg["dropout"])
+        self.codificador = nn.ModuleList(BlocoCodificador(cfg) for _ in range(n_camadas_codificador))
+        self.norm_codificador = CamadaNorm(cfg["d_model"])
+        self.decodificador = nn.ModuleList(BlocoDecodificador(cfg) for _ in range(n_camadas_decodificador))
+        self.norm_final = CamadaNorm(cfg["d_model"])
+        self.cabeca_saida = nn.Linear(cfg["d_model"], cfg["vocab_size"], bias=False)
+        self.cabeca_saida.weight = self.emb_tokens.weight
+        inicializar_pesos(self, n_camadas_codificador + n_camadas_decodificador)
+
+    def _embeddings(self, ids):
+        if ids.dim() != 2:
+            raise ValueError(f"Esperava ids com shape (batch, tokens), mas recebi {tuple(ids.shape)}.")
+        if ids.shape[1] > self.context_length:
+            raise ValueError(f"A sequência tem {ids.shape[1]} tokens; o máximo é context_length={self.context_length}.")
+        posicoes = torch.arange(ids.shape[1], device=ids.device)
+        return self.drop_emb(self.emb_tokens(ids) + self.emb_posicoes(posicoes))  # (batch, tokens, d_model)
+
+    def codificar(self, fonte, mascara_fonte=None):
+        """``fonte`` ``(batch, s)`` -> memória ``(batch, s, d_model)``, lida com atenção bidirecional."""
+        x = self._embeddings(fonte)
+        for bloco in self.codificador:
+            x = bloco(x, mascara_fonte)
+        return self.norm_codificador(x)
+
+    def decodificar(self, alvo_entrada, memoria, mascara_fonte=None):
+        """``alvo_entrada`` ``(batch, t)`` + memória -> logits ``(batch, t, vocab_size)``."""
+        x = self._embeddings(alvo_entrada)
+        for bloco in self.decodificador:
+            x = bloco(x, memoria, mascara_fonte)
+        return self.cabeca_saida(self.norm_final(x))
+
+    def forward(self, fonte, alvo_entrada, mascara_fonte=None):
+        return self.decodificar(alvo_entrada, self.codificar(fonte, mascara_fonte), mascara_fonte)
+
+
+def carregar_gerador_cap7():
+    """Importa ``07-instruction-tuning/gerar_dados.py`` (o gerador do conjunto de instruções) como módulo."""
+    caminho = ARQUIVO_INSTRUCOES.parent / "gerar_dados.py"
+    if not caminho.exists():
+        raise FileNotFoundError(f"Não achei {caminho_para_mostrar(caminho)}: este notebook usa o gerador do capítulo 7.")
+    spec = importlib.util.spec_from_file_location("gerar_dados_cap07", caminho)
+    modulo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(modulo)
+    return modulo
+
+
+def dados_numeros(tokenizador, n_teste: int = 200, semente: int = 123):
+    """Pares ``{"numero", "extenso", "fonte", "alvo"}`` de 0 a 999: ``(treino, teste)`` com números disjuntos.
+
+    ``fonte`` = ids do número por extenso (``por_extenso`` do capítulo 7, com um espaço na frente, como uma palavra
+    no meio do texto); ``alvo`` = ids dos algarismos. Os
+    ``n_teste`` números de teste são sorteados com ``semente`` e nunca aparecem no treino.
+    """
+    if not 0 < n_teste < 1000:
+        raise ValueError(f"n_teste deve estar entre 1 e 999 (recebi {n_teste}).")
+    gerador = carregar_gerador_cap7()
+    numeros = list(range(1000))
+    random.Random(semente).shuffle(numeros)
+
+    def par(n):
+        extenso = gerador.por_extenso(n)
+        return {"numero": n, "extenso": extenso, "fonte": tokenizador.encode(" " + extenso),
+                "alvo": tokenizador.encode(str(n))}
+
+    return [par(n) for n in numeros[n_teste:]], [par(n) for n in numeros[:n_teste]]
+
+
+def lote_so_decodificador(pares, id_separador: int, id_fim: int):
+    """Batch para um GPT: ``fonte + [separador] + alvo + [fim]``, deslocado; perda só na resposta.
+
+    Devolve ``(entrada, alvo)``, ``(batch, tokens)``; o preenchimento usa o id 0 na entrada e -100 no alvo, e as
+    posições que preveem a própria pergunta também ficam com -100.
+    """
+    sequencias = [p["fonte"] + [id_separador] + p["alvo"] + [id_fim] for p in pares]
+    t = max(len(s) for s in sequencias) - 1
+    entrada = torch.zeros(len(pares), t, dtype=torch.long)
+    alvo = torch.full((len(pares), t), -100, dtype=torch.long)
+    for i, (p, s) in enumerate(zip(pares, sequencias)):
+        entrada[i, :len(s) - 1] = torch.tensor(s[:-1])
+        rotulos = torch.tensor(s[1:])
+        rotulos[:len(p["fonte"])] = -100  # não se cobra do modelo a pergunta, só a resposta
+        alvo[i, :len(s) - 1] = rotulos
+    return entrada, alvo
+
+
+def lote_seq2seq(pares, id_separador: int, id_fim: int):
+    """Batch para o codificador-decodificador: ``(fonte, mascara_fonte, alvo_entrada, alvo)``.
+
+    O decodificador recebe ``[separador] + alvo`` e deve prever ``alvo + [fim]``; preenchimento com 0 (e -100 nos
+    alvos); ``mascara_fonte`` é ``True`` nos tokens de verdade da fonte.
+    """
+    s = max(len(p["fonte"]) for p in pares)
+    t = max(len(p["alvo"]) for p in pares) + 1
+    fonte = torch.zeros(len(pares), s, dtype=torch.long)
+    mascara = torch.zeros(len(pares), s, dtype=torch.bool)
+    alvo_entrada = torch.zeros(len(pares), t, dtype=torch.long)
+    alvo = torch.full((len(pares), t), -100, dtype=torch.long)
+    for i, p in enumerate(pares):
+        fonte[i, :len(p["fonte"])] = torch.tensor(p["fonte"])
+        mascara[i, :len(p["fonte"])] = True
+        alvo_entrada[i, :len(p["alvo"]) + 1] = torch.tensor([id_separador] + p["alvo"])
+        alvo[i, :len(p["alvo"]) + 1] = torch.tensor(p["alvo"] + [id_fim])
+    return fonte, mascara, alvo_entrada, alvo
+
+
+def perda_seq2seq(modelo, lote):
+    """Entropia cruzada do codificador-decodificador num batch de :func:`lote_seq2seq`."""
+    fonte, mascara, alvo_entrada, alvo = lote
+    logits = modelo(fonte, alvo_entrada, mascara)  # (batch, tokens do alvo, vocab_size)
+    return F.cross_entropy(logits.flatten(0, 1), alvo.flatten())
+
+
+def perda_proximo_token(modelo, lote):
+    """A perda do GPT (capítulo 5) num batch ``(entrada, alvo)``; alvos -100 não contam."""
+    entrada, alvo = lote
+    return perda_do_batch(modelo, entrada, alvo)
+
+
+def lotes_de_pares(pares, batch_size: int, semente: int = 123):
+    """Batches de pares sorteados para sempre, época após época (a mesma ``semente`` dá a mesma sequência)."""
+    if not pares or batch_size < 1:
+        raise ValueError("lotes_de_pares precisa de pelo menos um par e batch_size >= 1.")
+    epoca = 0
+    while True:
+        ordem = list(pares)
+        random.Random(semente + epoca).shuffle(ordem)
+        for i in range(0, len(ordem) - batch_size + 1, batch_size):
+            yield ordem[i:i + batch_size]
+        epoca += 1
+
+
+def responder_numeros(modelo, pares, id_separador: int, id_fim: int, decodificar, max_tokens: int = 6):
+    """Respostas gulosas (texto) para cada par, na ordem de ``pares``. Funciona com as duas arquiteturas.
+
+    Agrupa os pares por comprimento da fonte (sem preenchimento) e gera até ``max_tokens`` tokens ou o ``id_fim``.
+    ``decodificar``: ids -> texto (ex.: ``tokenizador.decode``).
+    """
+    respostas = [None] * len(pares)
+    grupos = {}
+    for i, p in enumerate(pares):
+        grupos.setdefault(len(p["fonte"]), []).append(i)
+    seq2seq = isinstance(modelo, TransformerCodificadorDecodificador)
+    with modo_avaliacao(modelo):
+        for indices in grupos.values():
+            fonte = torch.tensor([pares[i]["fonte"] for i in indices])  # (grupo, s)
+            if seq2seq:
+                memoria = modelo.codificar(fonte)
+                ids = torch.full((len(indices), 1), id_separador)
+            else:
+                ids = torch.cat([fonte, torch.full((len(indices), 1), id_separador)], dim=1)
+            inicio = ids.shape[1]
+            for _ in range(max_tokens):
+                logits = modelo.decodificar(ids, memoria) if seq2seq else modelo(ids)
+                ids = torch.cat([ids, logits[:, -1].argmax(dim=-1, keepdim=True)], dim=1)
+            for linha, i in zip(ids[:, inicio:].tolist(), indices):
+                corte = linha.index(id_fim) if id_fim in linha else len(linha)
+                respostas[i] = decodificar(linha[:corte])
+    return respostas
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Treino com orçamento fixo e medidas: tokens/s intercalados, KV cache por token
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def perda_auxiliar(modelo):
+    """Soma das perdas de balanceamento (``perda_balanceamento``) das camadas de mistura de especialistas
+    (:class:`FeedForwardMoE`, mais adiante) no último forward; 0 se o modelo não tiver nenhuma."""
+    perdas = [m.perda_balanceamento for m in modelo.modules() if hasattr(m, "perda_balanceamento")]
+    return sum(perdas) if perdas else torch.zeros(())
+
+
+def treinar_por_passos(modelo, proximo_lote, calcular_perda, passos: int, lr_max: float, lr_min: float = 0.0,
+                       passos_aquecimento: int = 0, clip: float = 1.0, weight_decay: float = 0.1,
+                       peso_auxiliar: float = 0.0) -> dict:
+    """O laço de treino do capítulo 5, enxuto e genérico: ``passos`` passos de AdamW com aquecimento e cosseno.
+
+    ``proximo_lote()`` devolve um batch; ``calcular_perda(modelo, lote)`` devolve a perda escalar. Soma
+    ``peso_auxiliar`` × :func:`perda_auxiliar` (o balanceamento das misturas de especialistas). Devolve
+    ``{"perda": [...], "perda_auxiliar": [...], "tempo_s": ...}`` (perdas de treino passo a passo).
+    """
+    if passos < 1:
+        raise ValueError(f"passos deve ser >= 1 (recebi {passos}).")
+    otimizador = criar_otimizador(modelo, lr_max, weight_decay)
+    historico = {"perda": [], "perda_auxiliar": []}
+    modelo.train()
+    inicio = time.perf_counter()
+    for passo in range(passos):
+        for grupo in otimizador.param_groups:
+            grupo["lr"] = taxa_aprendizado(passo, passos, lr_max, passos_aquecimento, lr_min)
+        perda = calcular_perda(modelo, proximo_lote())
+        auxiliar = perda_auxiliar(modelo)
+        otimizador.zero_grad(set_to_none=True)
+        (perda + peso_auxiliar * auxiliar).backward()
+        if clip:
+            torch.nn.utils.clip_grad_norm_(modelo.parameters(), clip)
+        otimizador.step()
+        historico["perda"].append(perda.item())
+        historico["perda_auxiliar"].append(float(auxiliar.detach()))
+    historico["tempo_s"] = time.perf_counter() - inicio
+    return historico
+
+
+def passo_forward_backward(modelo, lote, calcular_perda):
+    """Uma função sem argumentos que faz forward + backward de ``lote`` (para medir velocidade de treino)."""
+    def passo():
+        modelo.zero_grad(set_to_none=True)
+        calcular_perda(modelo, lote).backward()
+        modelo.zero_grad(set_to_none=True)
+    return passo
+
+
+def medir_vazao(passos: dict, tokens_por_passo, rodadas: int = 5, referencia=None) -> dict:
+    """Tokens/s de cada função de ``passos`` (``{nome: função sem argumentos}``), em rodadas intercaladas.
+
+    Em cada rodada, todas as funções rodam uma vez, em ordem alternada (ida numa rodada, volta na seguinte): numa
+    máquina dividida, a carga muda com o tempo e pesa igual para todas. Devolve, por nome, a mediana dos tokens/s e
+    a **razão** de velocidade contra ``referencia`` (a primeira, se ``None``) calculada rodada a rodada — mediana,
+    mínimo e máximo. Razão > 1: mais rápido que a referência. ``tokens_por_passo``: um número ou ``{nome: número}``.
+    """
+    if rodadas < 1 or not passos:
+        raise ValueError("medir_vazao precisa de pelo menos uma função e rodadas >= 1.")
+    nomes = list(passos)
+    referencia = nomes[0] if referencia is None else referencia
+    if referencia not in passos:
+        raise ValueError(f"referencia {referencia!r} não está entre {nomes}.")
+    tokens = tokens_por_passo if isinstance(tokens_por_passo, dict) else {n: tokens_por_passo for n in nomes}
+    for nome in nomes:  # aquecimento: a primeira chamada paga alocações e escolha de núcleos
+        passos[nome]()
+    tempos = {n: [] for n in nomes}
+    for rodada in range(rodadas):
+        for nome in (nomes if rodada % 2 == 0 else nomes[::-1]):
+            inicio = time.perf_counter()
+            passos[nome]()
+            tempos[nome].append(time.perf_counter() - inicio)
+    resultado = {}
+    for nome in nomes:
+        razoes = [tr / tn for tr, tn in zip(tempos[referencia], tempos[nome])]
+        resultado[nome] = {"tokens_s": statistics.median(tokens[nome] / t for t in tempos[nome]),
+                           "razao": statistics.median(razoes), "razao_min": min(razoes), "razao_max": max(razoes)}
+    return resultado
+
+
+def bytes_kv_por_token(modelo, bytes_por_numero: int = 4) -> int:
+    """Bytes de KV cache por token de contexto, somando todas as camadas de autoatenção do modelo (fp32 = 4 bytes).
+
+    Uma atenção multi-cabeça guarda key e value de ``d_model`` números por token; a GQA, só ``n_grupos_kv`` cabeças.
+    """
+    total = 0
+    for m in modelo.modules():
+        if isinstance(m, AtencaoModerna):
+            total += m.bytes_kv_por_token(bytes_por_numero)
+        elif isinstance(m, (AtencaoRapida, AtencaoMultiCabeca)):
+            total += 2 * m.d_saida * bytes_por_numero
+    return total
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# As peças do decodificador moderno e o modelo de troca: RMSNorm, SwiGLU, mistura de especialistas, RoPE
+# ----------------------------------------------------------------------------------------------------------------
+
+
+class RMSNorm(nn.Module):
+    """Normalização pela raiz da média dos quadrados (Zhang e Sennrich, 2019), a do Llama.
+
+    ``x / √(média(x²) + eps) · escala``: como a ``CamadaNorm``, mas sem subtrair a média e sem deslocamento — uma
+    conta a menos e metade dos parâmetros.
+    """
+
+    def __init__(self, d_model: int, eps: float = 1e-6):
+        super().__init__()
+        self.eps = eps
+        self.escala = nn.Parameter(torch.ones(d_model))
+
+    def forward(self, x):
+        return self.escala * x * torch.rsqrt(x.pow(2).mean(dim=-1, keepdim=True) + self.eps)
+
+
+class FeedForwardLarga(nn.Module):
+    """O ``FeedForward`` do capítulo 4 com a largura do meio escolhida: ``d_model -> d_oculto -> d_model``, GELU."""
+
+    def __init__(self, d_model: int, d_oculto: int):
+        super().__init__()
+        self.camadas = nn.Sequential(nn.Linear(d_model, d_oculto), GELU(), nn.Linear(d_oculto, d_model))
+
+    def forward(self, x):
+        return self.camadas(x)
+
+
+def d_oculto_swiglu(d_model: int) -> int:
+    """Largura do meio da SwiGLU com os mesmos parâmetros da FFN de 4·d_model: 2/3 de 4·d_model, múltiplo de 8."""
+    return 8 * round(8 * d_model / 3 / 8)
+
+
+class FeedForwardSwiGLU(nn.Module):
+    """Feed-forward com porta (Shazeer, 2020), a do Llama: ``w_saida(SiLU(w_porta·x) ⊙ w_valor·x)``, sem vieses.
+
+    São três matrizes em vez de duas; com ``d_oculto ≈ 8·d_model/3`` (:func:`d_oculto_swiglu`), o total de
+    parâmetros fica igual ao da FFN do GPT.
+    """
+
+    def __init__(self, d_model: int, d_oculto: int):
+        super().__init__()
+        self.w_porta = nn.Linear(d_model, d_oculto, bias=False)
+        self.w_valor = nn.Linear(d_model, d_oculto, bias=False)
+        self.w_saida = nn.Linear(d_oculto, d_model, bias=False)
+
+    def forward(self, x):
+        return self.w_saida(F.silu(self.w_porta(x)) * self.w_valor(x))
+
+
+class FeedForwardMoE(nn.Module):
+    """Mistura de especialistas: ``n_especialistas`` FFNs e um roteador que escolhe ``top_k`` delas por token.
+
+    O roteador (``d_model -> n_especialistas``, softmax) dá uma probabilidade por especialista; cada token passa só
+    pelos ``top_k`` mais prováveis, e as saídas são somadas com essas probabilidades renormalizadas para somar 1.
+    Parâmetros *totais* = todos os especialistas; *ativos* por token = ``top_k`` deles.
+
+    Depois de cada forward ficam guardados ``perda_balanceamento`` (a do Switch Transformer,
+    ``n_especialistas · Σ fração_e · prob_média_e``, que vale 1 com uso uniforme e cresce quando poucos especialistas
+    recebem quase tudo) e ``uso`` (a fração das escolhas que foi para cada especialista).
+    """
+
+    def __init__(self, d_model: int, n_especialistas: int, top_k: int, d_oculto: int):
+        super().__init__()
+        if isinstance(n_especialistas, bool) or not isinstance(n_especialistas, int) or n_especialistas < 1:
+            raise ValueError(f"n_especialistas deve ser um inteiro >= 1 (recebi {n_especialistas!r}).")
+        if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= n_especialistas:
+            raise ValueError(f"top_k deve ser um inteiro entre 1 e n_especialistas = {n_especialistas} "
+                             f"(recebi {top_k!r}).")
+        self.n_especialistas, self.top_k = n_especialistas, top_k
+        self.roteador = nn.Linear(d_model, n_especialistas, bias=False)
+        self.especialistas = nn.ModuleList(FeedForwardLarga(d_model, d_oculto) for _ in range(n_especialistas))
+        self.perda_balanceamento = torch.zeros(())
+        self.uso = torch.zeros(n_especialistas)
+
+    def forward(self, x):
+        forma = x.shape
+        x = x.reshape(-1, forma[-1])  # (n tokens, d_model): cada token é roteado sozinho
+        probs = torch.softmax(self.roteador(x), dim=-1)  # (n tokens, n_especialistas)
+        pesos, escolhidos = probs.topk(self.top_k, dim=-1)  # (n tokens, top_k)
+        pesos = pesos / pesos.sum(dim=-1, keepdim=True)
+        saida = torch.zeros_like(x)
+        for e, especialista in enumerate(self.especialistas):
+            linhas, posicao = torch.where(escolhidos == e)  # os tokens que escolheram o especialista e
+            if linhas.numel():
+                saida = saida.index_add(0, linhas, especialista(x[linhas]) * pesos[linhas, posicao, None])
+        fracao = F.one_hot(escolhidos, self.n_especialistas).float().sum(dim=1).mean(dim=0) / self.top_k  # (n_esp,)
+        self.perda_balanceamento = self.n_especialistas * (fracao * probs.mean(dim=0)).sum()
+        self.uso = fracao.detach()
+        return saida.view(forma)
+
+
+class SemPosicoesAprendidas(nn.Module):
+    """Entra no lugar de ``emb_posicoes`` quando a posição vai para dentro da atenção (RoPE): soma zero."""
+
+    def __init__(self, d_model: int):
+        super().__init__()
+        self.d_model = d_model
+
+    def forward(self, posicoes):
+        return torch.zeros(posicoes.shape[0], self.d_model, device=posicoes.device)
+
+
+def criar_variante(cfg: dict, rope: bool = False, rmsnorm: bool = False, swiglu: bool = False, n_grupos_kv=None,
+                   causal: bool = True, moe=None, d_oculto=None):
+    """O GPT de :func:`criar_modelo_gpt` com peças trocadas — cada argumento liga uma troca:
+
+    - ``rope``: tira o embedding de posições aprendido e gira queries e keys (:class:`AtencaoModerna`);
+    - ``rmsnorm``: :class:`RMSNorm` no lugar das ``CamadaNorm``;
+    - ``swiglu``: :class:`FeedForwardSwiGLU` no lugar da FFN (mesmos parâmetros);
+    - ``n_grupos_kv``: atenção com grupos de keys/values (GQA);
+    - ``causal=False``: atenção bidirecional (codificador, BERT);
+    - ``moe={"n_especialistas", "top_k", "d_oculto"}``: :class:`FeedForwardMoE` no lugar da FFN;
+    - ``d_oculto``: FFN densa com essa largura (:class:`FeedForwardLarga`).
+
+    Sem trocas, é o modelo de ``criar_modelo_gpt(cfg)``. A inicialização é a do GPT-2 (as camadas que escrevem no
+    fluxo residual começam menores), refeita depois das trocas.
+    """
+    if swiglu and (moe is not None or d_oculto is not None):
+        raise ValueError("Escolha uma feed-forward só: swiglu=True não combina com moe nem com d_oculto.")
+    modelo = criar_modelo_gpt(cfg)
+    d, h, ctx = cfg["d_model"], cfg["n_heads"], cfg["context_length"]
+    if rope:
+        modelo.emb_posicoes = SemPosicoesAprendidas(d)
+    for bloco in modelo.blocos:
+        if rope or n_grupos_kv is not None or not causal:
+            bloco.atencao = AtencaoModerna(d, h, ctx, n_grupos_kv=n_grupos_kv, rope=rope, causal=causal,
+                                           dropout=cfg["dropout"], qkv_bias=cfg["qkv_bias"])
+        if rmsnorm:
+            bloco.norm1, bloco.norm2 = RMSNorm(d), RMSNorm(d)
+        if moe is not None:
+            bloco.ff = FeedForwardMoE(d, moe["n_especialistas"], moe["top_k"], moe["d_oculto"])
+        elif swiglu:
+            bloco.ff = FeedForwardSwiGLU(d, d_oculto_swiglu(d))
+        elif d_oculto is not None:
+            bloco.ff = FeedForwardLarga(d, d_oculto)
+    if rmsnorm:
+        modelo.norm_final = RMSNorm(d)
+    n_layers = cfg["n_layers"]
+    inicializar_pesos(modelo, n_layers)
+    for nome, modulo in modelo.named_modules():  # as saídas que escrevem no fluxo residual: desvio menor
+        if nome.endswith("w_saida") or (".especialistas." in nome and nome.endswith("camadas.2")):
+            nn.init.normal_(modulo.weight, mean=0.0, std=0.02 / math.sqrt(2 * n_layers))
+    return modelo
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# O codificador estilo BERT: tokens mascarados e representações
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def mascarar_para_mlm(ids, id_mascara: int, vocab_size: int, gerador=None, fracao: float = 0.15):
+    """Tarefa do BERT: ``ids`` ``(batch, tokens)`` -> ``(entrada, alvo)``.
+
+    Sorteia ``fracao`` das posições; nelas, 80 % viram ``id_mascara``, 10 % um token aleatório (< ``vocab_size``) e
+    10 % ficam como estão. ``alvo`` tem o token original nas posições sorteadas e -100 nas outras (não contam).
+    """
+    if not 0.0 < fracao < 1.0:
+        raise ValueError(f"fracao deve estar entre 0 e 1 (recebi {fracao}).")
+    sorteio = torch.rand(ids.shape, generator=gerador)
+    escolhidas = sorteio < fracao
+    alvo = torch.where(escolhidas, ids, torch.full_like(ids, -100))
+    tipo = torch.rand(ids.shape, generator=gerador)
+    aleatorios = torch.randint(0, vocab_size, ids.shape, generator=gerador)
+    entrada = torch.where(escolhidas & (tipo < 0.8), torch.full_like(ids, id_mascara), ids)
+    entrada = torch.where(escolhidas & (tipo >= 0.8) & (tipo < 0.9), aleatorios, entrada)
+    return entrada, alvo
+
+
+def estados_finais(modelo, ids):
+    """``(batch, tokens)`` -> ``(batch, tokens, d_model)``: o fluxo residual depois da norma final (a entrada da
+    cabeça de saída) de um modelo montado por :func:`criar_modelo_gpt` ou :func:`criar_variante`."""
+    x = modelo.emb_tokens(ids) + modelo.emb_posicoes(torch.arange(ids.shape[1], device=ids.device))
+    return modelo.norm_final(modelo.blocos(modelo.drop_emb(x)))
+
+
+def representacoes_de_textos(modelo, textos, tokenizador, max_tokens: int) -> dict:
+    """Um vetor por texto: ``{"ultimo": (n, d_model), "media": (n, d_model)}`` — o estado final do último token e a
+    média dos estados de todos os tokens. Cada texto é cortado nos primeiros ``max_tokens`` tokens; sem
+    preenchimento (os textos são agrupados por comprimento), então a atenção bidirecional nunca vê enchimento."""
+    ids = [tokenizador.encode(t)[:max_tokens] or [id_fim_de_texto(tokenizador)] for t in textos]
+    d_model = modelo.emb_tokens.weight.shape[1]
+    ultimo, media = torch.zeros(len(ids), d_model), torch.zeros(len(ids), d_model)
+    grupos = {}
+    for i, seq in enumerate(ids):
+        grupos.setdefault(len(seq), []).append(i)
+    with modo_avaliacao(modelo):
+        for indices in grupos.values():
+            estados = estados_finais(modelo, torch.tensor([ids[i] for i in indices]))  # (grupo, tokens, d_model)
+            ultimo[indices], media[indices] = estados[:, -1], estados.mean(dim=1)
+    return {"ultimo": ultimo, "media": media}
+
+
+def sonda_linear(x_treino, y_treino, passos: int = 300, lr: float = 0.05, l2: float = 1e-3):
+    """Regressão logística sobre vetores congelados ("sonda linear"); devolve a função ``prever(x) -> rótulos 0/1``.
+
+    As colunas são padronizadas com a média e o desvio do treino. Mede o quanto a informação da classe já está
+    **linearmente** disponível na representação, sem mexer no modelo.
+    """
+    media, desvio = x_treino.mean(dim=0), x_treino.std(dim=0) + 1e-6
+    xn = (x_treino - media) / desvio
+    gerador = torch.Generator().manual_seed(0)
+    w = (0.01 * torch.randn(xn.shape[1], generator=gerador)).requires_grad_()
+    b = torch.zeros((), requires_grad=True)
+    otimizador = torch.optim.Adam([w, b], lr=lr)
+    y = y_treino.float()
+    for _ in range(passos):
+        perda = F.binary_cross_entropy_with_logits(xn @ w + b, y) + l2 * (w * w).sum()
+        otimizador.zero_grad()
+        perda.backward()
+        otimizador.step()
+    w, b = w.detach(), b.detach()
+    return lambda x: (((x - media) / desvio) @ w + b > 0).long()
 
 
 # ----------------------------------------------------------------------------------------------------------------
