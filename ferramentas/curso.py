@@ -90,9 +90,10 @@ def numero(pasta: Path) -> int:
 
 
 def notebooks_do_capitulo(pasta: Path) -> list[Path]:
-    """``notebook.ipynb`` primeiro, depois ``notebook_<tema>.ipynb`` e por fim ``solucoes.ipynb`` (usa os anteriores)."""
+    """``notebook.ipynb``, depois ``notebook_<tema>.ipynb``, ``solucoes.ipynb`` e ``solucoes_<tema>.ipynb`` (usam os anteriores)."""
     extras = sorted(p for p in pasta.glob("notebook_*.ipynb"))
-    todos = [pasta / "notebook.ipynb", *extras, pasta / "solucoes.ipynb"]
+    solucoes = sorted(p for p in pasta.glob("solucoes_*.ipynb"))
+    todos = [pasta / "notebook.ipynb", *extras, pasta / "solucoes.ipynb", *solucoes]
     return [p for p in todos if p.exists()]
 
 
