@@ -61,6 +61,8 @@ fixar_semente(123)  # nada aqui é aleatório, mas o hábito fica desde o primei
 # %% [markdown]
 # ## 1. O que é um token?
 #
+# ![Do texto aos ids: pré-tokenização, bytes, fusões BPE e ids](https://raw.githubusercontent.com/fazendo-um-llm-do-zero/fazendo-um-llm-do-zero/main/infograficos/pipeline_tokens.png)
+#
 # Um **token** é a unidade que o modelo enxerga: pode ser um caractere, uma palavra inteira ou um pedaço de
 # palavra. O tokenizador faz duas viagens:
 #
@@ -306,6 +308,8 @@ for frase in ["— Continue, disse-lhe eu, acordando às 3 horas...\n  Vi-lhe o 
 # inglês: o GPT-2 isola `'m`, `'ll`, `'s`.
 #
 # ## 4. BPE fusão por fusão, num exemplo pequeno
+#
+# ![Fusões do BPE, uma a uma](https://raw.githubusercontent.com/fazendo-um-llm-do-zero/fazendo-um-llm-do-zero/main/infograficos/fusoes_bpe.png)
 #
 # O treino do BPE é um laço simples:
 #
@@ -919,7 +923,42 @@ print(f"Aceleração: {tempo_frio / tempo_tiktoken:.0f}x (a frio) e {tempo_quent
 # %% [markdown]
 # A versão em Python serve para *entender*; para tokenizar corpora grandes (capítulo 5), usaremos a versão
 # `tiktoken`, sabendo que ela dá exatamente os mesmos números.
+
+# %% [markdown]
+# ### Os números deste capítulo
 #
+# Os números principais vão para `resultados.json` (só no modo completo; no rápido, para o cache), e é de lá que o
+# README do capítulo os cita: reexecutou o notebook, `python ferramentas/curso.py construir` atualiza o README.
+
+# %%
+from llm_do_zero import salvar_resultados
+
+_ingles_palavras = len(ingles.split())
+salvar_resultados("notebook", {
+    "formas_disse": len(formas_disse),
+    "vocab_palavras": len(simples.str_para_id),
+    "formas_split": len(set(palavras_split)),
+    "n_fusoes": N_FUSOES,
+    "n_vocab_bpe": tok.n_vocab,
+    "n_vocab_gpt2": gpt2.n_vocab,
+    "tempo_treino_bpe_s": tempo_treino,
+    "caracteres_treino": len(texto_treino),
+    "caracteres_validacao": len(texto_validacao),
+    "tokens_por_palavra_nosso": n_nosso / n_palavras,
+    "tokens_por_palavra_gpt2": n_gpt2 / n_palavras,
+    "caracteres_por_token_nosso": len(texto_validacao) / n_nosso,
+    "caracteres_por_token_gpt2": len(texto_validacao) / n_gpt2,
+    "razao_tokens_gpt2": n_gpt2 / n_nosso,
+    "palavras_janela_nosso": 1024 * n_palavras / n_nosso,
+    "palavras_janela_gpt2": 1024 * n_palavras / n_gpt2,
+    "ingles_nosso": len(tok.encode(ingles)) / _ingles_palavras,
+    "ingles_gpt2": len(gpt2.encode(ingles)) / _ingles_palavras,
+    **{f"curva_{k}_fusoes": valor for k, valor in zip(tamanhos, curva)},
+    "aceleracao_tiktoken_frio": tempo_frio / tempo_tiktoken,
+    "aceleracao_tiktoken_quente": tempo_quente / tempo_tiktoken,
+})
+
+# %% [markdown]
 # ## Resumo
 #
 # - Um **token** é a unidade que o modelo enxerga; o tokenizador converte texto ↔ ids.

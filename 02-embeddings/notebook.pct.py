@@ -104,6 +104,8 @@ for t in range(1, 11):
 # %% [markdown]
 # ## 3. Pares entrada/alvo com uma janela deslizante
 #
+# ![Janela deslizante: pares (entrada, alvo) deslocados de 1 token](https://raw.githubusercontent.com/fazendo-um-llm-do-zero/fazendo-um-llm-do-zero/main/infograficos/janela_deslizante.png)
+#
 # Em vez de montar um exemplo por prefixo, pegamos uma **janela** de `context_length` tokens como entrada e a mesma
 # janela **andada uma posição** como alvo. Uma única janela carrega `context_length` exercícios de uma vez: na
 # posição `t`, o alvo é o token que segue `entrada[0..t]`. É assim que o GPT treina — em paralelo, todas as posições
@@ -377,25 +379,62 @@ print(f"tempo: consulta {tempo_consulta * 1e3:.1f} ms, one-hot × matriz {tempo_
 #
 # ### 7.1 Por que o modelo precisa saber a posição
 #
-# A atenção (capítulo 3) compara tokens entre si, mas não sabe, sozinha, em que ordem eles vieram: para ela, uma
-# frase é um *conjunto* de vetores. "o cão mordeu o homem" e "o homem mordeu o cão" têm exatamente os mesmos tokens.
-# Somando um vetor que depende da posição, as duas frases passam a ser diferentes.
+# A atenção (capítulo 3) mistura os vetores de uma frase com pesos que dependem só de quão parecidos eles são. Sem
+# máscara, ela não sabe em que ordem os tokens vieram: trocar a ordem da entrada só troca a ordem da saída — o vetor
+# que sai para "cão" é o mesmo em "o cão mordeu o homem" e em "o homem mordeu o cão". Para essa atenção, uma frase
+# é um *conjunto* de vetores.
+#
+# Para ver isso, usamos a atenção mais simples possível (sem pesos treináveis; é a primeira coisa que o capítulo 3
+# constrói) e comparamos o vetor que ela devolve para "␣cão" nas duas frases, com e sem um vetor de posição somado.
+# A última linha mostra o mesmo com a **máscara causal** do GPT (cada token só olha para si e para os anteriores).
+#
+# (Cuidado com um teste que parece bom e não é: comparar a *soma* dos vetores da frase. Ela é igual nas duas
+# ordens mesmo com posição, porque Σ(token + posição) = Σ token + Σ posição — a soma apaga justamente a ordem.)
 
 # %%
+def _atencao_sem_pesos(x, causal: bool = False):
+    """Atenção do capítulo 3 sem pesos treináveis: cada saída é a média dos vetores, ponderada por softmax(x·xᵀ/√d)."""
+    escores = x @ x.T / x.shape[-1] ** 0.5  # (tokens, tokens)
+    if causal:
+        escores = escores.masked_fill(torch.triu(torch.ones_like(escores, dtype=torch.bool), 1), float("-inf"))
+    return torch.softmax(escores, dim=-1) @ x  # (tokens, d_model)
+
+
 torch.manual_seed(123)
 emb_posicoes_demo = nn.Embedding(16, d_model)
-for texto in ("o cão mordeu o homem", "o homem mordeu o cão"):
-    ids_t = torch.tensor(tokenizador.encode(texto))
-    so_tokens = emb_tokens(ids_t)  # (tokens, d_model)
-    com_posicao = so_tokens + emb_posicoes_demo(torch.arange(len(ids_t)))  # (tokens, d_model)
-    print(f"{texto!r:>24}: tokens {_mostrar(ids_t)}")
-    print(f"{'':>26}soma dos vetores só de tokens (3 primeiras dimensões): {so_tokens.sum(0)[:3].detach().numpy().round(4)}")
-    print(f"{'':>26}soma com posição                (3 primeiras dimensões): {com_posicao.sum(0)[:3].detach().numpy().round(4)}")
+frases_demo = ("o cão mordeu o homem", "o homem mordeu o cão")
+id_cao = tokenizador.encode(" cão")
+assert len(id_cao) == 1, "' cão' deveria ser um token só"
+vetores_cao = {}
+with torch.no_grad():
+    for texto in frases_demo:
+        ids_t = torch.tensor(tokenizador.encode(texto))
+        onde = ids_t.tolist().index(id_cao[0])  # posição de "␣cão" nesta frase
+        print(f"{texto!r:>24}: tokens {_mostrar(ids_t)} ('␣cão' na posição {onde})")
+        so_tokens = emb_tokens(ids_t)  # (tokens, d_model)
+        com_posicao = so_tokens + emb_posicoes_demo(torch.arange(len(ids_t)))  # (tokens, d_model)
+        for causal in (False, True):
+            vetores_cao[texto, causal, "sem posição"] = _atencao_sem_pesos(so_tokens, causal)[onde]
+            vetores_cao[texto, causal, "com posição"] = _atencao_sem_pesos(com_posicao, causal)[onde]
+
+print("\nDistância entre o vetor de saída de '␣cão' nas duas frases (0 = a atenção não distingue as frases):")
+print(f"{'':>34}{'sem posição':>14}{'com posição':>14}")
+for causal, nome in ((False, "atenção sem máscara"), (True, "atenção com máscara causal")):
+    distancias = [(vetores_cao[frases_demo[0], causal, p] - vetores_cao[frases_demo[1], causal, p]).norm().item()
+                  for p in ("sem posição", "com posição")]
+    print(f"{nome:>34}{distancias[0]:>14.4f}{distancias[1]:>14.4f}")
 
 
 # %% [markdown]
-# Sem posição, a "bolsa de vetores" das duas frases é idêntica (mesma soma); com posição, não. Há duas receitas
-# clássicas para esse vetor de posição:
+# Sem máscara e sem posição, a distância é zero: a atenção devolve para "cão" exatamente o mesmo vetor nas duas
+# frases, e quem mordeu quem se perdeu. Somando o vetor de posição, as saídas passam a ser diferentes.
+#
+# Com a máscara causal a história muda um pouco: "cão" no fim da frase enxerga a frase inteira, no começo enxerga só
+# "o cão" — então, mesmo sem posição, as saídas já diferem. A máscara vaza *alguma* informação de ordem (quantos e
+# quais tokens vieram antes), mas de um jeito indireto: ela não diz a que distância cada token está, e dois
+# prefixos com os mesmos tokens em outra ordem continuam indistinguíveis. Por isso todo GPT soma (ou, como os modelos
+# modernos, gira — o RoPE do capítulo 8) uma informação de posição explícita. Há duas receitas clássicas para o
+# vetor de posição:
 #
 # ### 7.2 Posições aprendidas (GPT-2)
 #
@@ -507,6 +546,8 @@ print(f"aprendida sem treino: similaridade fora da diagonal com média {fora_da_
 
 # %% [markdown]
 # ## 8. O pipeline completo de entrada
+#
+# ![Embeddings: de ids para a entrada do modelo](https://raw.githubusercontent.com/fazendo-um-llm-do-zero/fazendo-um-llm-do-zero/main/infograficos/embeddings.png)
 #
 # Juntando as peças: ids `(batch, tokens)` → embedding de token `(batch, tokens, d_model)` + embedding de posição
 # `(tokens, d_model)` (o PyTorch repete a posição para cada linha do batch) → `(batch, tokens, d_model)`. É isso que
@@ -760,6 +801,39 @@ plt.show()
 #
 # No GPT nada disso é programado à parte: a tabela `emb_token` começa aleatória e se organiza sozinha, porque
 # vetores parecidos para tokens de uso parecido ajudam a prever o próximo token.
+
+# %% [markdown]
+#
+# %% [markdown]
+# ### Os números deste capítulo
+#
+# Os números principais vão para `resultados.json` (só no modo completo; no rápido, para o cache), e é de lá que o
+# README do capítulo os cita: reexecutou o notebook, `python ferramentas/curso.py construir` atualiza o README.
+
+# %%
+from llm_do_zero import salvar_resultados
+
+_n_tokens_por_tokenizador = {nome: len(criar_dataloader(dois_inicios, tok, batch_size=4, context_length=64,
+                                                        stride=64).dataset.ids)
+                             for nome, tok in (("nosso", tokenizador), ("gpt2", gpt2))}
+salvar_resultados("notebook", {
+    "caracteres_treino": len(texto_treino),
+    "tokens_treino": len(ids_treino),
+    "caracteres_por_token": len(texto_treino) / len(ids_treino),
+    **{f"janelas_stride_{passo}": (n_tokens - contexto_longo - 1) // passo + 1 for passo in (1, 64, 128, 256)},
+    "gb_stride_1": ((n_tokens - contexto_longo - 1) + 1) * contexto_longo * 2 * 8 / 1e9,
+    "tokens_40mil_nosso": _n_tokens_por_tokenizador["nosso"],
+    "tokens_40mil_gpt2": _n_tokens_por_tokenizador["gpt2"],
+    "parametros_embeddings_aprendida": sum(p.numel() for p in camada.parameters()),
+    "parametros_embeddings_senoidal": sum(p.numel() for p in camada_senoidal.parameters()),
+    "similaridade_senoidal_1": sim_senoidal[0, 1].item(),
+    "similaridade_senoidal_10": sim_senoidal[0, 10].item(),
+    "similaridade_senoidal_100": sim_senoidal[0, 100].item(),
+    "parametros_tokens_gpt2_milhoes": gpt2_tokens / 1e6,
+    "fracao_tokens_gpt2_pct": 100 * gpt2_tokens / 124e6,
+    "vizinho_mesmo_grupo_antes_pct": 100 * _acerto_do_vizinho(pesos_iniciais),
+    "vizinho_mesmo_grupo_depois_pct": 100 * _acerto_do_vizinho(pesos_treinados),
+})
 
 # %% [markdown]
 # ## 10. Resumo

@@ -172,6 +172,8 @@ plt.show()
 # %% [markdown]
 # ## 3. Pesos treináveis: query, key e value
 #
+# ![Query, key e value: escores, softmax e média ponderada dos valores](https://raw.githubusercontent.com/fazendo-um-llm-do-zero/fazendo-um-llm-do-zero/main/infograficos/atencao_qkv.png)
+#
 # Comparar os embeddings crus tem um limite: o token só consegue procurar tokens **parecidos com ele**. Num
 # modelo de linguagem queremos algo mais rico — um verbo pode querer achar o seu sujeito, um pronome o nome a que
 # se refere. Por isso cada token é projetado em três papéis, com três matrizes que o treino vai ajustar:
@@ -317,6 +319,8 @@ plt.show()
 
 # %% [markdown]
 # ## 5. Máscara causal: ninguém espia o futuro
+#
+# ![Máscara causal: -inf acima da diagonal antes do softmax](https://raw.githubusercontent.com/fazendo-um-llm-do-zero/fazendo-um-llm-do-zero/main/infograficos/mascara_causal.png)
 #
 # O GPT aprende a prever o **próximo** token. No treino, todas as posições da frase são calculadas ao mesmo tempo;
 # se o token 3 pudesse prestar atenção no token 4, ele simplesmente "colaria" a resposta. A **máscara causal**
@@ -474,6 +478,8 @@ for rotulo, dif in zip(rotulos, diferenca):
 # sequência de uma só vez.
 #
 # ## 8. Várias cabeças
+#
+# ![Atenção multi-cabeça: repartir, atender em paralelo, concatenar e projetar](https://raw.githubusercontent.com/fazendo-um-llm-do-zero/fazendo-um-llm-do-zero/main/infograficos/multi_cabeca.png)
 #
 # Uma cabeça de atenção calcula **um** padrão de pesos por token. Mas um token pode querer olhar para lugares
 # diferentes por motivos diferentes (o sujeito do verbo, a palavra anterior, a pontuação…). A **atenção
@@ -781,6 +787,36 @@ for cabeca, ax in enumerate(eixos):
 fig.suptitle("Pesos de atenção de 4 cabeças (módulo NÃO treinado) em uma frase de Dom Casmurro", fontsize=10)
 plt.tight_layout()
 plt.show()
+
+# %% [markdown]
+#
+# %% [markdown]
+# ### Os números deste capítulo
+#
+# Os números principais vão para `resultados.json` (só no modo completo; no rápido, para o cache), e é de lá que o
+# README do capítulo os cita: reexecutou o notebook, `python ferramentas/curso.py construir` atualiza o README.
+
+# %%
+from llm_do_zero import salvar_resultados
+
+_frase, _lote_aleatorio = diferencas.values()
+_params = {vies: sum(p.numel() for p in AtencaoMultiCabeca(768, 768, 1024, 0.0, 12, qkv_bias=vies).parameters())
+           for vies in (False, True)}
+salvar_resultados("notebook", {
+    # diferenças máximas para o SDPA, em unidades de 1e-7
+    "dif_sdpa_frase_e7": _frase * 1e7,
+    "dif_sdpa_lote_e7": _lote_aleatorio * 1e7,
+    **{f"ms_nosso_{t}": ms_nosso for t, ms_nosso, _ in tabela},
+    **{f"ms_sdpa_{t}": ms_sdpa for t, _, ms_sdpa in tabela},
+    **{f"razao_sdpa_{t}": ms_nosso / ms_sdpa for t, ms_nosso, ms_sdpa in tabela},
+    **{f"mb_matriz_{t}": lote_tempo * cabecas_tempo * t * t * 4 / 2**20 for t, _, _ in tabela},
+    **{f"entropia_sem_escala_d{m[0]}": m[3] for m in medidas},
+    "entropia_com_escala_min": min(m[5] for m in medidas),
+    "entropia_com_escala_max": max(m[5] for m in medidas),
+    "entropia_maxima": math.log(n_chaves),
+    "parametros_atencao_gpt2": _params[False],
+    "parametros_atencao_gpt2_com_vies": _params[True],
+})
 
 # %% [markdown]
 # ## Resumo

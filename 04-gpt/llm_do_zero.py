@@ -267,6 +267,134 @@ def caminho_para_mostrar(caminho) -> str:
 
 
 # ----------------------------------------------------------------------------------------------------------------
+# Barras de progresso: ao vivo para quem executa; uma linha legível na saída gravada
+# ----------------------------------------------------------------------------------------------------------------
+
+
+class _ResumoDeProgresso:
+    """Substituto silencioso do ``tqdm`` para execuções gravadas: conta os passos e, no fim, imprime uma linha.
+
+    Um widget do ``tqdm.auto`` gravado num notebook aparece no GitHub congelado em "0%"; esta linha é o que fica.
+    """
+
+    def __init__(self, iteravel=None, desc: str = "", total=None, disable: bool = False, **_opcoes):
+        self.iteravel, self.desc, self.disable = iteravel, desc, disable
+        self.total = total if total is not None else (len(iteravel) if hasattr(iteravel, "__len__") else None)
+        self.n, self.sufixo, self._inicio, self._fechada = 0, "", time.perf_counter(), False
+
+    def __iter__(self):
+        for item in self.iteravel:
+            yield item
+            self.n += 1
+        self.close()
+
+    def __len__(self):
+        return self.total or 0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *_):
+        self.close()
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+
+    def set_postfix(self, ordered_dict=None, refresh: bool = True, **valores) -> None:
+        valores = {**(ordered_dict or {}), **valores}
+        self.sufixo = ", ".join(f"{chave}={valor}" for chave, valor in valores.items())
+
+    def set_postfix_str(self, texto: str = "", refresh: bool = True) -> None:
+        self.sufixo = texto
+
+    def set_description(self, desc: str = "", refresh: bool = True) -> None:
+        self.desc = desc
+
+    def close(self) -> None:
+        if self._fechada or self.disable:
+            return
+        self._fechada = True
+        total = f"/{self.total}" if self.total else ""
+        segundos = time.perf_counter() - self._inicio
+        sufixo = f" | {self.sufixo}" if self.sufixo else ""
+        print(f"{self.desc}: {self.n}{total} concluídos em {segundos:.1f} s{sufixo}", flush=True)
+
+
+def barra_de_progresso(iteravel=None, desc: str = "", total=None, disable: bool = False, **opcoes):
+    """Uma barra ``tqdm`` (a do ``tqdm.auto``: widget no Jupyter/Colab, texto no terminal) — ou, quando a variável
+    de ambiente ``LLM_DO_ZERO_SEM_BARRA=1`` está definida (o ``ferramentas/curso.py executar`` e os testes a
+    definem), nenhuma barra ao vivo e uma linha de resumo no fim, que é o que a saída gravada do notebook mostra."""
+    if os.environ.get("LLM_DO_ZERO_SEM_BARRA", "0") == "1":
+        return _ResumoDeProgresso(iteravel, desc=desc, total=total, disable=disable)
+    from tqdm.auto import tqdm
+
+    return tqdm(iteravel, desc=desc, total=total, disable=disable, **opcoes)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Resultados: os números que os READMEs citam têm uma fonte só
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def formatar_numero(valor, casas: int = 0) -> str:
+    """``valor`` no formato brasileiro, com ``casas`` decimais: ``formatar_numero(4267.2) == "4.267"``,
+    ``formatar_numero(2.12534, 3) == "2,125"``, ``formatar_numero(-0.75, 2) == "−0,75"``."""
+    if isinstance(valor, bool) or not isinstance(valor, (int, float)):
+        raise TypeError(f"formatar_numero espera um número, recebeu {type(valor).__name__}: {valor!r}")
+    if casas < 0:
+        raise ValueError(f"casas decimais devem ser ≥ 0 (recebi {casas})")
+    texto = f"{abs(valor):,.{casas}f}".replace(",", "_").replace(".", ",").replace("_", ".")
+    negativo = valor < 0 and texto.strip("0.,") != ""
+    return ("−" if negativo else "") + texto
+
+
+def arquivo_de_resultados(nome_notebook: str, pasta=None) -> Path:
+    """Onde ``salvar_resultados`` grava os números de ``nome_notebook`` (``"notebook"`` ou ``"notebook_<tema>"``).
+
+    No modo completo: ``resultados.json`` (ou ``resultados_<tema>.json``) na pasta do capítulo — o arquivo commitado
+    que os READMEs citam. No modo rápido: ``.cache/resultados/<capítulo>/…``, ignorado pelo git (os números do modo
+    rápido não servem para o texto).
+    """
+    if nome_notebook != "notebook" and not (nome_notebook.startswith("notebook_") and nome_notebook[9:].isidentifier()):
+        raise ValueError(f"nome de notebook inválido: {nome_notebook!r} (use 'notebook' ou 'notebook_<tema>')")
+    pasta = Path(pasta) if pasta is not None else Path(__file__).resolve().parent
+    arquivo = "resultados" + nome_notebook[len("notebook"):] + ".json"
+    if RAPIDO:
+        return PASTA_CACHE / "resultados" / pasta.name / arquivo
+    return pasta / arquivo
+
+
+def salvar_resultados(nome_notebook: str, resultados: dict, pasta=None) -> None:
+    """Grava os números principais de um notebook (``{chave: número ou texto curto}``) em JSON e diz onde.
+
+    O arquivo é o de :func:`arquivo_de_resultados` (nada é devolvido, para a célula do notebook não exibir o caminho
+    absoluto da máquina).
+
+    Os READMEs citam estes números com um marcador invisível logo depois do número, ``2,125<!--r:chave:3-->``, e
+    ``python ferramentas/curso.py construir`` reescreve cada número citado a partir deste arquivo (``--verificar``
+    falha se algum não bater). Assim, reexecutar um notebook e reconstruir atualiza todos os READMEs.
+    """
+    limpos = {}
+    for chave, valor in resultados.items():
+        if not (isinstance(chave, str) and chave and set(chave) <= set("abcdefghijklmnopqrstuvwxyz0123456789_")):
+            raise ValueError(f"chave de resultado inválida: {chave!r} (use letras minúsculas, dígitos e _)")
+        if isinstance(valor, (np.integer, np.floating)) or (isinstance(valor, torch.Tensor) and valor.numel() == 1):
+            valor = valor.item()
+        if isinstance(valor, float) and not np.isfinite(valor):
+            raise ValueError(f"o resultado {chave!r} não é um número finito: {valor}")
+        if not isinstance(valor, (int, float, str)) or isinstance(valor, bool):
+            raise TypeError(f"o resultado {chave!r} deve ser número ou texto, não {type(valor).__name__}")
+        limpos[chave] = round(valor, 6) if isinstance(valor, float) else valor
+    destino = arquivo_de_resultados(nome_notebook, pasta)
+    destino.parent.mkdir(parents=True, exist_ok=True)
+    conteudo = {"modo": "rápido" if RAPIDO else "completo", "resultados": limpos}
+    temporario = destino.with_name(destino.name + ".tmp")
+    temporario.write_text(json.dumps(conteudo, ensure_ascii=False, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    temporario.replace(destino)
+    print(f"{len(limpos)} resultados gravados em {caminho_para_mostrar(destino)}")
+
+
+# ----------------------------------------------------------------------------------------------------------------
 # Impressões digitais: um cache nunca serve um arquivo feito por outra receita
 # ----------------------------------------------------------------------------------------------------------------
 

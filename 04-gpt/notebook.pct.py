@@ -375,6 +375,8 @@ plt.show()
 # %% [markdown]
 # ## 7. O bloco transformer
 #
+# ![Bloco transformer pre-LN: LayerNorm, atenção, atalho; LayerNorm, feed-forward, atalho](https://raw.githubusercontent.com/fazendo-um-llm-do-zero/fazendo-um-llm-do-zero/main/infograficos/bloco_transformer.png)
+#
 # Agora juntamos tudo num **bloco transformer**. Duas subcamadas, cada uma com normalização antes e atalho em volta:
 #
 # ```
@@ -447,6 +449,8 @@ for nome, b in (("modelo pequeno", bloco), ("GPT-2 124M", BlocoTransformer(GPT2_
 
 # %% [markdown]
 # ## 8. O modelo GPT
+#
+# ![O GPT completo: embeddings, pilha de blocos, norma final e cabeça de saída](https://raw.githubusercontent.com/fazendo-um-llm-do-zero/fazendo-um-llm-do-zero/main/infograficos/pilha_gpt.png)
 #
 # O modelo completo é uma pilha:
 #
@@ -798,6 +802,8 @@ def _passo_de_treino():
 
 segundos_treino = _cronometrar(_passo_de_treino)
 modelo.eval()
+print(f"carga da máquina durante a medida (média de 1 min): {os.getloadavg()[0]:.1f} para {os.cpu_count()} núcleos "
+      "(acima do número de núcleos, a vazão medida fica abaixo da real)")
 n_tokens = lote_pequeno.numel()
 flops_treino = _flops_por_token(cfg)["treino"] * n_tokens
 print(f"modelo pequeno, forward + backward de {n_tokens} tokens: {segundos_treino * 1000:.0f} ms  ->  "
@@ -908,6 +914,57 @@ ativos_moe = base + L * ff_por_bloco * (ativos - 1) + roteador
 print(f"GPT-2 124M denso:             {base:>12,} parâmetros, todos usados por token")
 print(f"com MoE (8 especialistas):    {total_moe:>12,} parâmetros guardados")
 print(f"  usados por token (top-2):   {ativos_moe:>12,}")
+
+# %% [markdown]
+#
+# %% [markdown]
+# ### Os números deste capítulo
+#
+# Os números principais vão para `resultados.json` (só no modo completo; no rápido, para o cache), e é de lá que o
+# README do capítulo os cita: reexecutou o notebook, `python ferramentas/curso.py construir` atualiza o README.
+
+# %%
+from llm_do_zero import salvar_resultados
+
+_grads_sem_atalho, _ = _gradientes_por_camada("sem atalho")
+_bloco_124m = _parametros_do_bloco(BlocoTransformer(GPT2_124M))
+_resultados = {
+    "razao_grad_sem_atalho_e9": _grads_sem_atalho[0] / _grads_sem_atalho[-1] * 1e9,
+    "perda_sem_treino": perda.item(),
+    "ln_vocab": math.log(cfg["vocab_size"]),
+    "parametros_124m_sem_tying": total_124m,
+    "cabeca_124m": cabeca_124m,
+    "parametros_124m_com_tying": _parametros_a_mao(GPT2_124M),
+    "parametros_124m_bias_com_tying": _parametros_a_mao(dict(GPT2_124M, qkv_bias=True)),
+    "parametros_124m_bias_sem_tying": _parametros_a_mao(dict(GPT2_124M, qkv_bias=True), amarrado=False),
+    "mb_fp32_124m": _megabytes(total_124m * 4),
+    "mb_bf16_124m": _megabytes(total_124m * 2),
+    "mb_fp32_124m_tying": _megabytes(_parametros_a_mao(GPT2_124M) * 4),
+    "gb_adamw_124m": 16 * total_124m / 1e9,
+    "mb_adamw_pequeno": _megabytes(16 * _parametros_a_mao(GPT_PEQUENO, amarrado=False)),
+    "parametros_bloco_124m": sum(_bloco_124m.values()),
+    "fracao_vocab_124m_pct": 100 * 2 * 50257 * 768 / total_124m,
+    "tokens_treino": tokens_treino,
+    "tflop_epoca_pequeno": f_pequeno["treino"] * tokens_treino / 1e12,
+    "minutos_epoca_pequeno": tokens_treino / (n_tokens / segundos_treino) / 60,
+    "gflops_treino_medido": flops_treino / segundos_treino / 1e9,
+}
+for _nome, _c in (("pequeno", GPT_PEQUENO), ("mini", GPT_MINI)):
+    _resultados[f"parametros_{_nome}_sem_tying"] = _parametros_a_mao(_c, amarrado=False)
+    _resultados[f"parametros_{_nome}_com_tying"] = _parametros_a_mao(_c)
+    _resultados[f"mb_fp32_{_nome}"] = _megabytes(_parametros_a_mao(_c, amarrado=False) * 4)
+    _resultados[f"mb_bf16_{_nome}"] = _megabytes(_parametros_a_mao(_c, amarrado=False) * 2)
+    _f = _flops_por_token(_c)
+    _resultados[f"mflop_forward_{_nome}"] = _f["forward"] / 1e6
+    _resultados[f"mflop_treino_{_nome}"] = _f["treino"] / 1e6
+    _resultados[f"atencao_pct_{_nome}"] = 100 * _f["atenção"] / _f["forward"]
+_f = _flops_por_token(GPT2_124M)
+_resultados.update(mflop_forward_124m=_f["forward"] / 1e6, mflop_treino_124m=_f["treino"] / 1e6,
+                   atencao_pct_124m=100 * _f["atenção"] / _f["forward"])
+_pequeno = _partes_do_modelo(modelos_meta["GPT_PEQUENO"])
+_resultados["fracao_vocab_pequeno_pct"] = 100 * (GPT_PEQUENO["vocab_size"] * GPT_PEQUENO["d_model"] * 2) / sum(
+    _pequeno.values())
+salvar_resultados("notebook", _resultados)
 
 # %% [markdown]
 # ## Resumo

@@ -55,6 +55,7 @@ from llm_do_zero import (GPT2_124M, GPT_MINI, GPT_PEQUENO, N_FUSOES_BASE, PASTA_
                          carregar_tokenizador_gpt2, contar_parametros, corpus_machado, criar_dataloader, descrever_modo,
                          dividir_romance, escolher, escolher_dispositivo, fixar_semente, impressao_digital, ler_texto,
                          receita_bpe_machado, sha256_de_arquivo, tokenizador_machado)
+from llm_do_zero import barra_de_progresso, salvar_resultados
 
 print(descrever_modo())
 fixar_semente(123)
@@ -599,6 +600,8 @@ plt.show()
 # %% [markdown]
 # ## 7. O laço de treino
 #
+# ![O laço de treinamento e a taxa de aprendizado com aquecimento e decaimento cosseno](https://raw.githubusercontent.com/fazendo-um-llm-do-zero/fazendo-um-llm-do-zero/main/infograficos/laco_treinamento.png)
+#
 # Um passo de treino é sempre o mesmo:
 #
 # 1. pega um batch `(entrada, alvo)`;
@@ -908,8 +911,8 @@ def treinar_modelo(modelo, otimizador, loader_treino, loader_val, passos_totais:
     perdas_intervalo = []
     if passo_inicial == 0:
         avaliar(0, [])
-    barra = tqdm(range(passo_inicial, parar_no_passo), desc="treino", disable=not mostrar, mininterval=2.0,
-                 file=sys.stdout, dynamic_ncols=False, ncols=100)
+    barra = barra_de_progresso(range(passo_inicial, parar_no_passo), desc="treino", disable=not mostrar,
+                               mininterval=2.0, file=sys.stdout, dynamic_ncols=False, ncols=100)
     for passo in barra:
         t0 = time.perf_counter()
         _, (entrada, alvo) = next(lotes)
@@ -1100,6 +1103,8 @@ else:
 
 # %% [markdown]
 # ## 10. Decodificação: como escolher o próximo token
+#
+# ![Estratégias de decodificação: gulosa, temperatura, top-k, top-p e beam search](https://raw.githubusercontent.com/fazendo-um-llm-do-zero/fazendo-um-llm-do-zero/main/infograficos/estrategias_decodificacao.png)
 #
 # O modelo dá uma distribuição de probabilidades para o próximo token; **decodificar** é decidir qual usar.
 #

@@ -48,11 +48,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
-from tqdm.auto import tqdm
 
 from llm_do_zero import (FIM_DE_TEXTO, PROMPT_MACHADO, ErroDeDados, caminho_dado, criar_modelo_gpt, criar_otimizador,
                          descrever_modo, escolher, escolher_dispositivo, fixar_semente, gerar_texto, modelo_base,
                          modo_avaliacao)
+from llm_do_zero import barra_de_progresso, salvar_resultados
 
 print(descrever_modo())
 fixar_semente(123)
@@ -82,7 +82,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
-from tqdm.auto import tqdm
 
 
 #: Nomes das classes na ordem dos rótulos: 0 = mensagem normal ("ham" no arquivo), 1 = spam.
@@ -417,7 +416,7 @@ print(f"lotes por época: treino {len(loader_treino)}, validação {len(loader_v
 # %% [markdown]
 # ## 5. Qual posição lê a classe? O último token *real*
 #
-# ![A cabeça de classificação](../infograficos/cabeca_classificacao.png)
+# ![A cabeça de classificação](https://raw.githubusercontent.com/fazendo-um-llm-do-zero/fazendo-um-llm-do-zero/main/infograficos/cabeca_classificacao.png)
 #
 # O GPT devolve um vetor de logits **para cada posição**: `(batch, tokens, saídas)`. Precisamos de **um** resultado
 # por mensagem. Por causa da **máscara causal** (capítulo 3), a posição `t` só enxerga os tokens `0…t`: a primeira
@@ -580,6 +579,7 @@ treinaveis, total = parametros_treinaveis(modelo)
 print(f"parâmetros treináveis: {treinaveis:,} de {total:,}")
 print("cabeça nova:", modelo.cabeca_saida)
 
+# %% [markdown]
 # ## 7. Perda, acurácia — e o modelo antes do ajuste
 #
 # A perda é a **entropia cruzada** entre os 2 logits do último token real e o rótulo (a mesma função do
@@ -684,7 +684,7 @@ def treinar_classificador(modelo, loader_treino, loader_val, otimizador, n_epoca
     passo, exemplos = 0, 0
     for epoca in range(1, n_epocas + 1):
         modelo.train()
-        barra = tqdm(loader_treino, desc=f"época {epoca}/{n_epocas}", disable=not mostrar_progresso)
+        barra = barra_de_progresso(loader_treino, desc=f"época {epoca}/{n_epocas}", disable=not mostrar_progresso)
         for entrada, rotulos, comprimentos in barra:
             entrada, rotulos, comprimentos = entrada.to(dispositivo), rotulos.to(dispositivo), comprimentos.to(dispositivo)
             otimizador.zero_grad()

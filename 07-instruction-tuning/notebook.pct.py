@@ -57,6 +57,7 @@ from llm_do_zero import (N_FUSOES_BASE, PASTA_CACHE, RAPIDO, ErroDeDados, caminh
                          fixar_semente, gerar_texto, guardar_no_cache, id_fim_de_texto, impressao_digital,
                          modelo_base, receita_modelo_base, salvar_modelo_distribuido, sha256_de_arquivo,
                          tokenizador_machado, treinar_modelo)
+from llm_do_zero import barra_de_progresso, salvar_resultados
 
 print(descrever_modo())
 fixar_semente(123)
@@ -203,7 +204,7 @@ for t in tarefas:
 # depois de `### Entrada:`, e a resposta depois de `### Resposta:`. No treino, o texto inteiro é prompt + resposta +
 # `<|endoftext|>`; na hora de usar, damos só o prompt e o modelo escreve o resto.
 #
-# ![Modelo de prompt e máscara da perda](../infograficos/template_instrucao.png)
+# ![Modelo de prompt e máscara da perda](https://raw.githubusercontent.com/fazendo-um-llm-do-zero/fazendo-um-llm-do-zero/main/infograficos/template_instrucao.png)
 #
 # A figura mostra o modelo de prompt exatamente como o curso o usa. Duas diferenças em relação ao Alpaca original:
 #
@@ -617,8 +618,6 @@ def gerar_respostas(modelo, tokenizador, exemplos, max_novos_tokens=60, tamanho_
 
     Devolve as respostas na ordem dos exemplos.
     """
-    from tqdm.auto import tqdm
-
     id_fim = id_fim_de_texto(tokenizador)
     dispositivo = dispositivo_do_modelo(modelo)
     exemplos = list(exemplos)
@@ -633,7 +632,7 @@ def gerar_respostas(modelo, tokenizador, exemplos, max_novos_tokens=60, tamanho_
     tem_quebra = torch.tensor(["\n" in t for t in textos], device=dispositivo)  # (vocab_size,): token com "\n"
     tem_texto = torch.tensor([bool(t.strip()) for t in textos], device=dispositivo)  # (vocab_size,): não só espaço
     respostas = [""] * len(exemplos)
-    for limite, lote in tqdm(lotes, desc="gerando", disable=not mostrar, mininterval=2.0, ncols=100):
+    for limite, lote in barra_de_progresso(lotes, desc="gerando", disable=not mostrar, mininterval=2.0, ncols=100):
         ids = torch.tensor([prompts[i] for i in lote], device=dispositivo)  # (lote, tokens do prompt)
         n_prompt = ids.shape[1]
         ja_escreveu = torch.zeros(len(lote), dtype=torch.bool, device=dispositivo)  # (lote,): já gerou algum texto?

@@ -86,7 +86,7 @@ print(f"parâmetros: {contar_parametros(base):,}")
 # %% [markdown]
 # ## 1. LoRA do zero
 #
-# ![LoRA: matriz congelada mais uma atualização de posto baixo](../infograficos/lora.png)
+# ![LoRA: matriz congelada mais uma atualização de posto baixo](https://raw.githubusercontent.com/fazendo-um-llm-do-zero/fazendo-um-llm-do-zero/main/infograficos/lora.png)
 #
 # No fine-tuning completo, cada peso `W` de `d_saída × d_entrada` números recebe uma atualização `ΔW` do mesmo
 # tamanho. A aposta da **LoRA** (*Low-Rank Adaptation*, Hu et al., 2021) é que `ΔW` pode ter **posto baixo**: ser
@@ -365,7 +365,7 @@ print(f"acurácia no teste: com LoRA separada {antes_de_fundir:.1%} | fundida {a
 # %% [markdown]
 # ## 2. KV cache
 #
-# ![KV cache: reaproveitar chaves e valores já calculados](../infograficos/kv_cache.png)
+# ![KV cache: reaproveitar chaves e valores já calculados](https://raw.githubusercontent.com/fazendo-um-llm-do-zero/fazendo-um-llm-do-zero/main/infograficos/kv_cache.png)
 #
 # O `gerar_texto` dos capítulos anteriores passa a sequência **inteira** pelo modelo a cada token novo. Mas, com a
 # máscara causal, as chaves (K) e os valores (V) de um token não dependem de nada que vem depois dele: uma vez

@@ -435,7 +435,7 @@ for evento in resposta["eventos"]:
 # conversa para `/v1/chat/completions` com `"stream": true` e escreve cada pedaço da resposta assim que ele chega.
 # Rode `python servidor.py` e abra `http://127.0.0.1:8000/` no navegador — é o modelo que você treinou:
 #
-# ![A página de conversa do servidor, com o modelo do capítulo 7](chat.png)
+# ![A página de conversa do servidor, com o modelo do capítulo 7](https://raw.githubusercontent.com/fazendo-um-llm-do-zero/fazendo-um-llm-do-zero/main/08-extras/chat.png)
 #
 # Terminado o uso, desligamos o servidor:
 

@@ -14,12 +14,17 @@ De onde vem cada arquivo gerado:
   bloco ``# ===== Capítulo K: … =====`` para cada capítulo K < NN, com as células marcadas com a tag ``modulo`` do
   notebook do capítulo K (os ``import`` dessas células sobem para o topo do bloco).
 * ``08-extras/extras.py`` = as células com a tag ``modulo`` dos notebooks do capítulo 8.
+* Nos ``README.md``, cada número citado de um resultado traz logo depois um marcador invisível,
+  ``2,125<!--r:05/bits_por_caractere:3-->``: ``construir`` reescreve o número a partir do arquivo de resultados que o
+  notebook gravou (``NN-*/resultados.json`` ou ``resultados_<tema>.json``, via ``salvar_resultados``).
 """
 from __future__ import annotations
 
 import argparse
 import ast
+import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -350,6 +355,73 @@ def arquivos_gerados() -> dict[Path, str]:
     return saida
 
 
+# ----------------------------------------------------------------------------------------------------------------
+# Números citados nos READMEs: o número antes de cada marcador vem do arquivo de resultados do notebook
+# ----------------------------------------------------------------------------------------------------------------
+
+#: ``2,125<!--r:05/tema.chave:3-->``: capítulo (``05/``, obrigatório no README da raiz), notebook (``tema.`` para
+#: ``notebook_<tema>``; sem ele, o ``notebook.ipynb`` principal), chave e casas decimais (padrão 0).
+MARCADOR = re.compile(
+    r"(?P<numero>−?\d(?:[\d.,]*\d)?)?"
+    r"<!--r:(?:(?P<cap>\d\d)/)?(?:(?P<tema>[a-z0-9_]+)\.)?(?P<chave>[a-z0-9_]+)(?::(?P<casas>\d))?-->"
+)
+
+
+def formatar_numero(valor, casas: int = 0) -> str:
+    """Mesmo formato que ``formatar_numero`` da infraestrutura (aqui sem importar o torch): ``2,125``, ``4.267``."""
+    texto = f"{abs(valor):,.{casas}f}".replace(",", "_").replace(".", ",").replace("_", ".")
+    return ("−" if valor < 0 and texto.strip("0.,") else "") + texto
+
+
+def _resultados(pasta: Path, tema: str | None, lidos: dict) -> dict:
+    arquivo = pasta / (f"resultados_{tema}.json" if tema else "resultados.json")
+    if arquivo not in lidos:
+        if not arquivo.is_file():
+            raise ErroDeConstrucao(f"{relativo(arquivo)} não existe: execute o notebook no modo completo")
+        lidos[arquivo] = json.loads(arquivo.read_text(encoding="utf-8"))["resultados"]
+    return lidos[arquivo]
+
+
+def preencher_numeros(readme: Path, texto: str | None = None) -> tuple[str, list[str]]:
+    """O ``readme`` com cada número marcado reescrito a partir dos resultados, e a lista do que mudou ou falhou."""
+    texto = readme.read_text(encoding="utf-8") if texto is None else texto
+    lidos: dict = {}
+    avisos: list[str] = []
+
+    def trocar(m: re.Match) -> str:
+        onde = f"{relativo(readme)}: {m.group(0)!r}"
+        if m.group("cap"):
+            pastas = [p for p in capitulos() if p.name.startswith(m.group("cap") + "-")]
+            if not pastas:
+                avisos.append(f"{onde}: não há capítulo {m.group('cap')}")
+                return m.group(0)
+            pasta = pastas[0]
+        elif readme.parent.resolve() == RAIZ:
+            avisos.append(f"{onde}: no README da raiz, diga o capítulo (ex.: <!--r:05/chave-->)")
+            return m.group(0)
+        else:
+            pasta = readme.parent
+        try:
+            resultados = _resultados(pasta, m.group("tema"), lidos)
+        except ErroDeConstrucao as erro:
+            avisos.append(f"{onde}: {erro}")
+            return m.group(0)
+        chave = m.group("chave")
+        if chave not in resultados or isinstance(resultados[chave], str):
+            avisos.append(f"{onde}: não há o número {chave!r} nos resultados de {pasta.name}")
+            return m.group(0)
+        certo = formatar_numero(resultados[chave], int(m.group("casas") or 0))
+        if m.group("numero") != certo:
+            avisos.append(f"{onde}: o README diz {m.group('numero')}, o notebook produziu {certo}")
+        return certo + m.group(0)[len(m.group("numero") or ""):]
+
+    return MARCADOR.sub(trocar, texto), avisos
+
+
+def readmes() -> list[Path]:
+    return [p for p in [RAIZ / "README.md", *(c / "README.md" for c in capitulos())] if p.exists()]
+
+
 def construir(verificar: bool = False) -> list[str]:
     """Sincroniza os gêmeos e gera os módulos. Com ``verificar=True``, só devolve a lista do que está diferente."""
     problemas = []
@@ -364,6 +436,13 @@ def construir(verificar: bool = False) -> list[str]:
         else:
             caminho.write_text(conteudo, encoding="utf-8")
             print(f"gerado: {relativo(caminho)}")
+    for readme in readmes():
+        novo, avisos = preencher_numeros(readme)
+        if not verificar and novo != readme.read_text(encoding="utf-8"):
+            readme.write_text(novo, encoding="utf-8")
+            print(f"números atualizados: {relativo(readme)}")
+            avisos = preencher_numeros(readme, novo)[1]  # sobra só o que não dá para preencher
+        problemas += avisos
     return problemas
 
 
@@ -404,6 +483,7 @@ def executar_notebook(caminho: Path, rapido: bool, tempo_limite: int) -> float:
 
     nb = ler_notebook(caminho)
     ambiente = dict(os.environ)
+    ambiente["LLM_DO_ZERO_SEM_BARRA"] = "1"  # saída gravada: uma linha de resumo no lugar do widget do tqdm
     if rapido:
         ambiente["LLM_DO_ZERO_RAPIDO"] = "1"
     else:
