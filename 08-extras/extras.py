@@ -569,13 +569,14 @@ def kl_por_token(politica, referencia, entrada, alvo, ignorar: int = -100) -> fl
 def treinar_dpo(politica, referencia, dataset, beta: float, passos: int, lr_max: float, tamanho_lote: int = 8,
                 lr_min: float = 0.0, passos_aquecimento: int = 0, weight_decay: float = 0.0, clip: float = 1.0,
                 avaliar_a_cada: int = 10, dataset_avaliacao=None, semente: int = 123, mostrar: bool = True) -> dict:
-    """Treina ``politica`` (no lugar) com a perda do DPO nos pares de ``dataset``; ``referencia`` fica congelada.
+    """Treina ``politica`` (no lugar) com a perda do DPO nos pares de ``dataset``; ``referencia`` só é lida, sem gradiente.
 
     ``log π_ref`` dos pares é calculado uma vez só (:func:`logprobs_dos_pares`). Cada passo sorteia ``tamanho_lote``
     pares (época após época, ordem fixada por ``semente``), faz UM forward com escolhidas + rejeitadas, a perda de
     :func:`perda_dpo`, o backward, o recorte do gradiente e o passo do AdamW (taxa de :func:`taxa_aprendizado`).
     A cada ``avaliar_a_cada`` passos (e no passo 0 e no fim), se houver ``dataset_avaliacao`` (outros pares), mede
-    nele a KL por token (:func:`kl_por_token`, nas escolhidas) e o acerto de preferência.
+    nele a KL por token (:func:`kl_por_token`, nas escolhidas) e a preferência da política: a fração de pares com
+    ``log π(escolhida) > log π(rejeitada)`` (sem a referência: é a ordem em que a própria política põe as duas).
 
     Devolve o histórico: por passo, ``perda``, ``margem``, ``acerto``, ``recompensa_escolhida`` e
     ``recompensa_rejeitada``; nas avaliações, ``passos_avaliacao``, ``kl`` e ``acerto_avaliacao``; e ``tempo_s``.
@@ -584,13 +585,10 @@ def treinar_dpo(politica, referencia, dataset, beta: float, passos: int, lr_max:
         raise ValueError(f"passos deve ser >= 1 (recebi {passos}).")
     dispositivo = dispositivo_do_modelo(politica)
     ctx = politica.context_length
-    for p in referencia.parameters():
-        p.requires_grad_(False)
     ref_e, ref_r = logprobs_dos_pares(referencia, dataset)  # (pares,) cada: uma vez só
     hist = {"perda": [], "margem": [], "acerto": [], "recompensa_escolhida": [], "recompensa_rejeitada": [],
             "passos_avaliacao": [], "kl": [], "acerto_avaliacao": [], "tempo_s": 0.0}
     if dataset_avaliacao is not None:
-        ref_aval = logprobs_dos_pares(referencia, dataset_avaliacao)
         lote_kl = [dataset_avaliacao[i] for i in range(min(32, len(dataset_avaliacao)))]
         entrada_kl, alvo_kl = colar_pares(lote_kl, dataset.id_fim, ctx, dispositivo)
         entrada_kl, alvo_kl = entrada_kl[:len(lote_kl)], alvo_kl[:len(lote_kl)]  # só as escolhidas
@@ -599,10 +597,9 @@ def treinar_dpo(politica, referencia, dataset, beta: float, passos: int, lr_max:
         if dataset_avaliacao is None:
             return
         pol_e, pol_r = logprobs_dos_pares(politica, dataset_avaliacao)
-        _, m = perda_dpo(pol_e, pol_r, ref_aval[0], ref_aval[1], beta)
         hist["passos_avaliacao"].append(passo)
         hist["kl"].append(kl_por_token(politica, referencia, entrada_kl, alvo_kl))
-        hist["acerto_avaliacao"].append(m["acerto"])
+        hist["acerto_avaliacao"].append((pol_e > pol_r).float().mean().item())
 
     gerador = torch.Generator().manual_seed(semente)
     otimizador = criar_otimizador(politica, lr_max, weight_decay)
@@ -631,7 +628,7 @@ def treinar_dpo(politica, referencia, dataset, beta: float, passos: int, lr_max:
             avaliar_agora(passo + 1)
             politica.train()
             if mostrar:
-                extra = (f" | KL {hist['kl'][-1]:.3f} | acerto nos pares de avaliação {hist['acerto_avaliacao'][-1]:.0%}"
+                extra = (f" | KL {hist['kl'][-1]:.3f} | prefere a escolhida em {hist['acerto_avaliacao'][-1]:.0%} dos pares de avaliação"
                          if hist["kl"] else "")
                 print(f"  passo {passo + 1:>4} | perda {perda.item():.3f} | margem {metricas['margem']:+.2f}{extra}")
     politica.eval()
