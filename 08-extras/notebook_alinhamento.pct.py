@@ -24,9 +24,11 @@
 # ajustado do capítulo 7 vem pronto do repositório no modo completo; se a receita mudou, ele é refeito antes (vários
 # minutos a mais).
 #
-# > **Saídas desta versão: execução no modo completo** (modelo do capítulo 7, 4,3 M de parâmetros; dois modelos base
-# > pequenos pré-treinados aqui). No modo rápido (`LLM_DO_ZERO_RAPIDO=1`, usado pelos testes) os modelos são minúsculos
-# > e treinam por poucos passos: os números mostram o **método**, não o tamanho real de cada efeito.
+# > **Saídas desta versão: modo rápido** (`LLM_DO_ZERO_RAPIDO=1`). A execução completa (modelo do capítulo 7, 4,3 M
+# > de parâmetros; dois modelos base pequenos pré-treinados aqui) ainda não foi gravada: na máquina compartilhada em
+# > que o notebook foi escrito ela não terminou no tempo disponível. No modo rápido os modelos são minúsculos e
+# > treinam por poucos passos: os números abaixo mostram o **método**, não o tamanho de cada efeito — e os
+# > parágrafos de leitura dizem o que olhar quando a execução completa estiver aqui.
 
 # %%
 # Configuração do ambiente. No Google Colab: baixa o repositório do curso e entra na pasta deste capítulo.
@@ -620,18 +622,19 @@ for beta, h in historicos.items():
           f"{h['acerto_avaliacao'][0]:>14.0%} → {h['acerto_avaliacao'][-1]:<10.0%}")
 
 # %% [markdown]
-# Como ler a tabela e as curvas (os números são os desta execução):
+# Como ler a tabela e as curvas:
 #
-# - nos pares de **treino** a margem cresce e o acerto de preferência vai para perto de 100 % com qualquer β: o
-#   modelo aprende a preferir a resposta certa **nos pares que viu**;
-# - a recompensa da rejeitada despenca, e a da escolhida também tende a cair, só que menos. É um efeito conhecido do
+# - **margem e acerto de treino**: se o DPO está funcionando, a margem cresce a partir de 0 e o acerto nos pares de
+#   **treino** sobe — o modelo passa a preferir a resposta certa nos pares que viu (na saída acima, a margem final
+#   é positiva para todos os β);
+# - **recompensas**: a da rejeitada cai; a da escolhida pode cair também, só que menos. É um efeito conhecido do
 #   DPO: a perda só olha a **diferença**, e o jeito mais fácil de aumentá-la é tirar probabilidade da rejeitada (e
 #   de tudo o que se parece com ela);
-# - a **KL** mostra o preço de cada β: β pequeno deixa a política se afastar mais da referência; β grande prende a
-#   política e a margem em "nats" cresce menos (a perda já satura com uma diferença pequena de log-probabilidades);
-# - o que importa é a última coluna: nos pares de **teste**, que o treino nunca viu, a fração em que o modelo dá
-#   mais probabilidade à resposta certa que à sua resposta errada muda bem menos. A preferência aprendida generaliza
-#   pouco.
+# - **KL**: o preço de cada β. Com β grande, a mesma diferença de log-probabilidades já dá uma margem grande e a perda
+#   satura cedo, então a política precisa se afastar menos da referência;
+# - **a última coluna é a que importa**: nos pares de **teste**, que o treino nunca viu, quanto sobe a fração em que
+#   o modelo dá mais probabilidade à resposta certa que à sua resposta errada? É a medida de que a preferência
+#   aprendida **generaliza**.
 #
 # ## 5. DPO × mais passos supervisionados, com a mesma computação
 #
@@ -696,15 +699,16 @@ for i in [i for i, e in enumerate(avaliados) if e["tarefa"] in ("plural", "anton
           f"{aval_mais_sft['respostas'][i]!r}")
 
 # %% [markdown]
-# **Leitura honesta.** Compare as linhas acima (são os números desta execução; o README do capítulo traz a tabela):
+# **Como ler a comparação.** Três perguntas, nesta ordem:
 #
-# - o **formato** fica onde estava em todos os modelos: nem o DPO nem o SFT a mais estragam o que o capítulo 7
-#   ensinou — o DPO, preso à referência, praticamente não mexe na forma;
-# - a **pontuação** muda pouco, para cima ou para baixo, em qualquer dos caminhos. Com 10 a 35 exemplos por tarefa,
-#   cada exemplo vale de 3 a 10 pontos: diferenças de um ou dois pontos no geral são ruído;
-# - o DPO aprende a **rebaixar** as respostas erradas que viu, mas isso não ensina a resposta certa de um pedido
-#   novo. Preferência não cria conhecimento: se o modelo base não sabe o plural de "janela", nenhuma comparação de
-#   pares vai ensinar, só deslocar probabilidade entre respostas que ele já sabe produzir.
+# - o **formato** continua onde estava? O DPO, preso à referência, não deveria estragar o que o capítulo 7 ensinou;
+#   o SFT a mais, com taxa de aprendizado baixa, também não;
+# - a **pontuação** muda além do ruído? Com ~4 a 12 exemplos por tarefa nesta amostra do teste, cada exemplo vale de
+#   8 a 25 pontos numa tarefa e ~1 ponto no geral: diferenças de um ou dois pontos no geral são ruído;
+# - a **preferência nos pares de teste** sobe mais com o DPO do que com o SFT? O DPO aprende a **rebaixar** as
+#   respostas erradas que viu; a expectativa é que isso ajude pouco a gerar a resposta certa de um pedido novo.
+#   Preferência não cria conhecimento: se o modelo base não sabe o plural de "janela", nenhuma comparação de pares
+#   vai ensinar — só deslocar probabilidade entre respostas que ele já sabe produzir.
 #
 # Em modelos grandes, o DPO (e o RLHF) brilham em outra coisa: escolher entre respostas que o modelo **já** sabe dar
 # — a mais útil, a mais educada, a que recusa um pedido perigoso, a que não inventa. Eles lapidam; não ensinam
@@ -797,9 +801,9 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# Em bits por caractere — a régua que não depende do tokenizador (capítulo 5) — o vocabulário grande ganha no
-# pré-treino: com o mesmo número de tokens ele lê mais texto, e cada previsão cobre uma palavra inteira. Se o
-# critério fosse só "modelar Machado", a escolha do capítulo 1 estaria certa.
+# Compare em bits por caractere — a régua que não depende do tokenizador (capítulo 5). A expectativa é que o
+# vocabulário grande ganhe no pré-treino: com o mesmo número de tokens ele lê mais texto (veja os "M caracteres
+# lidos" acima). Se o critério fosse só "modelar Machado", a escolha do capítulo 1 estaria certa.
 #
 # ### O mesmo ajuste por instruções nos dois
 #
@@ -865,18 +869,19 @@ for tarefa in ("plural", "genero", "contar_letras", "primeira_ultima_letra"):
               f"4.000: {r4[:18]!r} {ok(r4)} | 300: {r3[:18]!r} {ok(r3)}")
 
 # %% [markdown]
-# **Leitura honesta.** A tabela e o gráfico dizem o que mudou **nesta escala** (os números exatos estão na saída e
-# no README):
+# **Como ler a tabela.** A hipótese que ela testa, e o que pesa contra:
 #
-# - com 300 fusões, as tarefas que pedem para **copiar e mexer nas letras** — plural, singular, gênero — ficam ao
-#   alcance do modelo: o plural de `" j|an|e|la"` é quase uma cópia dos mesmos pedaços com um final novo, o tipo
-#   de cópia que a atenção faz bem (o "induction head" do capítulo 3). Com 4.000 fusões, o mesmo modelo precisaria
-#   ter decorado, para cada palavra, qual outro id é o seu plural;
-# - contar letras e dizer a primeira/última letra continuam difíceis mesmo com pedaços pequenos: um pedaço de duas
-#   ou três letras ainda esconde as letras de dentro, e contar exige somar comprimentos que o modelo nunca vê
+# - a favor das 300 fusões: nas tarefas que pedem para **copiar e mexer nas letras** — plural, singular, gênero — o
+#   plural de `" j|an|e|la"` começa com os mesmos pedaços do singular, o tipo de cópia que a atenção faz bem. Com
+#   4.000 fusões, o modelo precisaria ter decorado, para cada palavra, qual outro id é o seu plural. Mas a ajuda é
+#   parcial: nos 35 plurais do teste, o plural é exatamente "tokens do singular + algo" em 1 caso com 4.000 fusões e
+#   em só 3 com 300 — o corte do fim muda (`" j|an|e|la"` × `" j|an|e|l|as"`); o que cresce é o prefixo comum, de
+#   35 % para 66 % dos tokens do singular (exercício 4);
+# - contar letras e dizer a primeira/última letra podem continuar difíceis mesmo com pedaços pequenos: um pedaço de
+#   duas ou três letras ainda esconde as letras de dentro, e contar exige somar comprimentos que o modelo nunca vê
 #   escritos. Os modelos grandes erram "quantos *r* tem *strawberry*" pelo mesmo motivo;
-# - o vocabulário pequeno perde no que depende de **reconhecer palavras inteiras** (antônimos, sentimento) e no
-#   pré-treino em bits por caractere: a mesma computação lê menos texto.
+# - contra as 300 fusões: tarefas que dependem de **reconhecer palavras inteiras** (antônimos, sentimento) e o
+#   pré-treino em bits por caractere — a mesma computação lê menos texto.
 #
 # O que mudaria em escala maior: modelos com bilhões de parâmetros e trilhões de tokens aprendem a ortografia de
 # boa parte do vocabulário mesmo com tokens grandes (a informação está nos embeddings, aprendida de forma indireta)
@@ -892,13 +897,14 @@ for tarefa in ("plural", "genero", "contar_letras", "primeira_ultima_letra"):
 #   recompensa fica implícita, `β·(log π − log π_ref)`, e a perda é `−log σ(margem)` — `log 2` quando a política é
 #   igual à referência.
 # - Pares feitos de graça a partir do capítulo 7 (escolhida = referência, rejeitada = a resposta errada do próprio
-#   modelo) ensinam o modelo a preferir a certa **nos pares que viu**; nos pares de teste a preferência melhora bem
-#   menos, e a avaliação do capítulo 7 quase não muda — como também não muda com a mesma computação gasta em mais
+#   modelo) ensinam o modelo a preferir a certa **nos pares que viu**. As duas medidas que importam são a
+#   preferência em pares de **teste** e a avaliação do capítulo 7, comparadas com a mesma computação gasta em mais
 #   SFT. Preferência lapida escolhas que o modelo já sabe fazer; não cria conhecimento.
 # - O β controla o quanto a política pode se afastar da referência (a KL medida).
-# - O tokenizador decide o que o modelo enxerga: com 300 fusões, o mesmo orçamento de pré-treino e o mesmo ajuste,
-#   as tarefas de ortografia (plural, gênero) ficam ao alcance de um modelo pequeno; com 4.000, elas são tabelas
-#   para decorar. O vocabulário grande ganha em bits por caractere e nas tarefas de palavra inteira.
+# - O tokenizador decide o que o modelo enxerga: com 300 fusões, singular e plural compartilham a maior parte dos
+#   pedaços (66 % do singular, contra 35 % com 4.000 fusões), mas raramente o plural é "singular + algo". O notebook
+#   compara, com o mesmo orçamento de pré-treino e o mesmo ajuste, o que isso muda tarefa por tarefa — e o que custa
+#   em bits por caractere.
 #
 # Os números principais desta execução vão para `resultados_alinhamento.json` (o README do capítulo os cita):
 
@@ -987,9 +993,9 @@ print(f"tempo total do notebook: {resultados['tempo_total_s'] / 60:.1f} min")
 #     return ...
 
 # %% [markdown]
-# **4. A ortografia visível, contada.** Para cada pedido de plural do teste, verifique se os tokens da resposta
-# (`" " + saida`) **começam** com os mesmos tokens da palavra no singular (`" " + palavra`), em cada vocabulário. Em
-# que fração dos casos o plural é "copiar os tokens e acrescentar"?
+# **4. A ortografia visível, contada.** Para cada pedido de plural do teste, compare os tokens da resposta
+# (`" " + saida`) com os da palavra no singular (`" " + palavra`), em cada vocabulário. Em que fração dos casos o
+# plural é "copiar os tokens e acrescentar"? E, em média, que fração dos tokens do singular começa o plural?
 
 # %%
 # import re

