@@ -1964,16 +1964,18 @@ def treinar_modelo(modelo, otimizador, loader_treino, loader_val, passos_totais:
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def pretreinar(cfg: dict, treino: dict, passos=None, dispositivo=None, mostrar: bool = True):
+def pretreinar(cfg: dict, treino: dict, passos=None, dispositivo=None, mostrar: bool = True,
+               n_fusoes: int = N_FUSOES_BASE):
     """O capítulo numa função: tokenizador, carregadores, modelo, AdamW e :func:`treinar_modelo`.
 
     ``cfg``: configuração do modelo (ex.: ``GPT_BASE_COMPLETO``); ``treino``: hiperparâmetros (ex.:
     ``TREINO_COMPLETO``; as chaves opcionais ``"bf16_na_cpu"`` e ``"compilar"`` vão para :func:`treinar_modelo`);
-    ``passos`` substitui ``treino["passos"]``. Devolve ``(modelo, otimizador, historico)``.
+    ``passos`` substitui ``treino["passos"]``; ``n_fusoes``: o BPE do Machado a usar (o ``cfg["vocab_size"]`` tem de
+    ser ``256 + n_fusoes + 1``). Devolve ``(modelo, otimizador, historico)``.
     """
     dispositivo = torch.device(dispositivo) if dispositivo is not None else escolher_dispositivo()
     passos = treino["passos"] if passos is None else passos
-    tokenizador = tokenizador_machado(N_FUSOES_BASE)
+    tokenizador = tokenizador_machado(n_fusoes)
     if cfg["vocab_size"] != tokenizador.n_vocab:
         raise ValueError(f"cfg['vocab_size'] = {cfg['vocab_size']}, mas o tokenizador tem {tokenizador.n_vocab} tokens.")
     rapido = tokenizador.para_tiktoken()  # mesmos ids, codificação muito mais rápida

@@ -13,6 +13,7 @@ import importlib.util
 import math
 import os
 import random
+import re
 import statistics
 import time
 import warnings
@@ -21,21 +22,27 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.data import Dataset
 
 from llm_do_zero import (
     ARQUIVO_INSTRUCOES,
     AtencaoMultiCabeca,
     AtencaoRapida,
     CamadaNorm,
+    DatasetInstrucoes,
     FeedForward,
     GELU,
     ModeloGPT,
+    acertou,
     acuracia,
+    avaliar,
     caminho_para_mostrar,
+    colar_instrucoes,
     conferir_configuracao,
     criar_modelo_gpt,
     criar_otimizador,
     dispositivo_do_modelo,
+    gerar_respostas,
     id_fim_de_texto,
     inicializar_pesos,
     lotes_sem_fim,
@@ -371,6 +378,278 @@ class MediaDosTokens(nn.Module):
         logits = self.modelo(ids)  # (batch, tokens, n_classes)
         contagem = torch.arange(1, ids.shape[1] + 1, device=logits.device, dtype=logits.dtype)  # (tokens,)
         return logits.cumsum(dim=1) / contagem[None, :, None]  # (batch, tokens, n_classes): média acumulada
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Alinhamento: pares de preferência e a avaliação do capítulo 7 (formato e conteúdo)
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def montar_pares_preferencia(exemplos, respostas) -> list[dict]:
+    """Pares ``{instrucao, entrada, tarefa, escolhida, rejeitada}`` a partir das respostas de um modelo.
+
+    Para cada exemplo cuja resposta do modelo está ERRADA (:func:`acertou` do capítulo 7) e não é vazia: escolhida =
+    a resposta de referência (``saida``), rejeitada = a resposta do modelo. Exemplos que o modelo acerta não viram
+    par. ``exemplos`` e ``respostas`` na mesma ordem.
+    """
+    exemplos, respostas = list(exemplos), list(respostas)
+    if len(exemplos) != len(respostas):
+        raise ValueError(f"Recebi {len(exemplos)} exemplos e {len(respostas)} respostas: devem ser iguais.")
+    pares = []
+    for e, r in zip(exemplos, respostas):
+        if not str(r).strip() or acertou(r, e["saida"], e["tarefa"]):
+            continue
+        pares.append({"instrucao": e["instrucao"], "entrada": e.get("entrada") or "", "tarefa": e["tarefa"],
+                      "escolhida": str(e["saida"]).strip(), "rejeitada": str(r).strip()})
+    return pares
+
+
+
+
+
+def forma_da_resposta(texto: str) -> str:
+    """A forma de uma resposta, sem olhar se está certa: ``"vazia"``, ``"lista"`` (tem vírgula), ``"número"``,
+    ``"uma palavra"``, ``"duas ou três palavras"``, ``"frase"`` ou ``"outra"`` (nem letras nem número). A régua
+    "no formato" do capítulo 7."""
+    t = str(texto).strip().lower()
+    if not t:
+        return "vazia"
+    if "," in t:
+        return "lista"
+    if re.fullmatch(r"-?\d+", t):
+        return "número"
+    if not re.search(r"[^\W\d_]", t):
+        return "outra"
+    n = len(t.split())
+    return "uma palavra" if n == 1 else ("duas ou três palavras" if n <= 3 else "frase")
+
+
+def formas_de_resposta(exemplos) -> dict:
+    """``{tarefa: conjunto das respostas (minúsculas)}`` dos exemplos de treino: a referência de :func:`no_formato`."""
+    formas: dict[str, set] = {}
+    for e in exemplos:
+        formas.setdefault(e["tarefa"], set()).add(str(e["saida"]).strip().lower())
+    return formas
+
+
+def no_formato(resposta: str, tarefa: str, formas: dict) -> bool:
+    """A resposta tem o formato que a tarefa pede? (a régua do capítulo 7)
+
+    Nas tarefas de rótulo (até 3 respostas possíveis no treino), a resposta tem de ser um dos rótulos; nas outras,
+    tem de ter a mesma :func:`forma_da_resposta` de alguma resposta de treino da tarefa. ``formas``: o dicionário de
+    :func:`formas_de_resposta`.
+    """
+    if tarefa not in formas:
+        raise ValueError(f"Tarefa desconhecida: {tarefa!r} (conheço {sorted(formas)}).")
+    possiveis = formas[tarefa]
+    if len(possiveis) <= 3:
+        return str(resposta).strip().lower() in possiveis
+    return forma_da_resposta(resposta) in {forma_da_resposta(r) for r in possiveis}
+
+
+def avaliar_instrucoes(modelo, tokenizador, exemplos, limites, formas: dict, mostrar: bool = False) -> dict:
+    """Gera as respostas (:func:`gerar_respostas`) e avalia como o capítulo 7: conteúdo e formato, por tarefa.
+
+    Devolve ``{"respostas": [...], "notas": avaliar(...), "formato": {tarefa: fração no formato, ..., "geral": ...}}``.
+    """
+    exemplos = list(exemplos)
+    respostas = gerar_respostas(modelo, tokenizador, exemplos, limites, mostrar=mostrar)
+    tarefas = [e["tarefa"] for e in exemplos]
+    notas = avaliar(respostas, [e["saida"] for e in exemplos], tarefas)
+    certos: dict[str, list[bool]] = {}
+    for r, t in zip(respostas, tarefas):
+        ok = no_formato(r, t, formas)
+        certos.setdefault(t, []).append(ok)
+        certos.setdefault("geral", []).append(ok)
+    formato = {t: sum(v) / len(v) for t, v in certos.items()}
+    return {"respostas": respostas, "notas": notas, "formato": formato}
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# DPO (Direct Preference Optimization): pares de preferência, log-probabilidade da resposta e a perda
+# ----------------------------------------------------------------------------------------------------------------
+
+
+class DatasetPreferencias(Dataset):
+    """Pares de preferência tokenizados como no capítulo 7: cada item é ``((ids_e, n_prompt), (ids_r, n_prompt))``.
+
+    ``ids_e`` e ``ids_r`` são ``prompt + " " + resposta + <|endoftext|>`` da escolhida e da rejeitada (o mesmo
+    formato do :class:`DatasetInstrucoes`). Com ``max_tokens``, pares em que alguma das duas sequências passa disso
+    são descartados (contados em ``n_descartados``); para caber no contexto, use ``context_length + 1``.
+    """
+
+    def __init__(self, pares, tokenizador, max_tokens: int | None = None):
+        pares = list(pares)
+        if not pares:
+            raise ValueError("Nenhum par de preferência: a lista está vazia.")
+        faltando = {"instrucao", "escolhida", "rejeitada"} - set(pares[0])
+        if faltando:
+            raise ValueError(f"Cada par precisa das chaves instrucao, escolhida e rejeitada (faltam {sorted(faltando)}).")
+        self.id_fim = id_fim_de_texto(tokenizador)
+        escolhidas = DatasetInstrucoes([dict(p, saida=p["escolhida"]) for p in pares], tokenizador, self.id_fim)
+        rejeitadas = DatasetInstrucoes([dict(p, saida=p["rejeitada"]) for p in pares], tokenizador, self.id_fim)
+        self.itens, self.tarefas, self.n_descartados = [], [], 0
+        for i in range(len(pares)):
+            e, r = escolhidas[i], rejeitadas[i]
+            if max_tokens is not None and max(len(e[0]), len(r[0])) > max_tokens:
+                self.n_descartados += 1
+                continue
+            self.itens.append((e, r))
+            self.tarefas.append(pares[i].get("tarefa", ""))
+        if not self.itens:
+            raise ValueError(f"Nenhum par coube em {max_tokens} tokens.")
+
+    def __len__(self) -> int:
+        return len(self.itens)
+
+    def __getitem__(self, i: int):
+        return self.itens[i]
+
+
+def colar_pares(lote, id_fim: int, comprimento_maximo: int | None = None, dispositivo="cpu"):
+    """Um lote de ``B`` pares -> ``(entrada, alvo)`` com ``2B`` linhas: as ``B`` escolhidas e depois as ``B`` rejeitadas.
+
+    Usa :func:`colar_instrucoes` do capítulo 7 com ``mascarar_prompt=True``: no alvo, só os tokens da resposta (e o
+    ``<|endoftext|>`` final) ficam; prompt e preenchimento viram ``-100``.
+    """
+    lista = [e for e, _ in lote] + [r for _, r in lote]
+    return colar_instrucoes(lista, id_fim, mascarar_prompt=True, comprimento_maximo=comprimento_maximo,
+                            dispositivo=dispositivo)
+
+
+def logprob_respostas(modelo, entrada, alvo, ignorar: int = -100):
+    """``log π(resposta | prompt)`` de cada linha: a soma do log da probabilidade de cada alvo que não é ``ignorar``.
+
+    ``entrada`` e ``alvo``: ``(batch, tokens)`` (como saem de :func:`colar_pares`). Devolve ``(batch,)``. É menos a
+    entropia cruzada, SOMADA (não a média) nas posições da resposta.
+    """
+    logits = modelo(entrada).float()  # (batch, tokens, vocab_size)
+    por_token = -F.cross_entropy(logits.flatten(0, 1), alvo.flatten(), ignore_index=ignorar, reduction="none")
+    return por_token.view(alvo.shape).sum(dim=-1)  # (batch,): posições ignoradas contam 0
+
+
+def perda_dpo(logp_escolhida, logp_rejeitada, ref_escolhida, ref_rejeitada, beta: float):
+    """A perda do DPO de um lote de pares e as métricas dela.
+
+    Recompensa implícita de uma resposta: ``β · (log π(y|x) − log π_ref(y|x))``. Margem = recompensa da escolhida −
+    recompensa da rejeitada; perda = ``−log σ(margem)``, na média dos pares. Quando a política é igual à referência, a
+    margem é 0 e a perda é ``log 2``. Os quatro argumentos são tensores ``(pares,)``; os da referência não levam
+    gradiente. Devolve ``(perda, métricas)`` com ``métricas`` = ``{"recompensa_escolhida", "recompensa_rejeitada",
+    "margem", "acerto"}`` (médias do lote, em ``float``; ``acerto`` = fração de pares com margem > 0).
+    """
+    if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not beta > 0 or not math.isfinite(beta):
+        raise ValueError(f"beta deve ser um número positivo (recebi {beta!r}).")
+    formas = {tuple(t.shape) for t in (logp_escolhida, logp_rejeitada, ref_escolhida, ref_rejeitada)}
+    if len(formas) != 1 or len(next(iter(formas))) != 1:
+        raise ValueError(f"Os quatro tensores devem ter a mesma forma (pares,); recebi {sorted(formas)}.")
+    recompensa_e = beta * (logp_escolhida - ref_escolhida.detach())  # (pares,)
+    recompensa_r = beta * (logp_rejeitada - ref_rejeitada.detach())  # (pares,)
+    margem = recompensa_e - recompensa_r  # (pares,)
+    perda = -F.logsigmoid(margem).mean()
+    metricas = {"recompensa_escolhida": recompensa_e.mean().item(), "recompensa_rejeitada": recompensa_r.mean().item(),
+                "margem": margem.mean().item(), "acerto": (margem > 0).float().mean().item()}
+    return perda, metricas
+
+
+def logprobs_dos_pares(modelo, dataset, tamanho_lote: int = 32):
+    """``(log π(escolhida), log π(rejeitada))`` de todos os pares do ``dataset``, sem gradiente: dois tensores ``(pares,)``.
+
+    É o que se calcula uma vez só para o modelo de referência (congelado) antes do treino do DPO, e o que mede o
+    acerto de preferência de qualquer modelo em pares que ele não viu.
+    """
+    dispositivo = dispositivo_do_modelo(modelo)
+    escolhidas, rejeitadas = [], []
+    with modo_avaliacao(modelo):
+        for inicio in range(0, len(dataset), tamanho_lote):
+            lote = [dataset[i] for i in range(inicio, min(inicio + tamanho_lote, len(dataset)))]
+            entrada, alvo = colar_pares(lote, dataset.id_fim, modelo.context_length, dispositivo)
+            logp = logprob_respostas(modelo, entrada, alvo)  # (2·lote,)
+            escolhidas.append(logp[:len(lote)])
+            rejeitadas.append(logp[len(lote):])
+    return torch.cat(escolhidas), torch.cat(rejeitadas)
+
+
+def kl_por_token(politica, referencia, entrada, alvo, ignorar: int = -100) -> float:
+    """``KL(π ‖ π_ref)`` média por token nas posições em que ``alvo != ignorar``, exata (soma sobre o vocabulário).
+
+    Em cada posição: ``Σ_v π(v) · (log π(v) − log π_ref(v))``. Sem gradiente. Zero quando os dois modelos são iguais.
+    """
+    with modo_avaliacao(politica), modo_avaliacao(referencia):
+        log_p = torch.log_softmax(politica(entrada).float(), dim=-1)  # (batch, tokens, vocab_size)
+        log_q = torch.log_softmax(referencia(entrada).float(), dim=-1)
+        kl = (log_p.exp() * (log_p - log_q)).sum(dim=-1)  # (batch, tokens)
+        mascara = alvo != ignorar
+        return (kl * mascara).sum().item() / max(int(mascara.sum()), 1)
+
+
+def treinar_dpo(politica, referencia, dataset, beta: float, passos: int, lr_max: float, tamanho_lote: int = 8,
+                lr_min: float = 0.0, passos_aquecimento: int = 0, weight_decay: float = 0.0, clip: float = 1.0,
+                avaliar_a_cada: int = 10, dataset_avaliacao=None, semente: int = 123, mostrar: bool = True) -> dict:
+    """Treina ``politica`` (no lugar) com a perda do DPO nos pares de ``dataset``; ``referencia`` só é lida, sem gradiente.
+
+    ``log π_ref`` dos pares é calculado uma vez só (:func:`logprobs_dos_pares`). Cada passo sorteia ``tamanho_lote``
+    pares (época após época, ordem fixada por ``semente``), faz UM forward com escolhidas + rejeitadas, a perda de
+    :func:`perda_dpo`, o backward, o recorte do gradiente e o passo do AdamW (taxa de :func:`taxa_aprendizado`).
+    A cada ``avaliar_a_cada`` passos (e no passo 0 e no fim), se houver ``dataset_avaliacao`` (outros pares), mede
+    nele a KL por token (:func:`kl_por_token`, nas escolhidas) e a preferência da política: a fração de pares com
+    ``log π(escolhida) > log π(rejeitada)`` (sem a referência: é a ordem em que a própria política põe as duas).
+
+    Devolve o histórico: por passo, ``perda``, ``margem``, ``acerto``, ``recompensa_escolhida`` e
+    ``recompensa_rejeitada``; nas avaliações, ``passos_avaliacao``, ``kl`` e ``acerto_avaliacao``; e ``tempo_s``.
+    """
+    if passos < 1:
+        raise ValueError(f"passos deve ser >= 1 (recebi {passos}).")
+    dispositivo = dispositivo_do_modelo(politica)
+    ctx = politica.context_length
+    ref_e, ref_r = logprobs_dos_pares(referencia, dataset)  # (pares,) cada: uma vez só
+    hist = {"perda": [], "margem": [], "acerto": [], "recompensa_escolhida": [], "recompensa_rejeitada": [],
+            "passos_avaliacao": [], "kl": [], "acerto_avaliacao": [], "tempo_s": 0.0}
+    if dataset_avaliacao is not None:
+        lote_kl = [dataset_avaliacao[i] for i in range(min(32, len(dataset_avaliacao)))]
+        entrada_kl, alvo_kl = colar_pares(lote_kl, dataset.id_fim, ctx, dispositivo)
+        entrada_kl, alvo_kl = entrada_kl[:len(lote_kl)], alvo_kl[:len(lote_kl)]  # só as escolhidas
+
+    def avaliar_agora(passo):
+        if dataset_avaliacao is None:
+            return
+        pol_e, pol_r = logprobs_dos_pares(politica, dataset_avaliacao)
+        hist["passos_avaliacao"].append(passo)
+        hist["kl"].append(kl_por_token(politica, referencia, entrada_kl, alvo_kl))
+        hist["acerto_avaliacao"].append((pol_e > pol_r).float().mean().item())
+
+    gerador = torch.Generator().manual_seed(semente)
+    otimizador = criar_otimizador(politica, lr_max, weight_decay)
+    ordem: list[int] = []
+    inicio = time.perf_counter()
+    avaliar_agora(0)
+    politica.train()
+    for passo in range(passos):
+        if len(ordem) < tamanho_lote:
+            ordem += torch.randperm(len(dataset), generator=gerador).tolist()
+        indices, ordem = ordem[:tamanho_lote], ordem[tamanho_lote:]
+        entrada, alvo = colar_pares([dataset[i] for i in indices], dataset.id_fim, ctx, dispositivo)
+        logp = logprob_respostas(politica, entrada, alvo)  # (2·lote,)
+        idx = torch.tensor(indices)
+        perda, metricas = perda_dpo(logp[:len(indices)], logp[len(indices):], ref_e[idx], ref_r[idx], beta)
+        for grupo in otimizador.param_groups:
+            grupo["lr"] = taxa_aprendizado(passo, passos, lr_max, passos_aquecimento, lr_min)
+        otimizador.zero_grad(set_to_none=True)
+        perda.backward()
+        torch.nn.utils.clip_grad_norm_(politica.parameters(), clip)
+        otimizador.step()
+        hist["perda"].append(perda.item())
+        for chave, valor in metricas.items():
+            hist[chave].append(valor)
+        if (passo + 1) % avaliar_a_cada == 0 or passo + 1 == passos:
+            avaliar_agora(passo + 1)
+            politica.train()
+            if mostrar:
+                extra = (f" | KL {hist['kl'][-1]:.3f} | prefere a escolhida em {hist['acerto_avaliacao'][-1]:.0%} dos pares de avaliação"
+                         if hist["kl"] else "")
+                print(f"  passo {passo + 1:>4} | perda {perda.item():.3f} | margem {metricas['margem']:+.2f}{extra}")
+    politica.eval()
+    hist["tempo_s"] = time.perf_counter() - inicio
+    return hist
 
 
 # ----------------------------------------------------------------------------------------------------------------
