@@ -680,8 +680,9 @@ for extenso, n, r_s2s, r_gpt in _erros[:8]:
 # erros em 200). A diferença entre as duas arquiteturas aqui é de **organização**, não de capacidade: o GPT também vê a pergunta inteira antes de responder
 # (ela está no seu contexto, à esquerda), só que a lê com atenção causal e mistura pergunta e resposta numa
 # sequência só. O codificador-decodificador lê a pergunta com atenção nos dois sentidos e consulta a memória a cada
-# algarismo pela atenção cruzada. Os erros listados mostram onde cada um tropeça (casas trocadas, "e" entre dezena e
-# unidade…).
+# algarismo pela atenção cruzada. Os erros listados mostram onde cada um tropeça: nos números de uma palavra só
+# ("cem", "três", "sete"), justamente os que têm menos irmãos parecidos no treino — a regra composicional ("trezentos
+# e quarenta e dois") os dois aprenderam.
 #
 # Na velocidade, o codificador-decodificador processa a pergunta uma vez, no codificador, e o decodificador trabalha
 # numa sequência curta (só a resposta); o GPT processa tudo, pergunta e resposta, em 5 blocos — e treina cerca de 3×
@@ -1013,7 +1014,8 @@ with modo_avaliacao(bert), modo_avaliacao(gpt):
               f"GPT, só pela esquerda: {[tokenizador.decode([i]) for i in _top_gpt]}")
 
 # %% [markdown]
-# Surpresa honesta: com o mesmo orçamento, o BERT acerta **menos** (6,9 % × 9,2 % na execução gravada), mesmo vendo
+# Nas três lacunas, nenhum dos dois acerta: o BERT ainda chuta pontuação (os tokens mais frequentes), e o GPT, só pela
+# esquerda, também. E na contagem geral, surpresa honesta: com o mesmo orçamento, o BERT acerta **menos** (6,9 % × 9,2 % na execução gravada), mesmo vendo
 # os dois lados. O motivo é o sinal de treino: o GPT aprende com a previsão de **todas** as posições de cada batch; o
 # BERT, só com os 15 % mascarados — com o mesmo número de tokens lidos, ele recebe ~7× menos "respostas" para aprender,
 # e ainda treina com 15 % da frase estragada. Com um treino longo (o BERT original viu bilhões de tokens), ver os dois
