@@ -18,8 +18,9 @@
 #    um de cada vez, e depois todos juntos (como no Llama): bits por caractere, parâmetros, tokens/s e bytes de KV
 #    cache por token.
 #
-# Tempo: modo rápido ≈ 25 s de CPU; modo completo ≈ 5 min de CPU (uma thread só: os modelos são pequenos e uma
-# segunda thread quase não ajuda). Numa máquina dividida com outros programas, o relógio anda mais que isso. Os
+# Tempo: modo rápido ≈ 25 s de CPU; modo completo ≈ 8 min de CPU (uma thread só: os modelos são pequenos e uma
+# segunda thread quase não ajuda). Numa máquina dividida com outros programas, o relógio anda bem mais: a execução
+# gravada (modo completo) levou 54 min de relógio com carga ~20 em 2 núcleos. Os
 # modelos são pequenos (2 blocos, `d_model = 64` no completo) para caberem todos, com o mesmo orçamento, no mesmo
 # notebook: as conclusões valem para esta escala, e cada seção discute o que muda em escala maior.
 
@@ -674,16 +675,18 @@ for extenso, n, r_s2s, r_gpt in _erros[:8]:
     print(f"  {extenso!r:44} = {n:<4} | cod.-dec.: {r_s2s!r:7} | GPT: {r_gpt!r}")
 
 # %% [markdown]
-# **O que a tabela mostra.** Leia os acertos exatos acima: os dois modelos veem os mesmos 800 números, com o mesmo
-# número de passos, e são testados em 200 números que nunca viram. A tarefa é pequena e a diferença entre as duas
-# arquiteturas aqui é de **organização**, não de capacidade: o GPT também vê a pergunta inteira antes de responder
+# **O que a tabela mostra.** Os dois modelos veem os mesmos 800 números, com o mesmo número de passos, e são
+# testados em 200 números que nunca viram: na execução gravada, **empate** — 99 % de acerto exato para os dois (2
+# erros em 200). A diferença entre as duas arquiteturas aqui é de **organização**, não de capacidade: o GPT também vê a pergunta inteira antes de responder
 # (ela está no seu contexto, à esquerda), só que a lê com atenção causal e mistura pergunta e resposta numa
 # sequência só. O codificador-decodificador lê a pergunta com atenção nos dois sentidos e consulta a memória a cada
-# algarismo pela atenção cruzada. Os erros listados mostram onde cada um tropeça (casas trocadas, "e" entre dezena e
-# unidade…).
+# algarismo pela atenção cruzada. Os erros listados mostram onde cada um tropeça: nos números de uma palavra só
+# ("cem", "três", "sete"), justamente os que têm menos irmãos parecidos no treino — a regra composicional ("trezentos
+# e quarenta e dois") os dois aprenderam.
 #
 # Na velocidade, o codificador-decodificador processa a pergunta uma vez, no codificador, e o decodificador trabalha
-# numa sequência curta (só a resposta); o GPT processa tudo, pergunta e resposta, em 5 blocos. Essa é a vantagem
+# numa sequência curta (só a resposta); o GPT processa tudo, pergunta e resposta, em 5 blocos — e treina cerca de 3×
+# menos tokens por segundo (razão 0,33 na execução gravada). Essa é a vantagem
 # clássica do codificador-decodificador quando a entrada é longa e a saída curta (tradução, resumo). Em escala, a
 # família "só decodificador" venceu mesmo assim: um formato só para qualquer tarefa, treino simples em texto cru e o
 # KV cache servindo pergunta e resposta do mesmo jeito.
@@ -1011,9 +1014,12 @@ with modo_avaliacao(bert), modo_avaliacao(gpt):
               f"GPT, só pela esquerda: {[tokenizador.decode([i]) for i in _top_gpt]}")
 
 # %% [markdown]
-# Ver os dois lados ajuda muito a adivinhar um token — compare as duas porcentagens acima, e as lacunas: o BERT usa
-# o que vem **depois** da lacuna. Isso não faz do BERT um modelo melhor: ele não sabe gerar texto (não há "próximo
-# token" para ele), e o GPT resolve uma tarefa mais difícil, prever sem olhar adiante.
+# Nas três lacunas, nenhum dos dois acerta: o BERT ainda chuta pontuação (os tokens mais frequentes), e o GPT, só pela
+# esquerda, também. E na contagem geral, surpresa honesta: com o mesmo orçamento, o BERT acerta **menos** (6,9 % × 9,2 % na execução gravada), mesmo vendo
+# os dois lados. O motivo é o sinal de treino: o GPT aprende com a previsão de **todas** as posições de cada batch; o
+# BERT, só com os 15 % mascarados — com o mesmo número de tokens lidos, ele recebe ~7× menos "respostas" para aprender,
+# e ainda treina com 15 % da frase estragada. Com um treino longo (o BERT original viu bilhões de tokens), ver os dois
+# lados vence; num minuto de CPU, não. E mesmo bem treinado, o BERT não gera texto (não há "próximo token" para ele).
 #
 # **Representações para classificar.** O capítulo 6 classificou spam com o GPT inteiro ajustado. Aqui congelamos os
 # dois modelos e treinamos só uma **sonda linear** (uma regressão logística) em cima de um vetor por mensagem: para o
@@ -1049,7 +1055,10 @@ for _nome, _acc in acuracia_spam.items():
 # O que comparar na tabela acima: a linha "GPT, último token" contra "BERT, média dos tokens" é a comparação que a
 # literatura costuma fazer (cada modelo com a representação que lhe é natural); as outras duas linhas separam o efeito
 # da **atenção** (BERT × GPT com a mesma média) do efeito do **resumo** (último token × média no mesmo GPT). A margem
-# impressa é o ruído de um teste desse tamanho: diferenças menores que ela não dizem nada. E o saco de palavras, que
+# impressa é o ruído de um teste desse tamanho: diferenças menores que ela não dizem nada. Na execução gravada, o
+# BERT com a média (91,6 %) ganha do GPT com o último token (84,2 %) por mais que a margem, mas o GPT com a média fica
+# em 90,3 %: quase toda a diferença vem do **resumo** (média × último token), não da direção da atenção. E o saco de
+# palavras (95,3 %), que
 # não sabe a ordem das palavras, lembra que spam se denuncia muito pelo vocabulário — os modelos, treinados alguns
 # segundos em Machado, quase não viram a língua dos SMS.
 #
@@ -1138,14 +1147,16 @@ for _nome, _u in _usos.items():
 # **O que a tabela e o gráfico mostram.** Compare os bits por caractere: o MoE tem o dobro de parâmetros de
 # feed-forward do GPT, mas cada token só usa metade deles. Com o mesmo orçamento de tokens, ele fica entre o denso de
 # mesmo custo por token e o denso com os mesmos parâmetros totais — se ficar, a mistura "comprou" parte da capacidade
-# extra sem pagar a conta inteira por token. Na velocidade, a história nesta CPU é outra: o nosso roteamento em Python
+# extra sem pagar a conta inteira por token. Na execução gravada, ficou: 2,529 bits/caractere, contra 2,579 do denso
+# de mesmo custo e 2,454 do denso largo — a mistura recuperou ~40 % do ganho do denso largo. Na velocidade, a história nesta CPU é outra: o nosso roteamento em Python
 # (um laço sobre os especialistas, `index_add`) e as multiplicações pequenas custam mais do que as contas poupadas —
 # as razões de tokens/s acima dizem quanto. Em GPUs, com núcleos que agrupam os tokens de cada especialista e
 # especialistas espalhados por várias placas, é isso que torna o MoE barato por token; aqui, em 2 blocos e
 # `d_model` pequeno, o custo fixo domina.
 #
-# O gráfico mostra o balanceamento: com a perda auxiliar, o uso fica perto do uniforme; sem ela, alguns especialistas
-# recebem mais que a sua parte. Em escala (dezenas de especialistas, top-1 ou top-2), o colapso sem balanceamento é bem
+# O gráfico mostra o balanceamento: com a perda auxiliar, cada especialista fica com 15 % a 36 % das escolhas; sem
+# ela, um especialista praticamente **morreu** (0,1 % das escolhas) e outro recebe 48 % — e esse MoE perde para o
+# balanceado (2,539 × 2,529). Em escala (dezenas de especialistas, top-1 ou top-2), o colapso sem balanceamento é bem
 # mais grave: especialistas que nunca são escolhidos nunca aprendem, e o modelo vira um denso pequeno caro.
 #
 # ## 5. O decodificador moderno: RoPE, RMSNorm, SwiGLU e GQA
@@ -1201,16 +1212,17 @@ plt.show()
 
 # %% [markdown]
 # **O que a tabela mostra.** A coluna Δ é a diferença de bits por caractere para o GPT do curso (negativa = melhor).
-# Leia com cuidado: cada linha é **um** treino curto, com uma semente; diferenças de poucos milésimos estão dentro do
-# ruído de sementes (o exercício 2 mede esse ruído). A troca que mais costuma ajudar num treino curto e pequeno é a
-# **RoPE**: ela tira a tabela de posições aprendida (`context_length × d_model` parâmetros que precisam ser treinados
-# posição por posição) e dá ao modelo a noção de distância de graça. A **RMSNorm** é quase neutra na perda — o ganho
-# dela é de conta (e de estabilidade em modelos grandes). A **SwiGLU** tem os mesmos parâmetros e uma matriz a mais
-# por bloco. A **GQA** perde um pouco de perda e corta o KV cache (coluna KV/token) na proporção `n_grupos_kv /
-# n_heads` — é uma troca de memória de inferência, não de qualidade.
+# Cada linha é **um** treino curto, com uma semente; o exercício 2 mede o ruído de sementes (~0,02 bit/caractere). Na
+# execução gravada, a **RoPE** ganhou de longe (−0,197): ela tira a tabela de posições aprendida (`context_length ×
+# d_model` números que precisam ser treinados posição por posição) e dá ao modelo a noção de distância de graça — nas
+# soluções, o ganho se repete com outras duas sementes. A **GQA** também ficou melhor (−0,041, um pouco acima do
+# ruído) com metade do KV cache: em modelo pequeno e treino curto, menos parâmetros de K/V não fizeram falta. A
+# **SwiGLU** empatou (+0,006, dentro do ruído) e a **RMSNorm** perdeu um pouco (+0,040): os ganhos delas aparecem em
+# escala (estabilidade, perda ao longo de treinos longos), não num minuto de CPU. As quatro juntas (estilo Llama)
+# ficaram em −0,156: quase todo o ganho é da RoPE.
 #
-# A velocidade de treino, nesta CPU e nestes tamanhos, muda pouco (as razões intercaladas, com o intervalo entre
-# rodadas, dizem quanto); as contas que pesam são as matrizes grandes, que as trocas não mudam.
+# A velocidade de treino, nesta CPU e nestes tamanhos, muda pouco: as razões intercaladas ficaram entre 0,84× e
+# 1,23×, e a máquina estava muito dividida durante a execução gravada — trate diferenças de 10–20 % como ruído.
 #
 # **O que mudaria em escala maior.** Com bilhões de parâmetros e contextos longos: a GQA vira indispensável (o KV
 # cache passa dos pesos em memória, como vimos no `notebook.ipynb`); a RoPE permite estender o contexto depois do
