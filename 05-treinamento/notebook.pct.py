@@ -1842,8 +1842,8 @@ else:
 # %% [markdown]
 # ## 14. Overfitting: muitas épocas num romance só
 #
-# No treino da seção 7 o modelo vê cada token do corpus mais ou menos **uma vez** (o total de tokens do treino é
-# ~1 época), e as curvas de treino e validação descem juntas. O que acontece quando o texto é pouco e o modelo passa
+# No treino da seção 7 o modelo vê cada token do corpus **menos de duas vezes** (1,43 M de tokens lidos para
+# 0,82 M de tokens de treino: ~1,75 época), e as curvas de treino e validação descem juntas. O que acontece quando o texto é pouco e o modelo passa
 # por ele muitas vezes? Ele começa a **decorar**: a perda de treino continua caindo, mas a de validação para de
 # melhorar e **sobe** — o modelo fica confiante em continuações que só valem para as frases que ele já viu. Isso é o
 # **overfitting** (sobreajuste).

@@ -1417,12 +1417,13 @@ def medir_ativacoes(modelo, entrada, alvo=None, autocast=None) -> int:
 
 
 def implementacao_do_modelo(modelo) -> dict:
-    """``{"normas_a_mao", "gelu_a_mao"}``: se o modelo usa a ``CamadaNorm``/``GELU`` feitas à mão (capítulo 4) ou as
-    versões de uma operação só do PyTorch (``nn.LayerNorm``/``nn.GELU``). Muda o que o forward guarda."""
+    """``{"normas_a_mao", "gelu_a_mao"}``: se o modelo usa a ``CamadaNorm``/``GELU`` feitas à mão (capítulo 4) ou
+    versões de uma operação só (``nn.LayerNorm``/``nn.GELU``, ou as do caminho rápido do capítulo 5). Muda o que o
+    forward guarda."""
     bloco = modelo.blocos[0]
     bloco = getattr(bloco, "bloco", bloco)  # um bloco envolvido por aplicar_checkpointing
-    return {"normas_a_mao": not isinstance(bloco.norm1, nn.LayerNorm),
-            "gelu_a_mao": not isinstance(bloco.ff.camadas[1], nn.GELU)}
+    return {"normas_a_mao": type(bloco.norm1).__name__ == "CamadaNorm",
+            "gelu_a_mao": type(bloco.ff.camadas[1]).__name__ == "GELU" and not isinstance(bloco.ff.camadas[1], nn.GELU)}
 
 
 def ativacoes_por_token(cfg: dict, normas_a_mao: bool = False, gelu_a_mao: bool = False,

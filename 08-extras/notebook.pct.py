@@ -22,7 +22,7 @@
 # houver, são refeitos com as mesmas receitas dos capítulos 5 e 7.
 #
 # > **Saídas desta versão: execução no modo completo** (modelo base do capítulo 5, 4,3 M de parâmetros; 2 núcleos de
-# > CPU, 10,5 min). No modo rápido (`LLM_DO_ZERO_RAPIDO=1`, usado pelos testes) o modelo é minúsculo (~0,4 M de
+# > CPU, ~4 min). No modo rápido (`LLM_DO_ZERO_RAPIDO=1`, usado pelos testes) o modelo é minúsculo (~0,4 M de
 # > parâmetros, 64 tokens de contexto) e treina por poucos passos: os números mostram o **método**, não o tamanho real
 # > de cada efeito.
 
@@ -814,9 +814,9 @@ for c in range(mapas.shape[0]):
 # A coluna "uniforme seria" é o que daria uma cabeça que espalha o peso igualmente por tudo o que pode ver: uma
 # cabeça só está "especializada" num comportamento se passa bem longe disso. Com o modelo do modo rápido (2 camadas,
 # treino de segundos), as cabeças são pouco especializadas. No modelo do modo completo (medido ao escrever este
-# capítulo), a especialização é fraca: na tabela acima, a cabeça mais "presa" ao primeiro token põe 0,19 do peso
-# nele, a mais voltada ao token anterior, 0,16, e a que mais olha para si mesma, 0,30 — contra 0,12 de uma cabeça
-# uniforme nesta frase. Mas um mapa **não é
+# capítulo), a especialização é moderada: na tabela acima, a cabeça mais "presa" ao primeiro token põe 0,39 do
+# peso nele, a mais voltada ao token anterior, 0,23, e a que mais olha para si mesma, 0,25 — contra 0,12 de uma
+# cabeça uniforme nesta frase; a maioria das cabeças fica perto do uniforme. Mas um mapa **não é
 # uma explicação**: o que a cabeça escreve no fluxo residual depende também de V e de `proj_saida`, e a mesma cabeça
 # pode se comportar de outro jeito em outra frase. Para afirmar que uma cabeça "faz" alguma coisa, é preciso
 # intervir — zerar a cabeça e medir a perda, por exemplo (é o exercício 3).

@@ -20,7 +20,8 @@
 #
 # O que o notebook define (a perda do DPO, o treino com pares, a avaliação) fica também em `extras.py`.
 #
-# Tempo: modo rápido ≈ 1 min; modo completo ≈ 6 min em 2 núcleos de CPU livres (bem menos numa GPU). O modelo
+# Tempo: modo rápido ≈ 1 min; modo completo ≈ 6 min em 2 núcleos de CPU livres (estimativa, ainda não medida; bem
+# menos numa GPU). O modelo
 # ajustado do capítulo 7 vem pronto do repositório no modo completo; se a receita mudou, ele é refeito antes (vários
 # minutos a mais).
 #
@@ -852,7 +853,7 @@ for k, (rotulo, notas) in enumerate([("4.000 fusões", aval_vocab[4000]["notas"]
 ax.set_xticks(list(_x), ORTOGRAFIA + ["geral"], rotation=15)
 ax.set_ylabel("pontuação no teste")
 ax.set_title("Mesmo orçamento, mesmo ajuste: o que muda com o tamanho do vocabulário")
-ax.legend(fontsize=8)
+ax.legend(fontsize=8, loc="upper right")
 plt.tight_layout()
 plt.show()
 
@@ -955,7 +956,7 @@ print(f"tempo total do notebook: {resultados['tempo_total_s'] / 60:.1f} min")
 # %% [markdown]
 # ## Exercícios
 #
-# Soluções em [`solucoes_alinhamento.ipynb`](solucoes_alinhamento.ipynb).
+# Soluções em [`solucoes_alinhamento.ipynb`](solucoes_alinhamento.ipynb) ([abrir no Colab](https://colab.research.google.com/github/fazendo-um-llm-do-zero/fazendo-um-llm-do-zero/blob/main/08-extras/solucoes_alinhamento.ipynb)).
 #
 # **1. A recompensa implícita de um par, à mão.** Para o primeiro par de treino, calcule `log π(escolhida)` e
 # `log π(rejeitada)` no modelo do DPO (β do meio) e no do capítulo 7, e a partir deles a recompensa implícita de cada

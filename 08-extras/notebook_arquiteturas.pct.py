@@ -1286,7 +1286,7 @@ print(f"tempo total do notebook: {resultados['tempo_total_s']:.0f} s de relógio
 #
 # ## Exercícios
 #
-# As soluções estão em [`solucoes_arquiteturas.ipynb`](solucoes_arquiteturas.ipynb).
+# As soluções estão em [`solucoes_arquiteturas.ipynb`](solucoes_arquiteturas.ipynb) ([abrir no Colab](https://colab.research.google.com/github/fazendo-um-llm-do-zero/fazendo-um-llm-do-zero/blob/main/08-extras/solucoes_arquiteturas.ipynb)).
 #
 # **1. Algarismos -> por extenso.** Inverta a tarefa da seção 2 (a fonte passa a ser `str(n)` e o alvo, o extenso).
 # Qual das duas arquiteturas acerta mais agora? A resposta mais longa muda a história?

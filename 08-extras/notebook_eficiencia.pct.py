@@ -78,7 +78,17 @@ inicio_notebook = time.perf_counter()
 # validação e também em **bits por caractere**, que não depende do tokenizador.
 
 # %%
+def _como_no_capitulo_4(modelo, cfg):
+    """O mesmo modelo, com os mesmos pesos, montado com a ``CamadaNorm`` e a ``GELU`` escritas à mão (capítulo 4)."""
+    didatico = criar_modelo_gpt(dict(cfg, caminho_rapido=False)).to(next(modelo.parameters()).device)
+    didatico.load_state_dict(modelo.state_dict())
+    return didatico.eval()
+
+
 base, tokenizador, cfg_base = modelo_base()
+# O modelo distribuído vem no caminho rápido do capítulo 5 (normalização e GELU de um núcleo só). Este notebook parte
+# das classes do capítulo 4, escritas à mão — os mesmos pesos —, para medir o que cada troca economiza.
+base = _como_no_capitulo_4(base, cfg_base)
 rapido_tok = tokenizador.para_tiktoken()  # mesmos ids, codificação muito mais rápida
 texto_val = corpus_machado("validacao")
 car_por_token = caracteres_por_token(texto_val, rapido_tok)
@@ -281,12 +291,13 @@ def medir_ativacoes(modelo, entrada, alvo=None, autocast=None) -> int:
 
 
 def implementacao_do_modelo(modelo) -> dict:
-    """``{"normas_a_mao", "gelu_a_mao"}``: se o modelo usa a ``CamadaNorm``/``GELU`` feitas à mão (capítulo 4) ou as
-    versões de uma operação só do PyTorch (``nn.LayerNorm``/``nn.GELU``). Muda o que o forward guarda."""
+    """``{"normas_a_mao", "gelu_a_mao"}``: se o modelo usa a ``CamadaNorm``/``GELU`` feitas à mão (capítulo 4) ou
+    versões de uma operação só (``nn.LayerNorm``/``nn.GELU``, ou as do caminho rápido do capítulo 5). Muda o que o
+    forward guarda."""
     bloco = modelo.blocos[0]
     bloco = getattr(bloco, "bloco", bloco)  # um bloco envolvido por aplicar_checkpointing
-    return {"normas_a_mao": not isinstance(bloco.norm1, nn.LayerNorm),
-            "gelu_a_mao": not isinstance(bloco.ff.camadas[1], nn.GELU)}
+    return {"normas_a_mao": type(bloco.norm1).__name__ == "CamadaNorm",
+            "gelu_a_mao": type(bloco.ff.camadas[1]).__name__ == "GELU" and not isinstance(bloco.ff.camadas[1], nn.GELU)}
 
 
 def ativacoes_por_token(cfg: dict, normas_a_mao: bool = False, gelu_a_mao: bool = False,
@@ -1378,7 +1389,7 @@ print(f"Tempo do notebook até aqui (sem os exercícios): {time.perf_counter() -
 #
 # ## Exercícios
 #
-# As soluções estão em [`solucoes_eficiencia.ipynb`](solucoes_eficiencia.ipynb).
+# As soluções estão em [`solucoes_eficiencia.ipynb`](solucoes_eficiencia.ipynb) ([abrir no Colab](https://colab.research.google.com/github/fazendo-um-llm-do-zero/fazendo-um-llm-do-zero/blob/main/08-extras/solucoes_eficiencia.ipynb)).
 #
 # **1.** Checkpointing parcial: envolva só **metade** dos blocos com `BlocoComCheckpoint` e meça as ativações
 # guardadas (`medir_ativacoes`) e o tempo do forward + backward. A economia e o custo ficam no meio do caminho?

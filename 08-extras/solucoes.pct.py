@@ -38,7 +38,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from ddp_pretreino import treinar_ddp
-from desempenho import flops_por_token_treino, medir_passo_de_treino, medir_pico_matmul
+from desempenho import flops_por_token_treino, medir_treino_lado_a_lado
 from extras import ajustar_e_medir, aplicar_lora
 from llm_do_zero import (GPT2_124M, CacheKV, DatasetSpam, balancear, carregar_spam, corpus_machado, criar_dataloader,
                          criar_modelo_gpt, descrever_modo, dividir_treino_val_teste, escolher, fixar_semente,
@@ -260,9 +260,9 @@ n_matmul, flops_por_token = _flops_por_token(GPT2_124M)
 print(f"parâmetros em matmuls: {n_matmul:,}; FLOPs por token de treino: {flops_por_token:,}")  # NBVAL_CHECK_OUTPUT
 
 # %%
-pico_cpu = medir_pico_matmul(escolher(256, 1024), escolher(2, 8)) * 1e9  # FLOP/s
-passo = medir_passo_de_treino(cfg, batch=escolher(2, 4), passos=escolher(2, 3))
-mfu_cpu = passo["flops_por_s"] / pico_cpu
+medida = medir_treino_lado_a_lado(cfg, batch=escolher(2, 4), rodadas=escolher(1, 3), n_matmul=escolher(256, 1024))
+pico_cpu = medida["pico"][0] * 1e9  # FLOP/s (mediana das rodadas)
+mfu_cpu = medida["variantes"]["caminho rápido (fp32)"]["mfu"][0] / 100
 flops_total = flops_por_token * 10e9
 horas_a100 = flops_total / (312e12 * 0.40) / 3600
 anos_cpu = flops_total / (pico_cpu * mfu_cpu) / (3600 * 24 * 365)

@@ -42,7 +42,8 @@ def ldz(ex):
 
 def _cfg(vocab=50, ctx=16, d=16, heads=2, camadas=2, rapida=True, amarrar=True, bias=False):
     return {"vocab_size": vocab, "context_length": ctx, "d_model": d, "n_heads": heads, "n_layers": camadas,
-            "dropout": 0.0, "qkv_bias": bias, "atencao_rapida": rapida, "amarrar_pesos": amarrar}
+            "dropout": 0.0, "qkv_bias": bias, "atencao_rapida": rapida, "amarrar_pesos": amarrar,
+            "caminho_rapido": False}  # as classes do capítulo 4 (a fórmula das ativações conta a versão à mão)
 
 
 def _modelo(ldz, semente=0, **kw):
