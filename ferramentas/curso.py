@@ -149,6 +149,7 @@ def gravar_notebook(nb, caminho: Path) -> None:
     import nbformat
 
     nb = _copia_com_pareamento(nb)
+    nb.metadata.pop("widgets", None)  # estado de widgets (barras do tqdm) não vai para o git: no GitHub não renderiza
     texto = nbformat.writes(nb) + "\n"
     if not caminho.exists() or caminho.read_text(encoding="utf-8") != texto:
         caminho.write_text(texto, encoding="utf-8")
