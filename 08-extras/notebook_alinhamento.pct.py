@@ -20,16 +20,13 @@
 #
 # O que o notebook define (a perda do DPO, o treino com pares, a avaliação) fica também em `extras.py`.
 #
-# Tempo: modo rápido ≈ 1 min; modo completo ≈ 6 min em 2 núcleos de CPU livres (estimativa, ainda não medida; bem
-# menos numa GPU). O modelo
+# Tempo: modo rápido ≈ 1 min; modo completo ≈ 2,5 min em 2 núcleos de CPU (medido; bem menos numa GPU). O modelo
 # ajustado do capítulo 7 vem pronto do repositório no modo completo; se a receita mudou, ele é refeito antes (vários
 # minutos a mais).
 #
-# > **Saídas desta versão: modo rápido** (`LLM_DO_ZERO_RAPIDO=1`). A execução completa (modelo do capítulo 7, 4,3 M
-# > de parâmetros; dois modelos base pequenos pré-treinados aqui) ainda não foi gravada: na máquina compartilhada em
-# > que o notebook foi escrito ela não terminou no tempo disponível. No modo rápido os modelos são minúsculos e
-# > treinam por poucos passos: os números abaixo mostram o **método**, não o tamanho de cada efeito — e os
-# > parágrafos de leitura dizem o que olhar quando a execução completa estiver aqui.
+# > **Saídas desta versão: modo completo** (modelo do capítulo 7, 4,3 M de parâmetros; dois modelos base pequenos
+# > pré-treinados aqui; 2 núcleos de CPU). Os parágrafos de leitura dizem o que olhar em cada saída; a leitura dos
+# > números desta execução está no README do capítulo 8 (seção "Alinhamento").
 
 # %%
 # Configuração do ambiente. No Google Colab: baixa o repositório do curso e entra na pasta deste capítulo.
