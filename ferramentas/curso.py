@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import functools
 import json
 import os
 import re
@@ -371,9 +372,8 @@ MARCADOR = re.compile(
 
 
 def formatar_numero(valor, casas: int = 0) -> str:
-    """Mesmo formato que ``formatar_numero`` da infraestrutura (aqui sem importar o torch): ``2,125``, ``4.267``."""
-    texto = f"{abs(valor):,.{casas}f}".replace(",", "_").replace(".", ",").replace("_", ".")
-    return ("−" if valor < 0 and texto.strip("0.,") else "") + texto
+    """O ``formatar_numero`` da infraestrutura (o mesmo que os notebooks usam): ``2,125``, ``4.267``."""
+    return _infraestrutura().formatar_numero(valor, casas)
 
 
 def _resultados(pasta: Path, tema: str | None, lidos: dict) -> dict:
@@ -517,14 +517,20 @@ def _formatar_tempo(segundos: float) -> str:
     return f"{segundos:.0f} s" if segundos < 90 else f"{segundos / 60:.1f} min"
 
 
-def _parser_pt():
-    """O ``ParserPT`` da infraestrutura do curso (uso, ajuda e erros do argparse em português)."""
+@functools.cache
+def _infraestrutura():
+    """``ferramentas/infraestrutura.py`` carregado uma vez (formato dos números, ``ParserPT``)."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("infraestrutura_do_curso", INFRAESTRUTURA)
     modulo = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(modulo)
-    return modulo.ParserPT
+    return modulo
+
+
+def _parser_pt():
+    """O ``ParserPT`` da infraestrutura do curso (uso, ajuda e erros do argparse em português)."""
+    return _infraestrutura().ParserPT
 
 
 def main(argv: list[str] | None = None) -> int:

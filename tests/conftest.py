@@ -6,11 +6,14 @@ do capítulo K, lido da cópia do capítulo K+1 (``carregar_modulo(K + 1)``), a 
 import importlib.util
 import json
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 
 RAIZ = Path(__file__).resolve().parent.parent
+#: O repositório no GitHub (``pyproject.toml``): badges do Colab, célula de configuração e URLs das figuras.
+REPOSITORIO = tomllib.loads((RAIZ / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["llm-do-zero"]["repositorio"]
 CAPITULOS = sorted(p for p in RAIZ.glob("0[1-8]-*") if p.is_dir())
 MODULO = "llm_do_zero.py"
 #: Todos os notebooks do curso: ``notebook.ipynb`` de cada capítulo e, onde houver, ``notebook_<tema>.ipynb``.

@@ -3,14 +3,12 @@ import os
 import re
 import shutil
 import subprocess
-import tomllib
 import types
 
 import pytest
 
-from conftest import CAPITULOS, NOTEBOOKS, RAIZ, codigo_das_celulas, id_notebook, ler_notebook
+from conftest import CAPITULOS, NOTEBOOKS, RAIZ, REPOSITORIO, codigo_das_celulas, id_notebook, ler_notebook
 
-REPOSITORIO = tomllib.loads((RAIZ / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["llm-do-zero"]["repositorio"]
 BADGE = re.compile(r"https://colab\.research\.google\.com/github/([\w.-]+/[\w.-]+)/blob/main/([^)\s\"']+\.ipynb)")
 READMES = [RAIZ / "README.md"] + [p / "README.md" for p in CAPITULOS]
 

@@ -4,7 +4,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from conftest import RAIZ, ler_notebook
+from conftest import RAIZ, REPOSITORIO, ler_notebook
 
 LINK = re.compile(r"!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)|<img[^>]+src=\"([^\"]+)\"")
 IGNORAR = (".git", ".cache", ".venv", "venv", "node_modules")
@@ -51,12 +51,6 @@ def test_o_verificador_de_links_acha_link_quebrado(tmp_path):
 IMAGEM = re.compile(r"!\[[^\]]*\]\(\s*<?([^)\s>]+)>?[^)]*\)|<img[^>]+src=\"([^\"]+)\"")
 
 
-def _repositorio():
-    import tomllib
-
-    return tomllib.loads((RAIZ / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["llm-do-zero"]["repositorio"]
-
-
 def _arquivos_no_git():
     import subprocess
 
@@ -67,7 +61,7 @@ def _arquivos_no_git():
 def imagens_quebradas(texto, no_notebook: bool, origem_rel: str, no_git: set) -> list[str]:
     """Imagens que não renderizam: num notebook, só vale a URL ``raw.githubusercontent.com`` do repositório (um
     caminho relativo não aparece no Colab); em qualquer lugar, o arquivo apontado tem de estar commitado."""
-    prefixo = f"https://raw.githubusercontent.com/{_repositorio()}/main/"
+    prefixo = f"https://raw.githubusercontent.com/{REPOSITORIO}/main/"
     quebradas = []
     for a, b in IMAGEM.findall(texto):
         alvo = a or b
@@ -110,7 +104,7 @@ def test_capitulos_01_a_05_mostram_figuras_no_notebook():
 
 
 def test_o_verificador_de_imagens_acha_as_que_nao_renderizam():
-    prefixo = f"https://raw.githubusercontent.com/{_repositorio()}/main/"
+    prefixo = f"https://raw.githubusercontent.com/{REPOSITORIO}/main/"
     no_git = {"infograficos/a.png", "08-extras/chat.png"}
     texto = (f"![a]({prefixo}infograficos/a.png) ![b]({prefixo}infograficos/falta.png) ![c](../infograficos/a.png) "
              f"<img src=\"https://outro.org/x.png\">")

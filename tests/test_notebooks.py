@@ -1,17 +1,12 @@
 """Cada notebook commitado está pronto para quem lê no GitHub e para quem abre no Colab."""
 import importlib.util
 import re
-import tomllib
 
 import pytest
 
-from conftest import CAPITULOS, NOTEBOOKS, RAIZ, SOLUCOES, codigo_das_celulas, id_notebook, ler_notebook
+from conftest import CAPITULOS, NOTEBOOKS, RAIZ, REPOSITORIO, SOLUCOES, codigo_das_celulas, id_notebook, ler_notebook
 
 IDS = [id_notebook(p) for p in NOTEBOOKS]
-REPOSITORIO = tomllib.loads((RAIZ / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["llm-do-zero"]["repositorio"]
-#: Capítulos que já têm ``solucoes.ipynb`` (os exercícios de 01–04 estão a caminho). Quando todos os capítulos
-#: tiverem o seu, o teste passa a exigir de todos, sem precisar mexer nesta lista.
-CAPITULOS_COM_SOLUCOES = {"05", "06", "07", "08"}
 
 
 def test_capitulos_tem_todos_os_arquivos():
@@ -64,10 +59,6 @@ def test_estrutura_do_capitulo(notebook):
 # Exercícios e soluções
 # ----------------------------------------------------------------------------------------------------------------
 
-#: Capítulos cujos exercícios já foram reescritos com esqueleto e têm ``solucoes.ipynb``. Quando todos tiverem,
-#: esta lista vira ``CAPITULOS`` inteira.
-CAPITULOS_COM_SOLUCOES = ["01", "02", "03", "04", "05", "06", "07", "08"]
-REPOSITORIO = tomllib.loads((RAIZ / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["llm-do-zero"]["repositorio"]
 IDS_SOLUCOES = [id_notebook(p) for p in SOLUCOES]
 
 
@@ -77,7 +68,7 @@ def _notebook_resolvido(solucoes):
 
 
 def _exigidas():
-    exigidas = [p / "solucoes.ipynb" for p in CAPITULOS if p.name[:2] in CAPITULOS_COM_SOLUCOES]
+    exigidas = [p / "solucoes.ipynb" for p in CAPITULOS]
     exigidas += [p.with_name(p.name.replace("notebook_", "solucoes_", 1)) for p in NOTEBOOKS
                  if p.name == "notebook_pytorch.ipynb"]  # o apêndice "PyTorch em uma hora"
     return exigidas
@@ -140,12 +131,6 @@ def test_estrutura_das_solucoes(solucoes):
     assert not re.search(r"^\s*[!%]", "\n".join(codigo), re.M), "sem magics do IPython: o código deve ser Python puro"
     markdown = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
     assert re.search(r"perguntas", markdown, re.I), "faltam as respostas das perguntas conceituais"
-    celulas = [c for c in nb["cells"] if c["cell_type"] == "code"]
-    assert len([c for c in celulas if c.get("outputs")]) >= len(celulas) // 2, "soluções commitadas sem as saídas"
-    for c in celulas:
-        assert not any(o.get("output_type") == "error" for o in c.get("outputs", [])), "há uma saída de erro commitada"
-        if c.get("outputs"):
-            assert c.get("execution_count") is not None, "saída sem execution_count (o nbval precisa dele)"
 
 
 def test_curso_executa_as_solucoes_depois_dos_notebooks(tmp_path, monkeypatch):
@@ -167,9 +152,7 @@ def test_curso_executa_as_solucoes_depois_dos_notebooks(tmp_path, monkeypatch):
 
 
 def test_capitulos_tem_notebook_de_solucoes():
-    todos_tem = all((pasta / "solucoes.ipynb").is_file() for pasta in CAPITULOS)
-    exigidos = [p for p in CAPITULOS if todos_tem or p.name[:2] in CAPITULOS_COM_SOLUCOES]
-    faltando = [p.name for p in exigidos if not (p / "solucoes.ipynb").is_file()]
+    faltando = [p.name for p in CAPITULOS if not (p / "solucoes.ipynb").is_file()]
     assert not faltando, f"capítulos sem solucoes.ipynb (as soluções dos exercícios): {faltando}"
 
 
