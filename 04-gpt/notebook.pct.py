@@ -463,7 +463,8 @@ for nome, b in (("modelo pequeno", bloco), ("GPT-2 124M", BlocoTransformer(GPT2_
 #    (*logit*) para cada token do vocabulário ser o **próximo**.
 #
 # Se a sequência for maior que `context_length`, não há embedding de posição para os tokens excedentes: o modelo
-# recusa com uma mensagem clara.
+# recusa com uma mensagem clara. O método `estados_finais` faz os passos 1–3; o `forward` aplica a cabeça de saída
+# (passo 4) em cima dele. Separar os dois vai servir no capítulo 5, que junta a cabeça de saída e a perda numa conta só.
 
 # %% tags=["modulo"]
 class ModeloGPT(nn.Module):
@@ -485,6 +486,10 @@ class ModeloGPT(nn.Module):
         self.cabeca_saida = nn.Linear(cfg["d_model"], cfg["vocab_size"], bias=False)
 
     def forward(self, ids):
+        return self.cabeca_saida(self.estados_finais(ids))  # (batch, tokens, vocab_size)
+
+    def estados_finais(self, ids):
+        """Tudo menos a cabeça de saída: os vetores ``(batch, tokens, d_model)`` que viram logits no fim."""
         if ids.dim() != 2:
             raise ValueError(
                 f"O modelo espera ids com shape (batch, tokens), mas recebeu um tensor com shape {tuple(ids.shape)}."
@@ -499,8 +504,7 @@ class ModeloGPT(nn.Module):
         x = self.emb_tokens(ids) + self.emb_posicoes(posicoes)  # (batch, tokens, d_model)
         x = self.drop_emb(x)
         x = self.blocos(x)  # (batch, tokens, d_model)
-        x = self.norm_final(x)  # (batch, tokens, d_model)
-        return self.cabeca_saida(x)  # (batch, tokens, vocab_size)
+        return self.norm_final(x)  # (batch, tokens, d_model)
 
 
 # %%

@@ -1252,6 +1252,10 @@ class ModeloGPT(nn.Module):
         self.cabeca_saida = nn.Linear(cfg["d_model"], cfg["vocab_size"], bias=False)
 
     def forward(self, ids):
+        return self.cabeca_saida(self.estados_finais(ids))  # (batch, tokens, vocab_size)
+
+    def estados_finais(self, ids):
+        """Tudo menos a cabeça de saída: os vetores ``(batch, tokens, d_model)`` que viram logits no fim."""
         if ids.dim() != 2:
             raise ValueError(
                 f"O modelo espera ids com shape (batch, tokens), mas recebeu um tensor com shape {tuple(ids.shape)}."
@@ -1266,8 +1270,7 @@ class ModeloGPT(nn.Module):
         x = self.emb_tokens(ids) + self.emb_posicoes(posicoes)  # (batch, tokens, d_model)
         x = self.drop_emb(x)
         x = self.blocos(x)  # (batch, tokens, d_model)
-        x = self.norm_final(x)  # (batch, tokens, d_model)
-        return self.cabeca_saida(x)  # (batch, tokens, vocab_size)
+        return self.norm_final(x)  # (batch, tokens, d_model)
 
 
 def contar_parametros(modelo: nn.Module, sem_cabeca_saida: bool = False) -> int:

@@ -41,6 +41,7 @@ if ("google.colab" in sys.modules or os.environ.get("LLM_DO_ZERO_SIMULAR_COLAB")
 import contextlib
 import math
 import os
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -132,9 +133,18 @@ def perda_do_batch(modelo, entrada, alvo, dispositivo=None):
     ``entrada`` e ``alvo``: ``(batch, tokens)``, com ``alvo`` = ``entrada`` deslocada uma posição. Os logits
     ``(batch, tokens, vocab_size)`` são achatados para ``(batch·tokens, vocab_size)``; alvos iguais a ``-100`` são
     ignorados (útil no capítulo 7).
+
+    Nos modelos do caminho rápido (seção 5), o treino (com gradientes e sem autocast) usa
+    :func:`entropia_cruzada_fundida`: a mesma perda e os mesmos gradientes, com menos passadas pela memória.
     """
     if dispositivo is not None:
         entrada, alvo = entrada.to(dispositivo), alvo.to(dispositivo)
+    # vars(): um modelo embrulhado pelo torch.compile não tem a marca e segue o caminho comum (compilado)
+    cabeca = getattr(modelo, "cabeca_saida", None)
+    if (vars(modelo).get("entropia_fundida") and type(cabeca) is nn.Linear and cabeca.bias is None
+            and torch.is_grad_enabled() and not torch.is_autocast_enabled(entrada.device.type)):
+        estados = modelo.estados_finais(entrada)  # (batch, tokens, d_model)
+        return entropia_cruzada_fundida(estados.flatten(0, 1), modelo.cabeca_saida.weight, alvo.flatten())
     logits = modelo(entrada)  # (batch, tokens, vocab_size)
     return F.cross_entropy(logits.flatten(0, 1).float(), alvo.flatten())  # escalar
 
@@ -455,6 +465,56 @@ class GELURapida(nn.Module):
         return F.gelu(x, approximate="tanh")
 
 
+class EntropiaCruzadaFundida(torch.autograd.Function):
+    """Cabeça de saída + entropia cruzada numa conta só, com o gradiente escrito à mão (mesmos números).
+
+    O caminho comum cria os logits ``(N, V)``, depois ``log_softmax`` (outro tensor ``(N, V)``) e, no backward, um
+    tensor de zeros ``(N, V)`` para a perda e outro para o ``log_softmax``: quatro tensores do tamanho dos logits
+    (35 MB cada no modelo base), cada um lido e escrito inteiro. Aqui os logits são o ÚNICO tensor grande: o forward
+    troca cada linha por ``exp(logit − máximo)`` nele mesmo, e o backward transforma isso, de novo no mesmo lugar, no
+    gradiente ``(softmax − one_hot) / N`` antes das duas multiplicações de matrizes da cabeça.
+    """
+
+    @staticmethod
+    def forward(ctx, estados, peso, alvo):
+        # estados: (N, d_model); peso: (V, d_model); alvo: (N,), com -100 = posição ignorada
+        validos = alvo != -100
+        alvo_seguro = alvo.clamp(min=0)
+        z = estados @ peso.t()  # logits (N, V)
+        maximo = z.amax(dim=1, keepdim=True)  # (N, 1): subtraído antes da exponencial, que não estoura
+        logit_alvo = z.gather(1, alvo_seguro[:, None])  # (N, 1)
+        z.sub_(maximo).exp_()  # no lugar: z = exp(logit − máximo)
+        soma = z.sum(dim=1, keepdim=True)  # (N, 1)
+        perda_por_posicao = (soma.log() + maximo - logit_alvo).squeeze(1) * validos  # −log softmax do alvo
+        n_validos = validos.sum()
+        ctx.save_for_backward(estados, peso, alvo_seguro, validos, soma, n_validos, z)
+        return perda_por_posicao.sum() / n_validos
+
+    @staticmethod
+    def backward(ctx, grad_perda):
+        if getattr(ctx, "usado", False):  # o backward reescreve z no lugar: uma segunda vez daria números errados
+            raise RuntimeError("entropia_cruzada_fundida não aceita dois backward no mesmo grafo "
+                               "(retain_graph=True); calcule a perda de novo.")
+        ctx.usado = True
+        estados, peso, alvo_seguro, validos, soma, n_validos, z = ctx.saved_tensors
+        escala = grad_perda / n_validos
+        z.mul_(validos[:, None] * escala / soma)  # no lugar: z = softmax · escala (zero nas posições ignoradas)
+        linhas = validos.nonzero().squeeze(1)
+        z[linhas, alvo_seguro[linhas]] -= escala  # − one_hot · escala
+        return z @ peso, z.t() @ estados, None  # gradientes de estados (N, d_model) e do peso (V, d_model)
+
+
+def entropia_cruzada_fundida(estados, peso, alvo):
+    """``F.cross_entropy(estados @ peso.T, alvo)`` (média, ``-100`` ignorado) com um tensor ``(N, V)`` só.
+
+    ``estados``: ``(N, d_model)``; ``peso``: ``(V, d_model)`` (a matriz da cabeça de saída); ``alvo``: ``(N,)``.
+    """
+    if estados.dim() != 2 or peso.dim() != 2 or alvo.dim() != 1 or estados.shape[0] != alvo.shape[0]:
+        raise ValueError(f"Esperava estados (N, d), peso (V, d) e alvo (N,); recebi {tuple(estados.shape)}, "
+                         f"{tuple(peso.shape)} e {tuple(alvo.shape)}.")
+    return EntropiaCruzadaFundida.apply(estados, peso, alvo)
+
+
 def trocar_por_caminho_rapido(modelo):
     """Troca, no lugar, as ``CamadaNorm`` e ``GELU`` do ``modelo`` pelas versões rápidas (mesma conta, mesmos pesos).
 
@@ -502,6 +562,58 @@ print(f"forward + backward: capítulo 3 {t_lenta * 1e3:.1f} ms | rápida {t_rapi
 
 
 # %% [markdown]
+# **Cabeça e perda numa conta só.** No fim do modelo, cada posição vira `vocab_size` logits: num batch de 8 × 256
+# tokens com 4257 tokens no vocabulário, são 8,7 milhões de números (35 MB). O caminho comum
+# (`F.cross_entropy(modelo(entrada), alvo)`) cria esse tensor, depois o `log_softmax` (outro do mesmo tamanho) e, no
+# backward, mais dois: cada um é escrito e lido inteiro, e a CPU passa mais tempo movendo memória do que fazendo
+# contas. `entropia_cruzada_fundida` usa a conta do gradiente da entropia cruzada, `softmax − one_hot`, para
+# trabalhar num tensor só: guarda `exp(logit − máximo)` no próprio tensor dos logits e, no backward, o transforma no
+# gradiente no mesmo lugar. O treino do caminho rápido usa essa versão (`perda_do_batch` escolhe sozinho); a
+# avaliação, sem gradientes, segue a comum. Conferimos perda e gradientes contra o PyTorch, com posições ignoradas
+# (`-100`, como no capítulo 7), e medimos as duas no tamanho do batch de treino:
+
+# %%
+torch.manual_seed(0)
+n_teste = treino["batch_size"] * cfg["context_length"]
+estados_teste = torch.randn(n_teste, cfg["d_model"], requires_grad=True)
+peso_teste = (0.02 * torch.randn(cfg["vocab_size"], cfg["d_model"])).requires_grad_()
+alvo_teste = torch.randint(0, cfg["vocab_size"], (n_teste,))
+alvo_teste[::7] = -100  # algumas posições ignoradas
+
+
+def _perda_e_gradientes(funcao):
+    estados_teste.grad = peso_teste.grad = None
+    perda = funcao(estados_teste, peso_teste, alvo_teste)
+    perda.backward()
+    return perda.detach(), estados_teste.grad.clone(), peso_teste.grad.clone()
+
+
+def _comum(e, w, a):
+    return F.cross_entropy(e @ w.t(), a)
+
+
+ref, fundida = _perda_e_gradientes(_comum), _perda_e_gradientes(entropia_cruzada_fundida)
+diferencas = [(x - y).abs().max().item() for x, y in zip(ref, fundida)]
+print(f"perda: {ref[0].item():.6f} (PyTorch) | {fundida[0].item():.6f} (fundida)")
+print("maior diferença — perda, grad. dos estados, grad. do peso:", ", ".join(f"{d:.1e}" for d in diferencas))
+assert max(diferencas) < 1e-5
+
+
+def _tempo_perda(funcao, repeticoes=5):
+    _perda_e_gradientes(funcao)  # aquecimento
+    tempos = []
+    for _ in range(repeticoes):
+        inicio = time.perf_counter()
+        _perda_e_gradientes(funcao)
+        tempos.append(time.perf_counter() - inicio)
+    return statistics.median(tempos)
+
+
+t_comum, t_fundida = _tempo_perda(_comum), _tempo_perda(entropia_cruzada_fundida)
+print(f"cabeça + perda, forward + backward ({n_teste} posições): comum {t_comum * 1e3:.1f} ms | "
+      f"fundida {t_fundida * 1e3:.1f} ms ({t_comum / t_fundida:.2f}× mais rápida)")
+
+# %% [markdown]
 # **Weight tying.** A cabeça de saída (`d_model → vocab_size`) e o embedding de tokens (`vocab_size → d_model`) têm
 # matrizes do mesmo tamanho, e fazem papéis parecidos: o embedding diz "que vetor representa o token *j*", a cabeça
 # diz "quanto o vetor atual combina com o token *j*". O GPT-2 usa **a mesma matriz** nos dois lugares. Ganhamos
@@ -512,7 +624,7 @@ print(f"forward + backward: capítulo 3 {t_lenta * 1e3:.1f} ms | rápida {t_rapi
 # `criar_modelo_gpt` junta tudo: o `ModeloGPT` do capítulo 4 (sem mudar uma linha dele), a atenção rápida, o weight
 # tying e a inicialização do GPT-2, conforme as chaves da configuração. Junto com a atenção rápida vão também a
 # `CamadaNorm` e a `GELU` em versões de um núcleo só do PyTorch (`CamadaNormRapida`, `GELURapida`: a mesma conta, com
-# os mesmos nomes de pesos); o capítulo 8 mede o ganho.
+# os mesmos nomes de pesos) e a perda fundida acima; o capítulo 8 mede o ganho.
 
 # %% tags=["modulo"]
 def conferir_configuracao(cfg: dict) -> None:
@@ -538,7 +650,8 @@ def criar_modelo_gpt(cfg: dict):
 
     - ``"atencao_rapida": True`` troca a atenção de cada bloco por :class:`AtencaoRapida` (mesma conta, mais rápida);
     - ``"caminho_rapido"`` (padrão: o valor de ``"atencao_rapida"``) troca também as normalizações e a GELU pelas
-      versões de um núcleo só (:func:`trocar_por_caminho_rapido`; mesma conta, mesmos nomes de pesos);
+      versões de um núcleo só (:func:`trocar_por_caminho_rapido`; mesma conta, mesmos nomes de pesos) e faz o treino
+      calcular cabeça e perda juntas (:func:`entropia_cruzada_fundida`);
     - ``"amarrar_pesos": True`` faz a cabeça de saída usar A MESMA matriz do embedding de tokens (weight tying,
       como no GPT-2): ``vocab_size × d_model`` parâmetros a menos;
     - sempre aplica :func:`inicializar_pesos` (inicialização do GPT-2).
@@ -556,6 +669,7 @@ def criar_modelo_gpt(cfg: dict):
             )
     if cfg.get("caminho_rapido", cfg.get("atencao_rapida", False)):
         trocar_por_caminho_rapido(modelo)
+        modelo.entropia_fundida = True  # perda_do_batch usa entropia_cruzada_fundida no treino
     if cfg.get("amarrar_pesos", False):
         modelo.cabeca_saida.weight = modelo.emb_tokens.weight  # o mesmo tensor nos dois lugares
     inicializar_pesos(modelo, cfg["n_layers"])

@@ -1252,6 +1252,10 @@ class ModeloGPT(nn.Module):
         self.cabeca_saida = nn.Linear(cfg["d_model"], cfg["vocab_size"], bias=False)
 
     def forward(self, ids):
+        return self.cabeca_saida(self.estados_finais(ids))  # (batch, tokens, vocab_size)
+
+    def estados_finais(self, ids):
+        """Tudo menos a cabeça de saída: os vetores ``(batch, tokens, d_model)`` que viram logits no fim."""
         if ids.dim() != 2:
             raise ValueError(
                 f"O modelo espera ids com shape (batch, tokens), mas recebeu um tensor com shape {tuple(ids.shape)}."
@@ -1266,8 +1270,7 @@ class ModeloGPT(nn.Module):
         x = self.emb_tokens(ids) + self.emb_posicoes(posicoes)  # (batch, tokens, d_model)
         x = self.drop_emb(x)
         x = self.blocos(x)  # (batch, tokens, d_model)
-        x = self.norm_final(x)  # (batch, tokens, d_model)
-        return self.cabeca_saida(x)  # (batch, tokens, vocab_size)
+        return self.norm_final(x)  # (batch, tokens, d_model)
 
 
 def contar_parametros(modelo: nn.Module, sem_cabeca_saida: bool = False) -> int:
@@ -1310,9 +1313,18 @@ def perda_do_batch(modelo, entrada, alvo, dispositivo=None):
     ``entrada`` e ``alvo``: ``(batch, tokens)``, com ``alvo`` = ``entrada`` deslocada uma posição. Os logits
     ``(batch, tokens, vocab_size)`` são achatados para ``(batch·tokens, vocab_size)``; alvos iguais a ``-100`` são
     ignorados (útil no capítulo 7).
+
+    Nos modelos do caminho rápido (seção 5), o treino (com gradientes e sem autocast) usa
+    :func:`entropia_cruzada_fundida`: a mesma perda e os mesmos gradientes, com menos passadas pela memória.
     """
     if dispositivo is not None:
         entrada, alvo = entrada.to(dispositivo), alvo.to(dispositivo)
+    # vars(): um modelo embrulhado pelo torch.compile não tem a marca e segue o caminho comum (compilado)
+    cabeca = getattr(modelo, "cabeca_saida", None)
+    if (vars(modelo).get("entropia_fundida") and type(cabeca) is nn.Linear and cabeca.bias is None
+            and torch.is_grad_enabled() and not torch.is_autocast_enabled(entrada.device.type)):
+        estados = modelo.estados_finais(entrada)  # (batch, tokens, d_model)
+        return entropia_cruzada_fundida(estados.flatten(0, 1), modelo.cabeca_saida.weight, alvo.flatten())
     logits = modelo(entrada)  # (batch, tokens, vocab_size)
     return F.cross_entropy(logits.flatten(0, 1).float(), alvo.flatten())  # escalar
 
@@ -1496,6 +1508,56 @@ class GELURapida(nn.Module):
         return F.gelu(x, approximate="tanh")
 
 
+class EntropiaCruzadaFundida(torch.autograd.Function):
+    """Cabeça de saída + entropia cruzada numa conta só, com o gradiente escrito à mão (mesmos números).
+
+    O caminho comum cria os logits ``(N, V)``, depois ``log_softmax`` (outro tensor ``(N, V)``) e, no backward, um
+    tensor de zeros ``(N, V)`` para a perda e outro para o ``log_softmax``: quatro tensores do tamanho dos logits
+    (35 MB cada no modelo base), cada um lido e escrito inteiro. Aqui os logits são o ÚNICO tensor grande: o forward
+    troca cada linha por ``exp(logit − máximo)`` nele mesmo, e o backward transforma isso, de novo no mesmo lugar, no
+    gradiente ``(softmax − one_hot) / N`` antes das duas multiplicações de matrizes da cabeça.
+    """
+
+    @staticmethod
+    def forward(ctx, estados, peso, alvo):
+        # estados: (N, d_model); peso: (V, d_model); alvo: (N,), com -100 = posição ignorada
+        validos = alvo != -100
+        alvo_seguro = alvo.clamp(min=0)
+        z = estados @ peso.t()  # logits (N, V)
+        maximo = z.amax(dim=1, keepdim=True)  # (N, 1): subtraído antes da exponencial, que não estoura
+        logit_alvo = z.gather(1, alvo_seguro[:, None])  # (N, 1)
+        z.sub_(maximo).exp_()  # no lugar: z = exp(logit − máximo)
+        soma = z.sum(dim=1, keepdim=True)  # (N, 1)
+        perda_por_posicao = (soma.log() + maximo - logit_alvo).squeeze(1) * validos  # −log softmax do alvo
+        n_validos = validos.sum()
+        ctx.save_for_backward(estados, peso, alvo_seguro, validos, soma, n_validos, z)
+        return perda_por_posicao.sum() / n_validos
+
+    @staticmethod
+    def backward(ctx, grad_perda):
+        if getattr(ctx, "usado", False):  # o backward reescreve z no lugar: uma segunda vez daria números errados
+            raise RuntimeError("entropia_cruzada_fundida não aceita dois backward no mesmo grafo "
+                               "(retain_graph=True); calcule a perda de novo.")
+        ctx.usado = True
+        estados, peso, alvo_seguro, validos, soma, n_validos, z = ctx.saved_tensors
+        escala = grad_perda / n_validos
+        z.mul_(validos[:, None] * escala / soma)  # no lugar: z = softmax · escala (zero nas posições ignoradas)
+        linhas = validos.nonzero().squeeze(1)
+        z[linhas, alvo_seguro[linhas]] -= escala  # − one_hot · escala
+        return z @ peso, z.t() @ estados, None  # gradientes de estados (N, d_model) e do peso (V, d_model)
+
+
+def entropia_cruzada_fundida(estados, peso, alvo):
+    """``F.cross_entropy(estados @ peso.T, alvo)`` (média, ``-100`` ignorado) com um tensor ``(N, V)`` só.
+
+    ``estados``: ``(N, d_model)``; ``peso``: ``(V, d_model)`` (a matriz da cabeça de saída); ``alvo``: ``(N,)``.
+    """
+    if estados.dim() != 2 or peso.dim() != 2 or alvo.dim() != 1 or estados.shape[0] != alvo.shape[0]:
+        raise ValueError(f"Esperava estados (N, d), peso (V, d) e alvo (N,); recebi {tuple(estados.shape)}, "
+                         f"{tuple(peso.shape)} e {tuple(alvo.shape)}.")
+    return EntropiaCruzadaFundida.apply(estados, peso, alvo)
+
+
 def trocar_por_caminho_rapido(modelo):
     """Troca, no lugar, as ``CamadaNorm`` e ``GELU`` do ``modelo`` pelas versões rápidas (mesma conta, mesmos pesos).
 
@@ -1537,7 +1599,8 @@ def criar_modelo_gpt(cfg: dict):
 
     - ``"atencao_rapida": True`` troca a atenção de cada bloco por :class:`AtencaoRapida` (mesma conta, mais rápida);
     - ``"caminho_rapido"`` (padrão: o valor de ``"atencao_rapida"``) troca também as normalizações e a GELU pelas
-      versões de um núcleo só (:func:`trocar_por_caminho_rapido`; mesma conta, mesmos nomes de pesos);
+      versões de um núcleo só (:func:`trocar_por_caminho_rapido`; mesma conta, mesmos nomes de pesos) e faz o treino
+      calcular cabeça e perda juntas (:func:`entropia_cruzada_fundida`);
     - ``"amarrar_pesos": True`` faz a cabeça de saída usar A MESMA matriz do embedding de tokens (weight tying,
       como no GPT-2): ``vocab_size × d_model`` parâmetros a menos;
     - sempre aplica :func:`inicializar_pesos` (inicialização do GPT-2).
@@ -1555,6 +1618,7 @@ def criar_modelo_gpt(cfg: dict):
             )
     if cfg.get("caminho_rapido", cfg.get("atencao_rapida", False)):
         trocar_por_caminho_rapido(modelo)
+        modelo.entropia_fundida = True  # perda_do_batch usa entropia_cruzada_fundida no treino
     if cfg.get("amarrar_pesos", False):
         modelo.cabeca_saida.weight = modelo.emb_tokens.weight  # o mesmo tensor nos dois lugares
     inicializar_pesos(modelo, cfg["n_layers"])

@@ -182,3 +182,56 @@ def test_precisao_bf16_na_cpu_so_quando_pedida_e_suportada(cap5):
         assert y.dtype == torch.bfloat16
     else:
         assert descricao == "float32 em CPU"
+
+
+@pytest.mark.parametrize("ignorar", [False, True])
+def test_entropia_fundida_igual_a_do_pytorch_perda_e_gradientes(cap5, ignorar):
+    g = torch.Generator().manual_seed(11)
+    estados = (3 * torch.randn(40, 8, generator=g)).requires_grad_()
+    peso = torch.randn(30, 8, generator=g).requires_grad_()
+    alvo = torch.randint(0, 30, (40,), generator=g)
+    if ignorar:
+        alvo[::3] = -100
+    estados2, peso2 = (t.detach().clone().requires_grad_() for t in (estados, peso))
+    ref = F.cross_entropy(estados @ peso.t(), alvo)
+    nossa = cap5.entropia_cruzada_fundida(estados2, peso2, alvo)
+    assert abs(ref.item() - nossa.item()) <= TOLERANCIA
+    (2.5 * ref).backward()  # um gradiente de entrada diferente de 1
+    (2.5 * nossa).backward()
+    assert torch.allclose(estados.grad, estados2.grad, atol=TOLERANCIA)
+    assert torch.allclose(peso.grad, peso2.grad, atol=TOLERANCIA)
+    if ignorar:  # posições ignoradas não recebem gradiente
+        assert estados2.grad[::3].abs().max().item() == 0.0
+
+
+def test_entropia_fundida_recusa_formas_erradas_e_segundo_backward(cap5):
+    with pytest.raises(ValueError, match="Esperava estados"):
+        cap5.entropia_cruzada_fundida(torch.randn(4, 8), torch.randn(30, 8), torch.zeros(5, dtype=torch.long))
+    estados = torch.randn(4, 8, requires_grad=True)
+    perda = cap5.entropia_cruzada_fundida(estados, torch.randn(30, 8), torch.zeros(4, dtype=torch.long))
+    perda.backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="dois backward"):
+        perda.backward()
+
+
+def test_treino_do_caminho_rapido_usa_a_perda_fundida_e_da_os_gradientes_do_didatico(cap5, monkeypatch):
+    didatico, rapido = _par(cap5, semente=4)
+    chamadas = []
+    original = cap5.entropia_cruzada_fundida
+    monkeypatch.setattr(cap5, "entropia_cruzada_fundida", lambda *a: chamadas.append(1) or original(*a))
+    ids = torch.randint(0, 50, (3, 17), generator=torch.Generator().manual_seed(8))
+    alvo = ids[:, 1:].clone()
+    alvo[:, :4] = -100  # como as instruções do capítulo 7
+    perdas = [cap5.perda_do_batch(m, ids[:, :-1], alvo) for m in (didatico, rapido)]
+    assert chamadas == [1], "o modelo rápido devia usar a perda fundida (e o didático, não)"
+    assert abs(perdas[0].item() - perdas[1].item()) <= TOLERANCIA
+    for p in perdas:
+        p.backward()
+    for (nome, p_d), (_, p_r) in zip(didatico.named_parameters(), rapido.named_parameters()):
+        assert (p_d.grad - p_r.grad).abs().max().item() <= TOLERANCIA, nome
+    with torch.no_grad():  # avaliação: o caminho comum
+        cap5.perda_do_batch(rapido, ids[:, :-1], alvo)
+    assert chamadas == [1]
+    rapido.cabeca_saida = torch.nn.Linear(16, 50)  # cabeça trocada (com bias): volta ao caminho comum
+    cap5.perda_do_batch(rapido, ids[:, :-1], alvo)
+    assert chamadas == [1]
