@@ -19,8 +19,8 @@
 # 8. o **modelo base** que os capítulos 6, 7 e 8 vão usar (com impressão digital e distribuído no repositório), e o
 #    carregamento dos **pesos do GPT-2 da OpenAI**.
 #
-# Tempo: modo rápido ≈ 1 min; modo completo: o treino processa ~1,4 milhão de tokens, de 7 a 30 min numa CPU de 2
-# núcleos conforme a máquina esteja livre ou ocupada (a execução salva aqui, com a máquina livre, levou o tempo
+# Tempo: modo rápido ≈ 1 min; modo completo: o treino processa ~4,1 milhões de tokens, ~14 min numa CPU de 2
+# núcleos livre, bem mais com a máquina ocupada (a execução salva aqui, com a máquina livre, levou o tempo
 # impresso na seção 7; numa GPU T4, poucos minutos). O código é o mesmo nos dois modos; só os tamanhos mudam.
 
 # %%
@@ -360,7 +360,7 @@ TREINO_RAPIDO = {
 }
 
 
-TREINO_COMPLETO = dict(TREINO_RAPIDO, passos=700, passos_aquecimento=50, avaliar_a_cada=100, batches_avaliacao=10)
+TREINO_COMPLETO = dict(TREINO_RAPIDO, passos=2000, passos_aquecimento=50, avaliar_a_cada=200, batches_avaliacao=10)
 
 
 #: Começo de frase usado nas amostras de texto durante o treino.
@@ -775,7 +775,10 @@ plt.show()
 #
 # Dois detalhes de engenharia. Em GPU, `precisao_para` liga a **precisão mista** (as multiplicações de matrizes em
 # bfloat16 ou float16, ~2× mais rápidas e com metade da memória; em float16 um `GradScaler` evita que gradientes
-# pequenos virem zero); em CPU ficamos em float32. E `lotes_sem_fim` entrega os lotes época após época com uma
+# pequenos virem zero). Em CPU, o padrão é float32; `bf16_na_cpu=True` liga o bfloat16 nas CPUs que o têm em hardware
+# (as que não têm seguem em float32, com o mesmo código). Os pesos e o AdamW continuam em float32: só as
+# multiplicações de matrizes descem para 16 bits. Na seção 9 vemos se isso piora o modelo, contra um treino inteiro em
+# float32. E `lotes_sem_fim` entrega os lotes época após época com uma
 # semente por época — a ordem dos lotes depende só do número do passo, e isso é o que permite **retomar** um treino
 # (seção 11).
 
@@ -1203,6 +1206,7 @@ historico = treinar_modelo(
     lr_min=treino["lr_min"], passos_aquecimento=treino["passos_aquecimento"], clip=treino["clip"],
     avaliar_a_cada=treino["avaliar_a_cada"], batches_avaliacao=treino["batches_avaliacao"],
     semente=treino["semente"], tokenizador=tokenizador, prompt=PROMPT_MACHADO, dispositivo=dispositivo,
+    bf16_na_cpu=treino.get("bf16_na_cpu", False),
 )
 
 # %% [markdown]
@@ -1242,6 +1246,38 @@ print(f"perda de validação: {perda_val_final:.3f} nats/token")
 print(f"perplexidade:       {math.exp(perda_val_final):.1f}")
 print(f"bits por caractere: {bpc_final:.3f}")
 print(f"velocidade:         {historico['tokens_por_s']:,.0f} tokens/s")
+
+# %% [markdown]
+# **E o bfloat16?** Numa CPU com bfloat16 em hardware, `bf16_na_cpu=True` faz as multiplicações de matrizes em 16
+# bits (8 bits de mantissa, contra 23 do float32), e o passo de treino fica bem mais rápido (o capítulo 8 mede). Mas
+# a conta fica menos exata: só vale trocar se o modelo final não piorar. O teste honesto é treinar a MESMA receita
+# inteira nas duas precisões e comparar a perda de validação. Isso leva mais tempo que este notebook, então foi feito
+# fora dele, pelo script desta pasta (`python pretreinar.py --precisao float32 --gravar-resultados` e o mesmo com
+# `--precisao bfloat16`), que grava `resultados_pretreino_<precisão>.json`. A célula abaixo lê os dois arquivos.
+
+# %%
+precisao_usada = precisao_para(dispositivo, treino.get("bf16_na_cpu", False))[2]
+print("precisão deste treino:", precisao_usada)
+pretreinos = {}
+for _precisao in ("float32", "bfloat16"):
+    _arquivo = Path(f"resultados_pretreino_{_precisao}.json")
+    if not RAPIDO and _arquivo.is_file():
+        pretreinos[_precisao] = json.loads(_arquivo.read_text(encoding="utf-8"))["resultados"]
+for _precisao, _r in pretreinos.items():
+    print(f"pretreinar.py --precisao {_precisao:8}: perda {_r['perda_val']:.4f} | {_r['bits_por_caractere']:.3f} "
+          f"bits/car. | {_r['tokens_por_s']:,.0f} tokens/s | {_r['passos']} passos, {_r['threads']} threads")
+if len(pretreinos) == 2:
+    diferenca_precisao = pretreinos["bfloat16"]["perda_val"] - pretreinos["float32"]["perda_val"]
+    print(f"bfloat16 − float32: {diferenca_precisao:+.4f} nats por token (meta: no máximo 0,01); velocidade "
+          f"{pretreinos['bfloat16']['tokens_por_s'] / pretreinos['float32']['tokens_por_s']:.2f}×")
+else:
+    print("(a comparação vale para a receita completa: rode o pretreinar.py com as duas precisões)")
+
+# %% [markdown]
+# Com 2 threads nesta CPU, o bfloat16 treinou cerca de 2× mais rápido, mas terminou **pior** que o float32 (veja a
+# diferença acima), bem longe da meta de 0,01 nat. Por isso a receita completa fica em **float32**, e o treino desta
+# seção também. O `bf16_na_cpu` continua disponível (o capítulo 8 mede a velocidade), com o aviso: confira a perda
+# antes de confiar.
 
 # %% [markdown]
 # E o modelo do modo rápido? No modo completo, treinamos aqui também a receita do modo rápido (leva poucos segundos)
@@ -1956,9 +1992,9 @@ else:
 # %% [markdown]
 # ## 14. Overfitting: muitas épocas num romance só
 #
-# No treino da seção 7 o modelo vê cada token do corpus **menos de duas vezes** (1,43 M de tokens lidos para
-# 0,82 M de tokens de treino: ~1,75 época), e as curvas de treino e validação descem juntas. O que acontece quando o texto é pouco e o modelo passa
-# por ele muitas vezes? Ele começa a **decorar**: a perda de treino continua caindo, mas a de validação para de
+# No treino da seção 7 o modelo vê cada token do corpus umas cinco vezes (4,1 M de tokens lidos para 0,82 M de
+# tokens de treino), e as curvas de treino e validação descem juntas até o fim. O que acontece quando o texto é bem
+# menor e o modelo passa por ele muitas vezes? Ele começa a **decorar**: a perda de treino continua caindo, mas a de validação para de
 # melhorar e **sobe** — o modelo fica confiante em continuações que só valem para as frases que ele já viu. Isso é o
 # **overfitting** (sobreajuste).
 #
@@ -2080,6 +2116,12 @@ salvar_resultados("notebook", {
     "bits_por_caractere_receita_rapida": bits_por_caractere(_perda_receita_rapida, cpt_bpe),
     "tokens_por_s": historico["tokens_por_s"],
     "tempo_treino_min": historico["tempo_s"] / 60,
+    "passos": treino["passos"],
+    "tokens_treino_milhoes": treino["passos"] * tokens_por_passo / 1e6,
+    "epocas": treino["passos"] * tokens_por_passo / n_tokens_treino,
+    "precisao": precisao_usada,
+    "razao_perda_fundida": t_comum / t_fundida,
+    **({"diferenca_precisao_nats": diferenca_precisao} if len(pretreinos) == 2 else {}),
 })
 
 # %% [markdown]

@@ -7,6 +7,7 @@ Exemplos (rode dentro da pasta 05-treinamento):
     python pretreinar.py --passos 3000 --saida meu_gpt.pt
     python pretreinar.py --passos 3000 --parar-no-passo 1000 --saida meu_gpt.pt   # treina só os 1000 primeiros…
     python pretreinar.py --passos 3000 --retomar meu_gpt.pt --saida meu_gpt.pt    # …e depois continua do 1000
+    python pretreinar.py --precisao float32       # a receita completa sem bfloat16 (para comparar as perdas)
 
 O código vem do módulo de apoio do curso (a cópia de ``06-fine-tuning``, que inclui o bloco do capítulo 5).
 Sem ``--saida``, o checkpoint vai para ``.cache/checkpoints/modelo_base_<impressão>.pt``, com a impressão digital da
@@ -71,6 +72,12 @@ def ler_argumentos(argv=None):
     p.add_argument("--threads", type=int, default=None,
                    help="threads de CPU do PyTorch (padrão: o do PyTorch; 1 costuma ser melhor se a máquina "
                         "estiver ocupada com outros processos)")
+    p.add_argument("--precisao", choices=("receita", "float32", "bfloat16"), default="receita",
+                   help="precisão das contas do treino em CPU: a da receita (padrão), float32, ou bfloat16 com "
+                        "autocast (só em CPUs com bfloat16 em hardware); a impressão digital muda junto")
+    p.add_argument("--gravar-resultados", action="store_true", dest="gravar_resultados",
+                   help="grava perda, bits por caractere e velocidade em resultados_pretreino_<precisão>.json nesta "
+                        "pasta (modo completo; o README do capítulo cita a comparação float32 × bfloat16 de lá)")
     p.add_argument("--avaliar-a-cada", type=int, default=None, dest="avaliar_a_cada",
                    help="avalia na validação e gera uma amostra a cada N passos (padrão: o da receita)")
     return p.parse_args(argv)
@@ -102,6 +109,8 @@ def main(argv=None):
         treino["semente"] = args.semente
     if args.avaliar_a_cada is not None:
         treino["avaliar_a_cada"] = args.avaliar_a_cada
+    if args.precisao != "receita" and treino.get("bf16_na_cpu", False) != (args.precisao == "bfloat16"):
+        treino["bf16_na_cpu"] = args.precisao == "bfloat16"
     receita = {"artefato": "modelo_base", "cfg": cfg, "treino": treino,
                "tokenizador": L.impressao_digital(L.receita_bpe_machado(L.N_FUSOES_BASE))}
     dispositivo = torch.device(args.dispositivo) if args.dispositivo else L.escolher_dispositivo()
@@ -142,12 +151,18 @@ def main(argv=None):
         lr_min=treino["lr_min"], passos_aquecimento=treino["passos_aquecimento"], clip=treino["clip"],
         avaliar_a_cada=treino["avaliar_a_cada"], batches_avaliacao=treino["batches_avaliacao"],
         passo_inicial=passo_inicial, parar_no_passo=parar, semente=treino["semente"], tokenizador=tokenizador,
-        prompt=L.PROMPT_MACHADO, dispositivo=dispositivo,
+        prompt=L.PROMPT_MACHADO, dispositivo=dispositivo, bf16_na_cpu=treino.get("bf16_na_cpu", False),
     )
     perda = L.perda_media(modelo, loader_val)
     cpt = L.caracteres_por_token(texto_val, rapido)
-    print(f"Validação inteira: perda {perda:.3f} | perplexidade {math.exp(perda):.1f} | "
+    print(f"Validação inteira: perda {perda:.4f} | perplexidade {math.exp(perda):.1f} | "
           f"{L.bits_por_caractere(perda, cpt):.3f} bits por caractere")
+    if args.gravar_resultados:
+        precisao = "bfloat16" if treino.get("bf16_na_cpu", False) and L.cpu_tem_bf16() else "float32"
+        L.salvar_resultados(f"notebook_pretreino_{precisao}", {
+            "perda_val": perda, "bits_por_caractere": L.bits_por_caractere(perda, cpt), "passos": parar,
+            "tokens_por_s": historico["tokens_por_s"], "tempo_treino_min": historico["tempo_s"] / 60,
+            "threads": torch.get_num_threads()}, pasta=Path(__file__).resolve().parent)
     L.salvar_checkpoint(saida, modelo, cfg, otimizador=otimizador, passo=parar, tokenizador_id=receita["tokenizador"],
                         historico=historico, impressao=L.impressao_digital(receita))
     print(f"Checkpoint salvo em {L.caminho_para_mostrar(saida)} (receita {L.impressao_digital(receita)})")

@@ -235,7 +235,7 @@ plt.show()
 # taxa cheia pode jogar um modelo **grande** para uma região ruim de onde ele demora a sair. O nosso modelo é
 # minúsculo (2 blocos, `d_model = 64`), o gradiente é recortado em norma 1 e a inicialização do GPT-2 já começa
 # com a perda em `ln V`: há pouco a proteger. Em modelos profundos, com batches grandes e taxas altas, treinar sem
-# aquecimento costuma divergir — por isso a receita do curso o mantém (50 dos 700 passos no modo completo), mas este
+# aquecimento costuma divergir — por isso a receita do curso o mantém (50 dos 2.000 passos no modo completo), mas este
 # experimento mostra que ele é um seguro, não um acelerador.
 #
 # ## Perguntas conceituais

@@ -1432,7 +1432,7 @@ TREINO_RAPIDO = {
 }
 
 
-TREINO_COMPLETO = dict(TREINO_RAPIDO, passos=700, passos_aquecimento=50, avaliar_a_cada=100, batches_avaliacao=10)
+TREINO_COMPLETO = dict(TREINO_RAPIDO, passos=2000, passos_aquecimento=50, avaliar_a_cada=200, batches_avaliacao=10)
 
 
 #: Começo de frase usado nas amostras de texto durante o treino.

@@ -1100,7 +1100,7 @@ for e, r in zip(avaliados, respostas_ajustado):
 #   entre tarefas são ruído. O número que importa é a distância entre as duas barras de cada tarefa.
 # - A lição honesta: o ajuste por instruções ensina **a forma** de responder muito antes de ensinar **o conteúdo**.
 #   O conteúdo vem do modelo base — de quanto ele leu e de quantos parâmetros tem. O modelo base do modo completo
-#   (4,3 M de parâmetros, ~1,4 M de tokens de romances lidos) não tem de onde tirar o plural de "quartel": o ajuste
+#   (4,3 M de parâmetros, 0,82 M de tokens de romances, lidos ~5 vezes) não tem de onde tirar o plural de "quartel": o ajuste
 #   só consegue pôr para fora o que o pré-treino pôs para dentro. O GPT-2 de 355 M que o livro do Raschka ajusta
 #   com uma receita parecida, pré-treinado em bilhões de tokens, já responde frases inteiras com sentido.
 #

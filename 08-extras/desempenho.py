@@ -14,7 +14,8 @@ O que é medido:
 1. **Passo de treino** (forward + backward + AdamW), em tokens por segundo, de dois modelos com a MESMA configuração:
    o didático do capítulo 4 (``AtencaoMultiCabeca``: três projeções Q, K, V e a matriz ``t × t`` montada à mão) e o
    que o curso usa para treinar desde o capítulo 5 (``AtencaoRapida``: uma projeção QKV fundida e o
-   ``scaled_dot_product_attention`` do PyTorch).
+   ``scaled_dot_product_attention`` do PyTorch; LayerNorm e GELU de um núcleo só; AdamW "fused"; e a cabeça de saída
+   com a entropia cruzada numa conta só, ``entropia_cruzada_fundida``).
 2. **Pico de multiplicação de matrizes** fp32 desta CPU (GFLOP/s de matmuls grandes) e o **MFU** (*model FLOPs
    utilization*) de cada passo de treino: que fração desse pico o treino consegue usar. Os FLOPs de um passo vêm da
    conta clássica (Kaplan et al., 2020; PaLM, 2022): por token, ``6·N`` para as multiplicações pelas matrizes de
@@ -22,6 +23,9 @@ O que é medido:
    da entrada e o dos pesos) mais ``12·L·T·d`` para a atenção (``QKᵀ`` e ``pesos·V`` custam ``2·T·d`` cada por
    token e por camada no forward; vezes 3 com o backward). ``N`` aqui conta só os pesos das camadas ``Linear``
    (incluindo a cabeça de saída): a tabela de embeddings é consultada, não multiplicada.
+   O **perfil** de um passo do caminho rápido (``torch.profiler``, tempo próprio de cada operação agrupado por
+   categoria) mostra de onde vem o MFU: a fração do passo que as multiplicações de matrizes ocupam e quantos GFLOP/s
+   elas fazem sozinhas.
 3. **KV cache**: tokens por segundo da geração gulosa sem e com cache (``gerar_texto(..., usar_cache=False/True)``
    do capítulo 5), conferindo que os tokens gerados são idênticos.
 4. **Tokenização**: o nosso ``TokenizadorBPE`` em Python puro contra as MESMAS fusões rodando no ``tiktoken``
@@ -290,6 +294,56 @@ def medir_treino_lado_a_lado(cfg: dict, batch: int, rodadas: int, passos_por_rod
     return resultado
 
 
+#: Categorias do perfil do passo de treino: (nome, trechos do nome da operação do PyTorch). A primeira que casar vence;
+#: o que não casar com nenhuma vai para "outras".
+CATEGORIAS_DO_PERFIL = (
+    ("multiplicações de matrizes", ("aten::mm", "aten::addmm", "aten::bmm")),
+    ("atenção (SDPA)", ("scaled_dot_product",)),
+    ("GELU", ("gelu",)),
+    ("LayerNorm", ("layer_norm",)),
+    ("perda (entropia cruzada)", ("log_softmax", "nll_loss", "amax", "exp_", "gather")),
+    ("AdamW e recorte do gradiente", ("adamw", "_foreach", "vector_norm", "clip")),
+    ("cópias, somas e o resto", ("",)),
+)
+
+
+def onde_vai_o_tempo(cfg: dict, batch: int, ids=None, passos: int = 3) -> dict:
+    """Perfil de ``passos`` passos de treino do caminho rápido (fp32) com o ``torch.profiler``, por categoria.
+
+    Soma o tempo PRÓPRIO de cada operação do PyTorch (sem contar as que ela chama) e agrupa por
+    :data:`CATEGORIAS_DO_PERFIL`. Devolve ``{"categorias": {nome: (ms por passo, % do passo)}, "gflops_matmul":
+    GFLOP/s das multiplicações de matrizes sozinhas, "ms_por_passo": total}``. Com isso dá para ver o teto do MFU: se
+    as matmuls rodam a X % do pico e ocupam Y % do passo, o MFU do passo não passa muito de X·Y.
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    t = cfg["context_length"]
+    if ids is None:
+        ids = torch.randint(0, cfg["vocab_size"], (batch * t + 1,), generator=torch.Generator().manual_seed(123))
+    ids = ids[: batch * t + 1]
+    entrada, alvo = ids[:-1].reshape(batch, t), ids[1:].reshape(batch, t)  # (batch, tokens)
+    fixar_semente(123)
+    modelo = criar_modelo_gpt(cfg).train()
+    passo = _passo_de_treino(lambda x, y: perda_do_batch(modelo, x, y), modelo, criar_otimizador(modelo, 1e-3),
+                             entrada, alvo)
+    passo()
+    passo()  # aquecimento
+    with profile(activities=[ProfilerActivity.CPU]) as perfil:
+        for _ in range(passos):
+            passo()
+    tempos = {nome: 0.0 for nome, _ in CATEGORIAS_DO_PERFIL}
+    for evento in perfil.key_averages():
+        nome = evento.key.lower()
+        categoria = next(c for c, trechos in CATEGORIAS_DO_PERFIL if any(tr in nome for tr in trechos))
+        tempos[categoria] += evento.self_cpu_time_total / 1e3 / passos  # microssegundos -> ms por passo
+    total = sum(tempos.values())
+    flops_matmul = 6 * parametros_de_matmul(modelo) * batch * t  # os 6·N por token (a atenção fica no SDPA)
+    ms_matmul = tempos["multiplicações de matrizes"]
+    return {"categorias": {c: (ms, 100 * ms / total) for c, ms in tempos.items()},
+            "gflops_matmul": flops_matmul / (ms_matmul / 1e3) / 1e9 if ms_matmul > 0 else 0.0,
+            "ms_por_passo": total}
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # 3: geração gulosa lado a lado (gerar_texto do capítulo 5 x transformers)
 # ----------------------------------------------------------------------------------------------------------------
@@ -472,6 +526,12 @@ def _medir_tudo(rapido: bool, mostrar: bool, nanogpt=None) -> list[dict]:
             continue  # o pico medido é de fp32: um MFU de bf16 contra ele não é comparável
         linhas.append(_linha("MFU", nome, v["mfu"][0], "% do pico", None, f"faixa {_faixa(v['mfu'], ' %')}",
                              v["mfu"][1:]))
+
+    perfil = onde_vai_o_tempo(cfg, tam["batch"], ids=ids)
+    for categoria, (ms, pct) in perfil["categorias"].items():
+        linhas.append(_linha("perfil", categoria, pct, "% do passo", None, f"{_numero(ms)} ms por passo"))
+    linhas.append(_linha("perfil", "matmuls sozinhas", perfil["gflops_matmul"], "GFLOP/s", None,
+                         f"{_numero(100 * perfil['gflops_matmul'] / pico[0])} % do pico de matmul"))
 
     avisar(f"2/3 geração gulosa lado a lado ({tam['tokens_novos']} tokens novos, {tam['rodadas_geracao']} rodadas) ...")
     ger = medir_geracao_lado_a_lado(cfg, tam["tokens_prompt"], tam["tokens_novos"], tam["rodadas_geracao"],

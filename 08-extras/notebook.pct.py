@@ -813,10 +813,10 @@ for c in range(mapas.shape[0]):
 # %% [markdown]
 # A coluna "uniforme seria" é o que daria uma cabeça que espalha o peso igualmente por tudo o que pode ver: uma
 # cabeça só está "especializada" num comportamento se passa bem longe disso. Com o modelo do modo rápido (2 camadas,
-# treino de segundos), as cabeças são pouco especializadas. No modelo do modo completo (medido ao escrever este
-# capítulo), a especialização é moderada: na tabela acima, a cabeça mais "presa" ao primeiro token põe 0,39 do
-# peso nele, a mais voltada ao token anterior, 0,23, e a que mais olha para si mesma, 0,25 — contra 0,12 de uma
-# cabeça uniforme nesta frase; a maioria das cabeças fica perto do uniforme. Mas um mapa **não é
+# treino de segundos), as cabeças são pouco especializadas. No modelo do modo completo (a execução gravada), a
+# especialização é moderada: na tabela acima, a cabeça que mais olha para si mesma põe 0,37 do peso nela (camada 2,
+# cabeça 4), e as mais voltadas ao token anterior e ao primeiro token, 0,17 — contra 0,12 de uma cabeça uniforme
+# nesta frase; a maioria das cabeças fica perto do uniforme. Mas um mapa **não é
 # uma explicação**: o que a cabeça escreve no fluxo residual depende também de V e de `proj_saida`, e a mesma cabeça
 # pode se comportar de outro jeito em outra frase. Para afirmar que uma cabeça "faz" alguma coisa, é preciso
 # intervir — zerar a cabeça e medir a perda, por exemplo (é o exercício 3).

@@ -1,8 +1,8 @@
 # %% [markdown]
 # # Capítulo 8 — Alinhamento: DPO do zero e o tokenizador que decide o que se aprende
 #
-# O capítulo 7 ensinou o GPT a **responder**: ele passou de 22 % para 97 % das respostas no formato pedido. Mas o
-# conteúdo ficou em 10 %, e plural, gênero e contar letras ficaram perto de zero. Este notebook faz duas perguntas
+# O capítulo 7 ensinou o GPT a **responder**: ele passou de 17 % para 96 % das respostas no formato pedido. Mas o
+# conteúdo ficou em 9 %, e plural, gênero e antônimo ficaram em zero. Este notebook faz duas perguntas
 # sobre o que vem depois do ajuste por instruções, e mede as respostas no nosso próprio modelo:
 #
 # 1. **Alinhamento por preferências (DPO).** Em vez de só imitar a resposta certa, mostramos ao modelo *pares*: para
@@ -750,7 +750,7 @@ for n in (4000, 300):
 # %% [markdown]
 # ### Dois modelos base com o mesmo orçamento
 #
-# O modelo base do capítulo 5 levou ~7 minutos de CPU para pré-treinar; dois deles não cabem no orçamento deste
+# O modelo base do capítulo 5 levou ~13 minutos de CPU para pré-treinar; dois deles não cabem no orçamento deste
 # notebook. Então pré-treinamos aqui **dois modelos base menores**, idênticos em tudo menos no tokenizador:
 #
 # - mesma arquitetura (a do modelo base do curso, com `d_model` e contexto menores), mesma semente, mesma receita de
@@ -825,7 +825,7 @@ for n, modelo_n in bases.items():
           f"{aval_vocab[n]['notas']['geral']['pontuacao']:.1%}")
 
 # %% [markdown]
-# Tarefa por tarefa, com o modelo do capítulo 7 (base de 4,3 M de parâmetros, pré-treino ~2 vezes mais longo,
+# Tarefa por tarefa, com o modelo do capítulo 7 (base de 4,3 M de parâmetros, pré-treino com ~10 vezes mais tokens,
 # ajuste de 1.000 passos) como referência. As tarefas em que a ortografia importa vêm primeiro:
 
 # %%

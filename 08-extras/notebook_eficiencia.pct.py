@@ -26,8 +26,9 @@
 # Tempo: modo rápido ≈ 1 min; modo completo ≈ 5–8 min em 2 núcleos de CPU livres (parte o modelo base pronto do
 # capítulo 5).
 #
-# > **Saídas desta versão: modo rápido** (modelo de 0,38 M de parâmetros, treinos de poucos passos), numa máquina
-# > muito carregada; veja a nota no fim.
+# > **Saídas desta versão: modo completo** (modelo base do capítulo 5, 4,3 M de parâmetros), em 2 núcleos de CPU
+# > livres (~4 min; a carga está impressa junto de cada medida de tempo). As soluções dos exercícios estão no modo
+# > rápido.
 
 # %%
 # Configuração do ambiente. No Google Colab: baixa o repositório do curso e entra na pasta deste capítulo.
@@ -605,8 +606,10 @@ custo_ck = 1 / razoes_ck["checkpointing"]["mediana"]
 print(f"o passo com checkpointing leva {custo_ck:.2f}× o tempo do normal")
 
 # %% [markdown]
-# Um forward custa cerca de 1/3 de um forward + backward, então o esperado é ~1,3× o tempo; compare com a mediana
-# acima (num modelo minúsculo, o custo fixo de cada operação pesa mais e a razão sobe um pouco). Num modelo grande na GPU, é a troca que
+# Um forward custa cerca de 1/3 de um forward + backward, então o esperado é ~1,3× o tempo do passo inteiro; na
+# execução gravada a mediana acima ficou um pouco abaixo disso, porque só os blocos são recalculados (a cabeça de
+# saída, a perda e o AdamW não). Num modelo minúsculo (modo rápido), o custo fixo de cada operação pesa mais e a razão
+# sobe um pouco. Num modelo grande na GPU, é a troca que
 # permite um contexto ou lote maior; aqui o ganho relativo é menor porque o `log_softmax` da perda (fora dos blocos)
 # continua guardado.
 #
@@ -852,10 +855,10 @@ plt.show()
 # %% [markdown]
 # O que se espera: com o mesmo orçamento de passos, o aluno destilado termina com menos bits por caractere que o
 # treinado do zero — cada posição traz uma distribuição inteira em vez de um token só, e isso vale mais quanto menos
-# texto o aluno vê. Na execução gravada (modo rápido: 30 passos, e um modelo tão pequeno que os embeddings dominam e
-# o "aluno" tem 87 % dos parâmetros do professor) a diferença entre os dois é da ordem do ruído de um treino tão
-# curto — compare os números acima; o modo completo (120 passos de 8 × 256 tokens, aluno de 2 blocos) é o que mede
-# o efeito. O custo da destilação é um forward do professor por passo (compare os tempos).
+# texto o aluno vê. Na execução gravada (modo completo: 120 passos de 8 × 256 tokens, aluno de 2 blocos), o destilado
+# ganhou do treinado do zero, mas por pouco (os números acima: ~0,01 bit por caractere) — com tão poucos passos,
+# nenhum dos dois chega perto do professor. O custo da destilação é um forward do professor por passo (compare os
+# tempos).
 #
 # ## 5. Poda: tirar pesos
 #
@@ -1377,15 +1380,15 @@ print(f"Tempo do notebook até aqui (sem os exercícios): {time.perf_counter() -
 #   contexto 1024 e lote 8). LoRA tira o gradiente e o AdamW da base; QLoRA guarda a base em ~0,56 byte por peso; com
 #   QLoRA + checkpointing, até o 774M com contexto 1024 e lote 8 cabe em 4 GB.
 # - **Checkpointing** guarda só a entrada de cada bloco e recalcula o resto no backward: muito menos ativações por
-#   ~1,3× o tempo, com os mesmos gradientes. **Acumulação** dá o gradiente do lote grande em pedaços.
+#   ~1,2–1,3× o tempo, com os mesmos gradientes. **Acumulação** dá o gradiente do lote grande em pedaços.
 # - **Precisão mista**: bf16 não precisa de truques; fp16 precisa do `GradScaler`. A perda acompanha a do fp32; a
 #   velocidade depende do hardware.
-# - **Destilação**: com o mesmo orçamento, o aluno que imita as probabilidades do professor aprende mais que o
-#   treinado do zero.
+# - **Destilação**: com o mesmo orçamento, o aluno que imita as probabilidades do professor aprende um pouco mais que
+#   o treinado do zero (em 120 passos, ~0,01 bit por caractere).
 # - **Poda**: por magnitude preserva a perda melhor, mas só a estruturada acelera sem núcleos especiais.
 # - **NF4**: 16 níveis nos quantis da normal, absmax por bloco de 64: ~7× menor que o fp32; **QLoRA** ajusta uma
 #   LoRA sobre essa base congelada com acurácia parecida com a LoRA sobre fp32.
-# - **ONNX**: o mesmo modelo num formato aberto, com logits iguais até ~10⁻⁶ e executado pelo `onnxruntime`.
+# - **ONNX**: o mesmo modelo num formato aberto, com logits iguais até ~10⁻⁵ e executado pelo `onnxruntime`.
 #
 # ## Exercícios
 #
@@ -1436,10 +1439,7 @@ parcial = copy.deepcopy(base).train()
 #
 # ---
 #
-# As saídas salvas neste notebook vêm de uma execução no **modo rápido** (`LLM_DO_ZERO_RAPIDO=1`), com 1 thread, numa
-# máquina de 2 núcleos com carga ~20 (a carga está impressa junto de cada medida de tempo): o modelo é minúsculo e os
-# treinos são curtos, então os números mostram o **método**, não o tamanho de cada efeito. A conta da memória e a
-# tabela das GPUs não dependem do modo. Para os números de verdade, execute no modo completo
-# (`python ferramentas/curso.py executar --so 08-extras/notebook_eficiencia.ipynb`).
+# As saídas salvas neste notebook vêm de uma execução no **modo completo**, com 2 threads, numa máquina de 2 núcleos
+# livre (a carga está impressa junto de cada medida de tempo). O README do capítulo 8 resume os números.
 #
 # **Voltar:** [README do capítulo 8](README.md) · [Ideias futuras](ideias-futuras.md)

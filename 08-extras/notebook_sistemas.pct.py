@@ -465,7 +465,8 @@ except OSError as erro:
 #    no modo completo, com `torch.compile`. O batch é texto de Machado; a "perda no fim" (depois de todos os passos
 #    no mesmo batch) mostra que as variantes aprendem igual;
 # 2. o **pico de GFLOP/s** de uma multiplicação de matrizes grande em fp32 e o **MFU** (*model FLOPs utilization*)
-#    de cada passo de treino: que fração desse pico o treino aproveita;
+#    de cada passo de treino: que fração desse pico o treino aproveita — e o **perfil** de um passo do caminho
+#    rápido (`torch.profiler`): quanto do tempo vai para as multiplicações de matrizes, a atenção, a GELU, a perda…;
 # 3. a **geração gulosa**: o `generate(use_cache=True)` do `transformers` (um `GPT2LMHeadModel` com os MESMOS pesos
 #    do nosso modelo) contra o nosso `gerar_texto` com e sem KV cache — sem cache, o modelo só aplica a cabeça de saída
 #    à última posição —, conferindo que os tokens são idênticos;
@@ -522,15 +523,19 @@ plt.show()
 #
 # - **Treino**: o caminho rápido faz a mesma conta que o didático (os testes conferem forward e gradientes a menos de
 #   10⁻⁵), com menos núcleos por passo: a atenção num núcleo só, a LayerNorm e a GELU em um núcleo cada em vez de
-#   várias operações elemento a elemento, e o AdamW "fused" (todos os parâmetros numa chamada). Contra o equivalente
-#   ao nanoGPT, que já usa `nn.LayerNorm` e `scaled_dot_product_attention`, a diferença que sobra vem sobretudo do
-#   AdamW. A "perda no fim" parecida em todas as linhas mostra que as variantes aprendem igual.
+#   várias operações elemento a elemento, o AdamW "fused" (todos os parâmetros numa chamada) e a perda fundida do
+#   capítulo 5 (cabeça de saída e entropia cruzada num tensor só, em vez de quatro do tamanho dos logits). Contra o
+#   equivalente ao nanoGPT, que já usa `nn.LayerNorm` e `scaled_dot_product_attention`, a diferença vem sobretudo
+#   da perda fundida. A "perda no fim" parecida em todas as linhas mostra que as variantes aprendem igual.
 # - **bf16**: numa CPU com bfloat16 em hardware, as multiplicações de matrizes grandes ficam mais rápidas; com
 #   matrizes pequenas (o modo rápido), as conversões entre float32 e bfloat16 custam quase o que economizam.
 #   `torch.compile` (só no modo completo) funde operações; a compilação, uma vez só, aparece na observação.
-# - **MFU**: mesmo o caminho rápido usa só uma fração do pico de matmul. Matrizes pequenas, LayerNorm, softmax,
-#   GELU e o AdamW gastam tempo sem fazer "FLOPs de modelo". Em GPUs, treinos bem ajustados de modelos grandes
-#   chegam a 40–60 % de MFU; modelos pequenos ficam bem abaixo disso.
+# - **MFU e perfil**: mesmo o caminho rápido usa só uma fração do pico de matmul. O perfil diz por quê: as
+#   multiplicações de matrizes, sozinhas, rodam perto do pico (linha "matmuls sozinhas"), mas ocupam só uma parte do
+#   passo; o resto (a atenção, a GELU, a LayerNorm, a perda, o AdamW, cópias) gasta tempo sem fazer "FLOPs de
+#   modelo". O MFU do passo fica perto de (fração do passo em matmul) × (eficiência das matmuls): para passar de
+#   70 %, quase todo o passo teria de ser matmul — o que pede modelos bem mais largos que o nosso, ou fundir as
+#   operações pequenas num compilador. Em GPUs, treinos bem ajustados de modelos grandes chegam a 40–60 % de MFU.
 # - **Geração**: com os mesmos pesos, os tokens saem idênticos; o `generate` do `transformers` paga, a cada token,
 #   o custo de uma máquina geral (processadores de logits, critérios de parada, objetos de cache), e o nosso laço é
 #   curto. Sem cache, o `gerar_texto` passa a janela inteira pelos blocos, mas só aplica a cabeça de saída (a maior
@@ -565,6 +570,11 @@ _desempenho = {
     "bpe_python_mcar_s": round(_medida[("BPE", "TokenizadorBPE (Python puro)")]["valor"] / 1e6, 2),
     "bpe_tiktoken_mcar_s": round(_medida[("BPE", "tiktoken (Rust), mesmas fusões")]["valor"] / 1e6, 1),
     "carga_maquina": round(_medida[("máquina", "carga no fim das medidas")]["valor"], 1),
+    "perfil_matmul_pct": round(_medida[("perfil", "multiplicações de matrizes")]["valor"], 1),
+    "perfil_atencao_pct": round(_medida[("perfil", "atenção (SDPA)")]["valor"], 1),
+    "perfil_gelu_pct": round(_medida[("perfil", "GELU")]["valor"], 1),
+    "perfil_perda_pct": round(_medida[("perfil", "perda (entropia cruzada)")]["valor"], 1),
+    "matmul_gflops": round(_medida[("perfil", "matmuls sozinhas")]["valor"], 1),
 }
 _desempenho = {k: v for k, v in _desempenho.items() if v is not None}  # o torch.compile só roda no completo
 

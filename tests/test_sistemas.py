@@ -255,7 +255,11 @@ def test_desempenho_rapido_devolve_linhas_sensatas(monkeypatch):
     monkeypatch.setattr(desempenho, "tamanhos", lambda rapido: pequenos)
     linhas = desempenho.medir_desempenho(rapido=True)
     grupos = {l["grupo"] for l in linhas}
-    assert {"treino", "matmul", "MFU", "BPE", "geração", "máquina"} <= grupos
+    assert {"treino", "matmul", "MFU", "perfil", "BPE", "geração", "máquina"} <= grupos
+    perfil = {l["variante"]: l["valor"] for l in linhas if l["grupo"] == "perfil" and l["unidade"] == "% do passo"}
+    assert set(perfil) == {c for c, _ in desempenho.CATEGORIAS_DO_PERFIL}
+    assert abs(sum(perfil.values()) - 100) < 1e-6  # as categorias repartem o passo inteiro
+    assert perfil["multiplicações de matrizes"] > 0 and perfil["atenção (SDPA)"] > 0 and perfil["GELU"] > 0
     for l in linhas:
         assert l["valor"] >= 0 and math.isfinite(l["valor"]), l
         assert l["razao"] is None or l["razao"] > 0

@@ -304,3 +304,34 @@ def test_pretreinar_py_explica_erros_da_linha_de_comando_em_portugues(capsys, mo
         script.ler_argumentos(["-h"])
     ajuda = capsys.readouterr().out
     assert "mostra esta ajuda e sai" in ajuda and "opções:" in ajuda
+
+
+def test_pretreinar_py_precisao_e_resultados(tmp_path, monkeypatch, capsys):
+    """``--precisao`` muda a receita (e a impressão digital) só quando difere da receita; ``--gravar-resultados`` grava
+    perda e velocidade no arquivo que o README cita (no modo rápido, em ``.cache/``)."""
+    import importlib.util
+    import json
+
+    from conftest import RAIZ
+
+    pasta = RAIZ / "05-treinamento"
+    monkeypatch.syspath_prepend(str(pasta))
+    spec = importlib.util.spec_from_file_location("pretreinar_teste2", pasta / "pretreinar.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    impressoes = {}
+    for precisao in ("receita", "float32", "bfloat16"):
+        saida = tmp_path / f"{precisao}.pt"
+        script.main(["--passos", "3", "--avaliar-a-cada", "3", "--precisao", precisao, "--saida", str(saida),
+                     "--gravar-resultados", "--threads", "1"])
+        impressoes[precisao] = torch.load(saida, weights_only=False)["impressao_digital"]
+    saida_texto = capsys.readouterr().out
+    assert impressoes["receita"] == impressoes["float32"]  # a receita rápida já é float32: nada muda
+    assert impressoes["bfloat16"] != impressoes["receita"]
+    assert "Treinando em float32" in saida_texto
+    L = script.carregar_modulo_do_capitulo_5()
+    precisao_real = "bfloat16" if L.cpu_tem_bf16() else "float32"
+    arquivo = L.arquivo_de_resultados(f"notebook_pretreino_{precisao_real}", pasta)
+    resultados = json.loads(arquivo.read_text(encoding="utf-8"))["resultados"]
+    assert resultados["passos"] == 3 and resultados["threads"] == 1
+    assert 0 < resultados["perda_val"] < 9 and resultados["tokens_por_s"] > 0
