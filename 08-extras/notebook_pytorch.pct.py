@@ -217,7 +217,8 @@ def _reta(a, b):
 
 
 matriz = torch.stack([palavras, torch.ones_like(palavras)], dim=1)  # (n_frases, 2): colunas [palavras, 1]
-a_exato, b_exato = torch.linalg.lstsq(matriz, caracteres.unsqueeze(1)).solution.flatten().tolist()
+# em float64: com 33 mil linhas, a soma em float32 muda na 4ª casa conforme a ordem das contas (threads, biblioteca)
+a_exato, b_exato = torch.linalg.lstsq(matriz.double(), caracteres.double().unsqueeze(1)).solution.flatten().tolist()
 mse_exato = ((a_exato * palavras + b_exato - caracteres) ** 2).mean().item()
 print(f"mínimos quadrados: caracteres ≈ {_reta(a_exato, b_exato)}   (erro quadrático médio {mse_exato:.2f})")
 
