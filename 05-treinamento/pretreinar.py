@@ -158,7 +158,9 @@ def main(argv=None):
     print(f"Validação inteira: perda {perda:.4f} | perplexidade {math.exp(perda):.1f} | "
           f"{L.bits_por_caractere(perda, cpt):.3f} bits por caractere")
     if args.gravar_resultados:
-        precisao = "bfloat16" if treino.get("bf16_na_cpu", False) and L.cpu_tem_bf16() else "float32"
+        # a precisão que o treino usou de fato (a mesma escolha de treinar_modelo: depende do dispositivo e da CPU)
+        autocast = L.precisao_para(dispositivo, treino.get("bf16_na_cpu", False))[0]
+        precisao = str(getattr(autocast, "fast_dtype", torch.float32)).removeprefix("torch.")
         L.salvar_resultados(f"notebook_pretreino_{precisao}", {
             "perda_val": perda, "bits_por_caractere": L.bits_por_caractere(perda, cpt), "passos": parar,
             "tokens_por_s": historico["tokens_por_s"], "tempo_treino_min": historico["tempo_s"] / 60,

@@ -1813,18 +1813,14 @@ def forward_com_cache(modelo, ids_novos, cache: CacheKV, so_ultima: bool = False
 def logits_da_ultima_posicao(modelo, ids):
     """Os logits do próximo token depois de ``ids`` ``(batch, tokens)``: ``(batch, vocab_size)``.
 
-    É ``modelo(ids)[:, -1, :]``, mas, num ``ModeloGPT`` (didático ou do caminho rápido), a normalização final e a
-    cabeça de saída só são aplicadas à ÚLTIMA posição: as outras ``tokens - 1`` linhas de logits seriam jogadas fora.
+    É ``modelo(ids)[:, -1, :]``, mas, num ``ModeloGPT`` (didático ou do caminho rápido), a cabeça de saída só é
+    aplicada à ÚLTIMA posição: as outras ``tokens - 1`` linhas de logits seriam jogadas fora.
     Outros modelos (com um ``forward`` próprio) passam pelo ``forward`` inteiro.
     """
     if not isinstance(modelo, ModeloGPT) or type(modelo).forward is not ModeloGPT.forward:
         return modelo(ids)[:, -1, :]
-    if ids.dim() != 2 or ids.shape[1] > modelo.context_length:
-        return modelo(ids)[:, -1, :]  # o forward do modelo dá o erro claro
-    posicoes = torch.arange(ids.shape[1], device=ids.device)  # (tokens,)
-    x = modelo.drop_emb(modelo.emb_tokens(ids) + modelo.emb_posicoes(posicoes))  # (batch, tokens, d_model)
-    x = modelo.blocos(x)[:, -1, :]  # (batch, d_model): só a última posição segue
-    return modelo.cabeca_saida(modelo.norm_final(x))  # (batch, vocab_size)
+    # estados_finais (capítulo 4) confere os ids e dá o erro claro; só a última posição passa pela cabeça
+    return modelo.cabeca_saida(modelo.estados_finais(ids)[:, -1, :])  # (batch, vocab_size)
 
 
 # ----------------------------------------------------------------------------------------------------------------
