@@ -1314,17 +1314,15 @@ def perda_do_batch(modelo, entrada, alvo, dispositivo=None):
     ``(batch, tokens, vocab_size)`` são achatados para ``(batch·tokens, vocab_size)``; alvos iguais a ``-100`` são
     ignorados (útil no capítulo 7).
 
-    Nos modelos do caminho rápido (seção 5), o treino (com gradientes e sem autocast) usa
-    :func:`entropia_cruzada_fundida`: a mesma perda e os mesmos gradientes, com menos passadas pela memória.
+    Um modelo que sabe calcular a própria perda por um caminho mais rápido tem o método ``perda(entrada, alvo)``,
+    e é ele que vale: o ``ModeloGPTRapido`` da seção 5 junta a cabeça de saída e a entropia cruzada numa conta só
+    (mesma perda, mesmos gradientes). Para qualquer outro modelo, a perda é a conta abaixo, a partir dos logits.
     """
     if dispositivo is not None:
         entrada, alvo = entrada.to(dispositivo), alvo.to(dispositivo)
-    # vars(): um modelo embrulhado pelo torch.compile não tem a marca e segue o caminho comum (compilado)
-    cabeca = getattr(modelo, "cabeca_saida", None)
-    if (vars(modelo).get("entropia_fundida") and type(cabeca) is nn.Linear and cabeca.bias is None
-            and torch.is_grad_enabled() and not torch.is_autocast_enabled(entrada.device.type)):
-        estados = modelo.estados_finais(entrada)  # (batch, tokens, d_model)
-        return entropia_cruzada_fundida(estados.flatten(0, 1), modelo.cabeca_saida.weight, alvo.flatten())
+    perda_do_modelo = getattr(modelo, "perda", None)
+    if perda_do_modelo is not None:
+        return perda_do_modelo(entrada, alvo)
     logits = modelo(entrada)  # (batch, tokens, vocab_size)
     return F.cross_entropy(logits.flatten(0, 1).float(), alvo.flatten())  # escalar
 
@@ -1451,9 +1449,13 @@ class AtencaoRapida(nn.Module):
     ``qkv`` (``d_entrada -> 3·d_saida``) no lugar de ``W_query``, ``W_key`` e ``W_value``, e
     ``F.scaled_dot_product_attention(..., is_causal=True)`` no lugar de escores + máscara + softmax + pesos × V
     (o PyTorch escolhe um núcleo otimizado e não guarda a matriz de pesos inteira para o backward).
+
+    Com um :class:`CacheKV` (seção 7), o forward recebe só os tokens NOVOS: calcula Q, K e V deles, emenda K e V no
+    cache (na posição ``camada``) e faz cada query nova olhar para todas as chaves guardadas e para as novas que vêm
+    antes dela. É o mesmo forward no treino, na geração com cache e no servidor do capítulo 8.
     """
 
-    def __init__(self, d_entrada, d_saida, context_length, dropout, n_heads, qkv_bias=False):
+    def __init__(self, d_entrada, d_saida, context_length, dropout, n_heads, qkv_bias=False, camada: int = 0):
         super().__init__()
         if d_saida % n_heads != 0:
             raise ValueError(f"d_saida ({d_saida}) precisa ser divisível por n_heads ({n_heads}).")
@@ -1462,20 +1464,29 @@ class AtencaoRapida(nn.Module):
         self.d_cabeca = d_saida // n_heads
         self.context_length = context_length
         self.dropout = dropout
+        self.camada = camada  # o índice do bloco: onde esta atenção guarda K e V num CacheKV
         self.qkv = nn.Linear(d_entrada, 3 * d_saida, bias=qkv_bias)  # Q, K e V numa multiplicação só
         self.proj_saida = nn.Linear(d_saida, d_saida)
 
-    def forward(self, x):
+    def forward(self, x, cache=None):
         b, t, _ = x.shape  # (batch, tokens, d_entrada)
-        if t > self.context_length:
+        if cache is None and t > self.context_length:  # com cache, quem confere o total é o modelo
             raise ValueError(
                 f"A entrada tem {t} tokens, mas esta atenção aceita no máximo context_length={self.context_length}."
             )
         qkv = self.qkv(x).view(b, t, 3, self.n_heads, self.d_cabeca)  # (batch, tokens, 3, n_heads, d_cabeca)
         q, k, v = qkv.permute(2, 0, 3, 1, 4)  # cada um: (batch, n_heads, tokens, d_cabeca)
-        contexto = F.scaled_dot_product_attention(
-            q, k, v, is_causal=True, dropout_p=self.dropout if self.training else 0.0
-        )  # (batch, n_heads, tokens, d_cabeca)
+        if cache is None:
+            contexto = F.scaled_dot_product_attention(
+                q, k, v, is_causal=True, dropout_p=self.dropout if self.training else 0.0
+            )  # (batch, n_heads, tokens, d_cabeca)
+        else:
+            k, v = cache.adicionar(self.camada, k, v)  # (batch, n_heads, vistos + novos, d_cabeca)
+            vistos = k.shape[2] - t  # o que ESTA camada já tinha guardado
+            # a query j (posição vistos + j) vê as chaves 0 .. vistos + j: a máscara causal deslocada por `vistos`
+            # (True = pode ver). Com 1 token novo ela é toda True e nem precisa ser montada.
+            pode_ver = None if t == 1 else torch.ones(t, k.shape[2], dtype=torch.bool, device=x.device).tril(vistos)
+            contexto = F.scaled_dot_product_attention(q, k, v, attn_mask=pode_ver)  # sem dropout: é geração
         contexto = contexto.transpose(1, 2).reshape(b, t, self.d_saida)  # (batch, tokens, d_saida)
         return self.proj_saida(contexto)
 
@@ -1576,6 +1587,99 @@ def trocar_por_caminho_rapido(modelo):
     return modelo
 
 
+class BlocoRapido(nn.Module):
+    """O ``BlocoTransformer`` do capítulo 4 com a :class:`AtencaoRapida` e o KV cache opcional no forward.
+
+    Reaproveita as peças do bloco didático (normalizações, feed-forward e dropout: os mesmos módulos, com os mesmos
+    nomes de pesos) e troca só a atenção. ``forward(x, cache)`` faz a mesma conta do capítulo 4.
+    """
+
+    def __init__(self, bloco, cfg: dict, camada: int):
+        super().__init__()
+        # a ordem dos módulos é a do capítulo 4: a inicialização (inicializar_pesos) percorre os pesos nessa ordem
+        self.norm1 = bloco.norm1
+        self.atencao = AtencaoRapida(d_entrada=cfg["d_model"], d_saida=cfg["d_model"],
+                                     context_length=cfg["context_length"], dropout=cfg["dropout"],
+                                     n_heads=cfg["n_heads"], qkv_bias=cfg["qkv_bias"], camada=camada)
+        self.norm2 = bloco.norm2
+        self.ff = bloco.ff
+        self.drop_residual = bloco.drop_residual
+
+    def forward(self, x, cache=None):
+        # x: (batch, tokens, d_model). Sem cache, a atenção recebe só x: outra atenção posta no lugar desta (as
+        # variantes do capítulo 8) não precisa saber do cache.
+        h = self.norm1(x)
+        x = x + self.drop_residual(self.atencao(h) if cache is None else self.atencao(h, cache))
+        x = x + self.drop_residual(self.ff(self.norm2(x)))
+        return x  # (batch, tokens, d_model)
+
+
+class ModeloGPTRapido(ModeloGPT):
+    """O ``ModeloGPT`` do capítulo 4 no caminho rápido: o modelo que o curso treina, ajusta e serve.
+
+    Tudo é escolhido aqui, na construção, e nada é trocado depois:
+
+    - os blocos são :class:`BlocoRapido` (atenção :class:`AtencaoRapida`, com o KV cache opcional);
+    - com ``cfg["caminho_rapido"]`` (padrão ``True``), as normalizações e a GELU viram as versões de um núcleo só
+      (:func:`trocar_por_caminho_rapido`) e :meth:`perda` junta a cabeça de saída e a entropia cruzada
+      (:func:`entropia_cruzada_fundida`).
+
+    Os nomes dos pesos são os do ``ModeloGPT``: um ``state_dict`` serve nos dois. ``forward(ids, cache, so_ultima)``
+    serve o treino (sem cache), a geração com cache e o servidor do capítulo 8.
+    """
+
+    def __init__(self, cfg: dict):
+        super().__init__(cfg)  # a estrutura do capítulo 4; os blocos ganham a atenção rápida a seguir
+        self.blocos = nn.Sequential(*[BlocoRapido(bloco, cfg, i) for i, bloco in enumerate(self.blocos)])
+        self.perda_fundida = cfg.get("caminho_rapido", True)
+        if self.perda_fundida:
+            trocar_por_caminho_rapido(self)
+
+    def estados_finais(self, ids, cache=None):
+        """Como no capítulo 4; com ``cache``, ``ids`` são só os tokens novos e as posições continuam do cache."""
+        if ids.dim() != 2:
+            raise ValueError(
+                f"O modelo espera ids com shape (batch, tokens), mas recebeu um tensor com shape {tuple(ids.shape)}."
+            )
+        vistos = 0 if cache is None else cache.n_tokens
+        t = ids.shape[1]
+        if vistos + t > self.context_length:
+            raise ValueError(
+                f"A sequência tem {t} tokens (e o cache, {vistos}), mas o modelo aceita no máximo "
+                f"context_length={self.context_length}. Corte o começo da sequência (fique com os últimos tokens)."
+            )
+        posicoes = torch.arange(vistos, vistos + t, device=ids.device)  # (tokens,)
+        x = self.drop_emb(self.emb_tokens(ids) + self.emb_posicoes(posicoes))  # (batch, tokens, d_model)
+        for bloco in self.blocos:
+            # sem cache, o bloco recebe só x: um bloco embrulhado (checkpointing, capítulo 8) continua servindo
+            x = bloco(x) if cache is None else bloco(x, cache)
+        return self.norm_final(x)  # (batch, tokens, d_model)
+
+    def forward(self, ids, cache=None, so_ultima: bool = False):
+        """Logits ``(batch, tokens, vocab_size)``; com ``so_ultima=True``, só os da última posição ``(batch, 1, V)``
+        (é o que a geração usa: a cabeça de saída, ``d_model × vocab_size``, é a maior multiplicação do modelo)."""
+        x = self.estados_finais(ids, cache)
+        if so_ultima:
+            x = x[:, -1:, :]  # (batch, 1, d_model)
+        return self.cabeca_saida(x)
+
+    def perda(self, entrada, alvo):
+        """A entropia cruzada de :func:`perda_do_batch`, calculada pelo caminho mais rápido que vale agora.
+
+        No treino (com gradientes, sem autocast e fora do ``torch.compile``, que funde a conta comum sozinho),
+        cabeça e perda vão juntas em :func:`entropia_cruzada_fundida`. A cabeça tem de ser a linear sem bias que o
+        modelo montou: uma cabeça trocada (quantizada, por exemplo) segue a conta comum.
+        """
+        cabeca = self.cabeca_saida
+        if (self.perda_fundida and isinstance(cabeca, nn.Linear) and cabeca.bias is None
+                and torch.is_grad_enabled() and not torch.is_autocast_enabled(entrada.device.type)
+                and not torch.compiler.is_compiling()):
+            estados = self.estados_finais(entrada)  # (batch, tokens, d_model)
+            return entropia_cruzada_fundida(estados.flatten(0, 1), cabeca.weight, alvo.flatten())
+        logits = self(entrada)  # (batch, tokens, vocab_size)
+        return F.cross_entropy(logits.flatten(0, 1).float(), alvo.flatten())  # escalar
+
+
 def conferir_configuracao(cfg: dict) -> None:
     """Levanta ``ValueError`` (em português) se ``cfg`` não descreve um GPT que dá para montar."""
     if not isinstance(cfg, dict):
@@ -1595,12 +1699,12 @@ def conferir_configuracao(cfg: dict) -> None:
 
 
 def criar_modelo_gpt(cfg: dict):
-    """O ``ModeloGPT`` do capítulo 4, com as opções de treino deste capítulo (chaves extras de ``cfg``).
+    """Um GPT para treinar, com as opções deste capítulo (chaves extras de ``cfg``).
 
-    - ``"atencao_rapida": True`` troca a atenção de cada bloco por :class:`AtencaoRapida` (mesma conta, mais rápida);
-    - ``"caminho_rapido"`` (padrão: o valor de ``"atencao_rapida"``) troca também as normalizações e a GELU pelas
-      versões de um núcleo só (:func:`trocar_por_caminho_rapido`; mesma conta, mesmos nomes de pesos) e faz o treino
-      calcular cabeça e perda juntas (:func:`entropia_cruzada_fundida`);
+    - ``"atencao_rapida": True`` monta um :class:`ModeloGPTRapido` (atenção :class:`AtencaoRapida`, KV cache); sem
+      ela, é o ``ModeloGPT`` do capítulo 4 como foi ensinado;
+    - ``"caminho_rapido"`` (padrão ``True`` no modelo rápido) liga também as normalizações e a GELU de um núcleo só
+      e a perda fundida (:func:`entropia_cruzada_fundida`); ``False`` deixa as do capítulo 4 (o capítulo 8 compara);
     - ``"amarrar_pesos": True`` faz a cabeça de saída usar A MESMA matriz do embedding de tokens (weight tying,
       como no GPT-2): ``vocab_size × d_model`` parâmetros a menos;
     - sempre aplica :func:`inicializar_pesos` (inicialização do GPT-2).
@@ -1609,16 +1713,13 @@ def criar_modelo_gpt(cfg: dict):
     ``d_model`` divisível por ``n_heads`` e ``dropout`` entre 0 e 1.
     """
     conferir_configuracao(cfg)
-    modelo = ModeloGPT(cfg)
     if cfg.get("atencao_rapida", False):
-        for bloco in modelo.blocos:
-            bloco.atencao = AtencaoRapida(
-                d_entrada=cfg["d_model"], d_saida=cfg["d_model"], context_length=cfg["context_length"],
-                dropout=cfg["dropout"], n_heads=cfg["n_heads"], qkv_bias=cfg["qkv_bias"],
-            )
-    if cfg.get("caminho_rapido", cfg.get("atencao_rapida", False)):
-        trocar_por_caminho_rapido(modelo)
-        modelo.entropia_fundida = True  # perda_do_batch usa entropia_cruzada_fundida no treino
+        modelo = ModeloGPTRapido(cfg)
+    elif cfg.get("caminho_rapido", False):
+        raise ValueError("cfg['caminho_rapido'] = True precisa de cfg['atencao_rapida'] = True: o caminho rápido é o "
+                         "ModeloGPTRapido.")
+    else:
+        modelo = ModeloGPT(cfg)
     if cfg.get("amarrar_pesos", False):
         modelo.cabeca_saida.weight = modelo.emb_tokens.weight  # o mesmo tensor nos dois lugares
     inicializar_pesos(modelo, cfg["n_layers"])
@@ -1725,7 +1826,8 @@ def projetar_qkv(atencao, x):
     """Q, K e V de uma atenção do curso para a entrada ``x`` ``(batch, tokens, d_model)``.
 
     Funciona com a ``AtencaoMultiCabeca`` do capítulo 3 (três projeções) e com a ``AtencaoRapida`` deste capítulo
-    (uma projeção ``qkv`` fundida). Devolve três tensores ``(batch, n_heads, tokens, d_cabeca)``.
+    (uma projeção ``qkv`` fundida). Devolve três tensores ``(batch, n_heads, tokens, d_cabeca)``. Quem usa são os
+    mapas de atenção do capítulo 8, que recalculam os pesos de atenção de qualquer uma das duas.
     """
     b, t, _ = x.shape
     h, dc = atencao.n_heads, atencao.d_cabeca
@@ -1768,59 +1870,19 @@ class CacheKV:
         return sum(t.numel() * t.element_size() for t in self.k + self.v if t is not None)
 
 
-def atencao_com_cache(atencao, x, cache: CacheKV, camada: int):
-    """A atenção causal de uma camada para os tokens NOVOS ``x`` ``(batch, novos, d_model)``, usando o cache.
-
-    Calcula Q, K e V só dos tokens novos, emenda K e V no cache e faz cada query nova olhar para todas as chaves
-    guardadas e para as novas que vêm antes dela (a máscara causal, deslocada pelo número de tokens já vistos).
-    """
-    b, t, _ = x.shape  # (batch, novos, d_model)
-    q, k, v = projetar_qkv(atencao, x)  # (batch, n_heads, novos, d_cabeca)
-    k, v = cache.adicionar(camada, k, v)  # (batch, n_heads, vistos + novos, d_cabeca)
-    vistos = k.shape[2] - t
-    # a query j (posição vistos + j) vê as chaves 0 .. vistos + j: a máscara causal deslocada por `vistos`
-    # (True = pode ver). Com 1 token novo ela é toda True e nem precisa ser montada.
-    pode_ver = None if t == 1 else torch.ones(t, k.shape[2], dtype=torch.bool, device=x.device).tril(diagonal=vistos)
-    # escores, máscara, softmax e pesos × V, num núcleo só: (batch, n_heads, novos, d_cabeca)
-    contexto = F.scaled_dot_product_attention(q, k, v, attn_mask=pode_ver)
-    contexto = contexto.transpose(1, 2).reshape(b, t, atencao.d_saida)  # (batch, novos, d_model)
-    return atencao.proj_saida(contexto)
-
-
-def forward_com_cache(modelo, ids_novos, cache: CacheKV, so_ultima: bool = False):
-    """O forward do ``ModeloGPT`` só para os tokens novos ``(batch, novos)``, com os MESMOS pesos do modelo.
-
-    As posições continuam de onde o cache parou (``cache.n_tokens``). Devolve os logits ``(batch, novos,
-    vocab_size)`` e atualiza o cache; com ``so_ultima=True``, só os da última posição, ``(batch, 1, vocab_size)``
-    (é o que a geração usa: a cabeça de saída, ``d_model × vocab_size``, é a maior multiplicação do modelo).
-    """
-    b, t = ids_novos.shape
-    inicio = cache.n_tokens
-    if inicio + t > modelo.context_length:
-        raise ValueError(
-            f"O cache já tem {inicio} tokens e chegaram mais {t}: passa do context_length={modelo.context_length}."
-        )
-    posicoes = torch.arange(inicio, inicio + t, device=ids_novos.device)  # (novos,)
-    x = modelo.drop_emb(modelo.emb_tokens(ids_novos) + modelo.emb_posicoes(posicoes))  # (batch, novos, d_model)
-    for i, bloco in enumerate(modelo.blocos):
-        x = x + bloco.drop_residual(atencao_com_cache(bloco.atencao, bloco.norm1(x), cache, i))
-        x = x + bloco.drop_residual(bloco.ff(bloco.norm2(x)))
-    if so_ultima:
-        x = x[:, -1:, :]  # (batch, 1, d_model)
-    return modelo.cabeca_saida(modelo.norm_final(x))  # (batch, novos, vocab_size)
-
-
-def logits_da_ultima_posicao(modelo, ids):
+def logits_da_ultima_posicao(modelo, ids, cache=None):
     """Os logits do próximo token depois de ``ids`` ``(batch, tokens)``: ``(batch, vocab_size)``.
 
-    É ``modelo(ids)[:, -1, :]``, mas, num ``ModeloGPT`` (didático ou do caminho rápido), a cabeça de saída só é
-    aplicada à ÚLTIMA posição: as outras ``tokens - 1`` linhas de logits seriam jogadas fora.
-    Outros modelos (com um ``forward`` próprio) passam pelo ``forward`` inteiro.
+    No :class:`ModeloGPTRapido`, o próprio modelo aplica a cabeça de saída só à ÚLTIMA posição (as outras
+    ``tokens - 1`` linhas de logits seriam jogadas fora) e usa o ``cache``, se houver (então ``ids`` são só os
+    tokens que o cache ainda não viu). Qualquer outro modelo passa pelo ``forward`` inteiro, sem cache.
     """
-    if not isinstance(modelo, ModeloGPT) or type(modelo).forward is not ModeloGPT.forward:
-        return modelo(ids)[:, -1, :]
-    # estados_finais (capítulo 4) confere os ids e dá o erro claro; só a última posição passa pela cabeça
-    return modelo.cabeca_saida(modelo.estados_finais(ids)[:, -1, :])  # (batch, vocab_size)
+    if isinstance(modelo, ModeloGPTRapido):
+        return modelo(ids, cache=cache, so_ultima=True)[:, -1, :]  # (batch, vocab_size)
+    if cache is not None:
+        raise ValueError(f"O KV cache é do ModeloGPTRapido (criar_modelo_gpt com atencao_rapida=True); este modelo "
+                         f"({type(modelo).__name__}) gera sem cache: use usar_cache=False.")
+    return modelo(ids)[:, -1, :]  # (batch, vocab_size)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -1884,12 +1946,14 @@ def gerar_texto(modelo, ids, max_novos_tokens: int, context_length: int | None =
         raise ValueError("Para usar 'parada', informe também id_fim (o token que preenche as linhas que terminaram).")
     context_length = modelo.context_length if context_length is None else context_length
     cache = CacheKV(len(modelo.blocos)) if usar_cache else None
+    if cache is not None and not isinstance(modelo, ModeloGPTRapido):
+        logits_da_ultima_posicao(modelo, ids, cache)  # dá o erro claro antes de começar
     terminou = torch.zeros(ids.shape[0], dtype=torch.bool, device=ids.device)  # (batch,)
     novos = ids  # os tokens que o cache ainda não viu
     with modo_avaliacao(modelo):
         for _ in range(max_novos_tokens):
             if cache is not None and cache.n_tokens + novos.shape[1] <= context_length:
-                logits = forward_com_cache(modelo, novos, cache, so_ultima=True)[:, -1, :].float()  # (batch, vocab)
+                logits = logits_da_ultima_posicao(modelo, novos, cache).float()  # (batch, vocab_size)
             else:
                 cache = None  # a janela deslizou: as posições mudaram e o cache não vale mais
                 logits = logits_da_ultima_posicao(modelo, ids[:, -context_length:]).float()  # (batch, vocab_size)
@@ -1912,6 +1976,82 @@ def gerar_texto(modelo, ids, max_novos_tokens: int, context_length: int | None =
     return ids
 
 
+def passo_de_treino(modelo, otimizador, perda_do_lote, microlotes, lr: float | None = None,
+                    clip: float | None = 1.0, precisao=None, contexto_do_microlote=None) -> float:
+    """UM passo do otimizador — o único do curso: todo treino de um GPT aqui passa por esta função.
+
+    1. ``lr`` (se dada) vira a taxa de aprendizado de todos os grupos do otimizador;
+    2. para cada microlote de ``microlotes``, a perda ``perda_do_lote(microlote)`` (dividida pelo número de
+       microlotes) e o ``backward``: os gradientes se somam, e a soma é o gradiente da perda média do lote inteiro
+       (acumulação de gradiente; com um microlote só, é o passo comum);
+    3. recorte da norma do gradiente em ``clip`` (``None``: sem recorte);
+    4. o passo do otimizador.
+
+    ``modelo``: o módulo (ou a lista de parâmetros) cujos gradientes o recorte limita. ``precisao``: o par
+    ``(autocast, escalador)`` de :func:`precisao_para` (``None``: float32). Com um
+    ``GradScaler``, a perda é multiplicada antes do backward e a escala é desfeita antes do recorte.
+    ``contexto_do_microlote(i, n)``: um gerenciador de contexto em volta do forward + backward do microlote ``i``
+    de ``n`` (o DDP do capítulo 8 usa para só sincronizar os gradientes no último). Devolve a perda do lote.
+    """
+    autocast, escalador = precisao if precisao is not None else (contextlib.nullcontext(), None)
+    if lr is not None:
+        for grupo in otimizador.param_groups:
+            grupo["lr"] = lr
+    otimizador.zero_grad(set_to_none=True)
+    n = len(microlotes)
+    total = 0.0
+    for i, microlote in enumerate(microlotes):
+        with contexto_do_microlote(i, n) if contexto_do_microlote is not None else contextlib.nullcontext():
+            with autocast:
+                perda = perda_do_lote(microlote)
+            if n > 1:
+                perda = perda / n  # a média dos n microlotes, não a soma
+            (perda if escalador is None else escalador.scale(perda)).backward()
+        total += perda.item()
+    if escalador is not None:
+        escalador.unscale_(otimizador)  # gradientes de volta à escala certa antes do recorte
+    if clip is not None:
+        torch.nn.utils.clip_grad_norm_(modelo.parameters(), clip)
+    if escalador is not None:
+        escalador.step(otimizador)  # pula o passo se algum gradiente for infinito ou NaN
+        escalador.update()
+    else:
+        otimizador.step()
+    return total
+
+
+def laco_de_treino(modelo, otimizador, lotes, perda_do_lote, passo_final: int, passo_inicial: int = 0, lr=None,
+                   clip: float | None = 1.0, precisao=None, microlotes: int = 1, ganchos=(), mostrar: bool = True,
+                   descricao: str = "treino") -> dict:
+    """O laço de treino do curso: :func:`passo_de_treino` do passo ``passo_inicial`` até ``passo_final``.
+
+    ``lotes``: um iterador de lotes (ex.: :func:`lotes_sem_fim`); cada passo consome ``microlotes`` deles.
+    ``perda_do_lote(lote)``: a perda escalar de um lote. ``lr``: ``None`` (fica a taxa do otimizador), um número
+    (taxa constante) ou uma função ``lr(passo)`` — por exemplo o aquecimento + cosseno de :func:`taxa_aprendizado`.
+    ``ganchos``: funções ``gancho(passo_feito, perda)`` chamadas depois de cada passo, fora do tempo medido — a
+    avaliação periódica, amostras, registros. A barra de progresso (com ``mostrar``) mostra a perda e a taxa.
+
+    Devolve ``{"perdas": [perda de cada passo], "tempo_s": tempo só dos passos, sem os ganchos}``.
+    """
+    perdas, tempo = [], 0.0
+    modelo.train()
+    barra = barra_de_progresso(range(passo_inicial, passo_final), desc=descricao, disable=not mostrar,
+                               mininterval=2.0, file=sys.stdout, dynamic_ncols=False, ncols=100)
+    for passo in barra:
+        t0 = time.perf_counter()
+        lote = [next(lotes) for _ in range(microlotes)]
+        taxa = lr(passo) if callable(lr) else lr
+        perda = passo_de_treino(modelo, otimizador, perda_do_lote, lote, taxa, clip, precisao)
+        tempo += time.perf_counter() - t0
+        perdas.append(perda)
+        taxa = otimizador.param_groups[0]["lr"]
+        barra.set_postfix(perda=f"{perda:.3f}", lr=f"{taxa:.1e}", refresh=False)
+        for gancho in ganchos:
+            gancho(passo + 1, perda)
+    barra.close()
+    return {"perdas": perdas, "tempo_s": tempo}
+
+
 def treinar_modelo(modelo, otimizador, loader_treino, loader_val, passos_totais: int, lr_max: float,
                    lr_min: float = 0.0, passos_aquecimento: int = 0, clip: float = 1.0, avaliar_a_cada: int = 100,
                    batches_avaliacao: int = 20, passo_inicial: int = 0, parar_no_passo=None, semente: int = 123,
@@ -1919,16 +2059,18 @@ def treinar_modelo(modelo, otimizador, loader_treino, loader_val, passos_totais:
                    bf16_na_cpu: bool = False, compilar: bool = False):
     """Pré-treina ``modelo`` do passo ``passo_inicial`` até ``parar_no_passo`` (padrão: ``passos_totais``).
 
-    Cada passo: um batch -> perda -> ``backward`` -> recorte da norma do gradiente em ``clip`` -> taxa de
-    aprendizado do passo (aquecimento + cosseno até ``passos_totais``) -> passo do AdamW. A cada
+    É o :func:`laco_de_treino` com a receita do pré-treino: a perda de :func:`perda_do_batch`, a taxa de
+    aprendizado de :func:`taxa_aprendizado` (aquecimento + cosseno até ``passos_totais``), o recorte do gradiente em
+    ``clip`` e os lotes de :func:`lotes_sem_fim` (a ordem depende só do passo: dá para retomar). A cada
     ``avaliar_a_cada`` passos (e no fim) mede a perda de validação em ``batches_avaliacao`` batches e, se houver
     ``tokenizador`` e ``prompt``, gera uma amostra gulosa de ``tokens_amostra`` tokens.
 
     Opções de velocidade (desligadas por padrão; o capítulo 8 mede as duas): ``bf16_na_cpu=True`` faz o forward e o
     backward em bfloat16 numa CPU que tenha bfloat16 em hardware (:func:`precisao_para`; a avaliação continua em
-    float32); ``compilar=True`` passa o forward do treino pelo ``torch.compile``.
+    float32); ``compilar=True`` passa a perda do treino pelo ``torch.compile``.
 
-    Devolve o histórico: ``passos``, ``tokens_vistos``, ``perda_treino`` (média dos batches desde a avaliação
+    Devolve o histórico: ``passos``, ``tokens_vistos`` (os tokens dos lotes de fato, enchimento incluído: no
+    capítulo 7 os exemplos têm comprimentos diferentes), ``perda_treino`` (média dos batches desde a avaliação
     anterior), ``perda_val``, ``amostras``, ``perdas_passo`` (a perda de cada passo), ``tempo_s`` (total, com as
     avaliações) e ``tokens_por_s`` (só os passos de treino).
     """
@@ -1944,76 +2086,65 @@ def treinar_modelo(modelo, otimizador, loader_treino, loader_val, passos_totais:
             f"<= passos_totais ({passos_totais})."
         )
     autocast, escalador, descricao = precisao_para(dispositivo, bf16_na_cpu)
-    # compilar=True: o forward do passo de treino passa pelo torch.compile (funde operações; a 1ª chamada demora);
-    # avaliação, amostras e o checkpoint usam o próprio modelo, com os mesmos pesos
-    modelo_passo = torch.compile(modelo) if compilar else modelo
     if mostrar:
         print(f"Treinando em {descricao}: passos {passo_inicial} -> {parar_no_passo} (de {passos_totais}).")
-    tokens_por_passo = loader_treino.batch_size * loader_treino.dataset[0][0].numel()
     hist = {"passos": [], "tokens_vistos": [], "perda_treino": [], "perda_val": [], "amostras": [],
             "perdas_passo": [], "tempo_s": 0.0, "tokens_por_s": 0.0}
     ids_prompt = None
     if tokenizador is not None and prompt:
         ids_prompt = torch.tensor([tokenizador.encode(prompt)], device=dispositivo)
+    # numa retomada, os tokens dos passos anteriores são estimados pelo tamanho do lote (janelas fixas no pré-treino)
+    tokens = {"vistos": passo_inicial * loader_treino.batch_size * loader_treino.dataset[0][0].numel(), "treino": 0}
+    perdas_intervalo = []
 
-    def avaliar(passo, perdas_intervalo):
+    def contar_tokens(lotes):
+        for _, (entrada, alvo) in lotes:
+            tokens["vistos"] += entrada.numel()
+            tokens["treino"] += entrada.numel()
+            yield entrada, alvo
+
+    def avaliar(passo, perda=None):
+        if perda is not None:
+            perdas_intervalo.append(perda)
+            hist["perdas_passo"].append(perda)
+        if passo != 0 and passo % avaliar_a_cada != 0 and passo != parar_no_passo:
+            return
         perda_val = perda_media(modelo, loader_val, batches_avaliacao, dispositivo)
         perda_treino = sum(perdas_intervalo) / len(perdas_intervalo) if perdas_intervalo else float("nan")
+        perdas_intervalo.clear()
         hist["passos"].append(passo)
-        hist["tokens_vistos"].append(passo * tokens_por_passo)
+        hist["tokens_vistos"].append(tokens["vistos"])
         hist["perda_treino"].append(perda_treino)
         hist["perda_val"].append(perda_val)
         texto = ""
         if ids_prompt is not None:
-            saida = gerar_texto(modelo, ids_prompt, tokens_amostra, usar_cache=True)
+            saida = gerar_texto(modelo, ids_prompt, tokens_amostra, usar_cache=isinstance(modelo, ModeloGPTRapido))
             texto = tokenizador.decode(saida[0, ids_prompt.shape[1]:].tolist())
         hist["amostras"].append(texto)
         if mostrar:
-            linha = (f"passo {passo:>5} | tokens {passo * tokens_por_passo:>10,} | treino {perda_treino:.3f} | "
+            linha = (f"passo {passo:>5} | tokens {tokens['vistos']:>10,} | treino {perda_treino:.3f} | "
                      f"val {perda_val:.3f}")
             tqdm.write(linha + (f" | {prompt + texto!r}"[:170] if ids_prompt is not None else ""), file=sys.stdout)
 
+    # compilar=True: o torch.compile funde as operações do forward e da perda do treino (a 1ª chamada demora);
+    # avaliação, amostras e o checkpoint usam o próprio modelo, com os mesmos pesos
+    perda = torch.compile(perda_do_batch) if compilar else perda_do_batch
+
+    def perda_do_lote(lote):
+        return perda(modelo, *lote, dispositivo=dispositivo)
+
     inicio = time.perf_counter()
-    tempo_treino = 0.0
-    modelo.train()
-    lotes = lotes_sem_fim(loader_treino, passo_inicial, semente)
-    perdas_intervalo = []
     if passo_inicial == 0:
-        avaliar(0, [])
-    barra = barra_de_progresso(range(passo_inicial, parar_no_passo), desc="treino", disable=not mostrar,
-                               mininterval=2.0, file=sys.stdout, dynamic_ncols=False, ncols=100)
-    for passo in barra:
-        t0 = time.perf_counter()
-        _, (entrada, alvo) = next(lotes)
-        lr = taxa_aprendizado(passo, passos_totais, lr_max, passos_aquecimento, lr_min)
-        for grupo in otimizador.param_groups:
-            grupo["lr"] = lr
-        with autocast:
-            perda = perda_do_batch(modelo_passo, entrada, alvo, dispositivo)
-        otimizador.zero_grad(set_to_none=True)
-        if escalador is not None:
-            escalador.scale(perda).backward()
-            escalador.unscale_(otimizador)
-            torch.nn.utils.clip_grad_norm_(modelo.parameters(), clip)
-            escalador.step(otimizador)
-            escalador.update()
-        else:
-            perda.backward()
-            torch.nn.utils.clip_grad_norm_(modelo.parameters(), clip)
-            otimizador.step()
-        valor = perda.item()
-        tempo_treino += time.perf_counter() - t0
-        hist["perdas_passo"].append(valor)
-        perdas_intervalo.append(valor)
-        barra.set_postfix(perda=f"{valor:.3f}", lr=f"{lr:.1e}", refresh=False)
-        feito = passo + 1
-        if feito % avaliar_a_cada == 0 or feito == parar_no_passo:
-            avaliar(feito, perdas_intervalo)
-            perdas_intervalo = []
-    barra.close()
+        avaliar(0)
+
+    def taxa(passo):
+        return taxa_aprendizado(passo, passos_totais, lr_max, passos_aquecimento, lr_min)
+
+    laco = laco_de_treino(modelo, otimizador, contar_tokens(lotes_sem_fim(loader_treino, passo_inicial, semente)),
+                          perda_do_lote, parar_no_passo, passo_inicial, lr=taxa, clip=clip,
+                          precisao=(autocast, escalador), ganchos=[avaliar], mostrar=mostrar)
     hist["tempo_s"] = time.perf_counter() - inicio
-    n_passos = parar_no_passo - passo_inicial
-    hist["tokens_por_s"] = n_passos * tokens_por_passo / tempo_treino if tempo_treino > 0 else 0.0
+    hist["tokens_por_s"] = tokens["treino"] / laco["tempo_s"] if laco["tempo_s"] > 0 else 0.0
     if mostrar:
         print(f"Tempo total: {hist['tempo_s']:.1f} s ({hist['tokens_por_s']:,.0f} tokens/s nos passos de treino).")
     return hist

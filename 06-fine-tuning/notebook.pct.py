@@ -51,7 +51,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from llm_do_zero import (FIM_DE_TEXTO, PROMPT_MACHADO, ErroDeDados, caminho_dado, criar_modelo_gpt, criar_otimizador,
                          descrever_modo, escolher, escolher_dispositivo, fixar_semente, gerar_texto, modelo_base,
-                         modo_avaliacao)
+                         modo_avaliacao, laco_de_treino, passo_de_treino)
 from llm_do_zero import barra_de_progresso, salvar_resultados
 
 print(descrever_modo())
@@ -584,7 +584,7 @@ print("cabeça nova:", modelo.cabeca_saida)
 #
 # A perda é a **entropia cruzada** entre os 2 logits do último token real e o rótulo (a mesma função do
 # pré-treino, agora com 2 classes em vez de 4.257). A acurácia é a fração de mensagens em que a classe de maior logit
-# é a certa. As funções de avaliação rodam sem gradiente e sem dropout, e aceitam `max_lotes` para uma estimativa
+# é a certa. As funções de avaliação rodam sem gradiente e sem dropout, e aceitam `max_batches` para uma estimativa
 # rápida durante o treino.
 
 # %% tags=["modulo"]
@@ -595,8 +595,8 @@ def perda_classificacao(modelo, entrada: torch.Tensor, rotulos: torch.Tensor,
     return F.cross_entropy(logits, rotulos.to(logits.device))
 
 
-def prever(modelo, loader, dispositivo=None, max_lotes: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Classes previstas e verdadeiras de todos os exemplos do ``loader`` (ou dos ``max_lotes`` primeiros lotes).
+def prever(modelo, loader, dispositivo=None, max_batches: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Classes previstas e verdadeiras de todos os exemplos do ``loader`` (ou dos ``max_batches`` primeiros lotes).
 
     Roda em modo de avaliação (sem dropout) e sem gradiente, e devolve o modelo ao modo em que estava. Devolve dois
     tensores ``(n_exemplos,)`` na CPU: ``(previstos, verdadeiros)``.
@@ -605,7 +605,7 @@ def prever(modelo, loader, dispositivo=None, max_lotes: int | None = None) -> tu
     previstos, verdadeiros = [], []
     with modo_avaliacao(modelo):
         for i, (entrada, rotulos, comprimentos) in enumerate(loader):
-            if max_lotes is not None and i >= max_lotes:
+            if max_batches is not None and i >= max_batches:
                 break
             logits = logits_ultimo_token(modelo, entrada.to(dispositivo), comprimentos.to(dispositivo))
             previstos.append(logits.argmax(dim=-1).cpu())  # (batch,): a classe de maior logit
@@ -615,19 +615,19 @@ def prever(modelo, loader, dispositivo=None, max_lotes: int | None = None) -> tu
     return torch.cat(previstos), torch.cat(verdadeiros)
 
 
-def acuracia(modelo, loader, dispositivo=None, max_lotes: int | None = None) -> float:
-    """Fração dos exemplos do ``loader`` (ou dos ``max_lotes`` primeiros lotes) que o modelo classifica certo."""
-    previstos, verdadeiros = prever(modelo, loader, dispositivo, max_lotes)
+def acuracia(modelo, loader, dispositivo=None, max_batches: int | None = None) -> float:
+    """Fração dos exemplos do ``loader`` (ou dos ``max_batches`` primeiros lotes) que o modelo classifica certo."""
+    previstos, verdadeiros = prever(modelo, loader, dispositivo, max_batches)
     return (previstos == verdadeiros).float().mean().item()
 
 
-def perda_media_classificacao(modelo, loader, dispositivo=None, max_lotes: int | None = None) -> float:
-    """Perda de classificação média por exemplo no ``loader`` (ou nos ``max_lotes`` primeiros lotes), sem dropout."""
+def perda_media_classificacao(modelo, loader, dispositivo=None, max_batches: int | None = None) -> float:
+    """Perda de classificação média por exemplo no ``loader`` (ou nos ``max_batches`` primeiros lotes), sem dropout."""
     dispositivo = dispositivo_do_modelo(modelo) if dispositivo is None else dispositivo
     soma, n = 0.0, 0
     with modo_avaliacao(modelo):
         for i, (entrada, rotulos, comprimentos) in enumerate(loader):
-            if max_lotes is not None and i >= max_lotes:
+            if max_batches is not None and i >= max_batches:
                 break
             perda = perda_classificacao(modelo, entrada.to(dispositivo), rotulos, comprimentos.to(dispositivo))
             soma += perda.item() * len(rotulos)
@@ -663,51 +663,57 @@ print(f"perda de validação antes: {perda_antes:.3f} (chute uniforme entre 2 cl
 #
 # ## 8. O fine-tuning
 #
-# O laço é o do capítulo 5 em versão simplificada: para cada lote, perda → `backward` → passo do otimizador. Só os
-# parâmetros descongelados recebem gradiente. De tempos em tempos medimos a perda em alguns lotes de treino e de
+# O laço é o `laco_de_treino` do capítulo 5, o mesmo de todos os treinos do curso: para cada lote, perda →
+# `backward` → passo do otimizador, aqui com a taxa fixa e sem recorte do gradiente. Só os parâmetros descongelados
+# recebem gradiente. De tempos em tempos medimos a perda em alguns lotes de treino e de
 # validação, e no fim de cada época a acurácia.
 
 # %% tags=["modulo"]
 def treinar_classificador(modelo, loader_treino, loader_val, otimizador, n_epocas: int, dispositivo=None,
-                          avaliar_a_cada: int = 20, max_lotes_avaliacao: int | None = 5,
-                          mostrar_progresso: bool = True) -> dict:
-    """Laço de fine-tuning: ``n_epocas`` passadas por ``loader_treino`` com barra de progresso (tqdm).
+                          avaliar_a_cada: int = 20, batches_avaliacao: int | None = 5, mostrar: bool = True) -> dict:
+    """Fine-tuning de classificação: ``n_epocas`` passadas por ``loader_treino`` no laço do capítulo 5.
 
-    A cada ``avaliar_a_cada`` passos mede a perda em treino e validação (em ``max_lotes_avaliacao`` lotes de cada,
-    sem dropout); ao fim de cada época mede a acurácia nos dois. Devolve o histórico: ``passo``, ``exemplos``
-    (vistos até ali), ``perda_treino``, ``perda_val`` (uma entrada por avaliação) e ``epoca``, ``acuracia_treino``,
-    ``acuracia_val`` (uma entrada por época).
+    É o :func:`laco_de_treino` com a perda de :func:`perda_classificacao`, a taxa fixa do ``otimizador`` e sem
+    recorte do gradiente (só as camadas descongeladas mudam, e pouco). A cada ``avaliar_a_cada`` passos mede a
+    perda em treino e validação (em ``batches_avaliacao`` batches de cada, sem dropout); ao fim de cada época mede
+    a acurácia nos dois. Devolve o histórico: ``passo``, ``exemplos`` (vistos até ali), ``perda_treino``,
+    ``perda_val`` (uma entrada por avaliação) e ``epoca``, ``acuracia_treino``, ``acuracia_val`` (uma por época).
     """
     dispositivo = dispositivo_do_modelo(modelo) if dispositivo is None else dispositivo
     historico = {"passo": [], "exemplos": [], "perda_treino": [], "perda_val": [],
                  "epoca": [], "acuracia_treino": [], "acuracia_val": []}
-    passo, exemplos = 0, 0
-    for epoca in range(1, n_epocas + 1):
-        modelo.train()
-        barra = barra_de_progresso(loader_treino, desc=f"época {epoca}/{n_epocas}", disable=not mostrar_progresso)
-        for entrada, rotulos, comprimentos in barra:
-            entrada, rotulos, comprimentos = entrada.to(dispositivo), rotulos.to(dispositivo), comprimentos.to(dispositivo)
-            otimizador.zero_grad()
-            perda = perda_classificacao(modelo, entrada, rotulos, comprimentos)
-            perda.backward()  # gradientes só para os parâmetros com requires_grad=True
-            otimizador.step()
-            passo += 1
-            exemplos += len(rotulos)
-            if passo % avaliar_a_cada == 0:
-                perda_treino = perda_media_classificacao(modelo, loader_treino, dispositivo, max_lotes_avaliacao)
-                perda_val = perda_media_classificacao(modelo, loader_val, dispositivo, max_lotes_avaliacao)
-                historico["passo"].append(passo)
-                historico["exemplos"].append(exemplos)
-                historico["perda_treino"].append(perda_treino)
-                historico["perda_val"].append(perda_val)
-                barra.set_postfix(perda_treino=f"{perda_treino:.3f}", perda_val=f"{perda_val:.3f}")
-        acc_treino = acuracia(modelo, loader_treino, dispositivo, max_lotes_avaliacao)
-        acc_val = acuracia(modelo, loader_val, dispositivo, max_lotes_avaliacao)
-        historico["epoca"].append(epoca)
-        historico["acuracia_treino"].append(acc_treino)
-        historico["acuracia_val"].append(acc_val)
-        if mostrar_progresso:
-            print(f"época {epoca}: acurácia treino {acc_treino:.1%} | validação {acc_val:.1%}")
+    por_epoca = len(loader_treino)
+    exemplos = [0]
+    epoca_atual = {}
+
+    def lotes():
+        for _ in range(n_epocas):
+            epoca_atual["iterador"] = iter(loader_treino)
+            for entrada, rotulos, comprimentos in epoca_atual["iterador"]:
+                exemplos[0] += len(rotulos)
+                yield entrada.to(dispositivo), rotulos.to(dispositivo), comprimentos.to(dispositivo)
+
+    def avaliar(passo, _perda):
+        if passo % avaliar_a_cada == 0:
+            historico["passo"].append(passo)
+            historico["exemplos"].append(exemplos[0])
+            historico["perda_treino"].append(perda_media_classificacao(modelo, loader_treino, dispositivo,
+                                                                       batches_avaliacao))
+            historico["perda_val"].append(perda_media_classificacao(modelo, loader_val, dispositivo, batches_avaliacao))
+        if passo % por_epoca == 0:
+            # fecha a época antes de medir: um DataLoader embaralhado sorteia mais uma vez ao se esgotar, e as
+            # avaliações seguintes (que também embaralham o treino) devem ver o sorteador sempre no mesmo ponto
+            next(epoca_atual["iterador"], None)
+            epoca = passo // por_epoca
+            historico["epoca"].append(epoca)
+            historico["acuracia_treino"].append(acuracia(modelo, loader_treino, dispositivo, batches_avaliacao))
+            historico["acuracia_val"].append(acuracia(modelo, loader_val, dispositivo, batches_avaliacao))
+            if mostrar:
+                print(f"época {epoca}: acurácia treino {historico['acuracia_treino'][-1]:.1%} | "
+                      f"validação {historico['acuracia_val'][-1]:.1%}")
+
+    laco_de_treino(modelo, otimizador, lotes(), lambda lote: perda_classificacao(modelo, *lote), n_epocas * por_epoca,
+                   clip=None, ganchos=[avaliar], mostrar=mostrar, descricao=f"{n_epocas} épocas")
     return historico
 
 
@@ -724,7 +730,7 @@ fixar_semente(123)
 otimizador = criar_otimizador(modelo, lr=taxa, weight_decay=0.1)
 inicio = time.perf_counter()
 historico = treinar_classificador(modelo, loader_treino, loader_val, otimizador, n_epocas=n_epocas,
-                                  avaliar_a_cada=20, max_lotes_avaliacao=5)
+                                  avaliar_a_cada=20, batches_avaliacao=5)
 tempo_treino = time.perf_counter() - inicio
 print(f"tempo de treino: {tempo_treino:.0f} s ({n_epocas} épocas de {len(loader_treino)} lotes)")
 
@@ -930,12 +936,13 @@ class RegressaoLogisticaBoW:
         self.pesos = torch.zeros(len(self.vocabulario), requires_grad=True)
         self.bias = torch.zeros((), requires_grad=True)
         otimizador = torch.optim.Adam([self.pesos, self.bias], lr=lr)
-        for _ in range(n_passos):
-            otimizador.zero_grad()
+
+        def perda_do_lote(_lote):  # o lote é o conjunto de treino inteiro, sempre o mesmo
             logits = x @ self.pesos + self.bias  # (n,)
-            perda = F.binary_cross_entropy_with_logits(logits, y) + self.l2 * (self.pesos ** 2).sum()
-            perda.backward()
-            otimizador.step()
+            return F.binary_cross_entropy_with_logits(logits, y) + self.l2 * (self.pesos ** 2).sum()
+
+        for _ in range(n_passos):  # o passo do capítulo 5, com a taxa fixa do Adam e sem recorte
+            passo_de_treino([self.pesos, self.bias], otimizador, perda_do_lote, [None], clip=None)
         self.pesos, self.bias = self.pesos.detach(), self.bias.detach()
         return self
 
@@ -1101,7 +1108,7 @@ def tabela_limiares(probabilidades, verdadeiros, limiares) -> list[dict]:
 
 
 def probabilidades_classe(modelo, loader, classe: int = 1, dispositivo=None,
-                          max_lotes: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                          max_batches: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Probabilidade da ``classe`` (softmax dos logits do último token real) e rótulo verdadeiro de cada exemplo.
 
     Como :func:`prever`, roda sem dropout e sem gradiente; devolve dois tensores ``(n_exemplos,)`` na CPU:
@@ -1112,7 +1119,7 @@ def probabilidades_classe(modelo, loader, classe: int = 1, dispositivo=None,
     probabilidades, verdadeiros = [], []
     with modo_avaliacao(modelo):
         for i, (entrada, rotulos, comprimentos) in enumerate(loader):
-            if max_lotes is not None and i >= max_lotes:
+            if max_batches is not None and i >= max_batches:
                 break
             logits = logits_ultimo_token(modelo, entrada.to(dispositivo), comprimentos.to(dispositivo))
             probabilidades.append(torch.softmax(logits.float(), dim=-1)[:, classe].cpu())  # (batch,)

@@ -69,7 +69,7 @@ def _ajustar(m, **congelamento):
     preparar_para_classificacao(m, n_classes=2, **congelamento)
     inicio = time.perf_counter()
     treinar_classificador(m, loader_treino, loader_val, criar_otimizador(m, lr=taxa, weight_decay=0.1),
-                          n_epocas=n_epocas, avaliar_a_cada=10**9, mostrar_progresso=False)
+                          n_epocas=n_epocas, avaliar_a_cada=10**9, mostrar=False)
     return time.perf_counter() - inicio
 
 

@@ -57,7 +57,7 @@ if str(PASTA) not in sys.path:
 
 from llm_do_zero import (GPT_BASE_COMPLETO, N_FUSOES_BASE, RAPIDO, ParserPT, corpus_machado, cpu_tem_bf16,  # noqa: E402
                          criar_modelo_gpt, criar_otimizador, fixar_semente, gerar_texto, inteiro_positivo,
-                         perda_do_batch, precisao_para, tokenizador_machado)
+                         passo_de_treino, perda_do_batch, precisao_para, tokenizador_machado)
 
 
 def tamanhos(rapido: bool) -> dict:
@@ -166,17 +166,14 @@ def carregar_nanogpt_local(caminho):
 
 
 def _passo_de_treino(forward_perda, modelo, otimizador, entrada, alvo, autocast=None, clip=1.0):
-    """O passo de treino medido, igual para todas as variantes: zera, perda, backward, recorte, AdamW."""
-    contexto = autocast if autocast is not None else contextlib.nullcontext()
+    """O passo medido, igual para todas as variantes: o ``passo_de_treino`` do capítulo 5 (zera, perda, backward,
+    recorte, AdamW) com o mesmo lote sempre."""
+    precisao = (autocast, None) if autocast is not None else None
+    lote = [(entrada, alvo)]
 
     def passo():
-        otimizador.zero_grad(set_to_none=True)
-        with contexto:
-            perda = forward_perda(entrada, alvo)
-        perda.backward()
-        torch.nn.utils.clip_grad_norm_(modelo.parameters(), clip)
-        otimizador.step()
-        return perda.detach()
+        return passo_de_treino(modelo, otimizador, lambda microlote: forward_perda(*microlote), lote, clip=clip,
+                               precisao=precisao)
 
     return passo
 
@@ -221,9 +218,9 @@ def variantes_de_treino(cfg: dict, entrada, alvo, compilar: bool = False, nanogp
     if compilar:
         fixar_semente(123)
         nosso_c = criar_modelo_gpt(cfg).train()
-        compilado = torch.compile(nosso_c)
+        perda_compilada = torch.compile(perda_do_batch)  # como o treinar_modelo(compilar=True) do capítulo 5
         variantes["caminho rápido + torch.compile"] = (
-            _passo_de_treino(lambda x, y: perda_do_batch(compilado, x, y), nosso_c, criar_otimizador(nosso_c, 1e-3),
+            _passo_de_treino(lambda x, y: perda_compilada(nosso_c, x, y), nosso_c, criar_otimizador(nosso_c, 1e-3),
                              entrada, alvo), nosso_c)
     return variantes
 

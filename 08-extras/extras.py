@@ -45,9 +45,11 @@ from llm_do_zero import (
     gerar_respostas,
     id_fim_de_texto,
     inicializar_pesos,
+    laco_de_treino,
     lotes_sem_fim,
     modo_avaliacao,
     parametros_treinaveis,
+    passo_de_treino,
     perda_do_batch,
     projetar_qkv,
     taxa_aprendizado,
@@ -179,7 +181,7 @@ def ajustar_e_medir(modelo, loader_treino, loader_val, loader_teste, lr: float, 
     otimizador = torch.optim.AdamW([p for p in modelo.parameters() if p.requires_grad], lr=lr, weight_decay=0.0)
     inicio, inicio_cpu = time.perf_counter(), time.process_time()
     treinar_classificador(modelo, loader_treino, loader_val, otimizador, n_epocas=n_epocas, avaliar_a_cada=10**9,
-                          max_lotes_avaliacao=2, mostrar_progresso=False)
+                          batches_avaliacao=2, mostrar=False)
     tempo, tempo_cpu = time.perf_counter() - inicio, time.process_time() - inicio_cpu
     return {"treinaveis": treinaveis, "total": total, "tempo_s": tempo, "tempo_cpu_s": tempo_cpu,
             "acuracia_val": acuracia(modelo, loader_val), "acuracia_teste": acuracia(modelo, loader_teste)}
@@ -619,34 +621,42 @@ def treinar_dpo(politica, referencia, dataset, beta: float, passos: int, lr_max:
 
     gerador = torch.Generator().manual_seed(semente)
     otimizador = criar_otimizador(politica, lr_max, weight_decay)
-    ordem: list[int] = []
-    inicio = time.perf_counter()
-    avaliar_agora(0)
-    politica.train()
-    for passo in range(passos):
-        if len(ordem) < tamanho_lote:
-            ordem += torch.randperm(len(dataset), generator=gerador).tolist()
-        indices, ordem = ordem[:tamanho_lote], ordem[tamanho_lote:]
+
+    def lotes():  # índices dos pares, época após época, na ordem sorteada com a semente
+        ordem: list[int] = []
+        while True:
+            if len(ordem) < tamanho_lote:
+                ordem += torch.randperm(len(dataset), generator=gerador).tolist()
+            indices, ordem = ordem[:tamanho_lote], ordem[tamanho_lote:]
+            yield indices
+
+    metricas = {}
+
+    def perda_do_lote(indices):
         entrada, alvo = colar_pares([dataset[i] for i in indices], dataset.id_fim, ctx, dispositivo)
-        logp = logprob_respostas(politica, entrada, alvo)  # (2·lote,)
+        logp = logprob_respostas(politica, entrada, alvo)  # (2·lote,): escolhidas e rejeitadas num forward só
         idx = torch.tensor(indices)
-        perda, metricas = perda_dpo(logp[:len(indices)], logp[len(indices):], ref_e[idx], ref_r[idx], beta)
-        for grupo in otimizador.param_groups:
-            grupo["lr"] = taxa_aprendizado(passo, passos, lr_max, passos_aquecimento, lr_min)
-        otimizador.zero_grad(set_to_none=True)
-        perda.backward()
-        torch.nn.utils.clip_grad_norm_(politica.parameters(), clip)
-        otimizador.step()
-        hist["perda"].append(perda.item())
+        perda, metricas_do_passo = perda_dpo(logp[:len(indices)], logp[len(indices):], ref_e[idx], ref_r[idx], beta)
+        metricas.update(metricas_do_passo)
+        return perda
+
+    def registrar(passo, perda):
+        hist["perda"].append(perda)
         for chave, valor in metricas.items():
             hist[chave].append(valor)
-        if (passo + 1) % avaliar_a_cada == 0 or passo + 1 == passos:
-            avaliar_agora(passo + 1)
+        if passo % avaliar_a_cada == 0 or passo == passos:
+            avaliar_agora(passo)
             politica.train()
             if mostrar:
                 extra = (f" | KL {hist['kl'][-1]:.3f} | prefere a escolhida em {hist['acerto_avaliacao'][-1]:.0%} dos pares de avaliação"
                          if hist["kl"] else "")
-                print(f"  passo {passo + 1:>4} | perda {perda.item():.3f} | margem {metricas['margem']:+.2f}{extra}")
+                print(f"  passo {passo:>4} | perda {perda:.3f} | margem {metricas['margem']:+.2f}{extra}")
+
+    inicio = time.perf_counter()
+    avaliar_agora(0)
+    laco_de_treino(politica, otimizador, lotes(), perda_do_lote, passos, clip=clip,
+                   lr=lambda passo: taxa_aprendizado(passo, passos, lr_max, passos_aquecimento, lr_min),
+                   ganchos=[registrar], mostrar=False)
     politica.eval()
     hist["tempo_s"] = time.perf_counter() - inicio
     return hist
@@ -1011,31 +1021,31 @@ def perda_auxiliar(modelo):
 def treinar_por_passos(modelo, proximo_lote, calcular_perda, passos: int, lr_max: float, lr_min: float = 0.0,
                        passos_aquecimento: int = 0, clip: float = 1.0, weight_decay: float = 0.1,
                        peso_auxiliar: float = 0.0) -> dict:
-    """O laço de treino do capítulo 5, enxuto e genérico: ``passos`` passos de AdamW com aquecimento e cosseno.
+    """``passos`` passos do :func:`laco_de_treino` do capítulo 5: AdamW novo, aquecimento e cosseno, recorte.
 
     ``proximo_lote()`` devolve um batch; ``calcular_perda(modelo, lote)`` devolve a perda escalar. Soma
     ``peso_auxiliar`` × :func:`perda_auxiliar` (o balanceamento das misturas de especialistas). Devolve
-    ``{"perda": [...], "perda_auxiliar": [...], "tempo_s": ...}`` (perdas de treino passo a passo).
+    ``{"perda": [...], "perda_auxiliar": [...], "tempo_s": ...}`` (perdas de treino passo a passo, sem a auxiliar).
     """
     if passos < 1:
         raise ValueError(f"passos deve ser >= 1 (recebi {passos}).")
     otimizador = criar_otimizador(modelo, lr_max, weight_decay)
     historico = {"perda": [], "perda_auxiliar": []}
-    modelo.train()
-    inicio = time.perf_counter()
-    for passo in range(passos):
-        for grupo in otimizador.param_groups:
-            grupo["lr"] = taxa_aprendizado(passo, passos, lr_max, passos_aquecimento, lr_min)
-        perda = calcular_perda(modelo, proximo_lote())
-        auxiliar = perda_auxiliar(modelo)
-        otimizador.zero_grad(set_to_none=True)
-        (perda + peso_auxiliar * auxiliar).backward()
-        if clip:
-            torch.nn.utils.clip_grad_norm_(modelo.parameters(), clip)
-        otimizador.step()
+
+    def lotes():
+        while True:
+            yield proximo_lote()
+
+    def perda_do_lote(lote):
+        perda = calcular_perda(modelo, lote)
+        auxiliar = perda_auxiliar(modelo)  # calculada no forward que acabou de rodar
         historico["perda"].append(perda.item())
         historico["perda_auxiliar"].append(float(auxiliar.detach()))
-    historico["tempo_s"] = time.perf_counter() - inicio
+        return perda + peso_auxiliar * auxiliar
+
+    laco = laco_de_treino(modelo, otimizador, lotes(), perda_do_lote, passos, clip=clip or None, mostrar=False,
+                          lr=lambda passo: taxa_aprendizado(passo, passos, lr_max, passos_aquecimento, lr_min))
+    historico["tempo_s"] = laco["tempo_s"]
     return historico
 
 
@@ -1303,11 +1313,12 @@ def sonda_linear(x_treino, y_treino, passos: int = 300, lr: float = 0.05, l2: fl
     b = torch.zeros((), requires_grad=True)
     otimizador = torch.optim.Adam([w, b], lr=lr)
     y = y_treino.float()
-    for _ in range(passos):
-        perda = F.binary_cross_entropy_with_logits(xn @ w + b, y) + l2 * (w * w).sum()
-        otimizador.zero_grad()
-        perda.backward()
-        otimizador.step()
+
+    def perda_do_lote(_lote):  # o lote é o conjunto inteiro, sempre o mesmo
+        return F.binary_cross_entropy_with_logits(xn @ w + b, y) + l2 * (w * w).sum()
+
+    for _ in range(passos):  # o passo do capítulo 5 com a taxa fixa do Adam e sem recorte
+        passo_de_treino([w, b], otimizador, perda_do_lote, [None], clip=None)
     w, b = w.detach(), b.detach()
     return lambda x: (((x - media) / desvio) @ w + b > 0).long()
 
@@ -1553,49 +1564,35 @@ def aplicar_checkpointing(modelo):
 
 
 def gradientes_acumulados(modelo, entrada, alvo, micro_lotes: int) -> float:
-    """Forward + backward de ``(entrada, alvo)`` em ``micro_lotes`` pedaços iguais, somando os gradientes.
+    """Os gradientes de ``(entrada, alvo)`` calculados em ``micro_lotes`` pedaços iguais, somados.
 
-    Cada perda parcial é dividida por ``micro_lotes``: a soma dos gradientes é o gradiente da perda média do lote
-    inteiro (com pedaços do mesmo tamanho). Os gradientes ficam em ``p.grad`` (somados aos que já estavam lá — zere
-    antes). Devolve a perda média do lote.
+    É a acumulação do :func:`passo_de_treino` do capítulo 5 (cada perda parcial dividida por ``micro_lotes``: a soma
+    dos gradientes é o gradiente da perda média do lote inteiro), com um SGD de taxa zero no lugar do AdamW: o passo
+    não mexe nos pesos, e os gradientes ficam em ``p.grad`` para comparar. Devolve a perda média do lote.
     """
     n = entrada.shape[0]
     if micro_lotes < 1 or n % micro_lotes != 0:
-        raise ValueError(f"O lote de {n} exemplos não se divide em {micro_lotes} micro-lotes iguais.")
+        raise ValueError(f"O lote de {n} exemplos não se divide em {micro_lotes} microlotes iguais.")
     tamanho = n // micro_lotes
-    total = 0.0
-    for i in range(0, n, tamanho):
-        perda = perda_do_batch(modelo, entrada[i:i + tamanho], alvo[i:i + tamanho]) / micro_lotes
-        perda.backward()
-        total += perda.item()
-    return total
+    pedacos = list(zip(entrada.split(tamanho), alvo.split(tamanho)))
+    return passo_de_treino(modelo, torch.optim.SGD(modelo.parameters(), lr=0.0),
+                           lambda lote: perda_do_batch(modelo, *lote), pedacos, clip=None)
 
 
-def passo_de_treino(modelo, otimizador, entrada, alvo, precisao: str = "fp32", escalador=None,
-                    clip: float = 1.0) -> float:
-    """Um passo de treino (forward, backward, recorte do gradiente, AdamW) em ``precisao``: ``"fp32"``, ``"bf16"``
-    ou ``"fp16"`` (autocast no dispositivo do modelo). Em fp16, passe um ``torch.amp.GradScaler`` em ``escalador``:
-    ele multiplica a perda antes do backward e desfaz a escala antes do recorte e do passo. Devolve a perda."""
+def passo_em_precisao(modelo, otimizador, entrada, alvo, precisao: str = "fp32", escalador=None,
+                      clip: float = 1.0) -> float:
+    """O :func:`passo_de_treino` do capítulo 5 em ``precisao``: ``"fp32"``, ``"bf16"`` ou ``"fp16"`` (autocast no
+    dispositivo do lote). Em fp16, passe um ``torch.amp.GradScaler`` em ``escalador``: ele multiplica a perda antes do
+    backward e desfaz a escala antes do recorte e do passo. Devolve a perda."""
     tipos = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
     if precisao not in tipos:
         raise ValueError(f"precisao deve ser 'fp32', 'bf16' ou 'fp16' (recebi {precisao!r}).")
     if precisao == "fp16" and escalador is None:
         raise ValueError("Em fp16, passe um GradScaler (torch.amp.GradScaler): sem ele, gradientes pequenos viram zero.")
-    dispositivo = entrada.device.type
-    with torch.autocast(dispositivo, dtype=tipos[precisao] or torch.bfloat16, enabled=tipos[precisao] is not None):
-        perda = perda_do_batch(modelo, entrada, alvo)
-    otimizador.zero_grad(set_to_none=True)
-    if escalador is not None:
-        escalador.scale(perda).backward()
-        escalador.unscale_(otimizador)  # gradientes de volta à escala certa antes do recorte
-        torch.nn.utils.clip_grad_norm_(modelo.parameters(), clip)
-        escalador.step(otimizador)  # pula o passo se algum gradiente for infinito ou NaN
-        escalador.update()
-    else:
-        perda.backward()
-        torch.nn.utils.clip_grad_norm_(modelo.parameters(), clip)
-        otimizador.step()
-    return perda.item()
+    autocast = torch.autocast(entrada.device.type, dtype=tipos[precisao] or torch.bfloat16,
+                              enabled=tipos[precisao] is not None)
+    return passo_de_treino(modelo, otimizador, lambda lote: perda_do_batch(modelo, *lote), [(entrada, alvo)],
+                           clip=clip, precisao=(autocast, escalador))
 
 
 def perda_destilacao(logits_aluno, logits_professor, alvo=None, temperatura: float = 2.0, alfa: float = 0.5):
@@ -1633,24 +1630,22 @@ def treinar_aluno(aluno, loader, passos: int, lr_max: float, professor=None, tem
     otimizador = criar_otimizador(aluno, lr_max)
     if professor is not None:
         professor.eval()
-    aluno.train()
     curva = []
-    for passo, (_, (entrada, alvo)) in zip(range(passos), lotes_sem_fim(loader, semente=semente)):
-        for grupo in otimizador.param_groups:
-            grupo["lr"] = taxa_aprendizado(passo, passos, lr_max, max(1, passos // 10), lr_max * lr_min_fracao)
+
+    def perda_do_lote(lote):
+        _, (entrada, alvo) = lote
         logits = aluno(entrada)  # (batch, tokens, vocab)
         ce = F.cross_entropy(logits.flatten(0, 1).float(), alvo.flatten())
+        curva.append(ce.item())  # a mesma medida com e sem professor
         if professor is None:
-            perda = ce
-        else:
-            with torch.no_grad():
-                logits_prof = professor(entrada)
-            perda = perda_destilacao(logits, logits_prof, alvo, temperatura, alfa)
-        otimizador.zero_grad(set_to_none=True)
-        perda.backward()
-        torch.nn.utils.clip_grad_norm_(aluno.parameters(), clip)
-        otimizador.step()
-        curva.append(ce.item())
+            return ce
+        with torch.no_grad():
+            logits_prof = professor(entrada)
+        return perda_destilacao(logits, logits_prof, alvo, temperatura, alfa)
+
+    laco_de_treino(aluno, otimizador, lotes_sem_fim(loader, semente=semente), perda_do_lote, passos, clip=clip,
+                   lr=lambda passo: taxa_aprendizado(passo, passos, lr_max, max(1, passos // 10), lr_max * lr_min_fracao),
+                   mostrar=False)
     return curva
 
 

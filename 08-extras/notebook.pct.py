@@ -57,8 +57,7 @@ from torch.utils.data import DataLoader
 
 from llm_do_zero import (AJUSTE_COMPLETO, AJUSTE_RAPIDO, PROMPT_MACHADO, TREINO_COMPLETO, TREINO_RAPIDO,
                          AtencaoMultiCabeca, AtencaoRapida, CacheKV, DatasetSpam, ModeloGPT, acuracia,
-                         atencao_com_cache, avaliar, balancear, forward_com_cache, gerar_texto, modo_avaliacao,
-                         projetar_qkv,
+                         avaliar, balancear, gerar_texto, modo_avaliacao, projetar_qkv,
                          bits_por_caractere, caracteres_por_token, carregar_instrucoes, carregar_spam,
                          contar_parametros, corpus_machado, criar_dataloader, criar_modelo_gpt, descrever_modo,
                          dividir_treino_val_teste, escolher, escolher_dispositivo, fixar_semente, gerar_respostas,
@@ -287,7 +286,7 @@ def ajustar_e_medir(modelo, loader_treino, loader_val, loader_teste, lr: float, 
     otimizador = torch.optim.AdamW([p for p in modelo.parameters() if p.requires_grad], lr=lr, weight_decay=0.0)
     inicio, inicio_cpu = time.perf_counter(), time.process_time()
     treinar_classificador(modelo, loader_treino, loader_val, otimizador, n_epocas=n_epocas, avaliar_a_cada=10**9,
-                          max_lotes_avaliacao=2, mostrar_progresso=False)
+                          batches_avaliacao=2, mostrar=False)
     tempo, tempo_cpu = time.perf_counter() - inicio, time.process_time() - inicio_cpu
     return {"treinaveis": treinaveis, "total": total, "tempo_s": tempo, "tempo_cpu_s": tempo_cpu,
             "acuracia_val": acuracia(modelo, loader_val), "acuracia_teste": acuracia(modelo, loader_teste)}
@@ -374,22 +373,21 @@ print(f"acurácia no teste: com LoRA separada {antes_de_fundir:.1%} | fundida {a
 #
 # O cache já existe no módulo: o capítulo 5 o construiu junto com o `gerar_texto` (seção 7, opção
 # `usar_cache=True`), porque o pré-treino, o ajuste por instruções e o servidor usam a mesma função de geração.
-# Aqui abrimos a peça e medimos. As quatro partes:
+# Aqui abrimos a peça e medimos. As três partes:
 #
-# - `projetar_qkv(atencao, x)`: Q, K e V das duas atenções do curso — a didática do capítulo 3 (três projeções) e a
-#   rápida do capítulo 5 (uma projeção fundida);
 # - `CacheKV`: uma lista de tensores por camada, que cresce na dimensão dos tokens;
-# - `atencao_com_cache`: a atenção só dos tokens novos, com a máscara causal **deslocada** — a query nova `j` fica na
-#   posição `vistos + j` e pode olhar para todas as chaves até essa posição (quando chega um token só, a máscara não
-#   esconde nada);
-# - `forward_com_cache`: o caminho do `ModeloGPT.forward` com os **mesmos módulos** (embeddings, normalizações,
-#   feed-forward, cabeça), trocando só a atenção — nenhum peso é copiado; as posições dos tokens novos continuam de
-#   onde o cache parou.
+# - `AtencaoRapida.forward(x, cache)`: com um cache, a atenção recebe só os tokens novos, emenda os K e V deles no
+#   lugar da sua camada e usa a máscara causal **deslocada** — a query nova `j` fica na posição `vistos + j` e pode
+#   olhar para todas as chaves até essa posição (quando chega um token só, a máscara não esconde nada);
+# - `ModeloGPTRapido.forward(ids, cache=cache)`: o MESMO forward do treino, com os mesmos módulos (embeddings,
+#   normalizações, feed-forward, cabeça); as posições dos tokens novos continuam de onde o cache parou. Não existe
+#   uma segunda cópia do modelo só para gerar: o que o treino ajusta é exatamente o que a geração usa.
 #
-# A atenção com cache, como está no módulo:
+# O modelo didático do capítulo 4 gera sem cache (`usar_cache=True` nele dá um erro claro). A atenção rápida, como
+# está no módulo:
 
 # %%
-print(inspect.getsource(atencao_com_cache))
+print(inspect.getsource(AtencaoRapida.forward))
 
 # %% [markdown]
 # A máscara deslocada, para 3 tokens já vistos e 2 novos (`True` = escondido):
@@ -407,31 +405,29 @@ minusculo = criar_modelo_gpt({"vocab_size": 60, "context_length": 32, "d_model":
                               "dropout": 0.0, "qkv_bias": True, "atencao_rapida": True})
 cache = CacheKV(len(minusculo.blocos))
 with torch.no_grad():
-    forward_com_cache(minusculo, torch.randint(0, 60, (1, 5)), cache)  # o prompt: 5 tokens de uma vez
+    minusculo(torch.randint(0, 60, (1, 5)), cache=cache)  # o prompt: 5 tokens de uma vez
     print("depois do prompt:", tuple(cache.k[0].shape), "(batch, cabeças, tokens, d_cabeca)")
-    forward_com_cache(minusculo, torch.randint(0, 60, (1, 1)), cache)  # um token novo
+    minusculo(torch.randint(0, 60, (1, 1)), cache=cache)  # um token novo
     print("depois de 1 token:", tuple(cache.k[0].shape))
 
 # %% [markdown]
-# A prova: para modelos com pesos aleatórios (sementes fixas), das duas atenções e de vários formatos, a geração com
+# A prova: para modelos com pesos aleatórios (sementes fixas) de vários formatos, a geração com
 # cache produz **exatamente os mesmos tokens** que a geração sem cache — inclusive depois de encher o contexto,
 # quando a janela desliza e o `gerar_texto` volta a passar a janela inteira pelo modelo (os embeddings de posição são
 # absolutos: com a janela andando, a posição de todo token muda e o cache deixa de valer).
 
 # %%
 # NBVAL_CHECK_OUTPUT
-for atencao_rapida in (False, True):
-    for semente, (d_model, n_heads, n_layers) in enumerate([(16, 2, 2), (24, 3, 3), (32, 4, 1)]):
-        torch.manual_seed(semente)
-        minusculo = criar_modelo_gpt({"vocab_size": 60, "context_length": 32, "d_model": d_model, "n_heads": n_heads,
-                                      "n_layers": n_layers, "dropout": 0.0, "qkv_bias": True,
-                                      "atencao_rapida": atencao_rapida})
-        prompt = torch.randint(0, 60, (2, 5))
-        sem = gerar_texto(minusculo, prompt, 40, usar_cache=False)  # 5 + 40 > 32: a janela desliza no fim
-        com = gerar_texto(minusculo, prompt, 40, usar_cache=True)
-        assert torch.equal(sem, com)
-        print(f"{type(minusculo.blocos[0].atencao).__name__:18} d_model={d_model:2} cabeças={n_heads} "
-              f"camadas={n_layers}: {tuple(com.shape)}, mesmos tokens = {torch.equal(sem, com)}")
+for semente, (d_model, n_heads, n_layers) in enumerate([(16, 2, 2), (24, 3, 3), (32, 4, 1), (8, 1, 4)]):
+    torch.manual_seed(semente)
+    minusculo = criar_modelo_gpt({"vocab_size": 60, "context_length": 32, "d_model": d_model, "n_heads": n_heads,
+                                  "n_layers": n_layers, "dropout": 0.0, "qkv_bias": True, "atencao_rapida": True})
+    prompt = torch.randint(0, 60, (2, 5))
+    sem = gerar_texto(minusculo, prompt, 40, usar_cache=False)  # 5 + 40 > 32: a janela desliza no fim
+    com = gerar_texto(minusculo, prompt, 40, usar_cache=True)
+    assert torch.equal(sem, com)
+    print(f"d_model={d_model:2} cabeças={n_heads} camadas={n_layers}: {tuple(com.shape)}, "
+          f"mesmos tokens = {torch.equal(sem, com)}")
 
 # %% [markdown]
 # E no modelo treinado do capítulo 5:
@@ -507,7 +503,7 @@ plt.show()
 # %%
 cache = CacheKV(len(base.blocos))
 with torch.no_grad():
-    forward_com_cache(base, ids_machado, cache)
+    base(ids_machado, cache=cache)
 esperado = 2 * cfg["n_layers"] * cache.n_tokens * cfg["d_model"] * 4
 print(f"cache do modelo base com {cache.n_tokens} tokens: {cache.bytes():,} bytes (fórmula: {esperado:,})")
 print(f"GPT-2 124M, 1.024 tokens, fp32: {2 * 12 * 1024 * 768 * 4 / 1e6:.1f} MB por sequência")
@@ -1145,7 +1141,7 @@ else:
                                  "dropout": 0.0, "qkv_bias": False, "atencao_rapida": True})
     _cache = CacheKV(3)
     with torch.no_grad():
-        forward_com_cache(_pequeno, torch.randint(0, 60, (8, 20)), _cache)
+        _pequeno(torch.randint(0, 60, (8, 20)), cache=_cache)
     assert _cache.bytes() == _bytes_do_cache(3, 8, 20, 24, 4), (_cache.bytes(), _bytes_do_cache(3, 8, 20, 24, 4))
     print("fórmula conferida com um CacheKV de verdade")
     for _nome, _b in (("fp32", 4), ("bf16", 2)):

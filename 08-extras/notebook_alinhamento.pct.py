@@ -57,7 +57,7 @@ from llm_do_zero import (AJUSTE_COMPLETO, AJUSTE_RAPIDO, GPT_BASE_COMPLETO, GPT_
                          corpus_machado, criar_otimizador, descrever_modo, dispositivo_do_modelo, escolher,
                          escolher_dispositivo, fixar_semente, formatar_prompt, gerar_respostas, id_fim_de_texto,
                          limites_de_tokens, modelo_instrucoes, modo_avaliacao, pretreinar, receita_modelo_base,
-                         salvar_resultados, taxa_aprendizado, tokenizador_machado)
+                         salvar_resultados, taxa_aprendizado, tokenizador_machado, laco_de_treino)
 
 print(descrever_modo())
 fixar_semente(123)
@@ -507,34 +507,42 @@ def treinar_dpo(politica, referencia, dataset, beta: float, passos: int, lr_max:
 
     gerador = torch.Generator().manual_seed(semente)
     otimizador = criar_otimizador(politica, lr_max, weight_decay)
-    ordem: list[int] = []
-    inicio = time.perf_counter()
-    avaliar_agora(0)
-    politica.train()
-    for passo in range(passos):
-        if len(ordem) < tamanho_lote:
-            ordem += torch.randperm(len(dataset), generator=gerador).tolist()
-        indices, ordem = ordem[:tamanho_lote], ordem[tamanho_lote:]
+
+    def lotes():  # índices dos pares, época após época, na ordem sorteada com a semente
+        ordem: list[int] = []
+        while True:
+            if len(ordem) < tamanho_lote:
+                ordem += torch.randperm(len(dataset), generator=gerador).tolist()
+            indices, ordem = ordem[:tamanho_lote], ordem[tamanho_lote:]
+            yield indices
+
+    metricas = {}
+
+    def perda_do_lote(indices):
         entrada, alvo = colar_pares([dataset[i] for i in indices], dataset.id_fim, ctx, dispositivo)
-        logp = logprob_respostas(politica, entrada, alvo)  # (2·lote,)
+        logp = logprob_respostas(politica, entrada, alvo)  # (2·lote,): escolhidas e rejeitadas num forward só
         idx = torch.tensor(indices)
-        perda, metricas = perda_dpo(logp[:len(indices)], logp[len(indices):], ref_e[idx], ref_r[idx], beta)
-        for grupo in otimizador.param_groups:
-            grupo["lr"] = taxa_aprendizado(passo, passos, lr_max, passos_aquecimento, lr_min)
-        otimizador.zero_grad(set_to_none=True)
-        perda.backward()
-        torch.nn.utils.clip_grad_norm_(politica.parameters(), clip)
-        otimizador.step()
-        hist["perda"].append(perda.item())
+        perda, metricas_do_passo = perda_dpo(logp[:len(indices)], logp[len(indices):], ref_e[idx], ref_r[idx], beta)
+        metricas.update(metricas_do_passo)
+        return perda
+
+    def registrar(passo, perda):
+        hist["perda"].append(perda)
         for chave, valor in metricas.items():
             hist[chave].append(valor)
-        if (passo + 1) % avaliar_a_cada == 0 or passo + 1 == passos:
-            avaliar_agora(passo + 1)
+        if passo % avaliar_a_cada == 0 or passo == passos:
+            avaliar_agora(passo)
             politica.train()
             if mostrar:
                 extra = (f" | KL {hist['kl'][-1]:.3f} | prefere a escolhida em {hist['acerto_avaliacao'][-1]:.0%} dos pares de avaliação"
                          if hist["kl"] else "")
-                print(f"  passo {passo + 1:>4} | perda {perda.item():.3f} | margem {metricas['margem']:+.2f}{extra}")
+                print(f"  passo {passo:>4} | perda {perda:.3f} | margem {metricas['margem']:+.2f}{extra}")
+
+    inicio = time.perf_counter()
+    avaliar_agora(0)
+    laco_de_treino(politica, otimizador, lotes(), perda_do_lote, passos, clip=clip,
+                   lr=lambda passo: taxa_aprendizado(passo, passos, lr_max, passos_aquecimento, lr_min),
+                   ganchos=[registrar], mostrar=False)
     politica.eval()
     hist["tempo_s"] = time.perf_counter() - inicio
     return hist

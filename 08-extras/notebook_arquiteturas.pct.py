@@ -55,7 +55,7 @@ from llm_do_zero import (ARQUIVO_INSTRUCOES, GELU, GPT_BASE_RAPIDO, AtencaoMulti
                          corpus_machado, criar_dataloader, criar_modelo_gpt, criar_otimizador, descrever_modo,
                          dividir_treino_val_teste, escolher, fixar_semente, id_fim_de_texto, inicializar_pesos,
                          lotes_sem_fim, modo_avaliacao, perda_do_batch, perda_media, salvar_resultados,
-                         taxa_aprendizado, tokenizador_machado)
+                         taxa_aprendizado, tokenizador_machado, laco_de_treino, passo_de_treino)
 
 print(descrever_modo())
 fixar_semente(123)
@@ -497,31 +497,31 @@ def perda_auxiliar(modelo):
 def treinar_por_passos(modelo, proximo_lote, calcular_perda, passos: int, lr_max: float, lr_min: float = 0.0,
                        passos_aquecimento: int = 0, clip: float = 1.0, weight_decay: float = 0.1,
                        peso_auxiliar: float = 0.0) -> dict:
-    """O laço de treino do capítulo 5, enxuto e genérico: ``passos`` passos de AdamW com aquecimento e cosseno.
+    """``passos`` passos do :func:`laco_de_treino` do capítulo 5: AdamW novo, aquecimento e cosseno, recorte.
 
     ``proximo_lote()`` devolve um batch; ``calcular_perda(modelo, lote)`` devolve a perda escalar. Soma
     ``peso_auxiliar`` × :func:`perda_auxiliar` (o balanceamento das misturas de especialistas). Devolve
-    ``{"perda": [...], "perda_auxiliar": [...], "tempo_s": ...}`` (perdas de treino passo a passo).
+    ``{"perda": [...], "perda_auxiliar": [...], "tempo_s": ...}`` (perdas de treino passo a passo, sem a auxiliar).
     """
     if passos < 1:
         raise ValueError(f"passos deve ser >= 1 (recebi {passos}).")
     otimizador = criar_otimizador(modelo, lr_max, weight_decay)
     historico = {"perda": [], "perda_auxiliar": []}
-    modelo.train()
-    inicio = time.perf_counter()
-    for passo in range(passos):
-        for grupo in otimizador.param_groups:
-            grupo["lr"] = taxa_aprendizado(passo, passos, lr_max, passos_aquecimento, lr_min)
-        perda = calcular_perda(modelo, proximo_lote())
-        auxiliar = perda_auxiliar(modelo)
-        otimizador.zero_grad(set_to_none=True)
-        (perda + peso_auxiliar * auxiliar).backward()
-        if clip:
-            torch.nn.utils.clip_grad_norm_(modelo.parameters(), clip)
-        otimizador.step()
+
+    def lotes():
+        while True:
+            yield proximo_lote()
+
+    def perda_do_lote(lote):
+        perda = calcular_perda(modelo, lote)
+        auxiliar = perda_auxiliar(modelo)  # calculada no forward que acabou de rodar
         historico["perda"].append(perda.item())
         historico["perda_auxiliar"].append(float(auxiliar.detach()))
-    historico["tempo_s"] = time.perf_counter() - inicio
+        return perda + peso_auxiliar * auxiliar
+
+    laco = laco_de_treino(modelo, otimizador, lotes(), perda_do_lote, passos, clip=clip or None, mostrar=False,
+                          lr=lambda passo: taxa_aprendizado(passo, passos, lr_max, passos_aquecimento, lr_min))
+    historico["tempo_s"] = laco["tempo_s"]
     return historico
 
 
@@ -912,11 +912,12 @@ def sonda_linear(x_treino, y_treino, passos: int = 300, lr: float = 0.05, l2: fl
     b = torch.zeros((), requires_grad=True)
     otimizador = torch.optim.Adam([w, b], lr=lr)
     y = y_treino.float()
-    for _ in range(passos):
-        perda = F.binary_cross_entropy_with_logits(xn @ w + b, y) + l2 * (w * w).sum()
-        otimizador.zero_grad()
-        perda.backward()
-        otimizador.step()
+
+    def perda_do_lote(_lote):  # o lote é o conjunto inteiro, sempre o mesmo
+        return F.binary_cross_entropy_with_logits(xn @ w + b, y) + l2 * (w * w).sum()
+
+    for _ in range(passos):  # o passo do capítulo 5 com a taxa fixa do Adam e sem recorte
+        passo_de_treino([w, b], otimizador, perda_do_lote, [None], clip=None)
     w, b = w.detach(), b.detach()
     return lambda x: (((x - media) / desvio) @ w + b > 0).long()
 

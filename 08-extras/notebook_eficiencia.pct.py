@@ -62,7 +62,7 @@ from llm_do_zero import (GPT2_124M, DatasetSpam, balancear, bits_por_caractere, 
                          descrever_modo, dispositivo_do_modelo, dividir_treino_val_teste, escolher, fixar_semente,
                          lotes_sem_fim, modelo_base, modo_avaliacao, perda_do_batch, perda_media,
                          preparar_para_classificacao, salvar_resultados, taxa_aprendizado, PASTA_CACHE,
-                         caminho_para_mostrar)
+                         caminho_para_mostrar, laco_de_treino, passo_de_treino)
 from extras import ajustar_e_medir, aplicar_lora, quantizar_modelo, tamanho_em_bytes
 
 print(descrever_modo())
@@ -219,8 +219,8 @@ def imprimir_razoes(resumo: dict, unidade: str = "mais rápido") -> None:
 modelo_conta = copy.deepcopy(base).train()
 otimizador_conta = criar_otimizador(modelo_conta, lr=1e-4)
 entrada0, alvo0 = next(iter(loader_val))
-perda_do_batch(modelo_conta, entrada0, alvo0).backward()
-otimizador_conta.step()
+passo_de_treino(modelo_conta, otimizador_conta, lambda lote: perda_do_batch(modelo_conta, *lote), [(entrada0, alvo0)],
+                clip=None)
 P = sum(p.numel() for p in modelo_conta.parameters())
 bytes_grad = sum(p.grad.numel() * p.grad.element_size() for p in modelo_conta.parameters())
 bytes_adam = sum(t.numel() * t.element_size() for estado in otimizador_conta.state.values()
@@ -542,22 +542,19 @@ def aplicar_checkpointing(modelo):
 
 
 def gradientes_acumulados(modelo, entrada, alvo, micro_lotes: int) -> float:
-    """Forward + backward de ``(entrada, alvo)`` em ``micro_lotes`` pedaços iguais, somando os gradientes.
+    """Os gradientes de ``(entrada, alvo)`` calculados em ``micro_lotes`` pedaços iguais, somados.
 
-    Cada perda parcial é dividida por ``micro_lotes``: a soma dos gradientes é o gradiente da perda média do lote
-    inteiro (com pedaços do mesmo tamanho). Os gradientes ficam em ``p.grad`` (somados aos que já estavam lá — zere
-    antes). Devolve a perda média do lote.
+    É a acumulação do :func:`passo_de_treino` do capítulo 5 (cada perda parcial dividida por ``micro_lotes``: a soma
+    dos gradientes é o gradiente da perda média do lote inteiro), com um SGD de taxa zero no lugar do AdamW: o passo
+    não mexe nos pesos, e os gradientes ficam em ``p.grad`` para comparar. Devolve a perda média do lote.
     """
     n = entrada.shape[0]
     if micro_lotes < 1 or n % micro_lotes != 0:
-        raise ValueError(f"O lote de {n} exemplos não se divide em {micro_lotes} micro-lotes iguais.")
+        raise ValueError(f"O lote de {n} exemplos não se divide em {micro_lotes} microlotes iguais.")
     tamanho = n // micro_lotes
-    total = 0.0
-    for i in range(0, n, tamanho):
-        perda = perda_do_batch(modelo, entrada[i:i + tamanho], alvo[i:i + tamanho]) / micro_lotes
-        perda.backward()
-        total += perda.item()
-    return total
+    pedacos = list(zip(entrada.split(tamanho), alvo.split(tamanho)))
+    return passo_de_treino(modelo, torch.optim.SGD(modelo.parameters(), lr=0.0),
+                           lambda lote: perda_do_batch(modelo, *lote), pedacos, clip=None)
 
 
 # %% [markdown]
@@ -640,35 +637,24 @@ del normal, checkpointado, grad_normal, grad_ck, grad_acum
 #   e diminui o fator. A **T4** (a GPU do Colab gratuito) não tem bf16: é fp16 + `GradScaler`.
 #
 # Em ambos, `torch.autocast` decide operação por operação: multiplicações de matrizes em 16 bits; somas grandes,
-# normalizações e a perda em float32. Os pesos e o AdamW continuam em float32. `passo_de_treino` faz um passo com a
-# precisão pedida, no dispositivo do modelo.
+# normalizações e a perda em float32. Os pesos e o AdamW continuam em float32. `passo_em_precisao` é o
+# `passo_de_treino` do capítulo 5 com a precisão pedida, no dispositivo do lote.
 
 # %% tags=["modulo"]
-def passo_de_treino(modelo, otimizador, entrada, alvo, precisao: str = "fp32", escalador=None,
-                    clip: float = 1.0) -> float:
-    """Um passo de treino (forward, backward, recorte do gradiente, AdamW) em ``precisao``: ``"fp32"``, ``"bf16"``
-    ou ``"fp16"`` (autocast no dispositivo do modelo). Em fp16, passe um ``torch.amp.GradScaler`` em ``escalador``:
-    ele multiplica a perda antes do backward e desfaz a escala antes do recorte e do passo. Devolve a perda."""
+def passo_em_precisao(modelo, otimizador, entrada, alvo, precisao: str = "fp32", escalador=None,
+                      clip: float = 1.0) -> float:
+    """O :func:`passo_de_treino` do capítulo 5 em ``precisao``: ``"fp32"``, ``"bf16"`` ou ``"fp16"`` (autocast no
+    dispositivo do lote). Em fp16, passe um ``torch.amp.GradScaler`` em ``escalador``: ele multiplica a perda antes do
+    backward e desfaz a escala antes do recorte e do passo. Devolve a perda."""
     tipos = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
     if precisao not in tipos:
         raise ValueError(f"precisao deve ser 'fp32', 'bf16' ou 'fp16' (recebi {precisao!r}).")
     if precisao == "fp16" and escalador is None:
         raise ValueError("Em fp16, passe um GradScaler (torch.amp.GradScaler): sem ele, gradientes pequenos viram zero.")
-    dispositivo = entrada.device.type
-    with torch.autocast(dispositivo, dtype=tipos[precisao] or torch.bfloat16, enabled=tipos[precisao] is not None):
-        perda = perda_do_batch(modelo, entrada, alvo)
-    otimizador.zero_grad(set_to_none=True)
-    if escalador is not None:
-        escalador.scale(perda).backward()
-        escalador.unscale_(otimizador)  # gradientes de volta à escala certa antes do recorte
-        torch.nn.utils.clip_grad_norm_(modelo.parameters(), clip)
-        escalador.step(otimizador)  # pula o passo se algum gradiente for infinito ou NaN
-        escalador.update()
-    else:
-        perda.backward()
-        torch.nn.utils.clip_grad_norm_(modelo.parameters(), clip)
-        otimizador.step()
-    return perda.item()
+    autocast = torch.autocast(entrada.device.type, dtype=tipos[precisao] or torch.bfloat16,
+                              enabled=tipos[precisao] is not None)
+    return passo_de_treino(modelo, otimizador, lambda lote: perda_do_batch(modelo, *lote), [(entrada, alvo)],
+                           clip=clip, precisao=(autocast, escalador))
 
 
 # %% [markdown]
@@ -688,7 +674,7 @@ for prec in ("fp32", "bf16", "fp16"):
 
 def _passo(prec):
     m, o, e = modelos_prec[prec]
-    return lambda: passo_de_treino(m, o, entrada0, alvo0, prec, e)
+    return lambda: passo_em_precisao(m, o, entrada0, alvo0, prec, e)
 
 
 print(carga_da_maquina())
@@ -719,7 +705,7 @@ for prec in ("fp32", "bf16", "fp16"):
     for passo, (_, (x, y)) in zip(range(PASSOS_PREC), lotes_sem_fim(loader_prec, semente=123)):
         for grupo in o.param_groups:
             grupo["lr"] = taxa_aprendizado(passo, PASSOS_PREC, 3e-3, PASSOS_PREC // 10, 3e-4)
-        curva.append(passo_de_treino(m, o, x, y, prec, escalador))
+        curva.append(passo_em_precisao(m, o, x, y, prec, escalador))
         if escalador is not None:
             escalas_fp16.append(escalador.get_scale())
     curvas_prec[prec] = curva
@@ -743,7 +729,7 @@ plt.show()
 # diferenças impressas). A velocidade é outra história: numa GPU com núcleos de 16 bits (tensor cores), bf16/fp16 dá
 # 2–3× no passo; nesta CPU, o ganho (ou a perda) medido acima depende de o processador ter, ou não, as instruções de
 # 16 bits e de o modelo ser grande o bastante para as multiplicações dominarem. O código é o mesmo em qualquer lugar:
-# `passo_de_treino(..., precisao="bf16")` numa A100, `"fp16"` com um `GradScaler("cuda")` numa T4.
+# `passo_em_precisao(..., precisao="bf16")` numa A100, `"fp16"` com um `GradScaler("cuda")` numa T4.
 #
 # ## 4. Destilação: aprender com as probabilidades de um professor
 #
@@ -792,24 +778,22 @@ def treinar_aluno(aluno, loader, passos: int, lr_max: float, professor=None, tem
     otimizador = criar_otimizador(aluno, lr_max)
     if professor is not None:
         professor.eval()
-    aluno.train()
     curva = []
-    for passo, (_, (entrada, alvo)) in zip(range(passos), lotes_sem_fim(loader, semente=semente)):
-        for grupo in otimizador.param_groups:
-            grupo["lr"] = taxa_aprendizado(passo, passos, lr_max, max(1, passos // 10), lr_max * lr_min_fracao)
+
+    def perda_do_lote(lote):
+        _, (entrada, alvo) = lote
         logits = aluno(entrada)  # (batch, tokens, vocab)
         ce = F.cross_entropy(logits.flatten(0, 1).float(), alvo.flatten())
+        curva.append(ce.item())  # a mesma medida com e sem professor
         if professor is None:
-            perda = ce
-        else:
-            with torch.no_grad():
-                logits_prof = professor(entrada)
-            perda = perda_destilacao(logits, logits_prof, alvo, temperatura, alfa)
-        otimizador.zero_grad(set_to_none=True)
-        perda.backward()
-        torch.nn.utils.clip_grad_norm_(aluno.parameters(), clip)
-        otimizador.step()
-        curva.append(ce.item())
+            return ce
+        with torch.no_grad():
+            logits_prof = professor(entrada)
+        return perda_destilacao(logits, logits_prof, alvo, temperatura, alfa)
+
+    laco_de_treino(aluno, otimizador, lotes_sem_fim(loader, semente=semente), perda_do_lote, passos, clip=clip,
+                   lr=lambda passo: taxa_aprendizado(passo, passos, lr_max, max(1, passos // 10), lr_max * lr_min_fracao),
+                   mostrar=False)
     return curva
 
 

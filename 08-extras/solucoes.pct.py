@@ -42,7 +42,7 @@ from desempenho import flops_por_token_treino, medir_treino_lado_a_lado
 from extras import ajustar_e_medir, aplicar_lora
 from llm_do_zero import (GPT2_124M, CacheKV, DatasetSpam, balancear, carregar_spam, corpus_machado, criar_dataloader,
                          criar_modelo_gpt, descrever_modo, dividir_treino_val_teste, escolher, fixar_semente,
-                         forward_com_cache, modelo_base, modelo_instrucoes, perda_media, preparar_para_classificacao,
+                         modelo_base, modelo_instrucoes, perda_media, preparar_para_classificacao,
                          salvar_resultados)
 from servidor import chamar, iniciar_servidor, parar_servidor
 
@@ -110,7 +110,7 @@ pequeno = criar_modelo_gpt({"vocab_size": 60, "context_length": 32, "d_model": 2
                             "dropout": 0.0, "qkv_bias": False, "atencao_rapida": True})
 cache_pequeno = CacheKV(3)
 with torch.no_grad():
-    forward_com_cache(pequeno, torch.randint(0, 60, (8, 20)), cache_pequeno)
+    pequeno(torch.randint(0, 60, (8, 20)), cache=cache_pequeno)
 print(f"modelo pequeno: {cache_pequeno.bytes():,} bytes medidos | fórmula: {_bytes_do_cache(3, 8, 20, 24, 4):,}")
 for nome, b in (("fp32", 4), ("bf16", 2)):
     print(f"GPT-2 124M, batch 8 × 1.024 tokens, {nome}: {_bytes_do_cache(12, 8, 1024, 768, b) / 2**30:.2f} GiB")  # NBVAL_CHECK_OUTPUT

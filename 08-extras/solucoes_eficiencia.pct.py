@@ -32,7 +32,7 @@ from torch import nn
 
 from llm_do_zero import (bits_por_caractere, caracteres_por_token, corpus_machado, criar_dataloader,
                          criar_modelo_gpt, criar_otimizador, descrever_modo, escolher, fixar_semente, lotes_sem_fim,
-                         modelo_base, perda_do_batch, perda_media, taxa_aprendizado)
+                         laco_de_treino, modelo_base, perda_do_batch, perda_media, taxa_aprendizado)
 from extras import (BlocoComCheckpoint, carga_da_maquina, desquantizar_nf4, medir_ativacoes, medir_intercalado,
                     podar_por_magnitude, quantizar_nf4, resumir_razoes, treinar_aluno)
 
@@ -153,17 +153,19 @@ loader_treino = criar_dataloader(corpus_machado("treino"), rapido_tok, batch_siz
 bpc_antes = _bpc(podado)
 otimizador = criar_otimizador(podado, lr=3e-4)
 passos_retreino = escolher(10, 40)
-podado.train()
-for passo, (_, (x, y)) in zip(range(passos_retreino), lotes_sem_fim(loader_treino, semente=7)):
-    for grupo in otimizador.param_groups:
-        grupo["lr"] = taxa_aprendizado(passo, passos_retreino, 3e-4, 2, 3e-5)
-    otimizador.zero_grad(set_to_none=True)
-    perda_do_batch(podado, x, y).backward()
-    otimizador.step()
+
+
+def _reaplicar_mascaras(_passo, _perda):
     with torch.no_grad():
         for nome, p in podado.named_parameters():
             if nome in mascaras:
                 p.mul_(mascaras[nome])  # os pesos podados continuam zero
+
+
+# o laço do capítulo 5, com um gancho depois de cada passo que zera de novo os pesos podados
+laco_de_treino(podado, otimizador, (lote for _, lote in lotes_sem_fim(loader_treino, semente=7)),
+               lambda lote: perda_do_batch(podado, *lote), passos_retreino, clip=None, ganchos=[_reaplicar_mascaras],
+               lr=lambda passo: taxa_aprendizado(passo, passos_retreino, 3e-4, 2, 3e-5), mostrar=False)
 bpc_depois = _bpc(podado)
 zeros = sum((p == 0).sum().item() for n, p in podado.named_parameters() if n in mascaras)
 total = sum(p.numel() for n, p in podado.named_parameters() if n in mascaras)

@@ -149,7 +149,7 @@ def test_acumulacao_igual_ao_lote_grande(ex, ldz, micro):
     assert media == pytest.approx(perda.item(), abs=1e-5)
     for nome, g in _gradientes(modelo).items():
         assert torch.allclose(g, inteiro[nome], atol=1e-6), nome
-    with pytest.raises(ValueError, match="micro-lotes"):
+    with pytest.raises(ValueError, match="microlotes"):
         ex.gradientes_acumulados(modelo, entrada, alvo, 3)
 
 
@@ -158,11 +158,11 @@ def test_acumulacao_igual_ao_lote_grande(ex, ldz, micro):
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def test_passo_de_treino_fp32_igual_ao_passo_a_mao(ex, ldz):
+def test_passo_em_precisao_fp32_igual_ao_passo_a_mao(ex, ldz):
     a, b = _modelo(ldz, semente=9), _modelo(ldz, semente=9)
     oa, ob = torch.optim.AdamW(a.parameters(), lr=1e-3), torch.optim.AdamW(b.parameters(), lr=1e-3)
     entrada, alvo = _lote(semente=3)
-    perda = ex.passo_de_treino(a, oa, entrada, alvo, "fp32", clip=1.0)
+    perda = ex.passo_em_precisao(a, oa, entrada, alvo, "fp32", clip=1.0)
     referencia = ldz.perda_do_batch(b, entrada, alvo)
     referencia.backward()
     torch.nn.utils.clip_grad_norm_(b.parameters(), 1.0)
@@ -172,21 +172,21 @@ def test_passo_de_treino_fp32_igual_ao_passo_a_mao(ex, ldz):
         assert torch.allclose(pa, pb, atol=1e-6)
 
 
-def test_passo_de_treino_bf16_e_fp16_perto_do_fp32(ex, ldz):
+def test_passo_em_precisao_bf16_e_fp16_perto_do_fp32(ex, ldz):
     entrada, alvo = _lote(semente=4)
     perdas = {}
     for prec in ("fp32", "bf16", "fp16"):
         m = _modelo(ldz, semente=11)
         o = torch.optim.AdamW(m.parameters(), lr=1e-3)
         escalador = torch.amp.GradScaler("cpu") if prec == "fp16" else None
-        perdas[prec] = ex.passo_de_treino(m, o, entrada, alvo, prec, escalador)
+        perdas[prec] = ex.passo_em_precisao(m, o, entrada, alvo, prec, escalador)
     assert perdas["bf16"] == pytest.approx(perdas["fp32"], abs=0.05)
     assert perdas["fp16"] == pytest.approx(perdas["fp32"], abs=0.01)
     m = _modelo(ldz)
     with pytest.raises(ValueError, match="GradScaler"):
-        ex.passo_de_treino(m, torch.optim.AdamW(m.parameters()), entrada, alvo, "fp16")
+        ex.passo_em_precisao(m, torch.optim.AdamW(m.parameters()), entrada, alvo, "fp16")
     with pytest.raises(ValueError, match="precisao"):
-        ex.passo_de_treino(m, torch.optim.AdamW(m.parameters()), entrada, alvo, "int4")
+        ex.passo_em_precisao(m, torch.optim.AdamW(m.parameters()), entrada, alvo, "int4")
 
 
 # ----------------------------------------------------------------------------------------------------------------

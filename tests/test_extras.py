@@ -151,13 +151,12 @@ def test_ajustar_e_medir_sem_parametros_treinaveis(ex, ldz):
 # ----------------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("rapida", [False, True])
 @pytest.mark.parametrize("semente,formato", [(0, {}), (1, {"d": 24, "heads": 3, "camadas": 3, "bias": True}),
                                              (2, {"d": 8, "heads": 1, "camadas": 1, "amarrar": True}),
                                              (3, {"d": 32, "heads": 4, "camadas": 2})])
-def test_cache_gera_os_mesmos_tokens(ldz, rapida, semente, formato):
+def test_cache_gera_os_mesmos_tokens(ldz, semente, formato):
     """O KV cache que o capítulo 5 pôs no gerar_texto e o capítulo 8 abre: mesmos tokens que a gulosa sem cache."""
-    modelo = _modelo(ldz, semente, atencao_rapida=rapida, **formato)
+    modelo = _modelo(ldz, semente, atencao_rapida=True, **formato)
     modelo.train()  # a geração desliga o dropout sozinha e devolve o modo
     gerador = torch.Generator().manual_seed(semente)
     ids = torch.randint(0, 50, (3, 4), generator=gerador)
@@ -171,19 +170,28 @@ def test_cache_gera_os_mesmos_tokens(ldz, rapida, semente, formato):
     assert torch.equal(sem, gulosa_a_mao(modelo, ids, 20))
 
 
+def test_so_o_modelo_rapido_tem_cache(ldz):
+    """O modelo didático do capítulo 4 gera sem cache; pedir o cache a ele é um erro claro, não um resultado errado."""
+    didatico = _modelo(ldz, 4, atencao_rapida=False).eval()
+    ids = torch.randint(0, 50, (1, 4))
+    assert torch.equal(ldz.gerar_texto(didatico, ids, 5), gulosa_a_mao(didatico, ids, 5))
+    with pytest.raises(ValueError, match="KV cache é do ModeloGPTRapido"):
+        ldz.gerar_texto(didatico, ids, 5, usar_cache=True)
+
+
 def test_cache_logits_iguais_ao_forward_completo(ldz):
-    modelo = _modelo(ldz, 4, atencao_rapida=False).eval()
+    modelo = _modelo(ldz, 4, atencao_rapida=True).eval()
     ids = torch.randint(0, 50, (2, 12))
     cache = ldz.CacheKV(len(modelo.blocos))
     with torch.no_grad():
-        partes = [ldz.forward_com_cache(modelo, ids[:, :5], cache)]
-        partes += [ldz.forward_com_cache(modelo, ids[:, i:i + 1], cache) for i in range(5, 12)]
+        partes = [modelo(ids[:, :5], cache=cache)]
+        partes += [modelo(ids[:, i:i + 1], cache=cache) for i in range(5, 12)]
         completo = modelo(ids)
     assert torch.allclose(torch.cat(partes, dim=1), completo, atol=1e-5)
     assert cache.n_tokens == 12
     assert cache.bytes() == 2 * 2 * 2 * 12 * 16 * 4  # K e V × camadas × batch × tokens × d_model × 4 bytes
     with pytest.raises(ValueError, match="context_length"):
-        ldz.forward_com_cache(modelo, torch.cat([ids, ids[:, :1]], dim=1), cache)  # 12 + 13 > 24
+        modelo(torch.cat([ids, ids[:, :1]], dim=1), cache=cache)  # 12 + 13 > 24
 
 
 def test_medir_tokens_por_segundo(ex, ldz, monkeypatch):

@@ -237,7 +237,7 @@ def test_treino_mexe_so_no_que_e_treinavel_e_aprende(cap6):
     antes = copy.deepcopy(modelo.state_dict())
     otimizador = torch.optim.AdamW([p for p in modelo.parameters() if p.requires_grad], lr=1e-2)
     hist = cap6.treinar_classificador(modelo, loader, loader, otimizador, n_epocas=15, avaliar_a_cada=10,
-                                      max_lotes_avaliacao=None, mostrar_progresso=False)
+                                      batches_avaliacao=None, mostrar=False)
     assert hist["epoca"] == list(range(1, 16)) and len(hist["acuracia_val"]) == 15
     assert hist["passo"] == [10, 20, 30] and hist["exemplos"] == [40, 80, 120]
     assert hist["perda_treino"][-1] < hist["perda_treino"][0]
@@ -264,7 +264,7 @@ def test_acuracia_e_prever_num_lote_feito_a_mao(cap6):
     previstos, verdadeiros = cap6.prever(modelo, loader)
     assert previstos.tolist() == [1, 0, 1, 1] and verdadeiros.tolist() == [1, 0, 0, 1]
     assert cap6.acuracia(modelo, loader) == pytest.approx(0.75)
-    assert cap6.acuracia(modelo, loader, max_lotes=1) == pytest.approx(1.0)
+    assert cap6.acuracia(modelo, loader, max_batches=1) == pytest.approx(1.0)
     assert modelo.training  # volta ao modo em que estava
     modelo.eval()
     cap6.acuracia(modelo, loader)

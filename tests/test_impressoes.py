@@ -193,7 +193,8 @@ def test_gerar_texto_com_e_sem_cache_igual_ao_laco_a_mao(cap5, atencao_rapida):
     ids = torch.randint(0, 50, (3, 4))
     referencia = gulosa_a_mao(modelo, ids, 20)  # 4 + 20 > 16: a janela desliza
     assert torch.equal(cap5.gerar_texto(modelo, ids, 20), referencia)
-    assert torch.equal(cap5.gerar_texto(modelo, ids, 20, usar_cache=True), referencia)
+    if atencao_rapida:  # o KV cache é do ModeloGPTRapido; o modelo didático gera sem cache
+        assert torch.equal(cap5.gerar_texto(modelo, ids, 20, usar_cache=True), referencia)
 
 
 def test_gerar_texto_para_cada_linha_no_fim(cap5):

@@ -169,7 +169,7 @@ def test_gerar_respostas_em_lote_igual_a_responder(cap7):
     tok = _tokenizador_bytes(cap7)
     cfg = dict(cap7.GPT_MINI, vocab_size=257, context_length=96, d_model=16, n_heads=2, n_layers=1, dropout=0.0)
     torch.manual_seed(1)
-    modelo = cap7.ModeloGPT(cfg).eval()
+    modelo = cap7.criar_modelo_gpt(dict(cfg, atencao_rapida=True)).eval()  # o modelo do curso (gera com cache)
     exemplos = [{"instrucao": "Diga oi.", "entrada": "", "saida": "oi", "tarefa": "a"},
                 {"instrucao": "Diga tu.", "entrada": "", "saida": "tu", "tarefa": "a"},  # mesmo nº de tokens
                 {"instrucao": "Diga.", "entrada": "x", "saida": "x", "tarefa": "b"}]

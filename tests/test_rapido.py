@@ -126,10 +126,10 @@ def test_logits_da_ultima_posicao_e_cache_em_pedacos(cap4, cap5):
         assert torch.allclose(cap5.logits_da_ultima_posicao(didatico4, ids), didatico4(ids)[:, -1], atol=TOLERANCIA)
         # o cache alimentado em pedaços de 5, 4 e 3 tokens (a máscara deslocada) dá os mesmos logits
         cache = cap5.CacheKV(len(rapido.blocos))
-        partes = [cap5.forward_com_cache(rapido, ids[:, a:b], cache) for a, b in ((0, 5), (5, 9), (9, 12))]
+        partes = [rapido(ids[:, a:b], cache=cache) for a, b in ((0, 5), (5, 9), (9, 12))]
         assert torch.allclose(torch.cat(partes, dim=1), completos, atol=TOLERANCIA)
         cache = cap5.CacheKV(len(rapido.blocos))
-        ultima = cap5.forward_com_cache(rapido, ids, cache, so_ultima=True)
+        ultima = rapido(ids, cache=cache, so_ultima=True)
         assert ultima.shape == (2, 1, 50) and torch.allclose(ultima[:, 0], completos[:, -1], atol=TOLERANCIA)
 
 
