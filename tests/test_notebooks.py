@@ -90,7 +90,8 @@ def test_notebook_aponta_para_as_solucoes(solucoes):
     exercicios = markdown[markdown.rindex("Exercícios"):]
     url = f"https://colab.research.google.com/github/{REPOSITORIO}/blob/main/{solucoes.parent.name}/{solucoes.name}"
     assert url in exercicios, f"a seção Exercícios de {notebook.name} não tem o link do Colab para {solucoes.name}"
-    assert f"]({solucoes.name})" in exercicios, f"a seção Exercícios de {notebook.name} não tem o link para {solucoes.name}"
+    assert f"]({solucoes.name})" in exercicios, (
+        f"a seção Exercícios de {notebook.name} não tem o link para {solucoes.name}")
 
 
 @pytest.mark.parametrize("solucoes", [s for s in SOLUCOES if s.name == "solucoes.ipynb"], ids=id_notebook)
@@ -135,7 +136,6 @@ def test_estrutura_das_solucoes(solucoes):
 
 def test_curso_executa_as_solucoes_depois_dos_notebooks(tmp_path, monkeypatch):
     """``ferramentas/curso.py`` trata ``solucoes*.ipynb`` como ``notebook*.ipynb``, e as executa por último."""
-    import importlib.util
 
     spec = importlib.util.spec_from_file_location("curso_solucoes", RAIZ / "ferramentas" / "curso.py")
     curso = importlib.util.module_from_spec(spec)
@@ -146,7 +146,8 @@ def test_curso_executa_as_solucoes_depois_dos_notebooks(tmp_path, monkeypatch):
                  "notebook_sistemas.ipynb", "rascunho.ipynb"):
         (pasta / nome).write_text("{}", encoding="utf-8")
     assert [p.name for p in curso.notebooks_do_capitulo(pasta)] == [
-        "notebook.ipynb", "notebook_pytorch.ipynb", "notebook_sistemas.ipynb", "solucoes.ipynb", "solucoes_pytorch.ipynb"]
+        "notebook.ipynb", "notebook_pytorch.ipynb", "notebook_sistemas.ipynb", "solucoes.ipynb",
+        "solucoes_pytorch.ipynb"]
     monkeypatch.setattr(curso, "RAIZ", tmp_path)
     assert [p.name for p in curso.todos_os_notebooks()][-1] == "solucoes_pytorch.ipynb"
 
@@ -162,7 +163,8 @@ def test_solucoes_executadas_sem_erros(notebook):
 
 
 def test_resultados_das_solucoes_tem_arquivo_proprio(infra, tmp_path, monkeypatch):
-    """``salvar_resultados("solucoes", …)`` grava ``resultados_solucoes.json`` (o README cita com ``r:solucoes.chave``)."""
+    """``salvar_resultados("solucoes", …)`` grava ``resultados_solucoes.json`` (o README cita com
+    ``r:solucoes.chave``)."""
     monkeypatch.setattr(infra, "RAPIDO", False)
     assert infra.arquivo_de_resultados("solucoes", tmp_path) == tmp_path / "resultados_solucoes.json"
     assert infra.arquivo_de_resultados("solucoes_pytorch", tmp_path) == tmp_path / "resultados_solucoes_pytorch.json"
@@ -179,5 +181,6 @@ def test_avisos_nao_mostram_caminhos_da_maquina(infra):
     texto = warnings.formatwarning("O prompt tem 66 tokens", UserWarning, "/tmp/ipykernel_9403/3546934055.py", 10)
     assert texto == "3546934055.py:10: UserWarning: O prompt tem 66 tokens\n"
     dentro = infra.PASTA_CACHE.parent / "07-instruction-tuning" / "llm_do_zero.py"
-    assert warnings.formatwarning("x", RuntimeWarning, str(dentro), 3).startswith("07-instruction-tuning/llm_do_zero.py:3:")
+    assert warnings.formatwarning("x", RuntimeWarning, str(dentro), 3).startswith(
+        "07-instruction-tuning/llm_do_zero.py:3:")
 

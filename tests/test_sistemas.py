@@ -254,27 +254,29 @@ def test_desempenho_rapido_devolve_linhas_sensatas(monkeypatch):
                     caracteres_bpe=2000, compilar=False)
     monkeypatch.setattr(desempenho, "tamanhos", lambda rapido: pequenos)
     linhas = desempenho.medir_desempenho(rapido=True)
-    grupos = {l["grupo"] for l in linhas}
+    grupos = {linha["grupo"] for linha in linhas}
     assert {"treino", "matmul", "MFU", "perfil", "BPE", "geração", "máquina"} <= grupos
-    perfil = {l["variante"]: l["valor"] for l in linhas if l["grupo"] == "perfil" and l["unidade"] == "% do passo"}
+    perfil = {linha["variante"]: linha["valor"] for linha in linhas
+              if linha["grupo"] == "perfil" and linha["unidade"] == "% do passo"}
     assert set(perfil) == {c for c, _ in desempenho.CATEGORIAS_DO_PERFIL}
     assert abs(sum(perfil.values()) - 100) < 1e-6  # as categorias repartem o passo inteiro
     assert perfil["multiplicações de matrizes"] > 0 and perfil["atenção (SDPA)"] > 0 and perfil["GELU"] > 0
-    for l in linhas:
-        assert l["valor"] >= 0 and math.isfinite(l["valor"]), l
-        assert l["razao"] is None or l["razao"] > 0
-    treino = [l for l in linhas if l["grupo"] == "treino"]
+    for linha in linhas:
+        assert linha["valor"] >= 0 and math.isfinite(linha["valor"]), linha
+        assert linha["razao"] is None or linha["razao"] > 0
+    treino = [linha for linha in linhas if linha["grupo"] == "treino"]
     assert treino[0]["variante"].startswith("equivalente ao nanoGPT") and treino[0]["razao"] == 1.0
-    assert "caminho rápido (fp32)" in {l["variante"] for l in treino}
-    for l in treino[1:]:
-        assert l["faixa"][0] <= l["razao"] <= l["faixa"][1], l  # a mediana fica dentro da faixa das rodadas
-    mfu = [l["valor"] for l in linhas if l["grupo"] == "MFU"]
+    assert "caminho rápido (fp32)" in {linha["variante"] for linha in treino}
+    for linha in treino[1:]:
+        # a mediana fica dentro da faixa das rodadas
+        assert linha["faixa"][0] <= linha["razao"] <= linha["faixa"][1], linha
+    mfu = [linha["valor"] for linha in linhas if linha["grupo"] == "MFU"]
     assert len(mfu) == 3 and all(0 < v < 500 for v in mfu)  # % do pico (com tamanhos minúsculos, só a ordem conta)
-    bpe = [l for l in linhas if l["grupo"] == "BPE"]
+    bpe = [linha for linha in linhas if linha["grupo"] == "BPE"]
     assert bpe[1]["obs"] == "ids idênticos"
-    geracao = [l for l in linhas if l["grupo"] == "geração"]
+    geracao = [linha for linha in linhas if linha["grupo"] == "geração"]
     assert geracao[0]["variante"].startswith("transformers") and len(geracao) == 3
-    assert all(l["obs"].endswith("tokens idênticos") for l in geracao[1:]), geracao
+    assert all(linha["obs"].endswith("tokens idênticos") for linha in geracao[1:]), geracao
     tabela = desempenho.formatar_tabela(linhas)
     assert "razão" in tabela and "tokens/s" in tabela
 

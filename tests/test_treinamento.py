@@ -57,7 +57,9 @@ def test_modelo_sem_treino_comeca_em_ln_v(cap5):
 
 
 def test_taxa_aprendizado_em_passos_conhecidos(cap5):
-    lr = lambda p: cap5.taxa_aprendizado(p, passos_totais=110, lr_max=1e-3, passos_aquecimento=10, lr_min=1e-4)
+    def lr(p):
+        return cap5.taxa_aprendizado(p, passos_totais=110, lr_max=1e-3, passos_aquecimento=10, lr_min=1e-4)
+
     assert math.isclose(lr(0), 1e-4)  # 1/10 do máximo no 1º passo
     assert math.isclose(lr(4), 5e-4)
     assert math.isclose(lr(9), 1e-3)  # fim do aquecimento
@@ -108,8 +110,10 @@ def test_temperatura_zero_igual_a_gulosa(cap5):
 def test_amostragem_determinista_com_gerador(cap5):
     modelo = _modelo(cap5)
     ids = torch.tensor([[1, 2, 3]])
-    sortear = lambda s, **kw: cap5.gerar_texto(modelo, ids, 30, 16, temperatura=1.5,
-                                               gerador=torch.Generator().manual_seed(s), **kw)
+
+    def sortear(s, **kw):
+        return cap5.gerar_texto(modelo, ids, 30, 16, temperatura=1.5, gerador=torch.Generator().manual_seed(s), **kw)
+
     assert torch.equal(sortear(7), sortear(7))
     assert not torch.equal(sortear(7), sortear(8))
     # top-k = 1 com qualquer temperatura é a gulosa
