@@ -51,8 +51,28 @@ def test_estrutura_do_capitulo(notebook):
     assert "descrever_modo()" in codigo, "o notebook deve dizer em que modo (rápido/completo) está rodando"
     assert re.search(r"^#+ .*Resumo", markdown, re.M), "falta a seção Resumo"
     assert re.search(r"^#+ .*Exerc[íi]cios", markdown, re.M), "falta a seção Exercícios"
-    assert "NBVAL_CHECK_OUTPUT" in codigo, "marque ao menos uma saída determinística com # NBVAL_CHECK_OUTPUT"
     assert not re.search(r"^\s*[!%]", codigo, re.M), "sem magics do IPython: o código deve ser Python puro"
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS + SOLUCOES, ids=[id_notebook(p) for p in NOTEBOOKS + SOLUCOES])
+def test_fixa_ao_menos_uma_saida_que_o_nbval_confere(notebook):
+    """Todo notebook e todo notebook de soluções fixa ao menos uma saída determinística com ``# NBVAL_CHECK_OUTPUT``.
+
+    Conferido como o próprio nbval lê o marcador (``find_comment_markers``): ele só vale numa linha que é só o
+    comentário — ``print(x)  # NBVAL_CHECK_OUTPUT`` é ignorado em silêncio, e a célula não é comparada. A célula
+    marcada precisa ter saída gravada: é com ela que o nbval compara a saída nova, no modo rápido.
+    """
+    from nbval.plugin import find_comment_markers
+
+    nb = ler_notebook(notebook)
+    codigo = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    ignorados = [linha.strip() for c in codigo for linha in "".join(c["source"]).splitlines()
+                 if "NBVAL_" in linha and not linha.strip().startswith("#")]
+    assert not ignorados, f"marcador no fim de uma linha de código (o nbval o ignora; ponha-o sozinho): {ignorados}"
+    fixadas = [c for c in codigo if dict(find_comment_markers("".join(c["source"]))).get("check")]
+    assert any(c.get("outputs") for c in fixadas), (
+        "marque ao menos uma célula de saída determinística (a mesma nos modos rápido e completo) com uma linha "
+        "# NBVAL_CHECK_OUTPUT")
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -253,6 +253,9 @@ def test_desempenho_rapido_devolve_linhas_sensatas(monkeypatch):
                     passos_por_rodada=1, n_matmul=256, tokens_prompt=4, tokens_novos=8, rodadas_geracao=1,
                     caracteres_bpe=2000, compilar=False)
     monkeypatch.setattr(desempenho, "tamanhos", lambda rapido: pequenos)
+    # um pico de matmul fixo: o MFU de cada rodada fica proporcional aos tokens/s e dá para conferir a conta abaixo
+    pico = 40.0
+    monkeypatch.setattr(desempenho, "medir_pico_matmul", lambda n: pico)
     linhas = desempenho.medir_desempenho(rapido=True)
     grupos = {linha["grupo"] for linha in linhas}
     assert {"treino", "matmul", "MFU", "perfil", "BPE", "geração", "máquina"} <= grupos
@@ -270,8 +273,17 @@ def test_desempenho_rapido_devolve_linhas_sensatas(monkeypatch):
     for linha in treino[1:]:
         # a mediana fica dentro da faixa das rodadas
         assert linha["faixa"][0] <= linha["razao"] <= linha["faixa"][1], linha
-    mfu = [linha["valor"] for linha in linhas if linha["grupo"] == "MFU"]
-    assert len(mfu) == 3 and all(0 < v < 500 for v in mfu)  # % do pico (com tamanhos minúsculos, só a ordem conta)
+    # MFU = FLOPs por segundo ÷ pico, com os FLOPs do passo contados aqui à mão (Kaplan/PaLM): por token, 6·N pelas
+    # matrizes de pesos — N = 12·L·d² nos blocos (QKV 3d², projeção d², feed-forward 8d²) + V·d da cabeça de
+    # saída — e 12·L·T·d pela atenção. Um erro de unidade, de fator ou de FLOPs por passo × por token muda o número.
+    cfg = pequenos["cfg"]
+    d, n_camadas, contexto = cfg["d_model"], cfg["n_layers"], cfg["context_length"]
+    flops_por_token = 6 * (12 * n_camadas * d * d + cfg["vocab_size"] * d) + 12 * n_camadas * contexto * d
+    tokens_por_s = {linha["variante"]: linha["valor"] for linha in treino}
+    mfu = {linha["variante"]: linha["valor"] for linha in linhas if linha["grupo"] == "MFU"}
+    assert len(mfu) == 3 and not any("bf16" in nome for nome in mfu)  # o pico é de fp32: bf16 fica de fora
+    for nome, valor in mfu.items():
+        assert valor == pytest.approx(100 * flops_por_token * tokens_por_s[nome] / (pico * 1e9), rel=1e-9), nome
     bpe = [linha for linha in linhas if linha["grupo"] == "BPE"]
     assert bpe[1]["obs"] == "ids idênticos"
     geracao = [linha for linha in linhas if linha["grupo"] == "geração"]
