@@ -21,8 +21,8 @@ import importlib.util
 import json
 import os
 import random
+import secrets
 import sys
-import tempfile
 import time
 import warnings
 import urllib.error
@@ -137,37 +137,68 @@ def sha256_de_arquivo(caminho) -> str:
     return h.hexdigest()
 
 
+def gravar_atomicamente(caminho, conteudo) -> Path:
+    """Grava ``conteudo`` em ``caminho`` de uma vez só: quem lê o arquivo vê o antigo inteiro ou o novo inteiro.
+
+    ``conteudo`` é um texto (gravado em UTF-8, com as quebras de linha como estão, em qualquer sistema), bytes, ou
+    uma função que recebe o caminho de um arquivo temporário e grava nele (ex.: ``lambda t: torch.save(dados, t)``:
+    serve para bibliotecas que só sabem gravar num caminho). Tudo vai primeiro para um temporário na mesma pasta
+    (``<nome>.<sorteio>.tmp``; a mesma pasta garante que a troca de nome não atravessa discos), que recebe
+    ``fsync`` — os bytes estão no disco antes da troca — e só então ``os.replace`` o põe no lugar, operação
+    atômica. Se a gravação falhar (ou a função levantar um erro), o temporário é apagado, o erro sobe e o arquivo
+    antigo, se havia, fica intacto: nunca sobra um arquivo pela metade. Cria a pasta se faltar; devolve ``caminho``.
+    """
+    caminho = Path(caminho)
+    if isinstance(conteudo, str):
+        conteudo = conteudo.encode("utf-8")  # antes de criar o temporário: um texto que não vira UTF-8 não deixa lixo
+    elif not (callable(conteudo) or isinstance(conteudo, (bytes, bytearray, memoryview))):
+        raise TypeError(f"gravar_atomicamente grava texto, bytes ou o que uma função escrever, não "
+                        f"{type(conteudo).__name__}")
+    caminho.parent.mkdir(parents=True, exist_ok=True)
+    # Nome sorteado: dois processos que gravam o mesmo arquivo ao mesmo tempo não pisam no temporário um do outro.
+    # O_EXCL garante que o arquivo é novo; o modo 0o666 passa pela umask, então o arquivo final tem as permissões
+    # de qualquer arquivo criado normalmente (e não as 0o600 de um tempfile.mkstemp).
+    temporario = caminho.with_name(f"{caminho.name}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(temporario, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            if not callable(conteudo):
+                f.write(conteudo)
+        if callable(conteudo):
+            conteudo(temporario)  # a função abre o arquivo pelo caminho (o nosso já foi fechado)
+        with open(temporario, "rb+") as f:  # "+": no Windows, fsync exige o arquivo aberto para escrita
+            os.fsync(f.fileno())  # os bytes estão no disco antes da troca de nome
+        os.replace(temporario, caminho)
+    finally:
+        temporario.unlink(missing_ok=True)  # depois do os.replace ele já não existe; numa falha, sai daqui
+    return caminho
+
+
 def baixar_arquivo(url: str, destino, sha256: str, tamanho: int | None = None, timeout: float = 60.0,
                    prazo_total: float = 1800.0) -> Path:
     """Baixa ``url`` para ``destino`` com barra de progresso e confere o sha256.
 
-    O download vai para um arquivo temporário na mesma pasta e só é renomeado para ``destino`` (operação atômica)
-    depois que o sha256 confere. ``timeout``: segundos sem receber nada; ``prazo_total``: segundos para o download
-    inteiro (um servidor que manda 1 byte por segundo não prende ninguém por horas). Em qualquer falha o temporário
-    é apagado e sobe um :class:`ErroDeDados` com uma mensagem em português: nunca fica arquivo parcial ou
-    corrompido para trás.
+    O download é gravado com :func:`gravar_atomicamente`: vai para um arquivo temporário na mesma pasta e só toma o
+    lugar de ``destino`` depois que o tamanho e o sha256 conferem. ``timeout``: segundos sem receber nada;
+    ``prazo_total``: segundos para o download inteiro (um servidor que manda 1 byte por segundo não prende ninguém
+    por horas). Em qualquer falha o temporário é apagado e sobe um :class:`ErroDeDados` com uma mensagem em
+    português: nunca fica arquivo parcial ou corrompido para trás.
     """
     from tqdm.auto import tqdm
 
     destino = Path(destino)
-    try:
-        destino.parent.mkdir(parents=True, exist_ok=True)
-        fd, temporario = tempfile.mkstemp(prefix=destino.name + ".", suffix=".parcial", dir=destino.parent)
-    except OSError as e:
-        raise ErroDeDados(
-            f"Não consigo escrever em {caminho_para_mostrar(destino.parent)} ({e.strerror or e}). Dê permissão de "
-            "escrita a essa pasta, ou copie os dados para uma pasta sua e aponte LLM_DO_ZERO_DADOS para ela."
-        ) from e
     limite = time.monotonic() + prazo_total
-    try:
+
+    def baixar_para(temporario: Path) -> None:
         h = hashlib.sha256()
         recebidos = 0
         anunciado = None
-        with os.fdopen(fd, "wb") as saida:
+        with open(temporario, "wb") as saida:
             try:
                 with urllib.request.urlopen(url, timeout=timeout) as resposta:
                     anunciado = int(resposta.headers.get("Content-Length") or 0) or None
-                    with tqdm(total=anunciado or tamanho, unit="B", unit_scale=True, desc=f"Baixando {destino.name}") as barra:
+                    with tqdm(total=anunciado or tamanho, unit="B", unit_scale=True,
+                              desc=f"Baixando {destino.name}") as barra:
                         while True:
                             if time.monotonic() > limite:
                                 raise ErroDeDados(
@@ -204,11 +235,14 @@ def baixar_arquivo(url: str, destino, sha256: str, tamanho: int | None = None, t
                 f"O arquivo baixado de {url} está diferente do esperado (sha256 {obtido[:12]}…, esperado "
                 f"{sha256[:12]}…). Não vou usá-lo: pode estar corrompido ou ter sido alterado."
             )
-        os.replace(temporario, destino)
-        return destino
-    finally:
-        if os.path.exists(temporario):
-            os.remove(temporario)
+
+    try:
+        return gravar_atomicamente(destino, baixar_para)
+    except OSError as e:  # os erros da rede já viraram ErroDeDados lá dentro: este é o disco (pasta, temporário)
+        raise ErroDeDados(
+            f"Não consigo escrever em {caminho_para_mostrar(destino.parent)} ({e.strerror or e}). Dê permissão de "
+            "escrita a essa pasta, ou copie os dados para uma pasta sua e aponte LLM_DO_ZERO_DADOS para ela."
+        ) from e
 
 
 _CONFERIDOS: dict = {}  # (caminho, tamanho, mtime) -> sha256: cada arquivo é lido inteiro uma vez por processo
@@ -348,8 +382,11 @@ def barra_de_progresso(iteravel=None, desc: str = "", total=None, disable: bool 
 
 def formatar_numero(valor, casas: int = 0) -> str:
     """``valor`` no formato brasileiro, com ``casas`` decimais: ``formatar_numero(4267.2) == "4.267"``,
-    ``formatar_numero(2.12534, 3) == "2,125"``, ``formatar_numero(-0.75, 2) == "−0,75"``."""
-    if isinstance(valor, bool) or not isinstance(valor, (int, float)):
+    ``formatar_numero(2.12534, 3) == "2,125"``, ``formatar_numero(-0.75, 2) == "−0,75"``.
+
+    Aceita também os números do NumPy (``np.float32(0.5)``, um elemento de um ``np.ndarray``); um tensor do PyTorch
+    precisa de ``.item()`` antes (a conversão, que numa GPU espera as contas terminarem, fica à vista no código)."""
+    if isinstance(valor, (bool, np.bool_)) or not isinstance(valor, (int, float, np.integer, np.floating)):
         raise TypeError(f"formatar_numero espera um número, recebeu {type(valor).__name__}: {valor!r}")
     if casas < 0:
         raise ValueError(f"casas decimais devem ser ≥ 0 (recebi {casas})")
@@ -400,11 +437,8 @@ def salvar_resultados(nome_notebook: str, resultados: dict, pasta=None) -> None:
             raise TypeError(f"o resultado {chave!r} deve ser número ou texto, não {type(valor).__name__}")
         limpos[chave] = round(valor, 6) if isinstance(valor, float) else valor
     destino = arquivo_de_resultados(nome_notebook, pasta)
-    destino.parent.mkdir(parents=True, exist_ok=True)
     conteudo = {"modo": "rápido" if RAPIDO else "completo", "resultados": limpos}
-    temporario = destino.with_name(destino.name + ".tmp")
-    temporario.write_text(json.dumps(conteudo, ensure_ascii=False, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    temporario.replace(destino)
+    gravar_atomicamente(destino, json.dumps(conteudo, ensure_ascii=False, indent=1, sort_keys=True) + "\n")
     print(f"{len(limpos)} resultados gravados em {caminho_para_mostrar(destino)}")
 
 

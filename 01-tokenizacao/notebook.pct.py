@@ -709,6 +709,8 @@ for s in dificeis:
 # capítulos seguintes vão importar do módulo de apoio.
 
 # %% tags=["modulo"]
+from llm_do_zero import gravar_atomicamente  # infraestrutura: temporário + fsync + os.replace
+
 #: Fusões do BPE português que o curso usa do capítulo 4 em diante, e o vocabulário que elas dão:
 #: 256 bytes + 4000 fusões + ``<|endoftext|>`` = 4257 tokens. As configurações dos modelos derivam daqui.
 N_FUSOES_BASE = 4000
@@ -734,14 +736,7 @@ def tokenizador_machado(n_fusoes: int = N_FUSOES_BASE) -> TokenizadorBPE:
         tokenizador = TokenizadorBPE.carregar(caminho)
     else:
         tokenizador = TokenizadorBPE.treinar(corpus_machado("treino"), n_fusoes)
-        caminho.parent.mkdir(parents=True, exist_ok=True)
-        temporario = caminho.with_suffix(f".{os.getpid()}.tmp")  # nome único: dois processos podem treinar juntos
-        try:
-            tokenizador.salvar(temporario)
-            os.replace(temporario, caminho)
-        finally:
-            if temporario.exists():
-                temporario.unlink()
+        gravar_atomicamente(caminho, tokenizador.salvar)  # dois processos podem treinar juntos sem estragar o arquivo
     tokenizador.impressao = impressao
     return tokenizador
 

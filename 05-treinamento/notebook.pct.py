@@ -1623,6 +1623,8 @@ assert lp_feixe >= lp_gulosa - 1e-3
 # Checkpoints
 # ----------------------------------------------------------------------------------------------------------------
 
+from llm_do_zero import gravar_atomicamente  # infraestrutura: temporário + fsync + os.replace
+
 
 class ErroDeImpressaoDigital(ValueError):
     """Um arquivo salvo foi feito por outra receita (ou foi corrompido) e não pode ser usado no lugar dela."""
@@ -1635,8 +1637,8 @@ def salvar_checkpoint(caminho, modelo, cfg: dict, otimizador=None, passo: int = 
     Só tensores, números, textos, listas e dicionários: o arquivo pode ser lido com ``torch.load(...,
     weights_only=True)``, que não executa código. ``impressao``: a impressão digital da receita que fez o modelo
     (veja :func:`carregar_ou_construir`). Guarda também o sha256 dos pesos, conferido na leitura (um byte trocado
-    no disco não passa em silêncio). A gravação é atômica (arquivo temporário + ``fsync`` + ``os.replace``) e não
-    deixa o temporário para trás se falhar.
+    no disco não passa em silêncio). A gravação é atômica (:func:`gravar_atomicamente`: arquivo temporário +
+    ``fsync`` + ``os.replace``) e não deixa o temporário para trás se falhar.
     """
     caminho = Path(caminho)
     caminho.parent.mkdir(parents=True, exist_ok=True)
@@ -1654,16 +1656,7 @@ def salvar_checkpoint(caminho, modelo, cfg: dict, otimizador=None, passo: int = 
         "historico": historico,
         "impressao_digital": impressao,
     }
-    temporario = caminho.with_name(f"{caminho.name}.{os.getpid()}.tmp")
-    try:
-        torch.save(dados, temporario)
-        with open(temporario, "rb+") as f:
-            os.fsync(f.fileno())  # os bytes estão no disco antes da troca de nome
-        os.replace(temporario, caminho)
-    finally:
-        if temporario.exists():
-            temporario.unlink()
-    return caminho
+    return gravar_atomicamente(caminho, lambda temporario: torch.save(dados, temporario))
 
 
 def sha256_dos_pesos(pesos: dict) -> str:
@@ -1841,16 +1834,11 @@ def salvar_modelo_distribuido(caminho, modelo, receita: dict, **ficha_extra) -> 
     caminho = Path(caminho)
     impressao = impressao_digital(receita)
     pesos = {nome: t.detach().to("cpu", torch.float32).contiguous().clone() for nome, t in modelo.state_dict().items()}
-    temporario = caminho.with_name(f"{caminho.name}.{os.getpid()}.tmp")
-    try:
-        save_file(pesos, str(temporario), metadata={"impressao_digital": impressao})
-        os.replace(temporario, caminho)
-    finally:
-        if temporario.exists():
-            temporario.unlink()
+    gravar_atomicamente(caminho, lambda temporario: save_file(pesos, str(temporario),
+                                                              metadata={"impressao_digital": impressao}))
     ficha = {"impressao_digital": impressao, "sha256": sha256_de_arquivo(caminho), "bytes": caminho.stat().st_size,
              "receita": receita, **ficha_extra}
-    caminho.with_suffix(".json").write_text(json.dumps(ficha, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    gravar_atomicamente(caminho.with_suffix(".json"), json.dumps(ficha, ensure_ascii=False, indent=1) + "\n")
     return caminho
 
 

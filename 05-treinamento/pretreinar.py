@@ -16,7 +16,6 @@ que ``modelo_base()`` dos capítulos 6 a 8 carrega; com outra receita (``--passo
 o confunde com o modelo do curso. Um treino interrompido (``--parar-no-passo``) ganha ``_passo<N>`` no nome.
 """
 
-import argparse
 import math
 import os
 import sys
@@ -83,19 +82,8 @@ def ler_argumentos(argv=None):
     return p.parse_args(argv)
 
 
-def main(argv=None):
-    args = ler_argumentos(argv)
-    if args.rapido:
-        os.environ["LLM_DO_ZERO_RAPIDO"] = "1"  # antes de importar o módulo, que lê a variável ao ser importado
-    import torch
-
-    L = carregar_modulo_do_capitulo_5()
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    print(L.descrever_modo())
-    cfg = dict(L.escolher(L.GPT_BASE_RAPIDO, L.GPT_BASE_COMPLETO))
-    treino = dict(L.escolher(L.TREINO_RAPIDO, L.TREINO_COMPLETO))
+def receita_de_treino(treino: dict, args) -> dict:
+    """A receita de treino do modo escolhido com o que a linha de comando mudou (``--passos``, ``--lr``…)."""
     if args.passos is not None:
         if args.passos < 1:
             sys.exit("--passos deve ser pelo menos 1.")
@@ -109,8 +97,25 @@ def main(argv=None):
         treino["semente"] = args.semente
     if args.avaliar_a_cada is not None:
         treino["avaliar_a_cada"] = args.avaliar_a_cada
+    # só entra na receita (e muda a impressão digital) a precisão que difere da receita do modo
     if args.precisao != "receita" and treino.get("bf16_na_cpu", False) != (args.precisao == "bfloat16"):
         treino["bf16_na_cpu"] = args.precisao == "bfloat16"
+    return treino
+
+
+def main(argv=None):
+    args = ler_argumentos(argv)
+    if args.rapido:
+        os.environ["LLM_DO_ZERO_RAPIDO"] = "1"  # antes de importar o módulo, que lê a variável ao ser importado
+    import torch
+
+    L = carregar_modulo_do_capitulo_5()
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(L.descrever_modo())
+    cfg = dict(L.escolher(L.GPT_BASE_RAPIDO, L.GPT_BASE_COMPLETO))
+    treino = receita_de_treino(dict(L.escolher(L.TREINO_RAPIDO, L.TREINO_COMPLETO)), args)
     receita = {"artefato": "modelo_base", "cfg": cfg, "treino": treino,
                "tokenizador": L.impressao_digital(L.receita_bpe_machado(L.N_FUSOES_BASE))}
     dispositivo = torch.device(args.dispositivo) if args.dispositivo else L.escolher_dispositivo()
@@ -143,7 +148,7 @@ def main(argv=None):
         saida = L.caminho_no_cache("modelo_base", receita)
         if parar < treino["passos"]:  # um modelo pela metade não pode ocupar o lugar do modelo da receita
             saida = saida.with_name(f"{saida.stem}_passo{parar}.pt")
-    print(f"Modelo: {L.contar_parametros(modelo):,} parâmetros | {treino['passos']} passos de "
+    print(f"Modelo: {L.formatar_numero(L.contar_parametros(modelo))} parâmetros | {treino['passos']} passos de "
           f"{treino['batch_size']} × {ctx} tokens | lr máx. {treino['lr_max']:g} | {dispositivo}")
 
     historico = L.treinar_modelo(

@@ -101,6 +101,7 @@ plt.show()
 # que `p_min × p_max`. Primeiro conferimos num exemplo feito à mão, depois geramos.
 
 # %%
+# NBVAL_CHECK_OUTPUT
 def _filtrar_min_p(logits, p_min):
     probs = torch.softmax(logits, dim=-1)
     limiar = p_min * probs.max(dim=-1, keepdim=True).values  # (batch, 1)
@@ -118,7 +119,7 @@ def _gerar_min_p(m, ids, n, p_min, gerador):
 
 # À mão: p ∝ e^3, e^2, e^1, e^0, e^-1. Relativo ao maior: 1; e^-1 ≈ 0,37; e^-2 ≈ 0,14; ... Com p_min = 0,2 ficam 2.
 exemplo = _filtrar_min_p(torch.tensor([[3.0, 2.0, 1.0, 0.0, -1.0]]), 0.2)
-print(exemplo)  # NBVAL_CHECK_OUTPUT
+print(exemplo)
 assert torch.isinf(exemplo).tolist() == [[False, False, True, True, True]]
 
 # %%

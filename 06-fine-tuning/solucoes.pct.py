@@ -79,8 +79,9 @@ print(f"fine-tuning completo ({n_epocas} épocas, {len(loader_treino)} lotes cad
       f"acurácia de teste {acc_teste:.1%} ({len(teste)} mensagens, {sum(e['rotulo'] for e in teste)} spams)")
 
 # %%
+# NBVAL_CHECK_OUTPUT
 # A mesma divisão do capítulo (semente fixa): 70/10/20 das 747 + 747 mensagens balanceadas.
-print(f"treino {len(treino)} | validação {len(validacao)} | teste {len(teste)}")  # NBVAL_CHECK_OUTPUT
+print(f"treino {len(treino)} | validação {len(validacao)} | teste {len(teste)}")
 
 # %% [markdown]
 # ## Exercício 1 — Longo = spam?

@@ -784,10 +784,8 @@ def _inverter(rng: random.Random) -> list[tuple[str, str, str]]:
     ]
     exemplos = []
     for i in range(80):
-        if i % 3 == 2:
-            itens = rng.sample(range(0, 100), rng.randint(3, 6))
-        else:
-            itens = rng.sample(palavras, rng.randint(3, 5))
+        # uma lista em cada três é de números; as outras, de palavras
+        itens = rng.sample(range(0, 100), rng.randint(3, 6)) if i % 3 == 2 else rng.sample(palavras, rng.randint(3, 5))
         instrucao, entrada = rng.choice(modelos)(_lista(itens))
         exemplos.append((instrucao, entrada, _lista(reversed(itens))))
     return exemplos

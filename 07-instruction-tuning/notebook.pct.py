@@ -846,8 +846,10 @@ inicio = time.perf_counter()
 respostas_ajustado = gerar_respostas(modelo, tokenizador, avaliados, limites)
 print(f"{len(respostas_ajustado)} respostas do modelo ajustado em {time.perf_counter() - inicio:.0f} s")
 
-
 # %% tags=["modulo"]
+from llm_do_zero import gravar_atomicamente  # infraestrutura: temporário + fsync + os.replace
+
+
 def salvar_respostas(caminho, exemplos, respostas: dict, impressoes: dict) -> Path:
     """Grava em JSON os exemplos e as respostas de cada modelo: ``respostas = {"base": [...], "ajustado": [...]}``.
 
@@ -870,8 +872,7 @@ def salvar_respostas(caminho, exemplos, respostas: dict, impressoes: dict) -> Pa
     if set(impressoes) != set(respostas):
         raise ValueError(f"Informe a impressão digital de cada modelo: {sorted(respostas)} (recebi {sorted(impressoes)}).")
     dados = {"impressao_digital": impressao_digital(impressoes), "modelos": impressoes, "registros": registros}
-    caminho.write_text(json.dumps(dados, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-    return caminho
+    return gravar_atomicamente(caminho, json.dumps(dados, ensure_ascii=False, indent=1) + "\n")
 
 
 # %%

@@ -63,6 +63,7 @@ print(f"{len(avaliados)} exemplos do teste | pontuação no formato do treino: {
 # ## Exercício 1 — O formato importa?
 
 # %%
+# NBVAL_CHECK_OUTPUT
 def _prompt_outro_formato(exemplo):
     texto = f"Pergunta: {exemplo['instrucao']}"
     if exemplo["entrada"]:
@@ -80,7 +81,7 @@ def _responder_outro_formato(exemplo):
 
 
 exemplo_formato = {"instrucao": 'Escreva o plural da palavra "janela".', "entrada": ""}
-print(_prompt_outro_formato(exemplo_formato))  # NBVAL_CHECK_OUTPUT
+print(_prompt_outro_formato(exemplo_formato))
 
 # %%
 respostas_outro = [_responder_outro_formato(e) for e in avaliados]

@@ -71,6 +71,7 @@ PASTA = Path(__file__).resolve().parent
 if str(PASTA) not in sys.path:
     sys.path.insert(0, str(PASTA))
 
+from llm_do_zero import formatar_numero, gravar_atomicamente  # noqa: E402
 from llm_do_zero import (GPT_BASE_RAPIDO, DatasetGPT, N_FUSOES_BASE, ParserPT, corpus_machado, criar_modelo_gpt,  # noqa: E402
                          criar_otimizador, fixar_semente, impressao_digital, inteiro_positivo, perda_do_batch,
                          receita_bpe_machado, taxa_aprendizado, tokenizador_machado)
@@ -260,10 +261,11 @@ def treinar_ddp(passos: int = 20, batch_global: int = 8, micro_lotes: int = 1, c
         if mostrar and rank == 0:
             n_params = sum(p.numel() for p in modelo.parameters())
             print(f"{world_size} processo(s), backend {backend if world_size > 1 else '(nenhum)'}, "
-                  f"{torch.get_num_threads()} thread(s) por processo | modelo com {_milhar(n_params)} parâmetros | "
+                  f"{torch.get_num_threads()} thread(s) por processo | "
+                  f"modelo com {formatar_numero(n_params)} parâmetros | "
                   f"batch global {batch_global} = {world_size} processo(s) × {micro_lotes} micro-batch(es) × "
                   f"{batch_global // (world_size * micro_lotes)} janelas de {cfg['context_length']} tokens | "
-                  f"{_milhar(len(dataset))} janelas no texto", flush=True)
+                  f"{formatar_numero(len(dataset))} janelas no texto", flush=True)
 
         perdas = []
         modelo_treino.train()
@@ -304,11 +306,6 @@ def treinar_ddp(passos: int = 20, batch_global: int = 8, micro_lotes: int = 1, c
         torch.set_num_threads(threads_antes)
 
 
-def _milhar(x) -> str:
-    """``12809`` -> ``"12.809"`` (separador de milhar brasileiro)."""
-    return f"{x:,.0f}".replace(",", ".")
-
-
 class _sem_contexto:
     """Contexto que não faz nada (no lugar de ``no_sync()`` quando o gradiente deve ser sincronizado)."""
 
@@ -324,18 +321,6 @@ def maior_diferenca(perdas_a, perdas_b) -> float:
     if len(perdas_a) != len(perdas_b):
         raise ValueError(f"As execuções têm números de passos diferentes: {len(perdas_a)} e {len(perdas_b)}.")
     return max(abs(a - b) for a, b in zip(perdas_a, perdas_b))
-
-
-def _gravar_json(caminho: Path, dados: dict) -> None:
-    caminho = Path(caminho)
-    caminho.parent.mkdir(parents=True, exist_ok=True)
-    temporario = caminho.with_name(caminho.name + f".{os.getpid()}.tmp")
-    try:
-        temporario.write_text(json.dumps(dados, ensure_ascii=False, indent=1), encoding="utf-8")
-        os.replace(temporario, caminho)  # nunca deixa um JSON pela metade
-    finally:
-        if temporario.exists():
-            temporario.unlink()
 
 
 def receita_ddp(cfg: dict, passos: int, batch_global: int, lr: float, semente: int, max_caracteres) -> dict:
@@ -417,10 +402,10 @@ def main(argv=None) -> int:
         return 0  # só o rank 0 fala e grava: os outros têm as mesmas perdas
     hist["impressao_digital"] = impressao_digital(
         receita_ddp(cfg, args.passos, args.batch_global, args.lr, args.semente, args.max_caracteres))
-    print(f"{args.passos} passos em {hist['tempo_s']:.2f} s ({_milhar(hist['tokens_por_s'])} tokens/s no total); "
-          f"perda final {hist['perdas'][-1]:.6f}")
+    print(f"{args.passos} passos em {hist['tempo_s']:.2f} s "
+          f"({formatar_numero(hist['tokens_por_s'])} tokens/s no total); perda final {hist['perdas'][-1]:.6f}")
     if args.saida is not None:
-        _gravar_json(args.saida, hist)
+        gravar_atomicamente(args.saida, json.dumps(hist, ensure_ascii=False, indent=1))  # nunca um JSON pela metade
         print(f"Perdas gravadas em {args.saida}")
     if args.comparar is not None:
         outra = json.loads(args.comparar.read_text(encoding="utf-8"))

@@ -55,6 +55,7 @@ PASTA = Path(__file__).resolve().parent
 if str(PASTA) not in sys.path:
     sys.path.insert(0, str(PASTA))
 
+from llm_do_zero import formatar_numero, gravar_atomicamente  # noqa: E402
 from llm_do_zero import (GPT_BASE_COMPLETO, N_FUSOES_BASE, RAPIDO, ParserPT, corpus_machado, cpu_tem_bf16,  # noqa: E402
                          criar_modelo_gpt, criar_otimizador, fixar_semente, gerar_texto, inteiro_positivo,
                          passo_de_treino, perda_do_batch, precisao_para, tokenizador_machado)
@@ -77,7 +78,7 @@ def carga_da_maquina() -> str:
         carga = os.getloadavg()[0]
     except (AttributeError, OSError):
         return "carga da máquina indisponível neste sistema"
-    return f"carga média (1 min) {carga:.1f} em {os.cpu_count()} CPU(s)".replace(".", ",")
+    return f"carga média (1 min) {formatar_numero(carga, 1)} em {os.cpu_count()} CPU(s)"
 
 
 def _mediana_e_faixa(valores):
@@ -121,7 +122,8 @@ class ModeloEstiloNanoGPT(nn.Module):
         for _ in range(cfg["n_layers"]):
             self.blocos.append(nn.ModuleDict({
                 "ln_1": nn.LayerNorm(d), "c_attn": nn.Linear(d, 3 * d), "c_proj": nn.Linear(d, d),
-                "ln_2": nn.LayerNorm(d), "c_fc": nn.Linear(d, 4 * d), "gelu": nn.GELU(), "mlp_proj": nn.Linear(4 * d, d),
+                "ln_2": nn.LayerNorm(d), "c_fc": nn.Linear(d, 4 * d), "gelu": nn.GELU(),
+                "mlp_proj": nn.Linear(4 * d, d),
             }))
         self.ln_f = nn.LayerNorm(d)
         self.lm_head = nn.Linear(d, cfg["vocab_size"], bias=False)
@@ -284,8 +286,9 @@ def medir_treino_lado_a_lado(cfg: dict, batch: int, rodadas: int, passos_por_rod
     for nome in variantes:
         resultado["variantes"][nome] = {
             "tokens_por_s": _mediana_e_faixa([batch * t / s for s in tempos[nome]]),
-            "razao": _mediana_e_faixa([r / s for r, s in zip(tempos[referencia], tempos[nome])]),
-            "mfu": _mediana_e_faixa([100 * flops[nome] / s / 1e9 / p for s, p in zip(tempos[nome], picos)]),
+            "razao": _mediana_e_faixa([r / s for r, s in zip(tempos[referencia], tempos[nome], strict=True)]),
+            "mfu": _mediana_e_faixa([100 * flops[nome] / s / 1e9 / p
+                                     for s, p in zip(tempos[nome], picos, strict=True)]),
             "perda_final": float(perdas[nome]),
         }
     return resultado
@@ -363,11 +366,12 @@ def para_gpt2_do_transformers(modelo, cfg: dict):
     with torch.no_grad():
         hf.transformer.wte.weight.copy_(modelo.emb_tokens.weight)
         hf.transformer.wpe.weight.copy_(modelo.emb_posicoes.weight)
-        for bloco, h in zip(modelo.blocos, hf.transformer.h):
+        for bloco, h in zip(modelo.blocos, hf.transformer.h, strict=True):
             h.ln_1.weight.copy_(bloco.norm1.escala), h.ln_1.bias.copy_(bloco.norm1.deslocamento)
             h.ln_2.weight.copy_(bloco.norm2.escala), h.ln_2.bias.copy_(bloco.norm2.deslocamento)
             h.attn.c_attn.weight.copy_(bloco.atencao.qkv.weight.T)
-            h.attn.c_attn.bias.copy_(bloco.atencao.qkv.bias if bloco.atencao.qkv.bias is not None else torch.zeros(3 * d))
+            vies_qkv = bloco.atencao.qkv.bias
+            h.attn.c_attn.bias.copy_(vies_qkv if vies_qkv is not None else torch.zeros(3 * d))
             h.attn.c_proj.weight.copy_(bloco.atencao.proj_saida.weight.T)
             h.attn.c_proj.bias.copy_(bloco.atencao.proj_saida.bias)
             h.mlp.c_fc.weight.copy_(bloco.ff.camadas[0].weight.T), h.mlp.c_fc.bias.copy_(bloco.ff.camadas[0].bias)
@@ -419,8 +423,9 @@ def medir_geracao_lado_a_lado(cfg: dict, tokens_prompt: int, tokens_novos: int, 
         transformers.logging.set_verbosity(verbosidade)
     referencia = next(iter(variantes))
     iguais = all(torch.equal(saidas[referencia], s) for s in saidas.values())
+    razoes = {nome: [r / s for r, s in zip(tempos[referencia], tempos[nome], strict=True)] for nome in variantes}
     return {"variantes": {nome: {"tokens_por_s": _mediana_e_faixa([tokens_novos / s for s in tempos[nome]]),
-                                 "razao": _mediana_e_faixa([r / s for r, s in zip(tempos[referencia], tempos[nome])])}
+                                 "razao": _mediana_e_faixa(razoes[nome])}
                           for nome in variantes},
             "iguais": iguais, "tokens_novos": tokens_novos, "carga": carga_da_maquina()}
 
@@ -503,14 +508,15 @@ def _medir_tudo(rapido: bool, mostrar: bool, nanogpt=None) -> list[dict]:
 
     descricao = (f"d_model={cfg['d_model']}, {cfg['n_layers']} camadas, {cfg['n_heads']} cabeças, "
                  f"contexto {cfg['context_length']}, batch {tam['batch']}")
-    avisar(f"1/3 passo de treino lado a lado, {tam['rodadas']} rodadas intercaladas ({descricao}; {carga_da_maquina()}) ...")
+    avisar(f"1/3 passo de treino lado a lado, {tam['rodadas']} rodadas intercaladas "
+           f"({descricao}; {carga_da_maquina()}) ...")
     tokenizador = tokenizador_machado(N_FUSOES_BASE).para_tiktoken()
     texto = corpus_machado("validacao")[: 8 * tam["batch"] * cfg["context_length"]]
     ids = torch.tensor(tokenizador.encode(texto, allowed_special="all"))  # o batch é texto de verdade
     treino = medir_treino_lado_a_lado(cfg, tam["batch"], tam["rodadas"], tam["passos_por_rodada"], tam["n_matmul"],
                                       compilar=tam["compilar"], nanogpt=nanogpt, ids=ids, mostrar=mostrar)
     for i, (nome, v) in enumerate(treino["variantes"].items()):
-        perda = f"perda no fim {v['perda_final']:.3f}".replace(".", ",")
+        perda = f"perda no fim {formatar_numero(v['perda_final'], 3)}"
         obs = f"{descricao}; {perda}" if i == 0 else f"razão {_faixa(v['razao'], '×')}; {perda}"
         if "compile" in nome:
             obs += f"; compilar levou {treino['compilacao_s']:.0f} s"
@@ -539,38 +545,38 @@ def _medir_tudo(rapido: bool, mostrar: bool, nanogpt=None) -> list[dict]:
                                                        else "ATENÇÃO: tokens diferentes"))
         linhas.append(_linha("geração", nome, v["tokens_por_s"][0], "tokens/s", v["razao"][0], obs, v["razao"][1:]))
 
-    avisar(f"3/3 tokenização de {tam['caracteres_bpe']:,} caracteres ...".replace(",", "."))
+    avisar(f"3/3 tokenização de {formatar_numero(tam['caracteres_bpe'])} caracteres ...")
     bpe = medir_bpe(tam["caracteres_bpe"])
     linhas.append(_linha("BPE", "TokenizadorBPE (Python puro)", bpe["python"], "caracteres/s", 1.0,
-                         f"{bpe['tokens']:,} tokens".replace(",", ".")))
+                         f"{formatar_numero(bpe['tokens'])} tokens"))
     linhas.append(_linha("BPE", "tiktoken (Rust), mesmas fusões", bpe["tiktoken"], "caracteres/s",
-                         bpe["tiktoken"] / bpe["python"], "ids idênticos" if bpe["iguais"] else "ATENÇÃO: ids diferentes"))
-    linhas.append(_linha("máquina", "carga no fim das medidas", os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0,
-                         "processos na fila", None, carga_da_maquina()))
+                         bpe["tiktoken"] / bpe["python"],
+                         "ids idênticos" if bpe["iguais"] else "ATENÇÃO: ids diferentes"))
+    carga = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    linhas.append(_linha("máquina", "carga no fim das medidas", carga, "processos na fila", None, carga_da_maquina()))
     return linhas
 
 
 def _numero(x: float) -> str:
-    """Número no formato brasileiro, com casas decimais só quando ajudam: 12.345 / 45,6 / 0,123."""
-    casas = 0 if abs(x) >= 1000 else (1 if abs(x) >= 10 else 2 if abs(x) >= 0.1 else 3)
-    return f"{x:,.{casas}f}".replace(",", "_").replace(".", ",").replace("_", ".")
+    """:func:`formatar_numero` com casas decimais só quando ajudam: 12.345 / 45,6 / 4,56 / 0,123."""
+    return formatar_numero(x, 0 if abs(x) >= 1000 else 1 if abs(x) >= 10 else 2 if abs(x) >= 0.1 else 3)
 
 
 def formatar_tabela(linhas: list[dict]) -> str:
     """As linhas como uma tabela de texto alinhada (números no formato brasileiro)."""
     cabecalho = ("grupo", "variante", "valor", "unidade", "razão", "observação")
-    corpo = [(l["grupo"], l["variante"], _numero(l["valor"]), l["unidade"],
-              "" if l["razao"] is None else _numero(l["razao"]) + "×", l["obs"]) for l in linhas]
+    corpo = [(linha["grupo"], linha["variante"], _numero(linha["valor"]), linha["unidade"],
+              "" if linha["razao"] is None else _numero(linha["razao"]) + "×", linha["obs"]) for linha in linhas]
     larguras = [max(len(str(c[i])) for c in [cabecalho, *corpo]) for i in range(len(cabecalho))]
     alinhar = ["<", "<", ">", "<", ">", "<"]
-    texto = [" | ".join(f"{c:{a}{w}}" for c, a, w in zip(cabecalho, alinhar, larguras))]
+    texto = [" | ".join(f"{c:{a}{w}}" for c, a, w in zip(cabecalho, alinhar, larguras, strict=True))]
     texto.append("-+-".join("-" * w for w in larguras))
     grupo_anterior = None
     for c in corpo:
         if grupo_anterior is not None and c[0] != grupo_anterior:
             texto.append("-+-".join("-" * w for w in larguras))
         grupo_anterior = c[0]
-        texto.append(" | ".join(f"{str(x):{a}{w}}" for x, a, w in zip(c, alinhar, larguras)))
+        texto.append(" | ".join(f"{str(x):{a}{w}}" for x, a, w in zip(c, alinhar, larguras, strict=True)))
     return "\n".join(texto)
 
 
@@ -584,7 +590,9 @@ def imprimir_tabela(linhas: list[dict]) -> None:
 
 
 def criar_parser() -> argparse.ArgumentParser:
-    p = ParserPT(prog="desempenho.py", description="Mede treino (lado a lado com um equivalente ao nanoGPT), MFU, geração (lado a lado com o transformers) e tokenização.")
+    p = ParserPT(prog="desempenho.py",
+                 description="Mede treino (lado a lado com um equivalente ao nanoGPT), MFU, geração (lado a lado com "
+                             "o transformers) e tokenização.")
     p.add_argument("--rapido", action="store_true", help="tamanhos pequenos (< 20 s); o mesmo que LLM_DO_ZERO_RAPIDO=1")
     p.add_argument("--threads", type=inteiro_positivo, default=None,
                    help="threads de CPU do PyTorch (padrão: 1 no modo rápido, as do sistema no completo)")
@@ -611,8 +619,7 @@ def main(argv=None) -> int:
     imprimir_tabela(linhas)
     print(f"\nTempo total: {time.perf_counter() - inicio:.1f} s")
     if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(linhas, ensure_ascii=False, indent=1), encoding="utf-8")
+        gravar_atomicamente(args.json, json.dumps(linhas, ensure_ascii=False, indent=1))
         print(f"Linhas gravadas em {args.json}")
     return 0
 

@@ -286,40 +286,14 @@ def validar_pedido_openai(dados, n_vocab: int, max_tokens_limite: int, chat: boo
     modelo = dados.get("model")
     if modelo is not None:
         _texto_valido(modelo, "model")
-    mensagens = None
-    if chat:
-        mensagens = _validar_mensagens(dados["messages"])
-        prompt = None  # montado depois, com o tokenizador (ver prompt_do_chat)
-    else:
-        prompt = dados["prompt"]
-        if isinstance(prompt, list) and len(prompt) == 1:
-            prompt = prompt[0]  # o cliente pode mandar uma lista com um texto só
-        if isinstance(prompt, list):
-            raise ErroDePedido("O campo 'prompt' deve ser um texto (ou uma lista com um texto só).", param="prompt")
-        prompt = _texto_valido(prompt, "prompt")
-        if not prompt.strip():
-            raise ErroDePedido("O campo 'prompt' está vazio.", param="prompt")
+    mensagens = _validar_mensagens(dados["messages"]) if chat else None
+    prompt = None if chat else _prompt_openai(dados["prompt"])  # no chat, o prompt é montado depois (prompt_do_chat)
     campo_max = "max_completion_tokens" if "max_completion_tokens" in dados else "max_tokens"
     max_tokens = dados.get(campo_max)
     max_tokens = MAX_TOKENS_PADRAO if max_tokens is None else _max_tokens(max_tokens, campo_max, max_tokens_limite)
     temperatura = dados.get("temperature")
     temperatura = 0.0 if temperatura is None else _temperatura(temperatura, "temperature")
-    top_p = dados.get("top_p")
-    if top_p is not None:
-        if isinstance(top_p, bool) or not isinstance(top_p, (int, float)) or not 0.0 < top_p <= 1.0:
-            raise ErroDePedido(f"O campo 'top_p' deve ser um número em (0, 1] (recebi {json.dumps(top_p)}).",
-                               param="top_p")
-        top_p = float(top_p)
-    paradas = dados.get("stop")
-    if paradas is None:
-        paradas = []
-    elif isinstance(paradas, str):
-        paradas = [paradas]
-    if not isinstance(paradas, list) or len(paradas) > 4:
-        raise ErroDePedido("O campo 'stop' deve ser um texto ou uma lista de até 4 textos.", param="stop")
-    for parada in paradas:
-        if not _texto_valido(parada, "stop"):
-            raise ErroDePedido("O campo 'stop' não pode ter texto vazio.", param="stop")
+    top_p, paradas = _top_p(dados.get("top_p")), _paradas(dados.get("stop"))
     stream = dados.get("stream", False)
     if stream is None:
         stream = False
@@ -330,6 +304,42 @@ def validar_pedido_openai(dados, n_vocab: int, max_tokens_limite: int, chat: boo
             "temperatura": temperatura, "top_k": None, "top_p": top_p,
             "semente": _semente(dados.get("seed"), "seed"), "paradas": paradas, "stream": stream,
             "incluir_uso": bool(opcoes.get("include_usage")), "mensagens": mensagens}
+
+
+def _prompt_openai(prompt) -> str:
+    """O ``prompt`` de ``/v1/completions``: um texto não vazio (ou uma lista com um texto só, como manda o cliente)."""
+    if isinstance(prompt, list) and len(prompt) == 1:
+        prompt = prompt[0]
+    if isinstance(prompt, list):
+        raise ErroDePedido("O campo 'prompt' deve ser um texto (ou uma lista com um texto só).", param="prompt")
+    prompt = _texto_valido(prompt, "prompt")
+    if not prompt.strip():
+        raise ErroDePedido("O campo 'prompt' está vazio.", param="prompt")
+    return prompt
+
+
+def _top_p(top_p) -> float | None:
+    """``top_p`` da API da OpenAI: ``None`` (sem corte) ou um número em (0, 1]."""
+    if top_p is None:
+        return None
+    if isinstance(top_p, bool) or not isinstance(top_p, (int, float)) or not 0.0 < top_p <= 1.0:
+        raise ErroDePedido(f"O campo 'top_p' deve ser um número em (0, 1] (recebi {json.dumps(top_p)}).",
+                           param="top_p")
+    return float(top_p)
+
+
+def _paradas(paradas) -> list:
+    """``stop`` da API da OpenAI: nada, um texto ou uma lista de até 4 textos não vazios; devolve sempre a lista."""
+    if paradas is None:
+        paradas = []
+    elif isinstance(paradas, str):
+        paradas = [paradas]
+    if not isinstance(paradas, list) or len(paradas) > 4:
+        raise ErroDePedido("O campo 'stop' deve ser um texto ou uma lista de até 4 textos.", param="stop")
+    for parada in paradas:
+        if not _texto_valido(parada, "stop"):
+            raise ErroDePedido("O campo 'stop' não pode ter texto vazio.", param="stop")
+    return paradas
 
 
 def _conteudo(mensagem, i: int) -> str:
@@ -854,8 +864,9 @@ class TratadorGPT(BaseHTTPRequestHandler):
         if resultado["motivo"] != "cliente":
             servidor.n_pedidos += 1
         self._registro.update(tokens_prompt=resultado["tokens_prompt"], tokens_gerados=resultado["tokens_gerados"])
-        if resultado["motivo"] in ("cliente", "prazo"):
-            self._registro["motivo"] = {"cliente": "cliente desconectou", "prazo": "prazo esgotado"}[resultado["motivo"]]
+        motivos = {"cliente": "cliente desconectou", "prazo": "prazo esgotado"}
+        if resultado["motivo"] in motivos:
+            self._registro["motivo"] = motivos[resultado["motivo"]]
 
     # ---- corpos de resposta -------------------------------------------------------------------------------------
     @staticmethod

@@ -101,6 +101,7 @@ print(f"parâmetros a mais: {a_mais:,} (conta: {n_camadas} blocos × 16 × ((d +
 # `2 × camadas × batch × tokens × d_model × bytes por número`.
 
 # %%
+# NBVAL_CHECK_OUTPUT
 def _bytes_do_cache(n_camadas, batch, tokens, d_model, bytes_por_numero):
     return 2 * n_camadas * batch * tokens * d_model * bytes_por_numero
 
@@ -113,7 +114,7 @@ with torch.no_grad():
     pequeno(torch.randint(0, 60, (8, 20)), cache=cache_pequeno)
 print(f"modelo pequeno: {cache_pequeno.bytes():,} bytes medidos | fórmula: {_bytes_do_cache(3, 8, 20, 24, 4):,}")
 for nome, b in (("fp32", 4), ("bf16", 2)):
-    print(f"GPT-2 124M, batch 8 × 1.024 tokens, {nome}: {_bytes_do_cache(12, 8, 1024, 768, b) / 2**30:.2f} GiB")  # NBVAL_CHECK_OUTPUT
+    print(f"GPT-2 124M, batch 8 × 1.024 tokens, {nome}: {_bytes_do_cache(12, 8, 1024, 768, b) / 2**30:.2f} GiB")
 
 # %% [markdown]
 # 0,56 GiB em fp32 só de cache, para um modelo cujos pesos ocupam ~0,5 GB: em servidores que atendem muitas conversas
@@ -247,6 +248,7 @@ print(f"sem semente: {len(set(sem_semente))} resposta(s) diferente(s) em 3 pedid
 # grande e o MFU com poucos passos de treino do modelo base.
 
 # %%
+# NBVAL_CHECK_OUTPUT
 # Parâmetros que entram em multiplicações de matrizes: por bloco, 4·d² na atenção (Q, K, V e a saída) e 8·d² na
 # feed-forward (d -> 4d -> d); mais a cabeça de saída, d × V. Os embeddings são consultas a uma tabela, não matmuls.
 def _flops_por_token(c):
@@ -257,7 +259,7 @@ def _flops_por_token(c):
 # A conta à mão confere com a função do notebook de sistemas (no modelo base, que já está na memória):
 assert _flops_por_token(cfg)[1] == flops_por_token_treino(base, cfg)
 n_matmul, flops_por_token = _flops_por_token(GPT2_124M)
-print(f"parâmetros em matmuls: {n_matmul:,}; FLOPs por token de treino: {flops_por_token:,}")  # NBVAL_CHECK_OUTPUT
+print(f"parâmetros em matmuls: {n_matmul:,}; FLOPs por token de treino: {flops_por_token:,}")
 
 # %%
 medida = medir_treino_lado_a_lado(cfg, batch=escolher(2, 4), rodadas=escolher(1, 3), n_matmul=escolher(256, 1024))

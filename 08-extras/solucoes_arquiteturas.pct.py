@@ -145,6 +145,7 @@ print(f"MoE top-1: {bpc_top1:.3f} bits/caractere | FFN ativa por token: {_ativos
 # ## Exercício 4 — Quanto encolhe o KV cache?
 
 # %%
+# NBVAL_CHECK_OUTPUT
 camadas, d_model, n_heads = 32, 4096, 32
 d_cabeca = d_model // n_heads
 for grupos in (32, 8):

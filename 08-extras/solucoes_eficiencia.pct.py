@@ -98,7 +98,15 @@ for nome in variantes:
 # ## Exercício 2 — o tamanho do bloco do NF4
 
 # %%
-peso = base.blocos[0].atencao.qkv.weight.detach()
+# NBVAL_CHECK_OUTPUT
+from safetensors import safe_open
+
+from llm_do_zero import MODELO_BASE_DISTRIBUIDO
+
+# Os pesos do modelo base que vem no repositório (o do modo completo, em que ele é o próprio `base`): o mesmo arquivo
+# em qualquer máquina e nos dois modos, então a tabela não depende de um treino feito aqui — e a saída fica fixada.
+with safe_open(str(MODELO_BASE_DISTRIBUIDO), "pt") as arquivo:
+    peso = arquivo.get_tensor("blocos.0.atencao.qkv.weight")
 rms = peso.pow(2).mean().sqrt()
 print(f"{'bloco':>6} | {'erro RMS relativo':>17} | bits por peso")
 for tamanho in (16, 64, 256):

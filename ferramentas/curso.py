@@ -21,7 +21,6 @@ De onde vem cada arquivo gerado:
 """
 from __future__ import annotations
 
-import argparse
 import ast
 import functools
 import json
@@ -121,7 +120,8 @@ def _jupytext():
     try:
         import jupytext
     except ImportError as erro:  # pragma: no cover - depende do ambiente
-        raise ErroDeConstrucao("O jupytext não está instalado: rode `python -m pip install -r requirements.txt`.") from erro
+        raise ErroDeConstrucao(
+            "O jupytext não está instalado: rode `python -m pip install -r requirements.txt`.") from erro
     return jupytext
 
 
@@ -153,7 +153,7 @@ def gravar_notebook(nb, caminho: Path) -> None:
     nb.metadata.pop("widgets", None)  # estado de widgets (barras do tqdm) não vai para o git: no GitHub não renderiza
     texto = nbformat.writes(nb) + "\n"
     if not caminho.exists() or caminho.read_text(encoding="utf-8") != texto:
-        caminho.write_text(texto, encoding="utf-8")
+        _infraestrutura().gravar_atomicamente(caminho, texto)
 
 
 def sincronizar(notebook: Path, verificar: bool) -> list[str]:
@@ -169,7 +169,7 @@ def sincronizar(notebook: Path, verificar: bool) -> list[str]:
     if not arquivo_gemeo.exists():
         if verificar:
             return [f"{relativo(arquivo_gemeo)} não existe (rode `python ferramentas/curso.py construir`)"]
-        arquivo_gemeo.write_text(texto_do_gemeo(nb), encoding="utf-8")
+        _infraestrutura().gravar_atomicamente(arquivo_gemeo, texto_do_gemeo(nb))
         gravar_notebook(nb, notebook)
         return []
     texto = arquivo_gemeo.read_text(encoding="utf-8")
@@ -179,7 +179,7 @@ def sincronizar(notebook: Path, verificar: bool) -> list[str]:
         return [f"{relativo(notebook)} e {relativo(arquivo_gemeo)} têm entradas diferentes (rode `construir`)"]
     novo = combine_inputs_with_outputs(jupytext.reads(texto, fmt=FORMATO), nb, fmt=FORMATO)
     gravar_notebook(novo, notebook)
-    arquivo_gemeo.write_text(texto_do_gemeo(novo), encoding="utf-8")
+    _infraestrutura().gravar_atomicamente(arquivo_gemeo, texto_do_gemeo(novo))
     return []
 
 
@@ -194,7 +194,10 @@ def _celulas_do_modulo(notebook: Path) -> list[tuple[int, str]]:
     """(índice, código) das células de código com a tag ``modulo``, lidas do gêmeo de texto (a fonte)."""
     jupytext = _jupytext()
     arquivo = gemeo(notebook)
-    nb = jupytext.reads(arquivo.read_text(encoding="utf-8"), fmt=FORMATO) if arquivo.exists() else ler_notebook(notebook)
+    if arquivo.exists():
+        nb = jupytext.reads(arquivo.read_text(encoding="utf-8"), fmt=FORMATO)
+    else:
+        nb = ler_notebook(notebook)
     return [
         (i, c.source)
         for i, c in enumerate(nb.cells)
@@ -256,7 +259,7 @@ def _separar_importacoes(codigo: str, onde: str) -> tuple[list[ast.stmt], str]:
         if isinstance(no, (ast.Import, ast.ImportFrom)):
             importacoes.append(no)
             apagar.update(range(no.lineno - 1, no.end_lineno))
-    resto = "\n".join(l for i, l in enumerate(linhas) if i not in apagar).strip("\n")
+    resto = "\n".join(linha for i, linha in enumerate(linhas) if i not in apagar).strip("\n")
     return importacoes, resto
 
 
@@ -315,7 +318,8 @@ def gerar_extras(pasta: Path, modulo: str) -> str:
     texto = bloco_de_celulas(celulas, AVISO_EXTRAS + DOC_EXTRAS)
     arvore = ast.parse(texto)
     usados = {no.id for no in ast.walk(arvore) if isinstance(no, ast.Name) and isinstance(no.ctx, ast.Load)}
-    usados |= {no.value.id for no in ast.walk(arvore) if isinstance(no, ast.Attribute) and isinstance(no.value, ast.Name)}
+    usados |= {no.value.id for no in ast.walk(arvore)
+               if isinstance(no, ast.Attribute) and isinstance(no.value, ast.Name)}
     do_modulo = {n for n in _nomes_de_nivel_superior(ast.parse(modulo))}
     faltam = sorted((usados & do_modulo) - _nomes_definidos(arvore) - set(dir(__builtins__)))
     if not faltam:
@@ -371,11 +375,6 @@ MARCADOR = re.compile(
 )
 
 
-def formatar_numero(valor, casas: int = 0) -> str:
-    """O ``formatar_numero`` da infraestrutura (o mesmo que os notebooks usam): ``2,125``, ``4.267``."""
-    return _infraestrutura().formatar_numero(valor, casas)
-
-
 def _resultados(pasta: Path, tema: str | None, lidos: dict) -> dict:
     arquivo = pasta / (f"resultados_{tema}.json" if tema else "resultados.json")
     if arquivo not in lidos:
@@ -413,7 +412,7 @@ def preencher_numeros(readme: Path, texto: str | None = None) -> tuple[str, list
         if chave not in resultados or isinstance(resultados[chave], str):
             avisos.append(f"{onde}: não há o número {chave!r} nos resultados de {pasta.name}")
             return m.group(0)
-        certo = formatar_numero(resultados[chave], int(m.group("casas") or 0))
+        certo = _infraestrutura().formatar_numero(resultados[chave], int(m.group("casas") or 0))  # o dos notebooks
         if m.group("numero") != certo:
             avisos.append(f"{onde}: o README diz {m.group('numero')}, o notebook produziu {certo}")
         return certo + m.group(0)[len(m.group("numero") or ""):]
@@ -435,14 +434,15 @@ def construir(verificar: bool = False) -> list[str]:
         if atual == conteudo:
             continue
         if verificar:
-            problemas.append(f"{relativo(caminho)} não é o que as fontes geram (rode `python ferramentas/curso.py construir`)")
+            problemas.append(
+                f"{relativo(caminho)} não é o que as fontes geram (rode `python ferramentas/curso.py construir`)")
         else:
-            caminho.write_text(conteudo, encoding="utf-8")
+            _infraestrutura().gravar_atomicamente(caminho, conteudo)
             print(f"gerado: {relativo(caminho)}")
     for readme in readmes():
         novo, avisos = preencher_numeros(readme)
         if not verificar and novo != readme.read_text(encoding="utf-8"):
-            readme.write_text(novo, encoding="utf-8")
+            _infraestrutura().gravar_atomicamente(readme, novo)
             print(f"números atualizados: {relativo(readme)}")
             avisos = preencher_numeros(readme, novo)[1]  # sobra só o que não dá para preencher
         problemas += avisos
@@ -481,7 +481,6 @@ def primeiro_capitulo_alterado(referencia: str = "HEAD") -> int | None:
 
 
 def executar_notebook(caminho: Path, rapido: bool, tempo_limite: int) -> float:
-    import nbformat
     from nbclient import NotebookClient
 
     nb = ler_notebook(caminho)
@@ -509,7 +508,7 @@ def executar_notebook(caminho: Path, rapido: bool, tempo_limite: int) -> float:
     for celula in nb.cells:  # tempos de execução mudam a cada rodada: não vão para o git
         celula.metadata.pop("execution", None)
     gravar_notebook(nb, caminho)
-    gemeo(caminho).write_text(texto_do_gemeo(nb), encoding="utf-8")
+    _infraestrutura().gravar_atomicamente(gemeo(caminho), texto_do_gemeo(nb))
     return duracao
 
 
@@ -519,7 +518,8 @@ def _formatar_tempo(segundos: float) -> str:
 
 @functools.cache
 def _infraestrutura():
-    """``ferramentas/infraestrutura.py`` carregado uma vez (formato dos números, ``ParserPT``)."""
+    """``ferramentas/infraestrutura.py`` carregado uma vez: as ferramentas usam os mesmos ajudantes do curso
+    (``formatar_numero``, ``gravar_atomicamente``, ``ParserPT``) em vez de ter cópias deles."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("infraestrutura_do_curso", INFRAESTRUTURA)
@@ -550,7 +550,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     grupo.add_argument("--so", type=Path, nargs="+", metavar="NOTEBOOK",
                        help="só estes notebooks (ex.: 08-extras/notebook_sistemas.ipynb), sem os seguintes")
-    p_e.add_argument("--ate", type=int, choices=range(1, 9), metavar="M", default=8, help="até o capítulo M (padrão: 8)")
+    p_e.add_argument("--ate", type=int, choices=range(1, 9), metavar="M", default=8,
+                     help="até o capítulo M (padrão: 8)")
     p_e.add_argument("--rapido", action="store_true", help="modo rápido (LLM_DO_ZERO_RAPIDO=1); o padrão é o completo")
     p_e.add_argument("--listar", action="store_true", help="só lista os notebooks que seriam executados")
     p_e.add_argument("--tempo-limite", type=int, default=3600, help="segundos por célula (padrão: 3600)")

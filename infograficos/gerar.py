@@ -36,6 +36,7 @@ import json
 import math
 import sys
 from collections import Counter
+from itertools import pairwise
 from pathlib import Path
 from typing import NamedTuple
 
@@ -225,16 +226,6 @@ def matriz_cores(ax, x, y, valores, cw, ch, mapa=MAPA_DIV, vmin=-2.0, vmax=2.0, 
                    cor_texto="#ffffff" if escura else CORES["tinta"], z=z)
 
 
-def num(v: float, casas: int = 2) -> str:
-    """Número com vírgula decimal (padrão brasileiro)."""
-    return f"{v:.{casas}f}".replace("-", "−").replace(".", ",")
-
-
-def milhar(n: int) -> str:
-    """Inteiro com ponto como separador de milhar (padrão brasileiro): 589824 -> 589.824."""
-    return f"{n:,}".replace(",", ".")
-
-
 def mostrar_token(t: str) -> str:
     """Token com o espaço inicial visível (␣) e quebras de linha como ↵."""
     return t.replace(" ", ESPACO).replace("\n", "↵")
@@ -316,8 +307,10 @@ def salvar(figura: Figura, pasta: Path, otimizar: bool = True) -> Path:
     info.add_text("conteudo", digital)
     if otimizar:
         imagem = imagem.quantize(256, method=Image.Quantize.MAXCOVERAGE, dither=Image.Dither.NONE)
-    imagem.save(caminho, format="PNG", optimize=otimizar, compress_level=9 if otimizar else 1, dpi=(DPI, DPI),
-                pnginfo=info)
+    # gravação atômica: uma figura interrompida no meio não deixa um PNG quebrado no lugar da commitada
+    modulo().gravar_atomicamente(caminho, lambda temporario: imagem.save(
+        temporario, format="PNG", optimize=otimizar, compress_level=9 if otimizar else 1, dpi=(DPI, DPI),
+        pnginfo=info))
     largura, altura = imagem.size
     print(f"{caminho}  ({largura}×{altura} px, {caminho.stat().st_size / 1024:.0f} KB)")
     return caminho
@@ -366,6 +359,12 @@ def modulo():
             sys.modules.pop(nome, None)
         raise
     return mod
+
+
+def formatar_numero(valor, casas: int = 0) -> str:
+    """Os números desenhados no formato brasileiro, pelo ``formatar_numero`` do módulo de apoio (o mesmo das saídas
+    dos notebooks): ``589.824``, ``0,25``, ``−100``. O módulo só é carregado quando a primeira figura precisa dele."""
+    return modulo().formatar_numero(valor, casas)
 
 
 @functools.lru_cache(maxsize=None)
@@ -455,7 +454,7 @@ def fig_pipeline_tokens() -> Figura:
     assert "".join(pedacos) == "".join(tokens) == "".join(tokens_gpt2) == trecho
     fig, ax = novo_quadro(11.4, 7.7, "Do texto aos vetores: o caminho de uma frase até o modelo",
                           f"Começo de {NOMES_ROMANCES[ROMANCE_TRECHO]}, de Machado de Assis, passando pelo BPE do "
-                          f"curso ({milhar(d['n_fusoes'])} fusões aprendidas nos romances de Machado)")
+                          f"curso ({formatar_numero(d['n_fusoes'])} fusões aprendidas nos romances de Machado)")
     bts = trecho.encode("utf-8")
     x0, x1 = 25.5, 112.5
     b = (x1 - x0) / len(bts)  # largura de uma coluna de byte
@@ -465,7 +464,7 @@ def fig_pipeline_tokens() -> Figura:
         (51.0, "Pré-tokenização", "regex separa palavras\ne pontuação", CORES["azul"], CORES["azul_claro"]),
         (42.0, "Bytes UTF-8", "números de 0 a 255\n(ç vira 195 167)", CORES["roxo"], CORES["roxo_claro"]),
         (33.0, "Fusões BPE", "pares frequentes já\nfundidos viram 1 token", CORES["verde"], CORES["verde_claro"]),
-        (24.0, "IDs", f"número do token no\nvocabulário ({milhar(d['n_vocab'])})", CORES["laranja"],
+        (24.0, "IDs", f"número do token no\nvocabulário ({formatar_numero(d['n_vocab'])})", CORES["laranja"],
          CORES["laranja_claro"]),
         (11.5, "Embeddings", "cada id busca uma\nlinha da matriz", CORES["agua"], CORES["agua_claro"]),
     ]
@@ -486,12 +485,12 @@ def fig_pipeline_tokens() -> Figura:
         ax.text(x0 + (i + 0.5) * b, y, c, ha="center", va="center", fontsize=14, family=FONTE_MONO, zorder=4)
     # 2. pré-tokenização
     y = etapas[1][0]
-    for (a, z), p in zip(_faixas(pedacos), pedacos):
+    for (a, z), p in zip(_faixas(pedacos), pedacos, strict=True):
         caixa(ax, x0 + a * b + 0.15, y - 2.2, (z - a) * b - 0.3, 4.4, mostrar_token(p), fundo="#ffffff",
               borda=CORES["azul"], mono=True, tam=12, raio=0.6, gid="pedaco")
     # 3. bytes: colunas alternando o fundo, dentro da caixa do seu pedaço
     y = etapas[2][0]
-    for (a, z), p in zip(_faixas(pedacos), pedacos):
+    for a, z in _faixas(pedacos):
         caixa(ax, x0 + a * b + 0.15, y - 2.6, (z - a) * b - 0.3, 5.2, fundo="#ffffff", borda=CORES["roxo"], raio=0.6,
               lw=1.0)
         for i in range(a, z):
@@ -503,20 +502,20 @@ def fig_pipeline_tokens() -> Figura:
         ax.text(x0 + (i + 0.5) * b, y, str(v), ha="center", va="center", fontsize=9, family=FONTE_MONO, zorder=4)
     # 4. tokens do BPE
     y = etapas[3][0]
-    for k, ((a, z), t) in enumerate(zip(_faixas(tokens), tokens)):
+    for k, ((a, z), t) in enumerate(zip(_faixas(tokens), tokens, strict=True)):
         caixa(ax, x0 + a * b + 0.15, y - 2.2, (z - a) * b - 0.3, 4.4, mostrar_token(t),
               fundo=CORES["verde_claro"] if k % 2 == 0 else "#bbf7d0", borda=CORES["verde"], mono=True, tam=12,
               raio=0.6, gid="token")
     # 5. ids
     y = etapas[4][0]
-    for (a, z), i in zip(_faixas(tokens), ids):
+    for (a, z), i in zip(_faixas(tokens), ids, strict=True):
         caixa(ax, x0 + a * b + 0.15, y - 2.2, (z - a) * b - 0.3, 4.4, str(i), fundo=CORES["laranja_claro"],
               borda=CORES["laranja"], mono=True, tam=11 if z - a > 1 else 9.5, raio=0.6, gid="id")
     # 6. embeddings: um vetor (coluna de células) por token
     y = etapas[5][0]
     vetores = np.random.default_rng(7).normal(0, 1, size=(len(tokens), 6))
     ch = 1.35
-    for (a, z), vetor in zip(_faixas(tokens), vetores):
+    for (a, z), vetor in zip(_faixas(tokens), vetores, strict=True):
         cx = x0 + (a + z) / 2 * b
         matriz_cores(ax, cx - 1.1, y - 3 * ch + 0.9, vetor[:, None], 2.2, ch, vmin=-1.8, vmax=1.8,
                      borda=CORES["agua"], lw=0.8)
@@ -556,7 +555,7 @@ def dados_fusoes(n_fusoes: int = 4) -> dict:
         parcial = m.TokenizadorBPE(pares[:k], padrao=bpe.padrao)
         estado = [parcial.encode(p) for p in pedacos]
         estados.append(estado)
-        contagem = Counter(par for w in estado for par in zip(w, w[1:]))
+        contagem = Counter(par for w in estado for par in pairwise(w))
         rankings.append(sorted(contagem.items(), key=lambda kv: (-kv[1], kv[0])))  # empate: o par de ids menores
     for k, (par, novo, c) in enumerate(registro):
         if rankings[k][0] != (tuple(par), c) or bpe.fusoes[tuple(par)] != novo:
@@ -650,8 +649,8 @@ def fig_fusoes_bpe() -> Figura:
                   f"{sum(len(w) for w in estados[0])} → {n_tokens} tokens", fundo=CORES["amarelo_claro"],
                   borda=CORES["amarelo"], tam=TAM["nota"])
     ax.text(2.0, 2.0, "Empate na contagem? Vence o par de ids menores (a regra do TokenizadorBPE do capítulo 1). "
-            f"O BPE do curso faz {milhar(d['n_fusoes_curso'])} fusões.", fontsize=TAM["nota"], color=CORES["suave"],
-            va="center")
+            f"O BPE do curso faz {formatar_numero(d['n_fusoes_curso'])} fusões.", fontsize=TAM["nota"],
+            color=CORES["suave"], va="center")
     return Figura("fusoes_bpe.png", fig, {"fusoes": fusoes, "estados": estados})
 
 
@@ -680,7 +679,7 @@ def fig_janela_deslizante() -> Figura:
     ax.text(2.0, y_seq + 2.0, "tokens", fontsize=TAM["rotulo"], fontweight="bold", va="center")
     ax.text(2.0, y_seq - 1.2, "ids", fontsize=TAM["nota"], va="center", color=CORES["suave"])
     ax.text(2.0, y_seq + 5.0, "posição", fontsize=TAM["mini"], va="center", color=CORES["suave"])
-    for i, (t, idt) in enumerate(zip(tokens, ids)):
+    for i, (t, idt) in enumerate(zip(tokens, ids, strict=True)):
         celula(ax, cx(i) + 0.1, y_seq, cw - 0.2, 4.0, mostrar_token(t), fundo="#ffffff", tam=10.5)
         ax.text(cx(i) + cw / 2, y_seq - 1.2, str(idt), ha="center", va="center", fontsize=TAM["mini"],
                 color=CORES["suave"], family=FONTE_MONO)
@@ -760,7 +759,7 @@ def fig_embeddings() -> Figura:
     # --- faixa de cima: tokens ---
     yt = 44.0  # base da primeira linha (token 0)
     ax.text(2.0, 51.5, "tokens → ids", fontsize=TAM["rotulo"], fontweight="bold", color=CORES["azul"])
-    for i, (t, idt) in enumerate(zip(toks, ids)):
+    for i, (t, idt) in enumerate(zip(toks, ids, strict=True)):
         celula(ax, 2.0, linha_y(yt, i), 8.5, ch, mostrar_token(t), fundo=CORES["azul_claro"], borda=CORES["azul"],
                tam=11)
         celula(ax, 11.0, linha_y(yt, i), 6.5, ch, str(idt), fundo=CORES["laranja_claro"], borda=CORES["laranja"],
@@ -769,7 +768,7 @@ def fig_embeddings() -> Figura:
     ax.add_artist(Rectangle((mx, my), mw, mh, facecolor=CORES["agua_claro"], edgecolor=CORES["agua"], lw=1.4))
     ax.text(mx + mw / 2, my + mh + 0.8, "matriz de tokens", ha="center", fontsize=TAM["nota"], fontweight="bold",
             color=CORES["agua"])
-    ax.text(mx + mw / 2, my - 0.6, f"{milhar(dt['n_vocab'])} linhas (vocab) × d_model", ha="center", va="top",
+    ax.text(mx + mw / 2, my - 0.6, f"{formatar_numero(dt['n_vocab'])} linhas (vocab) × d_model", ha="center", va="top",
             fontsize=TAM["mini"], color=CORES["suave"])
     # linhas da matriz em ordem de id (esquemático: não em escala)
     ordem = sorted(ids)
@@ -887,7 +886,8 @@ def fig_atencao_qkv() -> Figura:
     sx, sy, sc = 48.5, 29.0, 4.2
     seta(ax, (41.8, 43.0 + 2 * ch), (sx - 0.3, sy + 3.0 * sc), cor=CORES["azul"], lw=1.3, cabeca=10)
     seta(ax, (41.8, 28.5 + 2 * ch), (sx - 0.3, sy + 1.2 * sc), cor=CORES["laranja"], lw=1.3, cabeca=10)
-    matriz_cores(ax, sx, sy, S, sc, sc, mapa=MAPA_SEQ, vmin=S.min() - 0.3, vmax=S.max(), numeros=lambda v: num(v, 1),
+    matriz_cores(ax, sx, sy, S, sc, sc, mapa=MAPA_SEQ, vmin=S.min() - 0.3, vmax=S.max(),
+                 numeros=lambda v: formatar_numero(v, 1),
                  tam=TAM["nota"])
     ax.text(sx + 2 * sc, sy + 4 * sc + 4.4, "pontuações", ha="center", fontsize=TAM["rotulo"], fontweight="bold")
     ax.text(sx + 2 * sc, sy + 4 * sc + 1.6, r"$QK^{\mathsf{T}} / \sqrt{d_k}$", ha="center", va="center", fontsize=13)
@@ -898,7 +898,7 @@ def fig_atencao_qkv() -> Figura:
     seta(ax, (sx + 4 * sc + 0.4, sy + 2 * sc), (px - 0.4, sy + 2 * sc), cor=CORES["tinta"], lw=1.5, cabeca=11)
     ax.text((sx + 4 * sc + px) / 2, sy + 2 * sc + 0.9, "softmax\npor linha", ha="center", va="bottom",
             fontsize=TAM["mini"])
-    matriz_cores(ax, px, sy, P, sc, sc, mapa=MAPA_SEQ, vmin=0, vmax=0.8, numeros=lambda v: num(v, 2),
+    matriz_cores(ax, px, sy, P, sc, sc, mapa=MAPA_SEQ, vmin=0, vmax=0.8, numeros=lambda v: formatar_numero(v, 2),
                  tam=TAM["nota"])
     ax.text(px + 2 * sc, sy + 4 * sc + 4.4, "pesos de atenção", ha="center", fontsize=TAM["rotulo"],
             fontweight="bold")
@@ -969,16 +969,17 @@ def fig_mascara_causal() -> Figura:
             ys_ += [topo - (i + 1) * c, topo - (i + 1) * c]
         ax.plot(xs_, ys_, color=CORES["vermelho"], lw=2.2, zorder=6, solid_joinstyle="miter")
 
-    escala = {"mapa": MAPA_SEQ, "vmin": S.min() - 0.5, "vmax": S.max() + 0.3, "numeros": lambda v: num(v, 1),
+    escala = {"mapa": MAPA_SEQ, "vmin": S.min() - 0.5, "vmax": S.max() + 0.3,
+              "numeros": lambda v: formatar_numero(v, 1),
               "tam": TAM["nota"]}
     matriz_cores(ax, grades[0], gy, S, c, c, **escala)
     matriz_cores(ax, grades[1], gy, S, c, c, **escala,
                  mascara=[["−∞" if mascara[i, j] else "" for j in range(n)] for i in range(n)])
-    matriz_cores(ax, grades[2], gy, P, c, c, mapa=MAPA_SEQ, vmin=0, vmax=1.0, numeros=lambda v: num(v, 2),
+    matriz_cores(ax, grades[2], gy, P, c, c, mapa=MAPA_SEQ, vmin=0, vmax=1.0, numeros=lambda v: formatar_numero(v, 2),
                  tam=TAM["nota"], mascara=[["0" if mascara[i, j] else "" for j in range(n)] for i in range(n)])
     titulos = [("1. pontuações", r"$QK^{\mathsf{T}}/\sqrt{d_k}$"), ("2. aplica a máscara", "−∞ acima da diagonal"),
                ("3. softmax por linha", "pesos: cada linha soma 1")]
-    for gx, (nome, sub) in zip(grades, titulos):
+    for gx, (nome, sub) in zip(grades, titulos, strict=True):
         rotulos(gx, linhas=gx == grades[0])
         escada(gx)
         ax.text(gx + n * c / 2, topo + 8.2, nome, ha="center", fontsize=TAM["rotulo"], fontweight="bold")
@@ -1225,7 +1226,7 @@ def fig_pilha_gpt() -> Figura:
         ax.text(100.2, yy, mostrar_token(t), fontsize=TAM["mini"], va="center", ha="right", family=FONTE_MONO,
                 color=CORES["tinta"], fontweight="bold" if i == 0 else "normal")
         ax.add_artist(Rectangle((100.8, yy - 1.2), 26.0 * p, 2.4, facecolor=cor, edgecolor="none", zorder=2))
-        ax.text(101.2 + 26.0 * p, yy, num(p, 2), fontsize=TAM["mini"], va="center",
+        ax.text(101.2 + 26.0 * p, yy, formatar_numero(p, 2), fontsize=TAM["mini"], va="center",
                 color=CORES["laranja"] if i == 0 else CORES["suave"], fontweight="bold" if i == 0 else "normal")
     ax.text(102.5, yc - 9.0, "próximo token: “␣vindo”", ha="center", va="center", fontsize=TAM["nota"],
             fontweight="bold", color=CORES["laranja"])
@@ -1236,9 +1237,10 @@ def fig_pilha_gpt() -> Figura:
     ax.text(4.0, 12.0, "GPT-2 small:", fontsize=TAM["texto"], fontweight="bold", va="center")
     gpt2 = dados_gpt2()
     cfg = gpt2["cfg"]
-    ax.text(24.0, 12.0, f"V = {milhar(cfg['vocab_size'])}   contexto = {milhar(cfg['context_length'])}   "
+    ax.text(24.0, 12.0, f"V = {formatar_numero(cfg['vocab_size'])}   "
+            f"contexto = {formatar_numero(cfg['context_length'])}   "
             f"d = {cfg['d_model']}   {cfg['n_heads']} cabeças   N = {cfg['n_layers']} blocos   "
-            f"dropout {num(cfg['dropout'], 1)}", fontsize=TAM["nota"], va="center", family=FONTE_MONO)
+            f"dropout {formatar_numero(cfg['dropout'], 1)}", fontsize=TAM["nota"], va="center", family=FONTE_MONO)
     ax.text(4.0, 8.3, f"≈ {gpt2['parametros_amarrados'] / 1e6:.0f} M parâmetros com a cabeça compartilhando os pesos "
             f"do embedding de tokens (weight tying); ≈ {gpt2['parametros'] / 1e6:.0f} M sem compartilhar.",
             fontsize=TAM["nota"], va="center")
@@ -1337,7 +1339,7 @@ def fig_laco_treinamento() -> Figura:
     eixo.tick_params(labelsize=TAM["mini"])
     marcas_x = [0, total // 2, total]
     eixo.set_xticks(marcas_x)
-    eixo.set_xticklabels([milhar(v) for v in marcas_x])
+    eixo.set_xticklabels([formatar_numero(v) for v in marcas_x])
     marcas_y = list(range(0, int(topo_y) + 1, 1 if topo_y <= 4 else 2))
     eixo.set_yticks(marcas_y)
     eixo.set_yticklabels([str(v) for v in marcas_y])
@@ -1352,7 +1354,7 @@ def fig_laco_treinamento() -> Figura:
                   arrowprops={"arrowstyle": "-", "color": CORES["verde"], "lw": 1})
     ax.text(93.5, 8.8, "taxa_aprendizado na receita TREINO_COMPLETO:", ha="center", fontsize=TAM["mini"],
             color=CORES["suave"], va="center")
-    ax.text(93.5, 5.8, f"{milhar(total)} passos, sobe até {cientifico(receita['lr_max'])} e desce\n"
+    ax.text(93.5, 5.8, f"{formatar_numero(total)} passos, sobe até {cientifico(receita['lr_max'])} e desce\n"
             f"suavemente até {cientifico(receita['lr_min'])} no fim do treino.", ha="center",
             fontsize=TAM["mini"], color=CORES["suave"], va="center", linespacing=1.2)
     return Figura("laco_treinamento.png", fig, {"receita": receita, "lr": lrs})
@@ -1383,15 +1385,15 @@ def fig_estrategias_decodificacao() -> Figura:
         e.tick_params(axis="y", length=0)
         e.set_xlim(0, xmax)
         e.set_xticks(marcas)
-        e.set_xticklabels([num(v, 1) for v in marcas])
+        e.set_xticklabels([formatar_numero(v, 1) for v in marcas])
         for lado in ("top", "right"):
             e.spines[lado].set_visible(False)
         return e
 
     def barras(e, mantidos, cor, rotulos=None):
         e.barh(ypos, p, color=[cor if m else CORES["grade"] for m in mantidos], height=0.72)
-        for yy, v, m, r in zip(ypos, p, mantidos, rotulos or [None] * len(p)):
-            e.text(v + 0.01, yy, r if r is not None else num(v, 2), va="center", fontsize=TAM["mini"],
+        for yy, v, m, r in zip(ypos, p, mantidos, rotulos or [None] * len(p), strict=True):
+            e.text(v + 0.01, yy, r if r is not None else formatar_numero(v, 2), va="center", fontsize=TAM["mini"],
                    color=CORES["tinta"] if m else CORES["linha"], fontweight="bold" if m else "normal")
 
     col, lin = [2.0, 40.0, 78.0], [37.0, 4.0]
@@ -1405,9 +1407,9 @@ def fig_estrategias_decodificacao() -> Figura:
     frio, quente = softmax(np.log(p) / 0.5), softmax(np.log(p) / 1.5)
     e.barh(ypos + 0.2, frio, height=0.38, color=CORES["azul"], label="T = 0,5")
     e.barh(ypos - 0.2, quente, height=0.38, color="#fdba74", label="T = 1,5")
-    e.text(frio[0] + 0.01, ypos[0] + 0.2, num(frio[0], 2), va="center", fontsize=TAM["mini"], color=CORES["azul"],
-           fontweight="bold")
-    e.text(quente[0] + 0.01, ypos[0] - 0.2, num(quente[0], 2), va="center", fontsize=TAM["mini"],
+    e.text(frio[0] + 0.01, ypos[0] + 0.2, formatar_numero(frio[0], 2), va="center", fontsize=TAM["mini"],
+           color=CORES["azul"], fontweight="bold")
+    e.text(quente[0] + 0.01, ypos[0] - 0.2, formatar_numero(quente[0], 2), va="center", fontsize=TAM["mini"],
            color=CORES["laranja"], fontweight="bold")
     e.legend(fontsize=TAM["mini"], frameon=False, loc="lower right")
     # top-k
@@ -1415,14 +1417,15 @@ def fig_estrategias_decodificacao() -> Figura:
     e = painel(col[0], lin[1], f"Top-k (k = {k})", "fica com os k maiores, renormaliza, sorteia")
     renorm = p[:k] / p[:k].sum()
     barras(e, [i < k for i in range(len(p))], CORES["verde"],
-           rotulos=[f"{num(p[i], 2)} → {num(renorm[i], 2)}" if i < k else None for i in range(len(p))])
+           rotulos=[f"{formatar_numero(p[i], 2)} → {formatar_numero(renorm[i], 2)}" if i < k else None
+                    for i in range(len(p))])
     # top-p (núcleo)
     limiar = 0.8
     acum = np.cumsum(p)
     n_p = int(np.searchsorted(acum, limiar - 1e-9) + 1)
-    e = painel(col[1], lin[1], f"Top-p (p = {num(limiar, 1)})", "menor grupo cuja soma chega a p; sorteia")
+    e = painel(col[1], lin[1], f"Top-p (p = {formatar_numero(limiar, 1)})", "menor grupo cuja soma chega a p; sorteia")
     barras(e, [i < n_p for i in range(len(p))], CORES["roxo"],
-           rotulos=[f"Σ = {num(acum[i], 2)}" if i < n_p else None for i in range(len(p))])
+           rotulos=[f"Σ = {formatar_numero(acum[i], 2)}" if i < n_p else None for i in range(len(p))])
     # beam search (árvore com 2 passos)
     x, y = col[2], lin[1]
     ax.text(x, y + 27.6, "Beam search (largura 2)", fontsize=TAM["rotulo"], fontweight="bold", va="center")
@@ -1439,7 +1442,7 @@ def fig_estrategias_decodificacao() -> Figura:
         fica = t in nivel2
         cor = CORES["amarelo"] if fica else CORES["linha"]
         seta(ax, (x + 5.7, raiz_y), (x + 7.8, yy), cor=cor, lw=1.2, cabeca=8)
-        caixa(ax, x + 8.0, yy - 1.8, 11.0, 3.6, f"{t} {num(nivel1[t], 2)}",
+        caixa(ax, x + 8.0, yy - 1.8, 11.0, 3.6, f"{t} {formatar_numero(nivel1[t], 2)}",
               fundo=CORES["amarelo_claro"] if fica else "#ffffff", borda=cor, tam=TAM["mini"] + 0.5,
               cor_texto=CORES["tinta"] if fica else CORES["linha"])
         for j, (t2, p2) in enumerate(nivel2.get(t, [])):
@@ -1449,7 +1452,7 @@ def fig_estrategias_decodificacao() -> Figura:
             seta(ax, (x + 19.2, yy), (x + 21.3, y2), cor=cor2, lw=1.1, cabeca=7)
             ax.text(x + 21.6, y2, t2, fontsize=TAM["nota"], va="center", color=CORES["tinta"] if ok else CORES["linha"],
                     fontweight="bold" if ok else "normal")
-            ax.text(x + 34.5, y2, f"{num(nivel1[t] * p2, 3)}{' ✓' if ok else ''}", fontsize=TAM["mini"],
+            ax.text(x + 34.5, y2, f"{formatar_numero(nivel1[t] * p2, 3)}{' ✓' if ok else ''}", fontsize=TAM["mini"],
                     va="center", ha="right", color=CORES["amarelo"] if ok else CORES["linha"],
                     fontweight="bold" if ok else "normal")
     ax.text(x + 34.5, y + 1.0, "nota = produto das probabilidades", ha="right", fontsize=TAM["mini"],
@@ -1498,7 +1501,7 @@ def fig_cabeca_classificacao() -> Figura:
     seta(ax, (75.7, yc), (78.3, yc), lw=1.5, cabeca=10)
     estagio(78.5, 12.0, "Cabeça\nnova\nd → 2", True)
     # a cabeça antiga, descartada
-    vocab_gpt2 = milhar(dados_gpt2()["cfg"]["vocab_size"])
+    vocab_gpt2 = formatar_numero(dados_gpt2()["cfg"]["vocab_size"])
     caixa(ax, 77.0, yc + 13.0, 15.0, 7.0, f"cabeça antiga\nd → V ({vocab_gpt2})", fundo="#ffffff",
           borda=CORES["linha"], tam=TAM["mini"], cor_texto=CORES["suave"], tracejada=True)
     ax.text(75.8, yc + 16.5, "✗", fontsize=16, color=CORES["vermelho"], va="center", ha="right", fontweight="bold")
@@ -1515,12 +1518,12 @@ def fig_cabeca_classificacao() -> Figura:
         yy = yc + 12.0 - i * 4.4
         ultimo = i == 5
         for j in range(2):
-            celula(ax, 93.6 + j * 7.0, yy, 6.8, 3.7, num(L[i, j], 1),
+            celula(ax, 93.6 + j * 7.0, yy, 6.8, 3.7, formatar_numero(L[i, j], 1),
                    fundo=CORES["laranja_claro"] if ultimo else "#ffffff",
                    borda=CORES["laranja"] if ultimo else CORES["grade"], tam=TAM["mini"],
                    cor_texto=CORES["tinta"] if ultimo else CORES["linha"], peso="bold" if ultimo else "normal")
     pr = softmax(L[-1])
-    caixa(ax, 92.5, 2.5, 20.0, 12.5, f"softmax\nspam {num(pr[0], 2)}\nnão spam {num(pr[1], 2)}",
+    caixa(ax, 92.5, 2.5, 20.0, 12.5, f"softmax\nspam {formatar_numero(pr[0], 2)}\nnão spam {formatar_numero(pr[1], 2)}",
           fundo=CORES["laranja_claro"], borda=CORES["laranja"], tam=TAM["nota"], peso="bold")
     seta(ax, (100.5, yc + 12.0 - 5 * 4.4 - 0.3), (100.5, 15.3), cor=CORES["laranja"], lw=1.4, cabeca=10)
     caixa(ax, 2.0, 2.5, 87.0, 12.5, fundo=CORES["papel"], borda=CORES["grade"])
@@ -1598,19 +1601,9 @@ def rotulo_tira(texto: str) -> str:
     return "<eot>" if texto == "<|endoftext|>" else mostrar_token(texto)
 
 
-def fig_template_instrucao() -> Figura:
-    """O modelo de prompt do capítulo 7 num exemplo real e a máscara −100 do alvo na função de collate."""
-    d = dados_instrucao()
-    ignorar = d["ignorar"]
-    fig, ax = novo_quadro(11.4, 7.6, "Ajuste por instruções: o modelo de prompt e a máscara da perda",
-                          "Cada exemplo {instrucao, entrada, saida} vira um texto no estilo Alpaca. Só a resposta "
-                          "precisa entrar na perda.")
-    # o texto do exemplo, como formatar_prompt o escreve, e a resposta logo depois
-    caixa(ax, 2.0, 34.5, 58.0, 32.0, fundo=CORES["papel"], borda=CORES["grade"])
-    tam = TAM["nota"]
-    largura = largura_mono(fig, ax, tam)
-    x_txt, y_txt, passo_y = 3.5, 62.0, 3.0
-    linhas = d["prompt"].split("\n")
+def _escrever_prompt(ax, linhas, x_txt, y_txt, passo_y, tam, largura) -> None:
+    """As linhas do prompt em fonte monoespaçada, uma abaixo da outra: a 1ª (a frase de abertura) em cinza e os
+    cabeçalhos ``### …:`` em azul e negrito. Cada pedaço leva o gid ``prompt:<linha>`` (os testes leem por ele)."""
     for i, t in enumerate(linhas):
         y = y_txt - i * passo_y
         if not t:
@@ -1628,6 +1621,22 @@ def fig_template_instrucao() -> Figura:
                 ax.text(x, y, pedaco, fontsize=tam, family=FONTE_MONO, color=cor, fontweight=peso, va="center",
                         gid=f"prompt:{i}")
             x += len(pedaco) * largura
+
+
+def fig_template_instrucao() -> Figura:
+    """O modelo de prompt do capítulo 7 num exemplo real e a máscara −100 do alvo na função de collate."""
+    d = dados_instrucao()
+    ignorar = d["ignorar"]
+    fig, ax = novo_quadro(11.4, 7.6, "Ajuste por instruções: o modelo de prompt e a máscara da perda",
+                          "Cada exemplo {instrucao, entrada, saida} vira um texto no estilo Alpaca. Só a resposta "
+                          "precisa entrar na perda.")
+    # o texto do exemplo, como formatar_prompt o escreve, e a resposta logo depois
+    caixa(ax, 2.0, 34.5, 58.0, 32.0, fundo=CORES["papel"], borda=CORES["grade"])
+    tam = TAM["nota"]
+    largura = largura_mono(fig, ax, tam)
+    x_txt, y_txt, passo_y = 3.5, 62.0, 3.0
+    linhas = d["prompt"].split("\n")
+    _escrever_prompt(ax, linhas, x_txt, y_txt, passo_y, tam, largura)
     # a resposta: na mesma linha de "### Resposta:", depois de um espaço (fundo verde só no texto dela)
     y_resp = y_txt - (len(linhas) - 1) * passo_y
     x_resp = x_txt + len(linhas[-1]) * largura
@@ -1656,9 +1665,9 @@ def fig_template_instrucao() -> Figura:
     itens = [
         "completa (padding) com <|endoftext|>\naté o maior exemplo do lote",
         "alvo = entrada deslocada de 1",
-        f"{num(ignorar, 0)} é o ignore_index da entropia\ncruzada: a posição fica fora da perda",
-        f"padding vira {num(ignorar, 0)}, menos o 1º\n<|endoftext|> (ensina a parar)",
-        f"opcional: {num(ignorar, 0)} também no prompt",
+        f"{formatar_numero(ignorar, 0)} é o ignore_index da entropia\ncruzada: a posição fica fora da perda",
+        f"padding vira {formatar_numero(ignorar, 0)}, menos o 1º\n<|endoftext|> (ensina a parar)",
+        f"opcional: {formatar_numero(ignorar, 0)} também no prompt",
     ]
     yy = 60.2
     for i, t in enumerate(itens):
@@ -1667,7 +1676,6 @@ def fig_template_instrucao() -> Figura:
         yy -= 1.75 * (t.count("\n") + 1) + 1.9
     # as três tiras, com os tokens de verdade: entrada, alvo e alvo mascarado (saídas de colar_instrucoes)
     ini, n_prompt, n_tokens = d["inicio"], d["n_prompt"], d["n_tokens"]
-    n = len(d["entrada"])
     x0, cw = 15.0, 6.9
 
     def estilo(k, i):
@@ -1695,12 +1703,13 @@ def fig_template_instrucao() -> Figura:
     tira(y_x, "entrada x", "tokens[:-1]", [estilo(ini + c, i) for c, i in enumerate(d["entrada"])], "entrada")
     tira(y_y, "alvo y", "tokens[1:]", [estilo(ini + c + 1, i) for c, i in enumerate(d["deslocada"])], "alvo")
     mascarado, opcionais, mantidos, padding = [], [], [], []
-    for c, (sem, com) in enumerate(zip(d["alvo"], d["alvo_sem_prompt"])):
+    for c, (sem, com) in enumerate(zip(d["alvo"], d["alvo_sem_prompt"], strict=True)):
         if sem == ignorar:  # padding: fora da perda sempre
-            mascarado.append((num(ignorar, 0), CORES["vermelho_claro"], CORES["vermelho"], CORES["vermelho"]))
+            mascarado.append((formatar_numero(ignorar, 0), CORES["vermelho_claro"], CORES["vermelho"],
+                              CORES["vermelho"]))
             padding.append(c)
         elif com == ignorar:  # prompt: fora da perda só com mascarar_prompt=True
-            mascarado.append((num(ignorar, 0), "#ffffff", CORES["suave"], CORES["suave"]))
+            mascarado.append((formatar_numero(ignorar, 0), "#ffffff", CORES["suave"], CORES["suave"]))
             opcionais.append(c)
         else:
             t, fundo, _, cor = estilo(ini + c + 1, com)
@@ -1710,9 +1719,9 @@ def fig_template_instrucao() -> Figura:
     primeiro_fim = max(mantidos)  # o 1º <|endoftext|> é o último alvo que fica
     ax.add_artist(Rectangle((x0 + primeiro_fim * cw, y_m - 0.25), cw, 4.3, facecolor="none",
                             edgecolor=CORES["laranja"], lw=2.4, zorder=6))
-    for grupo, texto, cor in ((opcionais, f"prompt: {num(ignorar, 0)} (opcional)", CORES["suave"]),
+    for grupo, texto, cor in ((opcionais, f"prompt: {formatar_numero(ignorar, 0)} (opcional)", CORES["suave"]),
                               (mantidos, "resposta + 1º <eot>:\nentram na perda", CORES["verde"]),
-                              (padding, f"padding: {num(ignorar, 0)}", CORES["vermelho"])):
+                              (padding, f"padding: {formatar_numero(ignorar, 0)}", CORES["vermelho"])):
         if grupo:
             chave(ax, x0 + min(grupo) * cw + 0.1, x0 + (max(grupo) + 1) * cw - 0.1, y_m - 0.5, texto, lado="baixo",
                   cor=cor, tam=TAM["mini"], altura=0.7)
@@ -1741,7 +1750,7 @@ def fig_lora() -> Figura:
     seta(ax, (8.3, yc + 3.0), (wx - 0.3, wy + ws / 2), lw=1.5, cabeca=10)
     caixa(ax, wx, wy, ws, ws, "W₀\n\nd × d\n❄ congelado", fundo=CORES["cinza_claro"], borda=CORES["cinza"], tam=12,
           peso="bold", cor_texto=CORES["suave"], raio=0.4)
-    ax.text(wx + ws / 2, wy + ws + 0.9, f"{milhar(cheio)} parâmetros", ha="center", fontsize=TAM["nota"],
+    ax.text(wx + ws / 2, wy + ws + 0.9, f"{formatar_numero(cheio)} parâmetros", ha="center", fontsize=TAM["nota"],
             color=CORES["suave"])
     # caminho LoRA
     ay = 19.0
@@ -1777,9 +1786,9 @@ def fig_lora() -> Figura:
     alt_lora = max(alt * lora / cheio, 0.6)
     ax.add_artist(Rectangle((90.5, base), 7.5, alt, facecolor=CORES["cinza"], edgecolor="none", zorder=3))
     ax.add_artist(Rectangle((101.5, base), 7.5, alt_lora, facecolor=CORES["verde"], edgecolor="none", zorder=3))
-    ax.text(94.25, base + alt + 0.8, milhar(cheio), ha="center", fontsize=TAM["nota"], fontweight="bold")
-    ax.text(105.25, base + alt_lora + 0.8, f"{milhar(lora)}\n({num(100 * lora / cheio, 1)} %)", ha="center",
-            fontsize=TAM["nota"], fontweight="bold", color=CORES["verde"], linespacing=1.2)
+    ax.text(94.25, base + alt + 0.8, formatar_numero(cheio), ha="center", fontsize=TAM["nota"], fontweight="bold")
+    ax.text(105.25, base + alt_lora + 0.8, f"{formatar_numero(lora)}\n({formatar_numero(100 * lora / cheio, 1)} %)",
+            ha="center", fontsize=TAM["nota"], fontweight="bold", color=CORES["verde"], linespacing=1.2)
     ax.text(94.25, base - 0.8, "ajuste\ncompleto", ha="center", va="top", fontsize=TAM["mini"], linespacing=1.1)
     ax.text(105.25, base - 0.8, "LoRA\n2·d·r", ha="center", va="top", fontsize=TAM["mini"], linespacing=1.1)
     ax.text(2.0, 5.6, f"α = {alfa} → escala α/r = {alfa // r}. Como B começa em zero, no início o modelo é "
@@ -2004,7 +2013,7 @@ def fig_gargalo_rnn() -> Figura:
         x = x0 + j * dx + w / 2
         ax.plot([x, xc - 4.0], [y2 + h, yc], color=CORES["amarelo"], lw=0.6 + 7.0 * alfa, alpha=0.85, zorder=1,
                 solid_capstyle="round")
-        ax.text(x - 3.6, y2 + h + 1.0, f"α = {num(alfa, 2)}", fontsize=TAM["mini"], color=CORES["amarelo"],
+        ax.text(x - 3.6, y2 + h + 1.0, f"α = {formatar_numero(alfa, 2)}", fontsize=TAM["mini"], color=CORES["amarelo"],
                 ha="left", va="bottom", fontweight="bold" if alfa == alfas.max() else "normal", gid="alfa")
     ax.text(2.0, 3.0, "Para escrever “eyes”, o decoder pontua cada estado com e_j = vᵀ tanh(W_q s₃ + W_k h_j), o "
             "softmax transforma\nos escores em pesos α_j (aqui, de brinquedo) e o contexto c4 é a média ponderada "

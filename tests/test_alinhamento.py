@@ -173,7 +173,8 @@ def test_montar_pares_so_com_respostas_erradas(ex):
                 {"instrucao": "c", "entrada": "x", "saida": "5", "tarefa": "conta"},
                 {"instrucao": "d", "entrada": "", "saida": "5", "tarefa": "conta"}]
     pares = ex.montar_pares_preferencia(exemplos, ["cães", "casas!", "  ", " 55 "])
-    assert [(p["instrucao"], p["escolhida"], p["rejeitada"]) for p in pares] == [("a", "casas", "cães"), ("d", "5", "55")]
+    assert [(p["instrucao"], p["escolhida"], p["rejeitada"]) for p in pares] == [("a", "casas", "cães"),
+                                                                                  ("d", "5", "55")]
     with pytest.raises(ValueError, match="iguais"):
         ex.montar_pares_preferencia(exemplos, ["x"])
 

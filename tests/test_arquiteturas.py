@@ -143,11 +143,14 @@ def test_responder_numeros_gulosa_igual_a_mao(ex):
     gpt = ex.criar_modelo_gpt(cfg).eval()
     s2s = ex.TransformerCodificadorDecodificador(cfg, 1, 1).eval()
     pares = [{"fonte": [5, 6, 7], "alvo": [1]}, {"fonte": [8], "alvo": [1]}, {"fonte": [9, 9, 9], "alvo": [1]}]
-    texto = lambda ids: ",".join(map(str, ids))
+
+    def texto(ids):
+        return ",".join(map(str, ids))
+
     r_gpt = ex.responder_numeros(gpt, pares, 3, 2, texto, max_tokens=4)
     r_s2s = ex.responder_numeros(s2s, pares, 3, 2, texto, max_tokens=4)
     with torch.no_grad():
-        for p, rg, rs in zip(pares, r_gpt, r_s2s):
+        for p, rg, rs in zip(pares, r_gpt, r_s2s, strict=True):
             ids = p["fonte"] + [3]
             for _ in range(4):
                 ids.append(gpt(torch.tensor([ids]))[0, -1].argmax().item())
@@ -297,7 +300,8 @@ def test_moe_top_k_igual_a_soma_ponderada_a_mao(ex):
         for i in range(6):
             top = probs[i].topk(2)
             pesos = top.values / top.values.sum()
-            esperado = sum(w * moe.especialistas[e](x[i:i + 1])[0] for w, e in zip(pesos, top.indices.tolist()))
+            esperado = sum(w * moe.especialistas[e](x[i:i + 1])[0]
+                           for w, e in zip(pesos, top.indices.tolist(), strict=True))
             assert torch.allclose(saida[i], esperado, atol=1e-6)
         escolhas = probs.topk(2).indices
         fracao = torch.stack([(escolhas == e).float().sum() / 12 for e in range(4)])

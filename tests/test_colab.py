@@ -28,7 +28,8 @@ def test_badges_apontam_para_o_repositorio_e_para_notebooks_que_existem(readme):
 def test_capitulo_tem_badge_do_proprio_notebook(notebook):
     capitulo = notebook.parent
     alvos = {c for _, c in BADGE.findall((capitulo / "README.md").read_text(encoding="utf-8"))}
-    assert f"{capitulo.name}/{notebook.name}" in alvos, f"{capitulo.name}/README.md não tem o badge do Colab de {notebook.name}"
+    assert f"{capitulo.name}/{notebook.name}" in alvos, (
+        f"{capitulo.name}/README.md não tem o badge do Colab de {notebook.name}")
     principal = {c for _, c in BADGE.findall((RAIZ / "README.md").read_text(encoding="utf-8"))}
     assert f"{capitulo.name}/notebook.ipynb" in principal, "o README principal não tem o badge deste capítulo"
 

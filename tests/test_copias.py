@@ -13,7 +13,7 @@ import ast
 import importlib.util
 import re
 import shutil
-import sys
+from itertools import pairwise
 
 import pytest
 
@@ -52,7 +52,7 @@ def test_primeira_copia_so_tem_infraestrutura():
     assert not BANNER.search(texto), "a cópia do capítulo 1 não deve ter blocos de capítulo"
 
 
-PARES = list(zip(CAPITULOS, CAPITULOS[1:]))
+PARES = list(pairwise(CAPITULOS))
 
 
 @pytest.mark.parametrize("anterior,seguinte", PARES, ids=[b.name for _, b in PARES])
@@ -144,7 +144,8 @@ def test_mudar_o_capitulo_3_regenera_so_as_copias_seguintes(curso, tmp_path, mon
 
 def test_importacoes_sobem_para_o_topo_e_nao_se_repetem(curso):
     bloco = curso.bloco_de_celulas(
-        [("a", "import math\nfrom torch import nn\n\nX = 1"), ("b", "import math\nimport os\nfrom llm_do_zero import Y\n\ndef f():\n    import json\n    return Y")],
+        [("a", "import math\nfrom torch import nn\n\nX = 1"),
+         ("b", "import math\nimport os\nfrom llm_do_zero import Y\n\ndef f():\n    import json\n    return Y")],
         "# ===== Capítulo 9: teste =====\n",
     )
     assert bloco == (
@@ -175,9 +176,12 @@ def test_alterados_acha_o_primeiro_capitulo_cuja_fonte_mudou(curso, monkeypatch)
             return sp.CompletedProcess(cmd, 0, stdout=saida, stderr="")
         return run
 
-    monkeypatch.setattr(curso.subprocess, "run", git_falso(["05-treinamento/notebook.pct.py", "07-instruction-tuning/gerar_dados.py"]))
+    monkeypatch.setattr(curso.subprocess, "run",
+                        git_falso(["05-treinamento/notebook.pct.py", "07-instruction-tuning/gerar_dados.py"]))
     assert curso.primeiro_capitulo_alterado() == 5
-    monkeypatch.setattr(curso.subprocess, "run", git_falso(["06-fine-tuning/README.md", "04-gpt/llm_do_zero.py", "ferramentas/infraestrutura.py"]))
+    monkeypatch.setattr(curso.subprocess, "run",
+                        git_falso(["06-fine-tuning/README.md", "04-gpt/llm_do_zero.py",
+                                   "ferramentas/infraestrutura.py"]))
     assert curso.primeiro_capitulo_alterado() == 1
     monkeypatch.setattr(curso.subprocess, "run", git_falso(["03-atencao/README.md", "08-extras/extras.py"]))
     assert curso.primeiro_capitulo_alterado() is None

@@ -112,9 +112,10 @@ def test_manifesto_bate_com_o_do_shared(infra):
     manifesto = os.path.join(os.environ.get("LLM_DO_ZERO_DADOS", ""), "MANIFEST.tsv")
     if not os.path.isfile(manifesto):
         pytest.skip("sem MANIFEST.tsv local")
-    linhas = open(manifesto, encoding="utf-8").read().strip().splitlines()[1:]
-    esperado = {n: (int(b), s, u) for n, b, s, u in (l.split("\t") for l in linhas)}
-    assert infra.ARQUIVOS == esperado
+    with open(manifesto, encoding="utf-8") as f:
+        linhas = f.read().strip().splitlines()[1:]
+    esperado = {n: (int(b), s, u) for n, b, s, u in (linha.split("\t") for linha in linhas)}
+    assert esperado == infra.ARQUIVOS
 
 
 def test_divisao_treino_validacao(infra):
@@ -186,3 +187,54 @@ def test_download_tem_prazo_total(infra, servidor, tmp_path):
     with pytest.raises(infra.ErroDeDados, match="passou de 0 s"):
         infra.baixar_arquivo(f"{servidor}/bom.txt", destino, SHA, len(CONTEUDO), prazo_total=0.0)
     assert not list(tmp_path.iterdir()), "não pode sobrar arquivo parcial"
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Gravação atômica: o ajudante único de tudo o que o curso grava (dados, BPE, checkpoints, resultados, notebooks)
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def test_gravar_atomicamente_texto_bytes_e_funcao(infra, tmp_path):
+    destino = tmp_path / "sub" / "a.json"
+    assert infra.gravar_atomicamente(destino, "ação\n") == destino  # cria a pasta que falta
+    assert destino.read_bytes() == "ação\n".encode("utf-8")
+    infra.gravar_atomicamente(str(destino), b"\x00\xff")
+    assert destino.read_bytes() == b"\x00\xff"
+    infra.gravar_atomicamente(destino, "linha 1\r\nlinha 2\n")  # as quebras de linha ficam como estão
+    assert destino.read_bytes() == b"linha 1\r\nlinha 2\n"
+
+    def gravar_pela_funcao(temporario):
+        assert temporario.parent == destino.parent and temporario.name.endswith(".tmp")  # mesma pasta: os.replace
+        assert destino.read_bytes() == b"linha 1\r\nlinha 2\n", "durante a gravação, quem lê vê o arquivo antigo"
+        temporario.write_text("escrito pela função", encoding="utf-8")
+
+    infra.gravar_atomicamente(destino, gravar_pela_funcao)
+    assert destino.read_text(encoding="utf-8") == "escrito pela função"
+    assert os.listdir(destino.parent) == ["a.json"], "sobrou arquivo temporário"
+    if os.name == "posix":  # as permissões de um arquivo criado normalmente (a umask), não as 0o600 de um mkstemp
+        umask = os.umask(0)
+        os.umask(umask)
+        assert destino.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_gravar_atomicamente_com_falha_mantem_o_arquivo_antigo(infra, tmp_path):
+    destino = tmp_path / "a.txt"
+    destino.write_text("antigo", encoding="utf-8")
+
+    def gravar_metade_e_falhar(temporario):
+        temporario.write_text("nov", encoding="utf-8")
+        raise RuntimeError("disco cheio")
+
+    with pytest.raises(RuntimeError, match="disco cheio"):
+        infra.gravar_atomicamente(destino, gravar_metade_e_falhar)
+    with pytest.raises(UnicodeEncodeError):
+        infra.gravar_atomicamente(destino, "\ud800")  # um texto que não vira UTF-8
+    with pytest.raises(TypeError, match="texto, bytes"):
+        infra.gravar_atomicamente(destino, {"a": 1})
+    assert destino.read_text(encoding="utf-8") == "antigo"
+    assert os.listdir(tmp_path) == ["a.txt"], "o temporário de uma gravação que falhou ficou para trás"
+    pasta = tmp_path / "pasta"
+    pasta.mkdir()
+    with pytest.raises(OSError):  # falha no próprio os.replace (o destino é uma pasta)
+        infra.gravar_atomicamente(pasta, "x")
+    assert sorted(os.listdir(tmp_path)) == ["a.txt", "pasta"] and not os.listdir(pasta)

@@ -168,7 +168,7 @@ def test_passo_em_precisao_fp32_igual_ao_passo_a_mao(ex, ldz):
     torch.nn.utils.clip_grad_norm_(b.parameters(), 1.0)
     ob.step()
     assert perda == pytest.approx(referencia.item(), abs=1e-6)
-    for pa, pb in zip(a.parameters(), b.parameters()):
+    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
         assert torch.allclose(pa, pb, atol=1e-6)
 
 
@@ -204,7 +204,7 @@ def test_perda_de_destilacao_igual_a_kl_a_mao(ex):
         zp = [math.exp(v / temperatura) for v in prof[0, pos].tolist()]
         pa = [v / sum(za) for v in za]
         pp = [v / sum(zp) for v in zp]
-        kl += sum(p * math.log(p / q) for p, q in zip(pp, pa))
+        kl += sum(p * math.log(p / q) for p, q in zip(pp, pa, strict=True))
     kl /= 2  # média por posição
     so_kl = ex.perda_destilacao(aluno, prof, temperatura=temperatura, alfa=1.0)
     assert so_kl.item() == pytest.approx(temperatura**2 * kl, rel=1e-5)

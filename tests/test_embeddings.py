@@ -42,11 +42,12 @@ def test_dataloader_formas_e_determinismo(cap2):
     args = dict(batch_size=4, context_length=32, stride=32, shuffle=True, drop_last=True)
     a = [x for x, _ in cap2.criar_dataloader(texto, tok, **args)]
     b = [x for x, _ in cap2.criar_dataloader(texto, tok, **args)]
-    assert all(torch.equal(p, q) for p, q in zip(a, b)), "mesma semente deve dar a mesma ordem"
+    assert all(torch.equal(p, q) for p, q in zip(a, b, strict=True)), "mesma semente deve dar a mesma ordem"
     assert all(x.shape == (4, 32) for x in a)
     n_tokens = len(tok.encode(texto))
     assert len(a) == ((n_tokens - 33) // 32 + 1) // 4
-    x, y = next(iter(cap2.criar_dataloader(texto, tok, shuffle=False, **{k: v for k, v in args.items() if k != "shuffle"})))
+    sem_embaralhar = {k: v for k, v in args.items() if k != "shuffle"}
+    x, y = next(iter(cap2.criar_dataloader(texto, tok, shuffle=False, **sem_embaralhar)))
     assert torch.equal(x[0], torch.tensor(tok.encode(texto)[:32]))
     assert torch.equal(x[:, 1:], y[:, :-1])
 

@@ -27,7 +27,7 @@ def _cfg(cap6, **mudancas):
 
 
 def _exemplos(textos, rotulos):
-    return [{"texto": t, "rotulo": r} for t, r in zip(textos, rotulos)]
+    return [{"texto": t, "rotulo": r} for t, r in zip(textos, rotulos, strict=True)]
 
 
 class _ModeloFalso(nn.Module):
@@ -311,8 +311,8 @@ def test_classificar_texto_respeita_max_length(cap6):
     tok = _tokenizador(cap6)
     modelo = _ModeloFalso()
     modelo.context_length = 8
-    impar = [t for t in "a b c d e f g h".split() if tok.encode(t)[0] % 2 == 1][0]
-    par = [t for t in "a b c d e f g h".split() if tok.encode(t)[0] % 2 == 0][0]
+    impar = [t for t in ["a", "b", "c", "d", "e", "f", "g", "h"] if tok.encode(t)[0] % 2 == 1][0]
+    par = [t for t in ["a", "b", "c", "d", "e", "f", "g", "h"] if tok.encode(t)[0] % 2 == 0][0]
     assert cap6.classificar_texto(f"{impar} {par}", modelo, tok) == "não spam"  # lê o último: par
     assert cap6.classificar_texto(f"{impar} {par}", modelo, tok, max_length=1) == "spam"  # cortado em 1 token
 

@@ -128,7 +128,8 @@ def test_entrada_maior_que_o_contexto_da_erro_claro(cap4):
 
 
 def test_geracao_gulosa_deterministica(cap4):
-    """O ModeloGPT deste capítulo com a geração do curso (``gerar_texto``, do capítulo 5; a do capítulo 4 é didática)."""
+    """O ModeloGPT deste capítulo com a geração do curso (``gerar_texto``, do capítulo 5; a do capítulo 4 é
+    didática)."""
     gerar_texto = carregar_modulo(6).gerar_texto
     cfg = _cfg_pequena(cap4)
     prompt = torch.tensor([[5, 17, 42], [1, 2, 3]])  # (batch, tokens)

@@ -106,7 +106,7 @@ def test_carregar_ou_construir_reconstroi_so_quando_a_receita_muda(cap5, cache_t
     assert len(chamadas) == 1, "com a mesma receita, a segunda chamada deveria carregar do cache"
     assert origem1 == origem2 and origem1.endswith(f"teste_{cap5.impressao_digital(receita)}.pt")
     assert not m2.training
-    for (n, a), b in zip(m1.state_dict().items(), m2.state_dict().values()):
+    for (n, a), b in zip(m1.state_dict().items(), m2.state_dict().values(), strict=True):
         assert torch.equal(a, b), n
     outra = {**receita, "treino": {"passos": 4}}  # um número da receita mudou
     cap5.carregar_ou_construir("teste", outra, _construtor(cap5, chamadas, MINI), "cpu")
@@ -132,7 +132,7 @@ def test_modelo_distribuido_confere_receita_e_sha256(cap5, tmp_path):
     assert ficha["impressao_digital"] == cap5.impressao_digital(receita)
     assert ficha["sha256"] == cap5.sha256_de_arquivo(caminho) and ficha["perda_val"] == 1.5
     carregado, _ = cap5.carregar_modelo_distribuido(caminho, receita)
-    for a, b in zip(modelo.state_dict().values(), carregado.state_dict().values()):
+    for a, b in zip(modelo.state_dict().values(), carregado.state_dict().values(), strict=True):
         assert torch.equal(a, b)
     assert carregado.cabeca_saida.weight is carregado.emb_tokens.weight, "o weight tying sobreviveu ao arquivo"
     assert cap5.carregar_modelo_distribuido(caminho, {**receita, "cfg": {**MINI, "n_layers": 2}}) is None
@@ -175,10 +175,9 @@ def test_modelo_base_usa_o_arquivo_distribuido_e_reconstroi_com_outra_receita(ca
 
 def test_modo_avaliacao_restaura_o_modo_mesmo_com_erro(cap5):
     modelo = cap5.criar_modelo_gpt(MINI).train()
-    with pytest.raises(RuntimeError):
-        with cap5.modo_avaliacao(modelo):
-            assert not modelo.training and not torch.is_grad_enabled()
-            raise RuntimeError("falha no meio")
+    with pytest.raises(RuntimeError), cap5.modo_avaliacao(modelo):
+        assert not modelo.training and not torch.is_grad_enabled()
+        raise RuntimeError("falha no meio")
     assert modelo.training and torch.is_grad_enabled()
     modelo.eval()
     with cap5.modo_avaliacao(modelo):
@@ -210,7 +209,8 @@ def test_gerar_texto_para_cada_linha_no_fim(cap5):
     assert linha0[:primeiro] == livre[0, 3:3 + primeiro].tolist()
     assert all(t == id_fim for t in linha0[primeiro:]), "depois do fim, só enchimento"
     # parada: uma regra por linha, além do id_fim
-    parada = cap5.gerar_texto(modelo, ids, 8, id_fim=49, parada=lambda proximo: torch.ones_like(proximo, dtype=torch.bool))
+    parada = cap5.gerar_texto(modelo, ids, 8, id_fim=49,
+                              parada=lambda proximo: torch.ones_like(proximo, dtype=torch.bool))
     assert parada.shape == (2, 4), "a parada diz 'acabou' no primeiro token: um token só por linha"
     with pytest.raises(ValueError, match="id_fim"):
         cap5.gerar_texto(modelo, ids, 3, parada=lambda p: p == 0)

@@ -10,6 +10,7 @@ import importlib.util
 import json
 import re
 import sys
+from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -189,7 +190,7 @@ def test_fusoes_bpe_sao_as_do_treino(gerar, modulo8):
         parcial = modulo8.TokenizadorBPE(list(bpe.fusoes)[:k])
         assert textos[f"estado{k}"] == [rotulo(i) for p in pedacos for i in parcial.encode(p)], f"passo {k}"
     todos = gerar.textos_da_figura(gerar.desenhar(gerar.fig_fusoes_bpe).fig)
-    for k, (_, novo, contagem) in enumerate(registro):
+    for _, novo, contagem in registro:
         assert any(t.endswith(f"· id {novo}") for t in todos)
         assert str(contagem) in todos  # a contagem do par vencedor, ao lado da barra
 
@@ -250,14 +251,14 @@ def test_linha_do_tempo_em_ordem_com_as_datas_conferidas(gerar):
     assert textos["ano"] == [str(a) for a in sorted({ano for ano, *_ in marcos})]
     # o tempo corre de cima para baixo: cada marco fica abaixo do anterior
     alturas = [t.get_position()[1] for ax in figura.fig.axes for t in ax.texts if t.get_gid() == "nome"]
-    assert all(a > b for a, b in zip(alturas, alturas[1:]))
+    assert all(a > b for a, b in pairwise(alturas))
 
 
-def test_gargalo_rnn_pesos_somam_um_e_batem_com_o_desenho(gerar):
+def test_gargalo_rnn_pesos_somam_um_e_batem_com_o_desenho(gerar, modulo8):
     figura, textos = desenhar(gerar, gerar.fig_gargalo_rnn)
     alfas = figura.dados["alfas"]
     assert alfas.sum() == pytest.approx(1.0) and (alfas > 0).all()
-    assert textos["alfa"] == [f"α = {gerar.num(a, 2)}" for a in alfas]
+    assert textos["alfa"] == [f"α = {modulo8.formatar_numero(a, 2)}" for a in alfas]
     assert int(np.argmax(alfas)) == textos["entrada"].index("olhos")  # para escrever "eyes", olha para "olhos"
     assert textos["entrada"] == ["Capitu", "tinha", "olhos", "de", "ressaca"] * 2  # os dois painéis
     assert textos["saida"][-1] == "eyes"

@@ -175,7 +175,7 @@ def test_gerar_respostas_em_lote_igual_a_responder(cap7):
                 {"instrucao": "Diga.", "entrada": "x", "saida": "x", "tarefa": "b"}]
     em_lote = cap7.gerar_respostas(modelo, tok, exemplos, max_novos_tokens={"a": 3, "b": 5}, mostrar=False)
     with pytest.warns(UserWarning, match="fica de fora da janela"):  # prompts maiores que o contexto: a janela desliza
-        um_a_um = [cap7.responder(modelo, tok, e, max_novos_tokens=n) for e, n in zip(exemplos, (3, 3, 5))]
+        um_a_um = [cap7.responder(modelo, tok, e, max_novos_tokens=n) for e, n in zip(exemplos, (3, 3, 5), strict=True)]
     assert em_lote == um_a_um
     assert modelo.training is False
 

@@ -298,7 +298,7 @@ def _verificar_ordenar(gd, es):
             continue
         chaves = [gd.sem_acentos(x).lower() for x in itens]
         assert len(set(chaves)) == len(chaves), e  # sem empates: a ordem é única
-        ordem = [x for _, x in sorted(zip(chaves, itens))]
+        ordem = [x for _, x in sorted(zip(chaves, itens, strict=True))]
         if "primeiro" in e["instrucao"]:
             assert e["saida"] == ordem[0], e
         elif "por último" in e["instrucao"]:

@@ -4,6 +4,7 @@ Os valores esperados foram calculados à mão nos comentários; nada de modelo t
 """
 
 import math
+from itertools import pairwise
 
 import pytest
 import torch
@@ -60,7 +61,7 @@ def test_tabela_limiares_a_mao(cap6):
     prob = [0.9, 0.8, 0.3, 0.6, 0.1]
     verdadeiros = [1, 1, 1, 0, 0]
     linhas = cap6.tabela_limiares(prob, verdadeiros, [0.5, 0.7, 0.0, 1.0])
-    assert [l["limiar"] for l in linhas] == [0.5, 0.7, 0.0, 1.0]
+    assert [linha["limiar"] for linha in linhas] == [0.5, 0.7, 0.0, 1.0]
     # 0,5: previstos 1 1 0 1 0 -> VP 2, FP 1, FN 1, VN 1: precisão 2/3, revocação 2/3, F1 2/3
     l5 = linhas[0]
     assert (l5["vp"], l5["fp"], l5["fn"], l5["vn"]) == (2, 1, 1, 1)
@@ -80,8 +81,8 @@ def test_tabela_limiares_revocacao_nunca_sobe_com_o_limiar(cap6):
     prob = torch.rand(200, generator=gerador)
     verdadeiros = (torch.rand(200, generator=gerador) < prob).long()  # rótulos correlacionados com a probabilidade
     limiares = [i / 20 for i in range(21)]
-    revocacoes = [l["revocacao"] for l in cap6.tabela_limiares(prob, verdadeiros, limiares)]
-    assert all(a >= b for a, b in zip(revocacoes, revocacoes[1:]))
+    revocacoes = [linha["revocacao"] for linha in cap6.tabela_limiares(prob, verdadeiros, limiares)]
+    assert all(a >= b for a, b in pairwise(revocacoes))
     assert revocacoes[0] == 1.0
 
 

@@ -51,8 +51,28 @@ def test_estrutura_do_capitulo(notebook):
     assert "descrever_modo()" in codigo, "o notebook deve dizer em que modo (rápido/completo) está rodando"
     assert re.search(r"^#+ .*Resumo", markdown, re.M), "falta a seção Resumo"
     assert re.search(r"^#+ .*Exerc[íi]cios", markdown, re.M), "falta a seção Exercícios"
-    assert "NBVAL_CHECK_OUTPUT" in codigo, "marque ao menos uma saída determinística com # NBVAL_CHECK_OUTPUT"
     assert not re.search(r"^\s*[!%]", codigo, re.M), "sem magics do IPython: o código deve ser Python puro"
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS + SOLUCOES, ids=[id_notebook(p) for p in NOTEBOOKS + SOLUCOES])
+def test_fixa_ao_menos_uma_saida_que_o_nbval_confere(notebook):
+    """Todo notebook e todo notebook de soluções fixa ao menos uma saída determinística com ``# NBVAL_CHECK_OUTPUT``.
+
+    Conferido como o próprio nbval lê o marcador (``find_comment_markers``): ele só vale numa linha que é só o
+    comentário — ``print(x)  # NBVAL_CHECK_OUTPUT`` é ignorado em silêncio, e a célula não é comparada. A célula
+    marcada precisa ter saída gravada: é com ela que o nbval compara a saída nova, no modo rápido.
+    """
+    from nbval.plugin import find_comment_markers
+
+    nb = ler_notebook(notebook)
+    codigo = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    ignorados = [linha.strip() for c in codigo for linha in "".join(c["source"]).splitlines()
+                 if "NBVAL_" in linha and not linha.strip().startswith("#")]
+    assert not ignorados, f"marcador no fim de uma linha de código (o nbval o ignora; ponha-o sozinho): {ignorados}"
+    fixadas = [c for c in codigo if dict(find_comment_markers("".join(c["source"]))).get("check")]
+    assert any(c.get("outputs") for c in fixadas), (
+        "marque ao menos uma célula de saída determinística (a mesma nos modos rápido e completo) com uma linha "
+        "# NBVAL_CHECK_OUTPUT")
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -90,7 +110,8 @@ def test_notebook_aponta_para_as_solucoes(solucoes):
     exercicios = markdown[markdown.rindex("Exercícios"):]
     url = f"https://colab.research.google.com/github/{REPOSITORIO}/blob/main/{solucoes.parent.name}/{solucoes.name}"
     assert url in exercicios, f"a seção Exercícios de {notebook.name} não tem o link do Colab para {solucoes.name}"
-    assert f"]({solucoes.name})" in exercicios, f"a seção Exercícios de {notebook.name} não tem o link para {solucoes.name}"
+    assert f"]({solucoes.name})" in exercicios, (
+        f"a seção Exercícios de {notebook.name} não tem o link para {solucoes.name}")
 
 
 @pytest.mark.parametrize("solucoes", [s for s in SOLUCOES if s.name == "solucoes.ipynb"], ids=id_notebook)
@@ -135,7 +156,6 @@ def test_estrutura_das_solucoes(solucoes):
 
 def test_curso_executa_as_solucoes_depois_dos_notebooks(tmp_path, monkeypatch):
     """``ferramentas/curso.py`` trata ``solucoes*.ipynb`` como ``notebook*.ipynb``, e as executa por último."""
-    import importlib.util
 
     spec = importlib.util.spec_from_file_location("curso_solucoes", RAIZ / "ferramentas" / "curso.py")
     curso = importlib.util.module_from_spec(spec)
@@ -146,7 +166,8 @@ def test_curso_executa_as_solucoes_depois_dos_notebooks(tmp_path, monkeypatch):
                  "notebook_sistemas.ipynb", "rascunho.ipynb"):
         (pasta / nome).write_text("{}", encoding="utf-8")
     assert [p.name for p in curso.notebooks_do_capitulo(pasta)] == [
-        "notebook.ipynb", "notebook_pytorch.ipynb", "notebook_sistemas.ipynb", "solucoes.ipynb", "solucoes_pytorch.ipynb"]
+        "notebook.ipynb", "notebook_pytorch.ipynb", "notebook_sistemas.ipynb", "solucoes.ipynb",
+        "solucoes_pytorch.ipynb"]
     monkeypatch.setattr(curso, "RAIZ", tmp_path)
     assert [p.name for p in curso.todos_os_notebooks()][-1] == "solucoes_pytorch.ipynb"
 
@@ -162,7 +183,8 @@ def test_solucoes_executadas_sem_erros(notebook):
 
 
 def test_resultados_das_solucoes_tem_arquivo_proprio(infra, tmp_path, monkeypatch):
-    """``salvar_resultados("solucoes", …)`` grava ``resultados_solucoes.json`` (o README cita com ``r:solucoes.chave``)."""
+    """``salvar_resultados("solucoes", …)`` grava ``resultados_solucoes.json`` (o README cita com
+    ``r:solucoes.chave``)."""
     monkeypatch.setattr(infra, "RAPIDO", False)
     assert infra.arquivo_de_resultados("solucoes", tmp_path) == tmp_path / "resultados_solucoes.json"
     assert infra.arquivo_de_resultados("solucoes_pytorch", tmp_path) == tmp_path / "resultados_solucoes_pytorch.json"
@@ -179,5 +201,6 @@ def test_avisos_nao_mostram_caminhos_da_maquina(infra):
     texto = warnings.formatwarning("O prompt tem 66 tokens", UserWarning, "/tmp/ipykernel_9403/3546934055.py", 10)
     assert texto == "3546934055.py:10: UserWarning: O prompt tem 66 tokens\n"
     dentro = infra.PASTA_CACHE.parent / "07-instruction-tuning" / "llm_do_zero.py"
-    assert warnings.formatwarning("x", RuntimeWarning, str(dentro), 3).startswith("07-instruction-tuning/llm_do_zero.py:3:")
+    assert warnings.formatwarning("x", RuntimeWarning, str(dentro), 3).startswith(
+        "07-instruction-tuning/llm_do_zero.py:3:")
 

@@ -27,14 +27,27 @@ def curso():
     (4267.2, 0, "4.267"), (2.12534, 3, "2,125"), (96.25, 1, "96,2"), (96.35, 1, "96,3"), (-0.75, 2, "−0,75"),
     (-0.0001, 2, "0,00"), (1433600, 0, "1.433.600"), (0.5, 0, "0"), (12.9e6, 0, "12.900.000"), (3, 2, "3,00"),
 ])
-def test_formatar_numero_no_formato_brasileiro(infra, curso, valor, casas, texto):
+def test_formatar_numero_no_formato_brasileiro(infra, valor, casas, texto):
     assert infra.formatar_numero(valor, casas) == texto
-    assert curso.formatar_numero(valor, casas) == texto  # a ferramenta formata igual ao módulo
+
+
+def test_formatar_numero_aceita_numeros_do_numpy(infra):
+    """Os infográficos e os notebooks formatam elementos de arrays: dão o mesmo texto que o ``float``/``int``."""
+    import numpy as np
+
+    assert infra.formatar_numero(np.float32(0.25), 2) == "0,25"
+    assert infra.formatar_numero(np.float64(-1234.5), 1) == "−1.234,5"
+    assert infra.formatar_numero(np.int64(589824)) == "589.824"
+    assert infra.formatar_numero(np.array([-0.04])[0], 1) == "0,0"  # o "−0" some, como no float
 
 
 def test_formatar_numero_recusa_o_que_nao_e_numero(infra):
-    with pytest.raises(TypeError, match="espera um número"):
-        infra.formatar_numero("2,1")
+    import numpy as np
+    import torch
+
+    for ruim in ("2,1", True, np.bool_(True), torch.tensor(2.0), None):
+        with pytest.raises(TypeError, match="espera um número"):
+            infra.formatar_numero(ruim)
     with pytest.raises(ValueError, match="casas"):
         infra.formatar_numero(2.0, -1)
 
@@ -134,7 +147,8 @@ def test_o_detector_de_caminhos_absolutos_funciona():
     assert achados == ["/work/main/.cache/x.pt", "C:\\Users\\ana\\x.pt;"]
 
 
-@pytest.mark.parametrize("notebook", sorted(RAIZ.glob("0[1-8]-*/*.ipynb")), ids=lambda p: p.relative_to(RAIZ).as_posix())
+@pytest.mark.parametrize("notebook", sorted(RAIZ.glob("0[1-8]-*/*.ipynb")),
+                         ids=lambda p: p.relative_to(RAIZ).as_posix())
 def test_saidas_sem_caminhos_absolutos(notebook):
     achados = []
     for i, celula in enumerate(ler_notebook(notebook)["cells"]):

@@ -38,7 +38,8 @@ def test_checkpoint_de_outra_configuracao_nao_carrega(cap5, tmp_path):
     assert modelo.blocos[0].atencao.n_heads == 2
 
 
-@pytest.mark.parametrize("conteudo", [b"", b"lixo" * 100, b"PK\x03\x04" + bytes(50)], ids=["vazio", "lixo", "zip-quebrado"])
+@pytest.mark.parametrize("conteudo", [b"", b"lixo" * 100, b"PK\x03\x04" + bytes(50)],
+                         ids=["vazio", "lixo", "zip-quebrado"])
 def test_checkpoint_ilegivel_da_erro_claro(cap5, tmp_path, conteudo):
     caminho = tmp_path / "ruim.pt"
     caminho.write_bytes(conteudo)

@@ -4,6 +4,7 @@ Tudo em 127.0.0.1, com um GPT minúsculo criado aqui: a API compatível com a da
 streaming, fila limitada, prazo, desconexões, tempos limite de socket, Host/Origin, a página de conversa num
 Chromium sem tela e a linha de comando.
 """
+import contextlib
 import http.client
 import io
 import json
@@ -320,13 +321,13 @@ def test_pedidos_abandonados_nao_seguram_o_servidor(minusculo):
         assert depois < 2 * ocioso + 0.3, (depois, ocioso)  # antes: esperava os 25 x 50 tokens (~25 s)
     finally:
         parar_servidor(srv)
-    linhas = [json.loads(l) for l in registro.getvalue().splitlines()]
+    linhas = [json.loads(linha) for linha in registro.getvalue().splitlines()]
     assert "Traceback" not in registro.getvalue() and "BrokenPipe" not in registro.getvalue()
-    abandonados = [l for l in linhas if l["status"] != 200]
-    assert [l["status"] for l in linhas].count(200) == 2  # os dois pedidos bons
-    assert len(abandonados) == 26 and {l["status"] for l in abandonados} <= {499, 503}
-    assert sum(l["status"] == 499 for l in abandonados) >= srv.max_fila
-    assert all(l.get("tokens_gerados", 0) < 50 for l in abandonados)  # ninguém gerou até o fim à toa
+    abandonados = [linha for linha in linhas if linha["status"] != 200]
+    assert [linha["status"] for linha in linhas].count(200) == 2  # os dois pedidos bons
+    assert len(abandonados) == 26 and {linha["status"] for linha in abandonados} <= {499, 503}
+    assert sum(linha["status"] == 499 for linha in abandonados) >= srv.max_fila
+    assert all(linha.get("tokens_gerados", 0) < 50 for linha in abandonados)  # ninguém gerou até o fim à toa
     assert {"quando", "cliente", "metodo", "rota", "status", "latencia_s"} <= set(linhas[0])
     assert linhas[0]["rota"] == "/gerar" and linhas[0]["status"] == 200 and linhas[0]["tokens_gerados"] >= 1
 
@@ -342,10 +343,11 @@ def test_registro_uma_linha_json_por_pedido(servidor):
     limite = time.monotonic() + 5.0  # a linha do registro é escrita depois que a resposta sai: espera por ela
     while len(registro.getvalue().splitlines()) < antes + 3 and time.monotonic() < limite:
         time.sleep(0.01)
-    novas = [json.loads(l) for l in registro.getvalue().splitlines()[antes:]]
+    novas = [json.loads(linha) for linha in registro.getvalue().splitlines()[antes:]]
     # cada pedido roda na sua thread e a linha sai depois da resposta: a ordem das linhas pode trocar
-    assert sorted((l["rota"], l["status"]) for l in novas) == [("/gerar", 200), ("/nao-existe", 404), ("/saude", 200)]
-    por_rota = {l["rota"]: l for l in novas}
+    assert sorted((linha["rota"], linha["status"]) for linha in novas) == [("/gerar", 200), ("/nao-existe", 404),
+                                                                           ("/saude", 200)]
+    por_rota = {linha["rota"]: linha for linha in novas}
     assert por_rota["/nao-existe"]["motivo"].startswith("Rota desconhecida") and por_rota["/gerar"]["tokens_prompt"] > 0
 
 
@@ -488,7 +490,8 @@ class Chromium:
              "--no-default-browser-check", f"--user-data-dir={perfil}", f"--window-size={largura},{altura}",
              "--remote-debugging-pipe", "about:blank"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=ligar, pass_fds=(3, 4))
-        os.close(le_chrome); os.close(escreve_chrome)
+        os.close(le_chrome)
+        os.close(escreve_chrome)
         self.saida, self.entrada, self.buf, self.n = escreve_nosso, le_nosso, b"", 0
         alvos = self.enviar("Target.getTargets")["targetInfos"]
         pagina = next(a["targetId"] for a in alvos if a["type"] == "page")
@@ -497,7 +500,8 @@ class Chromium:
     def enviar(self, metodo, params=None, sessao=None, timeout=30):
         self.n += 1
         msg = {"id": self.n, "method": metodo, "params": params or {}}
-        if sessao: msg["sessionId"] = sessao
+        if sessao:
+            msg["sessionId"] = sessao
         os.write(self.saida, json.dumps(msg).encode() + b"\0")
         limite = time.monotonic() + timeout
         while True:
@@ -505,13 +509,15 @@ class Chromium:
                 bruto, self.buf = self.buf.split(b"\0", 1)
                 resposta = json.loads(bruto)
                 if resposta.get("id") == self.n:
-                    if "error" in resposta: raise RuntimeError(resposta["error"])
+                    if "error" in resposta:
+                        raise RuntimeError(resposta["error"])
                     return resposta["result"]
             resto = limite - time.monotonic()
             if resto <= 0 or not select.select([self.entrada], [], [], resto)[0]:
                 raise TimeoutError(metodo)
             pedaco = os.read(self.entrada, 1 << 20)
-            if not pedaco: raise ConnectionError("o Chromium fechou")
+            if not pedaco:
+                raise ConnectionError("o Chromium fechou")
             self.buf += pedaco
 
     def avaliar(self, expressao):
@@ -519,11 +525,14 @@ class Chromium:
         return r["result"].get("value")
 
     def fechar(self):
-        try: self.enviar("Browser.close", timeout=5)
-        except Exception: pass
-        try: self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired: self.proc.kill()
-        os.close(self.saida); os.close(self.entrada)
+        with contextlib.suppress(Exception):  # o navegador pode já ter fechado: o que importa é não deixá-lo aberto
+            self.enviar("Browser.close", timeout=5)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        os.close(self.saida)
+        os.close(self.entrada)
 
 
 def esperar_resposta(navegador, segundos=30.0) -> str:
@@ -583,10 +592,12 @@ def test_pagina_de_chat_no_chromium_mostra_a_resposta_em_streaming(servidor, tmp
     assert textos == [pedido, resposta["choices"][0]["message"]["content"]]
     assert mudancas >= 5, mudancas  # o texto foi aparecendo aos pedaços
     limite = time.monotonic() + 5.0  # a linha do registro é escrita logo depois que o streaming termina
-    while '"/v1/chat/completions"' not in "".join(registro.getvalue().splitlines()[antes:]) and time.monotonic() < limite:
+    while ('"/v1/chat/completions"' not in "".join(registro.getvalue().splitlines()[antes:])
+           and time.monotonic() < limite):
         time.sleep(0.01)
-    novas = [json.loads(l) for l in registro.getvalue().splitlines()[antes:]]
-    assert ("/v1/chat/completions", 200) in [(l["rota"], l["status"]) for l in novas]  # veio mesmo do servidor
+    novas = [json.loads(linha) for linha in registro.getvalue().splitlines()[antes:]]
+    # veio mesmo do servidor
+    assert ("/v1/chat/completions", 200) in [(linha["rota"], linha["status"]) for linha in novas]
 
 
 # ----------------------------------------------------------------------------------------------------------------

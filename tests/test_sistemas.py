@@ -253,28 +253,42 @@ def test_desempenho_rapido_devolve_linhas_sensatas(monkeypatch):
                     passos_por_rodada=1, n_matmul=256, tokens_prompt=4, tokens_novos=8, rodadas_geracao=1,
                     caracteres_bpe=2000, compilar=False)
     monkeypatch.setattr(desempenho, "tamanhos", lambda rapido: pequenos)
+    # um pico de matmul fixo: o MFU de cada rodada fica proporcional aos tokens/s e dá para conferir a conta abaixo
+    pico = 40.0
+    monkeypatch.setattr(desempenho, "medir_pico_matmul", lambda n: pico)
     linhas = desempenho.medir_desempenho(rapido=True)
-    grupos = {l["grupo"] for l in linhas}
+    grupos = {linha["grupo"] for linha in linhas}
     assert {"treino", "matmul", "MFU", "perfil", "BPE", "geração", "máquina"} <= grupos
-    perfil = {l["variante"]: l["valor"] for l in linhas if l["grupo"] == "perfil" and l["unidade"] == "% do passo"}
+    perfil = {linha["variante"]: linha["valor"] for linha in linhas
+              if linha["grupo"] == "perfil" and linha["unidade"] == "% do passo"}
     assert set(perfil) == {c for c, _ in desempenho.CATEGORIAS_DO_PERFIL}
     assert abs(sum(perfil.values()) - 100) < 1e-6  # as categorias repartem o passo inteiro
     assert perfil["multiplicações de matrizes"] > 0 and perfil["atenção (SDPA)"] > 0 and perfil["GELU"] > 0
-    for l in linhas:
-        assert l["valor"] >= 0 and math.isfinite(l["valor"]), l
-        assert l["razao"] is None or l["razao"] > 0
-    treino = [l for l in linhas if l["grupo"] == "treino"]
+    for linha in linhas:
+        assert linha["valor"] >= 0 and math.isfinite(linha["valor"]), linha
+        assert linha["razao"] is None or linha["razao"] > 0
+    treino = [linha for linha in linhas if linha["grupo"] == "treino"]
     assert treino[0]["variante"].startswith("equivalente ao nanoGPT") and treino[0]["razao"] == 1.0
-    assert "caminho rápido (fp32)" in {l["variante"] for l in treino}
-    for l in treino[1:]:
-        assert l["faixa"][0] <= l["razao"] <= l["faixa"][1], l  # a mediana fica dentro da faixa das rodadas
-    mfu = [l["valor"] for l in linhas if l["grupo"] == "MFU"]
-    assert len(mfu) == 3 and all(0 < v < 500 for v in mfu)  # % do pico (com tamanhos minúsculos, só a ordem conta)
-    bpe = [l for l in linhas if l["grupo"] == "BPE"]
+    assert "caminho rápido (fp32)" in {linha["variante"] for linha in treino}
+    for linha in treino[1:]:
+        # a mediana fica dentro da faixa das rodadas
+        assert linha["faixa"][0] <= linha["razao"] <= linha["faixa"][1], linha
+    # MFU = FLOPs por segundo ÷ pico, com os FLOPs do passo contados aqui à mão (Kaplan/PaLM): por token, 6·N pelas
+    # matrizes de pesos — N = 12·L·d² nos blocos (QKV 3d², projeção d², feed-forward 8d²) + V·d da cabeça de
+    # saída — e 12·L·T·d pela atenção. Um erro de unidade, de fator ou de FLOPs por passo × por token muda o número.
+    cfg = pequenos["cfg"]
+    d, n_camadas, contexto = cfg["d_model"], cfg["n_layers"], cfg["context_length"]
+    flops_por_token = 6 * (12 * n_camadas * d * d + cfg["vocab_size"] * d) + 12 * n_camadas * contexto * d
+    tokens_por_s = {linha["variante"]: linha["valor"] for linha in treino}
+    mfu = {linha["variante"]: linha["valor"] for linha in linhas if linha["grupo"] == "MFU"}
+    assert len(mfu) == 3 and not any("bf16" in nome for nome in mfu)  # o pico é de fp32: bf16 fica de fora
+    for nome, valor in mfu.items():
+        assert valor == pytest.approx(100 * flops_por_token * tokens_por_s[nome] / (pico * 1e9), rel=1e-9), nome
+    bpe = [linha for linha in linhas if linha["grupo"] == "BPE"]
     assert bpe[1]["obs"] == "ids idênticos"
-    geracao = [l for l in linhas if l["grupo"] == "geração"]
+    geracao = [linha for linha in linhas if linha["grupo"] == "geração"]
     assert geracao[0]["variante"].startswith("transformers") and len(geracao) == 3
-    assert all(l["obs"].endswith("tokens idênticos") for l in geracao[1:]), geracao
+    assert all(linha["obs"].endswith("tokens idênticos") for linha in geracao[1:]), geracao
     tabela = desempenho.formatar_tabela(linhas)
     assert "razão" in tabela and "tokens/s" in tabela
 
