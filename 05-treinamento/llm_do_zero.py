@@ -667,6 +667,20 @@ class TokenizadorSimples:
 PADRAO_PT = r""" ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 
 
+def _fundir_na_palavra(palavra: list[int], par: tuple[int, int], novo_id: int) -> list[int]:
+    """``palavra`` com cada ocorrência de ``par`` (da esquerda para a direita, sem sobrepor) trocada por ``novo_id``."""
+    nova = []
+    i = 0
+    while i < len(palavra):
+        if i + 1 < len(palavra) and palavra[i] == par[0] and palavra[i + 1] == par[1]:
+            nova.append(novo_id)
+            i += 2
+        else:
+            nova.append(palavra[i])
+            i += 1
+    return nova
+
+
 class TokenizadorBPE:
     """BPE em nível de bytes, treinado do zero (mesma ideia do GPT-2).
 
@@ -722,8 +736,8 @@ class TokenizadorBPE:
 
         contagem_pares: Counter = Counter()
         onde: dict[tuple[int, int], set[int]] = {}
-        for idx, (palavra, peso) in enumerate(zip(palavras, pesos)):
-            for par in zip(palavra, palavra[1:]):
+        for idx, (palavra, peso) in enumerate(zip(palavras, pesos, strict=True)):
+            for par in zip(palavra, palavra[1:], strict=False):  # pares vizinhos
                 contagem_pares[par] += peso
                 onde.setdefault(par, set()).add(idx)
         fila = [(-c, par) for par, c in contagem_pares.items()]
@@ -751,21 +765,13 @@ class TokenizadorBPE:
             mudou: set[tuple[int, int]] = set()
             for idx in onde.pop(par):
                 palavra, peso = palavras[idx], pesos[idx]
-                nova = []
-                i = 0
-                while i < len(palavra):
-                    if i + 1 < len(palavra) and palavra[i] == par[0] and palavra[i + 1] == par[1]:
-                        nova.append(novo_id)
-                        i += 2
-                    else:
-                        nova.append(palavra[i])
-                        i += 1
+                nova = _fundir_na_palavra(palavra, par, novo_id)
                 if len(nova) == len(palavra):
                     continue
-                for p in zip(palavra, palavra[1:]):
+                for p in zip(palavra, palavra[1:], strict=False):
                     contagem_pares[p] -= peso
                     mudou.add(p)
-                for p in zip(nova, nova[1:]):
+                for p in zip(nova, nova[1:], strict=False):
                     contagem_pares[p] += peso
                     onde.setdefault(p, set()).add(idx)
                     mudou.add(p)

@@ -102,7 +102,8 @@ def carregar_spam(coluna: str = "EmailTextBR") -> list[dict]:
         leitor = csv.DictReader(f)
         faltando = {"Label", "EmailText", coluna} - set(leitor.fieldnames or [])
         if faltando:
-            raise ErroDeDados(f"{caminho.name} não tem a(s) coluna(s) {sorted(faltando)}; colunas: {leitor.fieldnames}.")
+            raise ErroDeDados(f"{caminho.name} não tem a(s) coluna(s) {sorted(faltando)}; "
+                              f"colunas: {leitor.fieldnames}.")
         for n_linha, linha in enumerate(leitor, start=2):  # a linha 1 do arquivo é o cabeçalho
             rotulo = linha["Label"].strip()
             if rotulo not in ("ham", "spam"):
@@ -350,12 +351,14 @@ class DatasetSpam(Dataset):
         codificados, rotulos = [], []
         for i, e in enumerate(exemplos):
             if not isinstance(e, dict) or "texto" not in e or "rotulo" not in e:
-                raise ValueError(f"O exemplo {i} deve ser um dicionário com as chaves 'texto' e 'rotulo' (recebi {e!r}).")
+                raise ValueError(f"O exemplo {i} deve ser um dicionário com as chaves 'texto' e 'rotulo' "
+                                 f"(recebi {e!r}).")
             texto, rotulo = e["texto"], e["rotulo"]
             if not isinstance(texto, str) or not texto.strip():
                 raise ValueError(f"O exemplo {i} tem texto vazio (ou que não é str): {texto!r}.")
             if isinstance(rotulo, bool) or not isinstance(rotulo, int) or rotulo < 0:
-                raise ValueError(f"O exemplo {i} tem rótulo inválido {rotulo!r}: use um inteiro >= 0 (0 = não spam, 1 = spam).")
+                raise ValueError(f"O exemplo {i} tem rótulo inválido {rotulo!r}: use um inteiro >= 0 "
+                                 "(0 = não spam, 1 = spam).")
             codificados.append(tokenizador.encode(texto))
             rotulos.append(rotulo)
         self.max_length = max(len(ids) for ids in codificados) if max_length is None else max_length
@@ -641,7 +644,8 @@ def matriz_confusao(verdadeiros: torch.Tensor, previstos: torch.Tensor, n_classe
     """Matriz ``(n_classes, n_classes)`` de contagens: a linha é a classe verdadeira, a coluna a prevista."""
     verdadeiros, previstos = torch.as_tensor(verdadeiros).long(), torch.as_tensor(previstos).long()
     if verdadeiros.shape != previstos.shape:
-        raise ValueError(f"verdadeiros {tuple(verdadeiros.shape)} e previstos {tuple(previstos.shape)} devem ter o mesmo shape.")
+        raise ValueError(f"verdadeiros {tuple(verdadeiros.shape)} e previstos {tuple(previstos.shape)} devem ter "
+                         "o mesmo shape.")
     pares = verdadeiros * n_classes + previstos  # um número por combinação (verdadeira, prevista)
     return torch.bincount(pares, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
 
@@ -924,7 +928,8 @@ class RegressaoLogisticaBoW:
     def ajustar(self, textos: list[str], rotulos, n_passos: int = 300, lr: float = 0.1) -> "RegressaoLogisticaBoW":
         """Monta o vocabulário com ``textos`` e ajusta ``pesos`` e ``bias`` aos ``rotulos`` (0/1). Determinístico."""
         if len(textos) == 0 or len(textos) != len(rotulos):
-            raise ValueError(f"Preciso de textos e rótulos em mesmo número, > 0 (recebi {len(textos)} e {len(rotulos)}).")
+            raise ValueError(f"Preciso de textos e rótulos em mesmo número, > 0 "
+                             f"(recebi {len(textos)} e {len(rotulos)}).")
         contagem: dict[str, int] = {}
         for texto in textos:
             for palavra in self.palavras(texto):

@@ -667,6 +667,20 @@ class TokenizadorSimples:
 PADRAO_PT = r""" ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 
 
+def _fundir_na_palavra(palavra: list[int], par: tuple[int, int], novo_id: int) -> list[int]:
+    """``palavra`` com cada ocorrência de ``par`` (da esquerda para a direita, sem sobrepor) trocada por ``novo_id``."""
+    nova = []
+    i = 0
+    while i < len(palavra):
+        if i + 1 < len(palavra) and palavra[i] == par[0] and palavra[i + 1] == par[1]:
+            nova.append(novo_id)
+            i += 2
+        else:
+            nova.append(palavra[i])
+            i += 1
+    return nova
+
+
 class TokenizadorBPE:
     """BPE em nível de bytes, treinado do zero (mesma ideia do GPT-2).
 
@@ -722,8 +736,8 @@ class TokenizadorBPE:
 
         contagem_pares: Counter = Counter()
         onde: dict[tuple[int, int], set[int]] = {}
-        for idx, (palavra, peso) in enumerate(zip(palavras, pesos)):
-            for par in zip(palavra, palavra[1:]):
+        for idx, (palavra, peso) in enumerate(zip(palavras, pesos, strict=True)):
+            for par in zip(palavra, palavra[1:], strict=False):  # pares vizinhos
                 contagem_pares[par] += peso
                 onde.setdefault(par, set()).add(idx)
         fila = [(-c, par) for par, c in contagem_pares.items()]
@@ -751,21 +765,13 @@ class TokenizadorBPE:
             mudou: set[tuple[int, int]] = set()
             for idx in onde.pop(par):
                 palavra, peso = palavras[idx], pesos[idx]
-                nova = []
-                i = 0
-                while i < len(palavra):
-                    if i + 1 < len(palavra) and palavra[i] == par[0] and palavra[i + 1] == par[1]:
-                        nova.append(novo_id)
-                        i += 2
-                    else:
-                        nova.append(palavra[i])
-                        i += 1
+                nova = _fundir_na_palavra(palavra, par, novo_id)
                 if len(nova) == len(palavra):
                     continue
-                for p in zip(palavra, palavra[1:]):
+                for p in zip(palavra, palavra[1:], strict=False):
                     contagem_pares[p] -= peso
                     mudou.add(p)
-                for p in zip(nova, nova[1:]):
+                for p in zip(nova, nova[1:], strict=False):
                     contagem_pares[p] += peso
                     onde.setdefault(p, set()).add(idx)
                     mudou.add(p)
@@ -1774,7 +1780,8 @@ def criar_otimizador(modelo, lr: float, weight_decay: float = 0.1, betas=(0.9, 0
         {"params": sem_decaimento, "weight_decay": 0.0},
     ]
     if fundido is None:
-        fundido = all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in com_decaimento + sem_decaimento)
+        parametros = com_decaimento + sem_decaimento
+        fundido = all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in parametros)
     return torch.optim.AdamW(grupos, lr=lr, betas=betas, fused=bool(fundido))
 
 
@@ -1964,7 +1971,8 @@ def gerar_texto(modelo, ids, max_novos_tokens: int, context_length: int | None =
     if not isinstance(ids, torch.Tensor) or ids.dtype != torch.long:
         raise TypeError("ids deve ser um torch.Tensor de inteiros (dtype torch.long) com shape (batch, tokens).")
     if ids.dim() != 2 or ids.shape[0] < 1 or ids.shape[1] < 1:
-        raise ValueError(f"ids deve ter shape (batch, tokens) com pelo menos 1 token, mas tem shape {tuple(ids.shape)}.")
+        raise ValueError(f"ids deve ter shape (batch, tokens) com pelo menos 1 token, mas tem shape "
+                         f"{tuple(ids.shape)}.")
     if not math.isfinite(temperatura) or temperatura < 0:
         raise ValueError(f"temperatura deve ser um número finito >= 0 (recebi {temperatura}).")
     if isinstance(max_novos_tokens, bool) or not isinstance(max_novos_tokens, int) or max_novos_tokens < 0:
@@ -2079,6 +2087,14 @@ def laco_de_treino(modelo, otimizador, lotes, perda_do_lote, passo_final: int, p
     return {"perdas": perdas, "tempo_s": tempo}
 
 
+def _conferir_passos(passo_inicial: int, parar_no_passo: int, passos_totais: int) -> None:
+    if not 0 <= passo_inicial <= parar_no_passo <= passos_totais:
+        raise ValueError(
+            f"Preciso de 0 <= passo_inicial ({passo_inicial}) <= parar_no_passo ({parar_no_passo}) "
+            f"<= passos_totais ({passos_totais})."
+        )
+
+
 def treinar_modelo(modelo, otimizador, loader_treino, loader_val, passos_totais: int, lr_max: float,
                    lr_min: float = 0.0, passos_aquecimento: int = 0, clip: float = 1.0, avaliar_a_cada: int = 100,
                    batches_avaliacao: int = 20, passo_inicial: int = 0, parar_no_passo=None, semente: int = 123,
@@ -2107,11 +2123,7 @@ def treinar_modelo(modelo, otimizador, loader_treino, loader_val, passos_totais:
         dispositivo = next(modelo.parameters()).device
     dispositivo = torch.device(dispositivo)
     parar_no_passo = passos_totais if parar_no_passo is None else parar_no_passo
-    if not 0 <= passo_inicial <= parar_no_passo <= passos_totais:
-        raise ValueError(
-            f"Preciso de 0 <= passo_inicial ({passo_inicial}) <= parar_no_passo ({parar_no_passo}) "
-            f"<= passos_totais ({passos_totais})."
-        )
+    _conferir_passos(passo_inicial, parar_no_passo, passos_totais)
     autocast, escalador, descricao = precisao_para(dispositivo, bf16_na_cpu)
     if mostrar:
         print(f"Treinando em {descricao}: passos {passo_inicial} -> {parar_no_passo} (de {passos_totais}).")
@@ -2195,7 +2207,8 @@ def pretreinar(cfg: dict, treino: dict, passos=None, dispositivo=None, mostrar: 
     passos = treino["passos"] if passos is None else passos
     tokenizador = tokenizador_machado(n_fusoes)
     if cfg["vocab_size"] != tokenizador.n_vocab:
-        raise ValueError(f"cfg['vocab_size'] = {cfg['vocab_size']}, mas o tokenizador tem {tokenizador.n_vocab} tokens.")
+        raise ValueError(f"cfg['vocab_size'] = {cfg['vocab_size']}, mas o tokenizador tem {tokenizador.n_vocab} "
+                         "tokens.")
     rapido = tokenizador.para_tiktoken()  # mesmos ids, codificação muito mais rápida
     ctx = cfg["context_length"]
     loader_treino = criar_dataloader(corpus_machado("treino"), rapido, batch_size=treino["batch_size"],
@@ -2431,7 +2444,7 @@ def caminho_no_cache(nome: str, receita: dict) -> Path:
 
 
 def guardar_no_cache(nome: str, receita: dict, modelo, historico=None) -> Path:
-    """Salva ``modelo`` (sem otimizador) no cache, com a impressão digital da ``receita`` no nome e dentro do arquivo."""
+    """Salva ``modelo`` (sem otimizador) no cache, com a impressão digital da ``receita`` no nome e no arquivo."""
     return salvar_checkpoint(caminho_no_cache(nome, receita), modelo, receita["cfg"], historico=historico,
                              tokenizador_id=str(receita.get("tokenizador", "")), impressao=impressao_digital(receita))
 
@@ -2491,7 +2504,8 @@ def modelo_base(dispositivo=None):
     tokens_por_s = json.loads(ficha.read_text(encoding="utf-8")).get("tokens_por_s") if ficha.is_file() else None
     estimativa = escolher("~20 s numa CPU", "alguns minutos numa GPU; em CPU, a barra de progresso mostra o tempo")
     if tokens_por_s and not RAPIDO:
-        estimativa = f"~{n_tokens / tokens_por_s / 60:.0f} min em 2 núcleos de CPU (medido no capítulo 5), bem menos numa GPU"
+        estimativa = (f"~{n_tokens / tokens_por_s / 60:.0f} min em 2 núcleos de CPU (medido no capítulo 5), "
+                      "bem menos numa GPU")
     milhar = f"{n_tokens:,}".replace(",", ".")
     aviso = (f"modelo_base: vou pré-treinar com a receita do capítulo 5 ({treino['passos']} passos, {milhar} tokens; "
              f"{estimativa}).")
@@ -2622,7 +2636,8 @@ def carregar_spam(coluna: str = "EmailTextBR") -> list[dict]:
         leitor = csv.DictReader(f)
         faltando = {"Label", "EmailText", coluna} - set(leitor.fieldnames or [])
         if faltando:
-            raise ErroDeDados(f"{caminho.name} não tem a(s) coluna(s) {sorted(faltando)}; colunas: {leitor.fieldnames}.")
+            raise ErroDeDados(f"{caminho.name} não tem a(s) coluna(s) {sorted(faltando)}; "
+                              f"colunas: {leitor.fieldnames}.")
         for n_linha, linha in enumerate(leitor, start=2):  # a linha 1 do arquivo é o cabeçalho
             rotulo = linha["Label"].strip()
             if rotulo not in ("ham", "spam"):
@@ -2719,12 +2734,14 @@ class DatasetSpam(Dataset):
         codificados, rotulos = [], []
         for i, e in enumerate(exemplos):
             if not isinstance(e, dict) or "texto" not in e or "rotulo" not in e:
-                raise ValueError(f"O exemplo {i} deve ser um dicionário com as chaves 'texto' e 'rotulo' (recebi {e!r}).")
+                raise ValueError(f"O exemplo {i} deve ser um dicionário com as chaves 'texto' e 'rotulo' "
+                                 f"(recebi {e!r}).")
             texto, rotulo = e["texto"], e["rotulo"]
             if not isinstance(texto, str) or not texto.strip():
                 raise ValueError(f"O exemplo {i} tem texto vazio (ou que não é str): {texto!r}.")
             if isinstance(rotulo, bool) or not isinstance(rotulo, int) or rotulo < 0:
-                raise ValueError(f"O exemplo {i} tem rótulo inválido {rotulo!r}: use um inteiro >= 0 (0 = não spam, 1 = spam).")
+                raise ValueError(f"O exemplo {i} tem rótulo inválido {rotulo!r}: use um inteiro >= 0 "
+                                 "(0 = não spam, 1 = spam).")
             codificados.append(tokenizador.encode(texto))
             rotulos.append(rotulo)
         self.max_length = max(len(ids) for ids in codificados) if max_length is None else max_length
@@ -2870,7 +2887,8 @@ def matriz_confusao(verdadeiros: torch.Tensor, previstos: torch.Tensor, n_classe
     """Matriz ``(n_classes, n_classes)`` de contagens: a linha é a classe verdadeira, a coluna a prevista."""
     verdadeiros, previstos = torch.as_tensor(verdadeiros).long(), torch.as_tensor(previstos).long()
     if verdadeiros.shape != previstos.shape:
-        raise ValueError(f"verdadeiros {tuple(verdadeiros.shape)} e previstos {tuple(previstos.shape)} devem ter o mesmo shape.")
+        raise ValueError(f"verdadeiros {tuple(verdadeiros.shape)} e previstos {tuple(previstos.shape)} devem ter "
+                         "o mesmo shape.")
     pares = verdadeiros * n_classes + previstos  # um número por combinação (verdadeira, prevista)
     return torch.bincount(pares, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
 
@@ -2988,7 +3006,8 @@ class RegressaoLogisticaBoW:
     def ajustar(self, textos: list[str], rotulos, n_passos: int = 300, lr: float = 0.1) -> "RegressaoLogisticaBoW":
         """Monta o vocabulário com ``textos`` e ajusta ``pesos`` e ``bias`` aos ``rotulos`` (0/1). Determinístico."""
         if len(textos) == 0 or len(textos) != len(rotulos):
-            raise ValueError(f"Preciso de textos e rótulos em mesmo número, > 0 (recebi {len(textos)} e {len(rotulos)}).")
+            raise ValueError(f"Preciso de textos e rótulos em mesmo número, > 0 "
+                             f"(recebi {len(textos)} e {len(rotulos)}).")
         contagem: dict[str, int] = {}
         for texto in textos:
             for palavra in self.palavras(texto):

@@ -301,11 +301,12 @@ class DatasetInstrucoes(Dataset):
     """Exemplos de instrução já tokenizados: ``prompt + " " + resposta + <|endoftext|>``.
 
     Cada item é ``(ids, n_prompt)``: ``ids`` é um tensor ``(tokens,)`` com os ids do prompt
-    (:func:`formatar_prompt`), da resposta (com um espaço na frente) e do token de fim; ``n_prompt`` é quantos desses ids são do prompt (a
-    função de collate usa isso para, se pedido, tirar o prompt da perda). Prompt e resposta são tokenizados
-    separadamente e concatenados: a fronteira entre os dois cai sempre no mesmo lugar, e na geração o modelo recebe
-    exatamente os ids do prompt. Com ``max_tokens``, exemplos com mais tokens que isso são descartados (contados em
-    ``n_descartados``); para o exemplo inteiro caber no contexto, use ``context_length + 1``.
+    (:func:`formatar_prompt`), da resposta (com um espaço na frente) e do token de fim; ``n_prompt`` é quantos
+    desses ids são do prompt (a função de collate usa isso para, se pedido, tirar o prompt da perda). Prompt e
+    resposta são tokenizados separadamente e concatenados: a fronteira entre os dois cai sempre no mesmo lugar, e
+    na geração o modelo recebe exatamente os ids do prompt. Com ``max_tokens``, exemplos com mais tokens que isso
+    são descartados (contados em ``n_descartados``); para o exemplo inteiro caber no contexto, use
+    ``context_length + 1``.
     """
 
     def __init__(self, exemplos, tokenizador, id_fim: int | None = None, max_tokens: int | None = None):
@@ -623,7 +624,7 @@ def gerar_respostas(modelo, tokenizador, exemplos, max_novos_tokens=60, tamanho_
     exemplos = list(exemplos)
     prompts = [tokenizador.encode(formatar_prompt(e)) for e in exemplos]
     grupos: dict[tuple[int, int], list[int]] = {}
-    for i, (e, ids) in enumerate(zip(exemplos, prompts)):
+    for i, (e, ids) in enumerate(zip(exemplos, prompts, strict=True)):
         limite = max_novos_tokens[e["tarefa"]] if isinstance(max_novos_tokens, dict) else max_novos_tokens
         grupos.setdefault((len(ids), limite), []).append(i)
     lotes = [(limite, idx[k:k + tamanho_lote]) for (_, limite), idx in sorted(grupos.items())
@@ -637,7 +638,7 @@ def gerar_respostas(modelo, tokenizador, exemplos, max_novos_tokens=60, tamanho_
         n_prompt = ids.shape[1]
         ja_escreveu = torch.zeros(len(lote), dtype=torch.bool, device=dispositivo)  # (lote,): já gerou algum texto?
 
-        def fim_da_linha(proximo):  # proximo: (lote,) -> quem terminou a primeira linha agora
+        def fim_da_linha(proximo, ja_escreveu=ja_escreveu):  # proximo: (lote,) -> quem terminou a 1ª linha agora
             terminou = tem_quebra[proximo] & ja_escreveu
             ja_escreveu.logical_or_(tem_texto[proximo])
             return terminou
@@ -672,8 +673,8 @@ print("lote e um a um dão o mesmo resultado:",
 # collate — e a taxa de aprendizado, menor que a do pré-treino, para ajustar sem apagar o que o modelo já sabe. A
 # perda é a mesma entropia cruzada; como ela ignora os alvos `-100`, a máscara funciona sem mudar nada no laço.
 #
-# Uma observação sobre a saída do laço: ele conta "tokens" como lote × tamanho do primeiro exemplo (no pré-treino,
-# todos os exemplos tinham o mesmo tamanho). Aqui isso é só uma estimativa.
+# Os "tokens" na saída do laço são os dos lotes de fato, com o enchimento: aqui os exemplos têm comprimentos
+# diferentes, e cada lote é completado até o seu exemplo mais longo.
 
 # %% tags=["modulo"]
 # ----------------------------------------------------------------------------------------------------------------
@@ -870,7 +871,8 @@ def salvar_respostas(caminho, exemplos, respostas: dict, impressoes: dict) -> Pa
         registro.update({nome: lista[i] for nome, lista in respostas.items()})
         registros.append(registro)
     if set(impressoes) != set(respostas):
-        raise ValueError(f"Informe a impressão digital de cada modelo: {sorted(respostas)} (recebi {sorted(impressoes)}).")
+        raise ValueError(f"Informe a impressão digital de cada modelo: {sorted(respostas)} "
+                         f"(recebi {sorted(impressoes)}).")
     dados = {"impressao_digital": impressao_digital(impressoes), "modelos": impressoes, "registros": registros}
     return gravar_atomicamente(caminho, json.dumps(dados, ensure_ascii=False, indent=1) + "\n")
 
@@ -974,7 +976,7 @@ def avaliar(respostas, referencias, tarefas) -> dict:
             "devem ter o mesmo tamanho."
         )
     por_tarefa: dict[str, list[dict]] = {}
-    for resposta, referencia, tarefa in zip(respostas, referencias, tarefas):
+    for resposta, referencia, tarefa in zip(respostas, referencias, tarefas, strict=True):
         notas = {
             "exata": float(resposta.strip() == referencia.strip()),
             "normalizada": float(acertou(resposta, referencia, tarefa)),

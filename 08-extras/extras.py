@@ -233,7 +233,8 @@ def quantizar_int8(peso):
     O erro de cada peso depois de :func:`desquantizar_int8` é no máximo ``escala / 2`` da sua linha.
     """
     if not isinstance(peso, torch.Tensor) or peso.dim() != 2 or not peso.is_floating_point():
-        raise ValueError("quantizar_int8 espera uma matriz de ponto flutuante (um tensor 2-D), como o peso de uma Linear.")
+        raise ValueError("quantizar_int8 espera uma matriz de ponto flutuante (um tensor 2-D), como o peso de uma "
+                         "Linear.")
     if not torch.isfinite(peso).all():
         raise ValueError("O peso tem NaN ou infinito: não dá para quantizar.")
     peso = peso.detach().float()
@@ -398,7 +399,7 @@ def montar_pares_preferencia(exemplos, respostas) -> list[dict]:
     if len(exemplos) != len(respostas):
         raise ValueError(f"Recebi {len(exemplos)} exemplos e {len(respostas)} respostas: devem ser iguais.")
     pares = []
-    for e, r in zip(exemplos, respostas):
+    for e, r in zip(exemplos, respostas, strict=True):
         if not str(r).strip() or acertou(r, e["saida"], e["tarefa"]):
             continue
         pares.append({"instrucao": e["instrucao"], "entrada": e.get("entrada") or "", "tarefa": e["tarefa"],
@@ -459,7 +460,7 @@ def avaliar_instrucoes(modelo, tokenizador, exemplos, limites, formas: dict, mos
     tarefas = [e["tarefa"] for e in exemplos]
     notas = avaliar(respostas, [e["saida"] for e in exemplos], tarefas)
     certos: dict[str, list[bool]] = {}
-    for r, t in zip(respostas, tarefas):
+    for r, t in zip(respostas, tarefas, strict=True):
         ok = no_formato(r, t, formas)
         certos.setdefault(t, []).append(ok)
         certos.setdefault("geral", []).append(ok)
@@ -486,7 +487,8 @@ class DatasetPreferencias(Dataset):
             raise ValueError("Nenhum par de preferência: a lista está vazia.")
         faltando = {"instrucao", "escolhida", "rejeitada"} - set(pares[0])
         if faltando:
-            raise ValueError(f"Cada par precisa das chaves instrucao, escolhida e rejeitada (faltam {sorted(faltando)}).")
+            raise ValueError(f"Cada par precisa das chaves instrucao, escolhida e rejeitada "
+                             f"(faltam {sorted(faltando)}).")
         self.id_fim = id_fim_de_texto(tokenizador)
         escolhidas = DatasetInstrucoes([dict(p, saida=p["escolhida"]) for p in pares], tokenizador, self.id_fim)
         rejeitadas = DatasetInstrucoes([dict(p, saida=p["rejeitada"]) for p in pares], tokenizador, self.id_fim)
@@ -509,7 +511,7 @@ class DatasetPreferencias(Dataset):
 
 
 def colar_pares(lote, id_fim: int, comprimento_maximo: int | None = None, dispositivo="cpu"):
-    """Um lote de ``B`` pares -> ``(entrada, alvo)`` com ``2B`` linhas: as ``B`` escolhidas e depois as ``B`` rejeitadas.
+    """Um lote de ``B`` pares -> ``(entrada, alvo)`` com ``2B`` linhas: as ``B`` escolhidas, depois as ``B`` rejeitadas.
 
     Usa :func:`colar_instrucoes` do capítulo 7 com ``mascarar_prompt=True``: no alvo, só os tokens da resposta (e o
     ``<|endoftext|>`` final) ficam; prompt e preenchimento viram ``-100``.
@@ -554,7 +556,7 @@ def perda_dpo(logp_escolhida, logp_rejeitada, ref_escolhida, ref_rejeitada, beta
 
 
 def logprobs_dos_pares(modelo, dataset, tamanho_lote: int = 32):
-    """``(log π(escolhida), log π(rejeitada))`` de todos os pares do ``dataset``, sem gradiente: dois tensores ``(pares,)``.
+    """``(log π(escolhida), log π(rejeitada))`` de todos os pares do ``dataset``, sem gradiente: dois ``(pares,)``.
 
     É o que se calcula uma vez só para o modelo de referência (congelado) antes do treino do DPO, e o que mede o
     acerto de preferência de qualquer modelo em pares que ele não viu.
@@ -587,7 +589,7 @@ def kl_por_token(politica, referencia, entrada, alvo, ignorar: int = -100) -> fl
 def treinar_dpo(politica, referencia, dataset, beta: float, passos: int, lr_max: float, tamanho_lote: int = 8,
                 lr_min: float = 0.0, passos_aquecimento: int = 0, weight_decay: float = 0.0, clip: float = 1.0,
                 avaliar_a_cada: int = 10, dataset_avaliacao=None, semente: int = 123, mostrar: bool = True) -> dict:
-    """Treina ``politica`` (no lugar) com a perda do DPO nos pares de ``dataset``; ``referencia`` só é lida, sem gradiente.
+    """Treina ``politica`` (no lugar) com a perda do DPO nos pares de ``dataset``; ``referencia`` só é lida.
 
     ``log π_ref`` dos pares é calculado uma vez só (:func:`logprobs_dos_pares`). Cada passo sorteia ``tamanho_lote``
     pares (época após época, ordem fixada por ``semente``), faz UM forward com escolhidas + rejeitadas, a perda de
@@ -648,8 +650,8 @@ def treinar_dpo(politica, referencia, dataset, beta: float, passos: int, lr_max:
             avaliar_agora(passo)
             politica.train()
             if mostrar:
-                extra = (f" | KL {hist['kl'][-1]:.3f} | prefere a escolhida em {hist['acerto_avaliacao'][-1]:.0%} dos pares de avaliação"
-                         if hist["kl"] else "")
+                extra = (f" | KL {hist['kl'][-1]:.3f} | prefere a escolhida em {hist['acerto_avaliacao'][-1]:.0%} "
+                         "dos pares de avaliação" if hist["kl"] else "")
                 print(f"  passo {passo:>4} | perda {perda:.3f} | margem {metricas['margem']:+.2f}{extra}")
 
     inicio = time.perf_counter()
@@ -885,7 +887,8 @@ def carregar_gerador_cap7():
     """Importa ``07-instruction-tuning/gerar_dados.py`` (o gerador do conjunto de instruções) como módulo."""
     caminho = ARQUIVO_INSTRUCOES.parent / "gerar_dados.py"
     if not caminho.exists():
-        raise FileNotFoundError(f"Não achei {caminho_para_mostrar(caminho)}: este notebook usa o gerador do capítulo 7.")
+        raise FileNotFoundError(f"Não achei {caminho_para_mostrar(caminho)}: este notebook usa o gerador do "
+                                "capítulo 7.")
     spec = importlib.util.spec_from_file_location("gerar_dados_cap07", caminho)
     modulo = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(modulo)
@@ -923,7 +926,7 @@ def lote_so_decodificador(pares, id_separador: int, id_fim: int):
     t = max(len(s) for s in sequencias) - 1
     entrada = torch.zeros(len(pares), t, dtype=torch.long)
     alvo = torch.full((len(pares), t), -100, dtype=torch.long)
-    for i, (p, s) in enumerate(zip(pares, sequencias)):
+    for i, (p, s) in enumerate(zip(pares, sequencias, strict=True)):
         entrada[i, :len(s) - 1] = torch.tensor(s[:-1])
         rotulos = torch.tensor(s[1:])
         rotulos[:len(p["fonte"])] = -100  # não se cobra do modelo a pergunta, só a resposta
@@ -1000,7 +1003,7 @@ def responder_numeros(modelo, pares, id_separador: int, id_fim: int, decodificar
             for _ in range(max_tokens):
                 logits = modelo.decodificar(ids, memoria) if seq2seq else modelo(ids)
                 ids = torch.cat([ids, logits[:, -1].argmax(dim=-1, keepdim=True)], dim=1)
-            for linha, i in zip(ids[:, inicio:].tolist(), indices):
+            for linha, i in zip(ids[:, inicio:].tolist(), indices, strict=True):
                 corte = linha.index(id_fim) if id_fim in linha else len(linha)
                 respostas[i] = decodificar(linha[:corte])
     return respostas
@@ -1083,7 +1086,7 @@ def medir_vazao(passos: dict, tokens_por_passo, rodadas: int = 5, referencia=Non
             tempos[nome].append(time.perf_counter() - inicio)
     resultado = {}
     for nome in nomes:
-        razoes = [tr / tn for tr, tn in zip(tempos[referencia], tempos[nome])]
+        razoes = [tr / tn for tr, tn in zip(tempos[referencia], tempos[nome], strict=True)]
         resultado[nome] = {"tokens_s": statistics.median(tokens[nome] / t for t in tempos[nome]),
                            "razao": statistics.median(razoes), "razao_min": min(razoes), "razao_max": max(razoes)}
     return resultado
@@ -1379,7 +1382,7 @@ def resumir_razoes(tempos: dict, referencia: str) -> dict:
         raise ValueError(f"A referência {referencia!r} não está entre as variantes medidas: {list(tempos)}.")
     resumo = {}
     for nome, lista in tempos.items():
-        razoes = sorted(r / t for r, t in zip(tempos[referencia], lista))
+        razoes = sorted(r / t for r, t in zip(tempos[referencia], lista, strict=True))
         ordenados = sorted(lista)
         resumo[nome] = {"mediana": razoes[len(razoes) // 2] if len(razoes) % 2 else
                         0.5 * (razoes[len(razoes) // 2 - 1] + razoes[len(razoes) // 2]),
@@ -1408,7 +1411,8 @@ def medir_ativacoes(modelo, entrada, alvo=None, autocast=None) -> int:
     ``torch.dtype`` (ex.: ``torch.bfloat16``) para medir com precisão mista. O grafo é descartado no fim.
     """
     if not isinstance(entrada, torch.Tensor) or entrada.dim() != 2:
-        raise ValueError(f"medir_ativacoes espera ids com shape (batch, tokens), não {getattr(entrada, 'shape', entrada)}.")
+        raise ValueError(f"medir_ativacoes espera ids com shape (batch, tokens), "
+                         f"não {getattr(entrada, 'shape', entrada)}.")
     alvo = entrada if alvo is None else alvo
     pesos = {p.untyped_storage().data_ptr() for p in modelo.parameters()}
     vistos = {}
@@ -1563,18 +1567,18 @@ def aplicar_checkpointing(modelo):
     return modelo
 
 
-def gradientes_acumulados(modelo, entrada, alvo, micro_lotes: int) -> float:
-    """Os gradientes de ``(entrada, alvo)`` calculados em ``micro_lotes`` pedaços iguais, somados.
+def gradientes_acumulados(modelo, entrada, alvo, microlotes: int) -> float:
+    """Os gradientes de ``(entrada, alvo)`` calculados em ``microlotes`` pedaços iguais, somados.
 
-    É a acumulação do :func:`passo_de_treino` do capítulo 5 (cada perda parcial dividida por ``micro_lotes``: a soma
+    É a acumulação do :func:`passo_de_treino` do capítulo 5 (cada perda parcial dividida por ``microlotes``: a soma
     dos gradientes é o gradiente da perda média do lote inteiro), com um SGD de taxa zero no lugar do AdamW: o passo
     não mexe nos pesos, e os gradientes ficam em ``p.grad`` para comparar. Devolve a perda média do lote.
     """
     n = entrada.shape[0]
-    if micro_lotes < 1 or n % micro_lotes != 0:
-        raise ValueError(f"O lote de {n} exemplos não se divide em {micro_lotes} microlotes iguais.")
-    tamanho = n // micro_lotes
-    pedacos = list(zip(entrada.split(tamanho), alvo.split(tamanho)))
+    if microlotes < 1 or n % microlotes != 0:
+        raise ValueError(f"O lote de {n} exemplos não se divide em {microlotes} microlotes iguais.")
+    tamanho = n // microlotes
+    pedacos = list(zip(entrada.split(tamanho), alvo.split(tamanho), strict=True))
     return passo_de_treino(modelo, torch.optim.SGD(modelo.parameters(), lr=0.0),
                            lambda lote: perda_do_batch(modelo, *lote), pedacos, clip=None)
 
@@ -1588,7 +1592,8 @@ def passo_em_precisao(modelo, otimizador, entrada, alvo, precisao: str = "fp32",
     if precisao not in tipos:
         raise ValueError(f"precisao deve ser 'fp32', 'bf16' ou 'fp16' (recebi {precisao!r}).")
     if precisao == "fp16" and escalador is None:
-        raise ValueError("Em fp16, passe um GradScaler (torch.amp.GradScaler): sem ele, gradientes pequenos viram zero.")
+        raise ValueError("Em fp16, passe um GradScaler (torch.amp.GradScaler): sem ele, gradientes pequenos viram "
+                         "zero.")
     autocast = torch.autocast(entrada.device.type, dtype=tipos[precisao] or torch.bfloat16,
                               enabled=tipos[precisao] is not None)
     return passo_de_treino(modelo, otimizador, lambda lote: perda_do_batch(modelo, *lote), [(entrada, alvo)],
@@ -1612,7 +1617,8 @@ def perda_destilacao(logits_aluno, logits_professor, alvo=None, temperatura: flo
     vocab = logits_aluno.shape[-1]
     log_p_aluno = F.log_softmax(logits_aluno.float().reshape(-1, vocab) / temperatura, dim=-1)
     log_p_prof = F.log_softmax(logits_professor.detach().float().reshape(-1, vocab) / temperatura, dim=-1)
-    kl = F.kl_div(log_p_aluno, log_p_prof, log_target=True, reduction="batchmean")  # Σ p_prof·(log p_prof − log p_aluno)
+    # KL = Σ p_prof·(log p_prof − log p_aluno), média por posição
+    kl = F.kl_div(log_p_aluno, log_p_prof, log_target=True, reduction="batchmean")
     perda = alfa * temperatura**2 * kl
     if alfa < 1.0:
         perda = perda + (1 - alfa) * F.cross_entropy(logits_aluno.float().reshape(-1, vocab), alvo.reshape(-1))
@@ -1643,9 +1649,11 @@ def treinar_aluno(aluno, loader, passos: int, lr_max: float, professor=None, tem
             logits_prof = professor(entrada)
         return perda_destilacao(logits, logits_prof, alvo, temperatura, alfa)
 
-    laco_de_treino(aluno, otimizador, lotes_sem_fim(loader, semente=semente), perda_do_lote, passos, clip=clip,
-                   lr=lambda passo: taxa_aprendizado(passo, passos, lr_max, max(1, passos // 10), lr_max * lr_min_fracao),
-                   mostrar=False)
+    def taxa(passo):
+        return taxa_aprendizado(passo, passos, lr_max, max(1, passos // 10), lr_max * lr_min_fracao)
+
+    laco_de_treino(aluno, otimizador, lotes_sem_fim(loader, semente=semente), perda_do_lote, passos, lr=taxa,
+                   clip=clip, mostrar=False)
     return curva
 
 

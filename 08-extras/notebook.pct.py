@@ -546,7 +546,8 @@ def quantizar_int8(peso):
     O erro de cada peso depois de :func:`desquantizar_int8` é no máximo ``escala / 2`` da sua linha.
     """
     if not isinstance(peso, torch.Tensor) or peso.dim() != 2 or not peso.is_floating_point():
-        raise ValueError("quantizar_int8 espera uma matriz de ponto flutuante (um tensor 2-D), como o peso de uma Linear.")
+        raise ValueError("quantizar_int8 espera uma matriz de ponto flutuante (um tensor 2-D), como o peso de uma "
+                         "Linear.")
     if not torch.isfinite(peso).all():
         raise ValueError("O peso tem NaN ou infinito: não dá para quantizar.")
     peso = peso.detach().float()

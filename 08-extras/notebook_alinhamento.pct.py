@@ -196,7 +196,7 @@ def montar_pares_preferencia(exemplos, respostas) -> list[dict]:
     if len(exemplos) != len(respostas):
         raise ValueError(f"Recebi {len(exemplos)} exemplos e {len(respostas)} respostas: devem ser iguais.")
     pares = []
-    for e, r in zip(exemplos, respostas):
+    for e, r in zip(exemplos, respostas, strict=True):
         if not str(r).strip() or acertou(r, e["saida"], e["tarefa"]):
             continue
         pares.append({"instrucao": e["instrucao"], "entrada": e.get("entrada") or "", "tarefa": e["tarefa"],
@@ -257,7 +257,7 @@ def avaliar_instrucoes(modelo, tokenizador, exemplos, limites, formas: dict, mos
     tarefas = [e["tarefa"] for e in exemplos]
     notas = avaliar(respostas, [e["saida"] for e in exemplos], tarefas)
     certos: dict[str, list[bool]] = {}
-    for r, t in zip(respostas, tarefas):
+    for r, t in zip(respostas, tarefas, strict=True):
         ok = no_formato(r, t, formas)
         certos.setdefault(t, []).append(ok)
         certos.setdefault("geral", []).append(ok)
@@ -341,7 +341,8 @@ class DatasetPreferencias(Dataset):
             raise ValueError("Nenhum par de preferência: a lista está vazia.")
         faltando = {"instrucao", "escolhida", "rejeitada"} - set(pares[0])
         if faltando:
-            raise ValueError(f"Cada par precisa das chaves instrucao, escolhida e rejeitada (faltam {sorted(faltando)}).")
+            raise ValueError(f"Cada par precisa das chaves instrucao, escolhida e rejeitada "
+                             f"(faltam {sorted(faltando)}).")
         self.id_fim = id_fim_de_texto(tokenizador)
         escolhidas = DatasetInstrucoes([dict(p, saida=p["escolhida"]) for p in pares], tokenizador, self.id_fim)
         rejeitadas = DatasetInstrucoes([dict(p, saida=p["rejeitada"]) for p in pares], tokenizador, self.id_fim)
@@ -364,7 +365,7 @@ class DatasetPreferencias(Dataset):
 
 
 def colar_pares(lote, id_fim: int, comprimento_maximo: int | None = None, dispositivo="cpu"):
-    """Um lote de ``B`` pares -> ``(entrada, alvo)`` com ``2B`` linhas: as ``B`` escolhidas e depois as ``B`` rejeitadas.
+    """Um lote de ``B`` pares -> ``(entrada, alvo)`` com ``2B`` linhas: as ``B`` escolhidas, depois as ``B`` rejeitadas.
 
     Usa :func:`colar_instrucoes` do capítulo 7 com ``mascarar_prompt=True``: no alvo, só os tokens da resposta (e o
     ``<|endoftext|>`` final) ficam; prompt e preenchimento viram ``-100``.
@@ -440,7 +441,7 @@ print(f"par inventado: perda {perda.item():.4f} (à mão {math.log(1 + math.exp(
 
 # %% tags=["modulo"]
 def logprobs_dos_pares(modelo, dataset, tamanho_lote: int = 32):
-    """``(log π(escolhida), log π(rejeitada))`` de todos os pares do ``dataset``, sem gradiente: dois tensores ``(pares,)``.
+    """``(log π(escolhida), log π(rejeitada))`` de todos os pares do ``dataset``, sem gradiente: dois ``(pares,)``.
 
     É o que se calcula uma vez só para o modelo de referência (congelado) antes do treino do DPO, e o que mede o
     acerto de preferência de qualquer modelo em pares que ele não viu.
@@ -473,7 +474,7 @@ def kl_por_token(politica, referencia, entrada, alvo, ignorar: int = -100) -> fl
 def treinar_dpo(politica, referencia, dataset, beta: float, passos: int, lr_max: float, tamanho_lote: int = 8,
                 lr_min: float = 0.0, passos_aquecimento: int = 0, weight_decay: float = 0.0, clip: float = 1.0,
                 avaliar_a_cada: int = 10, dataset_avaliacao=None, semente: int = 123, mostrar: bool = True) -> dict:
-    """Treina ``politica`` (no lugar) com a perda do DPO nos pares de ``dataset``; ``referencia`` só é lida, sem gradiente.
+    """Treina ``politica`` (no lugar) com a perda do DPO nos pares de ``dataset``; ``referencia`` só é lida.
 
     ``log π_ref`` dos pares é calculado uma vez só (:func:`logprobs_dos_pares`). Cada passo sorteia ``tamanho_lote``
     pares (época após época, ordem fixada por ``semente``), faz UM forward com escolhidas + rejeitadas, a perda de
@@ -534,8 +535,8 @@ def treinar_dpo(politica, referencia, dataset, beta: float, passos: int, lr_max:
             avaliar_agora(passo)
             politica.train()
             if mostrar:
-                extra = (f" | KL {hist['kl'][-1]:.3f} | prefere a escolhida em {hist['acerto_avaliacao'][-1]:.0%} dos pares de avaliação"
-                         if hist["kl"] else "")
+                extra = (f" | KL {hist['kl'][-1]:.3f} | prefere a escolhida em {hist['acerto_avaliacao'][-1]:.0%} "
+                         "dos pares de avaliação" if hist["kl"] else "")
                 print(f"  passo {passo:>4} | perda {perda:.3f} | margem {metricas['margem']:+.2f}{extra}")
 
     inicio = time.perf_counter()

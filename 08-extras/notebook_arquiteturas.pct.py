@@ -361,7 +361,8 @@ def carregar_gerador_cap7():
     """Importa ``07-instruction-tuning/gerar_dados.py`` (o gerador do conjunto de instruções) como módulo."""
     caminho = ARQUIVO_INSTRUCOES.parent / "gerar_dados.py"
     if not caminho.exists():
-        raise FileNotFoundError(f"Não achei {caminho_para_mostrar(caminho)}: este notebook usa o gerador do capítulo 7.")
+        raise FileNotFoundError(f"Não achei {caminho_para_mostrar(caminho)}: este notebook usa o gerador do "
+                                "capítulo 7.")
     spec = importlib.util.spec_from_file_location("gerar_dados_cap07", caminho)
     modulo = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(modulo)
@@ -399,7 +400,7 @@ def lote_so_decodificador(pares, id_separador: int, id_fim: int):
     t = max(len(s) for s in sequencias) - 1
     entrada = torch.zeros(len(pares), t, dtype=torch.long)
     alvo = torch.full((len(pares), t), -100, dtype=torch.long)
-    for i, (p, s) in enumerate(zip(pares, sequencias)):
+    for i, (p, s) in enumerate(zip(pares, sequencias, strict=True)):
         entrada[i, :len(s) - 1] = torch.tensor(s[:-1])
         rotulos = torch.tensor(s[1:])
         rotulos[:len(p["fonte"])] = -100  # não se cobra do modelo a pergunta, só a resposta
@@ -476,7 +477,7 @@ def responder_numeros(modelo, pares, id_separador: int, id_fim: int, decodificar
             for _ in range(max_tokens):
                 logits = modelo.decodificar(ids, memoria) if seq2seq else modelo(ids)
                 ids = torch.cat([ids, logits[:, -1].argmax(dim=-1, keepdim=True)], dim=1)
-            for linha, i in zip(ids[:, inicio:].tolist(), indices):
+            for linha, i in zip(ids[:, inicio:].tolist(), indices, strict=True):
                 corte = linha.index(id_fim) if id_fim in linha else len(linha)
                 respostas[i] = decodificar(linha[:corte])
     return respostas
@@ -559,7 +560,7 @@ def medir_vazao(passos: dict, tokens_por_passo, rodadas: int = 5, referencia=Non
             tempos[nome].append(time.perf_counter() - inicio)
     resultado = {}
     for nome in nomes:
-        razoes = [tr / tn for tr, tn in zip(tempos[referencia], tempos[nome])]
+        razoes = [tr / tn for tr, tn in zip(tempos[referencia], tempos[nome], strict=True)]
         resultado[nome] = {"tokens_s": statistics.median(tokens[nome] / t for t in tempos[nome]),
                            "razao": statistics.median(razoes), "razao_min": min(razoes), "razao_max": max(razoes)}
     return resultado

@@ -185,7 +185,7 @@ def resumir_razoes(tempos: dict, referencia: str) -> dict:
         raise ValueError(f"A referência {referencia!r} não está entre as variantes medidas: {list(tempos)}.")
     resumo = {}
     for nome, lista in tempos.items():
-        razoes = sorted(r / t for r, t in zip(tempos[referencia], lista))
+        razoes = sorted(r / t for r, t in zip(tempos[referencia], lista, strict=True))
         ordenados = sorted(lista)
         resumo[nome] = {"mediana": razoes[len(razoes) // 2] if len(razoes) % 2 else
                         0.5 * (razoes[len(razoes) // 2 - 1] + razoes[len(razoes) // 2]),
@@ -272,7 +272,8 @@ def medir_ativacoes(modelo, entrada, alvo=None, autocast=None) -> int:
     ``torch.dtype`` (ex.: ``torch.bfloat16``) para medir com precisão mista. O grafo é descartado no fim.
     """
     if not isinstance(entrada, torch.Tensor) or entrada.dim() != 2:
-        raise ValueError(f"medir_ativacoes espera ids com shape (batch, tokens), não {getattr(entrada, 'shape', entrada)}.")
+        raise ValueError(f"medir_ativacoes espera ids com shape (batch, tokens), "
+                         f"não {getattr(entrada, 'shape', entrada)}.")
     alvo = entrada if alvo is None else alvo
     pesos = {p.untyped_storage().data_ptr() for p in modelo.parameters()}
     vistos = {}
@@ -541,18 +542,18 @@ def aplicar_checkpointing(modelo):
     return modelo
 
 
-def gradientes_acumulados(modelo, entrada, alvo, micro_lotes: int) -> float:
-    """Os gradientes de ``(entrada, alvo)`` calculados em ``micro_lotes`` pedaços iguais, somados.
+def gradientes_acumulados(modelo, entrada, alvo, microlotes: int) -> float:
+    """Os gradientes de ``(entrada, alvo)`` calculados em ``microlotes`` pedaços iguais, somados.
 
-    É a acumulação do :func:`passo_de_treino` do capítulo 5 (cada perda parcial dividida por ``micro_lotes``: a soma
+    É a acumulação do :func:`passo_de_treino` do capítulo 5 (cada perda parcial dividida por ``microlotes``: a soma
     dos gradientes é o gradiente da perda média do lote inteiro), com um SGD de taxa zero no lugar do AdamW: o passo
     não mexe nos pesos, e os gradientes ficam em ``p.grad`` para comparar. Devolve a perda média do lote.
     """
     n = entrada.shape[0]
-    if micro_lotes < 1 or n % micro_lotes != 0:
-        raise ValueError(f"O lote de {n} exemplos não se divide em {micro_lotes} microlotes iguais.")
-    tamanho = n // micro_lotes
-    pedacos = list(zip(entrada.split(tamanho), alvo.split(tamanho)))
+    if microlotes < 1 or n % microlotes != 0:
+        raise ValueError(f"O lote de {n} exemplos não se divide em {microlotes} microlotes iguais.")
+    tamanho = n // microlotes
+    pedacos = list(zip(entrada.split(tamanho), alvo.split(tamanho), strict=True))
     return passo_de_treino(modelo, torch.optim.SGD(modelo.parameters(), lr=0.0),
                            lambda lote: perda_do_batch(modelo, *lote), pedacos, clip=None)
 
@@ -562,9 +563,9 @@ def gradientes_acumulados(modelo, entrada, alvo, micro_lotes: int) -> float:
 # guardadas caem para o que a fórmula com `checkpointing=True` prevê.
 
 # %%
-def _gradientes(modelo, entrada, alvo, micro_lotes=1):
+def _gradientes(modelo, entrada, alvo, microlotes=1):
     modelo.zero_grad()
-    gradientes_acumulados(modelo, entrada, alvo, micro_lotes)
+    gradientes_acumulados(modelo, entrada, alvo, microlotes)
     return {nome: p.grad.clone() for nome, p in modelo.named_parameters()}
 
 
@@ -610,15 +611,15 @@ print(f"o passo com checkpointing leva {custo_ck:.2f}× o tempo do normal")
 # permite um contexto ou lote maior; aqui o ganho relativo é menor porque o `log_softmax` da perda (fora dos blocos)
 # continua guardado.
 #
-# **Acumulação de gradientes** resolve o outro lado: se nem um lote de 8 cabe, rodam-se 4 micro-lotes de 2, somando
+# **Acumulação de gradientes** resolve o outro lado: se nem um lote de 8 cabe, rodam-se 4 microlotes de 2, somando
 # os gradientes antes do passo do otimizador. Como a perda de cada pedaço é dividida por 4, a soma é exatamente o
 # gradiente da média do lote inteiro (a menos do arredondamento do float32).
 
 # %%
 # NBVAL_CHECK_OUTPUT
-grad_acum = _gradientes(normal, entrada0, alvo0, micro_lotes=4)
+grad_acum = _gradientes(normal, entrada0, alvo0, microlotes=4)
 dif_acum = max((grad_normal[n] - g).abs().max().item() for n, g in grad_acum.items())
-print(f"lote de {LOTE} de uma vez × 4 micro-lotes de {LOTE // 4}: gradientes iguais até 1e-5? {dif_acum < 1e-5}")
+print(f"lote de {LOTE} de uma vez × 4 microlotes de {LOTE // 4}: gradientes iguais até 1e-5? {dif_acum < 1e-5}")
 print(f"checkpointing × normal: gradientes iguais até 1e-5? {dif_ck < 1e-5}")
 del normal, checkpointado, grad_normal, grad_ck, grad_acum
 
@@ -650,7 +651,8 @@ def passo_em_precisao(modelo, otimizador, entrada, alvo, precisao: str = "fp32",
     if precisao not in tipos:
         raise ValueError(f"precisao deve ser 'fp32', 'bf16' ou 'fp16' (recebi {precisao!r}).")
     if precisao == "fp16" and escalador is None:
-        raise ValueError("Em fp16, passe um GradScaler (torch.amp.GradScaler): sem ele, gradientes pequenos viram zero.")
+        raise ValueError("Em fp16, passe um GradScaler (torch.amp.GradScaler): sem ele, gradientes pequenos viram "
+                         "zero.")
     autocast = torch.autocast(entrada.device.type, dtype=tipos[precisao] or torch.bfloat16,
                               enabled=tipos[precisao] is not None)
     return passo_de_treino(modelo, otimizador, lambda lote: perda_do_batch(modelo, *lote), [(entrada, alvo)],
@@ -760,7 +762,8 @@ def perda_destilacao(logits_aluno, logits_professor, alvo=None, temperatura: flo
     vocab = logits_aluno.shape[-1]
     log_p_aluno = F.log_softmax(logits_aluno.float().reshape(-1, vocab) / temperatura, dim=-1)
     log_p_prof = F.log_softmax(logits_professor.detach().float().reshape(-1, vocab) / temperatura, dim=-1)
-    kl = F.kl_div(log_p_aluno, log_p_prof, log_target=True, reduction="batchmean")  # Σ p_prof·(log p_prof − log p_aluno)
+    # KL = Σ p_prof·(log p_prof − log p_aluno), média por posição
+    kl = F.kl_div(log_p_aluno, log_p_prof, log_target=True, reduction="batchmean")
     perda = alfa * temperatura**2 * kl
     if alfa < 1.0:
         perda = perda + (1 - alfa) * F.cross_entropy(logits_aluno.float().reshape(-1, vocab), alvo.reshape(-1))
@@ -791,9 +794,11 @@ def treinar_aluno(aluno, loader, passos: int, lr_max: float, professor=None, tem
             logits_prof = professor(entrada)
         return perda_destilacao(logits, logits_prof, alvo, temperatura, alfa)
 
-    laco_de_treino(aluno, otimizador, lotes_sem_fim(loader, semente=semente), perda_do_lote, passos, clip=clip,
-                   lr=lambda passo: taxa_aprendizado(passo, passos, lr_max, max(1, passos // 10), lr_max * lr_min_fracao),
-                   mostrar=False)
+    def taxa(passo):
+        return taxa_aprendizado(passo, passos, lr_max, max(1, passos // 10), lr_max * lr_min_fracao)
+
+    laco_de_treino(aluno, otimizador, lotes_sem_fim(loader, semente=semente), perda_do_lote, passos, lr=taxa,
+                   clip=clip, mostrar=False)
     return curva
 
 
