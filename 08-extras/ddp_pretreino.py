@@ -6,10 +6,11 @@ Uso (na pasta ``08-extras``)::
     torchrun --standalone --nproc_per_node=2 ddp_pretreino.py --passos 20 --saida ../.cache/ddp/perdas_2proc.json
 
     # 1 processo só, com o MESMO batch global (as perdas batem com as de cima até ~1e-6)
-    python ddp_pretreino.py --passos 20 --saida ../.cache/ddp/perdas_1proc.json --comparar ../.cache/ddp/perdas_2proc.json
+    python ddp_pretreino.py --passos 20 --saida ../.cache/ddp/perdas_1proc.json \
+        --comparar ../.cache/ddp/perdas_2proc.json
 
-    # 1 processo com acumulação de gradiente: o batch global em 2 micro-batches (mesma conta, outra vez)
-    python ddp_pretreino.py --passos 20 --micro-lotes 2
+    # 1 processo com acumulação de gradiente: o batch global em 2 microlotes (mesma conta, outra vez)
+    python ddp_pretreino.py --passos 20 --microlotes 2
 
 A ideia do paralelismo de dados
 -------------------------------
@@ -52,6 +53,7 @@ Tudo aqui é determinístico: sementes fixas, dropout 0 e 1 thread de CPU por pr
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -71,10 +73,12 @@ PASTA = Path(__file__).resolve().parent
 if str(PASTA) not in sys.path:
     sys.path.insert(0, str(PASTA))
 
-from llm_do_zero import formatar_numero, gravar_atomicamente  # noqa: E402
-from llm_do_zero import (GPT_BASE_RAPIDO, DatasetGPT, N_FUSOES_BASE, ParserPT, corpus_machado, criar_modelo_gpt,  # noqa: E402
-                         criar_otimizador, fixar_semente, impressao_digital, inteiro_positivo, perda_do_batch,
-                         receita_bpe_machado, taxa_aprendizado, tokenizador_machado)
+# o módulo de apoio mora na pasta do script: o import vem depois de pô-la no caminho
+from llm_do_zero import (  # noqa: E402
+    GPT_BASE_RAPIDO, N_FUSOES_BASE, DatasetGPT, ParserPT, corpus_machado, criar_modelo_gpt, criar_otimizador,
+    fixar_semente, formatar_numero, gravar_atomicamente, impressao_digital, inteiro_positivo, passo_de_treino,
+    perda_do_batch, receita_bpe_machado, taxa_aprendizado, tokenizador_machado,
+)
 
 #: Configuração padrão do modelo: a do modelo base do modo rápido (~0,4 M de parâmetros), com dropout 0 — com
 #: dropout, cada processo sortearia máscaras diferentes das de um processo só, e as perdas não bateriam.
@@ -106,8 +110,8 @@ def criar_parser() -> argparse.ArgumentParser:
     p.add_argument("--passos", type=inteiro_positivo, default=20, help="passos de otimização (padrão: 20)")
     p.add_argument("--batch-global", type=inteiro_positivo, default=8,
                    help="janelas por passo, somando todos os processos (padrão: 8)")
-    p.add_argument("--micro-lotes", type=inteiro_positivo, default=1,
-                   help="em quantos micro-batches cada processo divide a sua fatia (acumulação de gradiente)")
+    p.add_argument("--microlotes", type=inteiro_positivo, default=1,
+                   help="em quantos microlotes cada processo divide a sua fatia (acumulação de gradiente)")
     p.add_argument("--context-length", type=inteiro_positivo, default=CFG_DDP["context_length"])
     p.add_argument("--d-model", type=inteiro_positivo, default=CFG_DDP["d_model"])
     p.add_argument("--camadas", type=inteiro_positivo, default=CFG_DDP["n_layers"])
@@ -215,21 +219,21 @@ def lotes_por_passo(loader, sampler):
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def treinar_ddp(passos: int = 20, batch_global: int = 8, micro_lotes: int = 1, cfg: dict | None = None,
+def treinar_ddp(passos: int = 20, batch_global: int = 8, microlotes: int = 1, cfg: dict | None = None,
                 lr: float = 3e-3, semente: int = 123, max_caracteres: int | None = None, backend: str = "gloo",
                 threads: int | None = None, mostrar: bool = True) -> dict:
     """Treina um GPT pequeno com DDP (ou sem, se for um processo só) e devolve o histórico do rank 0.
 
-    Cada processo divide a sua fatia ``batch_global / world_size`` em ``micro_lotes`` micro-batches e acumula o
-    gradiente: nos micro-batches intermediários, ``modelo.no_sync()`` adia o all-reduce para o último (somar
-    gradientes entre processos uma vez por passo, e não uma vez por micro-batch). Cada perda é dividida por
-    ``micro_lotes``, para o gradiente acumulado ser o da MÉDIA. A perda registrada é a do batch global inteiro: a
+    Cada processo divide a sua fatia ``batch_global / world_size`` em ``microlotes`` microlotes e acumula o
+    gradiente: nos microlotes intermediários, ``modelo.no_sync()`` adia o all-reduce para o último (somar
+    gradientes entre processos uma vez por passo, e não uma vez por microlote). Cada perda é dividida por
+    ``microlotes``, para o gradiente acumulado ser o da MÉDIA. A perda registrada é a do batch global inteiro: a
     média das perdas dos processos, somada entre eles com ``dist.all_reduce``.
 
     Chamada direto (sem ``torchrun``, por exemplo num notebook), é o treino de um processo só. ``threads``: quantas
     threads de CPU usar durante o treino (o número anterior é restaurado no fim); ``None`` não mexe.
 
-    Devolve ``{"world_size", "micro_lotes", "batch_global", "perdas", "tempo_s", "tokens_por_s", "cfg", ...}``.
+    Devolve ``{"world_size", "microlotes", "batch_global", "perdas", "tempo_s", "tokens_por_s", "cfg", ...}``.
     """
     cfg = dict(CFG_DDP if cfg is None else cfg)
     threads_antes = torch.get_num_threads()
@@ -237,10 +241,10 @@ def treinar_ddp(passos: int = 20, batch_global: int = 8, micro_lotes: int = 1, c
         torch.set_num_threads(threads)
     rank, world_size, dispositivo = iniciar_distribuido(backend)
     try:
-        if batch_global % (world_size * micro_lotes) != 0:
+        if batch_global % (world_size * microlotes) != 0:
             raise ValueError(
-                f"--batch-global ({batch_global}) precisa ser divisível por processos × micro-lotes "
-                f"({world_size} × {micro_lotes} = {world_size * micro_lotes})."
+                f"--batch-global ({batch_global}) precisa ser divisível por processos × microlotes "
+                f"({world_size} × {microlotes} = {world_size * microlotes})."
             )
         dataset = criar_dataset(cfg["context_length"], max_caracteres)
         loader, sampler = criar_loader_distribuido(dataset, batch_global, rank, world_size, semente)
@@ -263,30 +267,30 @@ def treinar_ddp(passos: int = 20, batch_global: int = 8, micro_lotes: int = 1, c
             print(f"{world_size} processo(s), backend {backend if world_size > 1 else '(nenhum)'}, "
                   f"{torch.get_num_threads()} thread(s) por processo | "
                   f"modelo com {formatar_numero(n_params)} parâmetros | "
-                  f"batch global {batch_global} = {world_size} processo(s) × {micro_lotes} micro-batch(es) × "
-                  f"{batch_global // (world_size * micro_lotes)} janelas de {cfg['context_length']} tokens | "
+                  f"batch global {batch_global} = {world_size} processo(s) × {microlotes} microlote(s) × "
+                  f"{batch_global // (world_size * microlotes)} janelas de {cfg['context_length']} tokens | "
                   f"{formatar_numero(len(dataset))} janelas no texto", flush=True)
 
         perdas = []
         modelo_treino.train()
         inicio = time.perf_counter()
+        def contexto_do_microlote(i, n):
+            # nos microlotes antes do último, o DDP só acumula os gradientes: o all-reduce acontece uma vez, no
+            # backward do último (sem o no_sync, cada microlote pagaria uma comunicação)
+            return modelo_treino.no_sync() if world_size > 1 and i < n - 1 else contextlib.nullcontext()
+
+        def perda_do_lote(lote):
+            return perda_do_batch(modelo_treino, *lote, dispositivo)  # pelo forward do DDP, que sincroniza
+
         for passo in range(passos):
-            for grupo in otimizador.param_groups:
-                grupo["lr"] = taxa_aprendizado(passo, passos, lr, aquecimento, lr / 10)
             entrada, alvo = next(lotes)  # (batch_global / world_size, context_length) cada
-            otimizador.zero_grad(set_to_none=True)
-            perda_fatia = torch.zeros((), device=dispositivo)
-            for k, (ent, alv) in enumerate(zip(entrada.chunk(micro_lotes), alvo.chunk(micro_lotes))):
-                ultimo = k == micro_lotes - 1
-                sincronizar = ultimo or world_size == 1
-                contexto = modelo_treino.no_sync() if not sincronizar else _sem_contexto()
-                with contexto:
-                    perda = perda_do_batch(modelo_treino, ent, alv, dispositivo) / micro_lotes
-                    perda.backward()  # no último micro-batch, o DDP faz o all-reduce dos gradientes aqui
-                perda_fatia += perda.detach()
-            # depois do all-reduce todos os processos têm o MESMO gradiente: o recorte e o AdamW dão o mesmo passo
-            torch.nn.utils.clip_grad_norm_(modelo.parameters(), 1.0)
-            otimizador.step()
+            microlotes_do_passo = list(zip(entrada.chunk(microlotes), alvo.chunk(microlotes), strict=True))
+            # o passo do capítulo 5; depois do all-reduce todos os processos têm o MESMO gradiente, e o recorte e o
+            # AdamW dão o mesmo passo em todos
+            perda = passo_de_treino(modelo, otimizador, perda_do_lote, microlotes_do_passo,
+                                    lr=taxa_aprendizado(passo, passos, lr, aquecimento, lr / 10), clip=1.0,
+                                    contexto_do_microlote=contexto_do_microlote)
+            perda_fatia = torch.tensor(perda, device=dispositivo)
             if world_size > 1:
                 dist.all_reduce(perda_fatia, op=dist.ReduceOp.SUM)  # soma das perdas médias das fatias...
                 perda_fatia /= world_size  # ... dividida por W = perda média do batch global
@@ -296,7 +300,7 @@ def treinar_ddp(passos: int = 20, batch_global: int = 8, micro_lotes: int = 1, c
                 print(f"passo {passo + 1:>4}/{passos} | perda {valor:.6f}", flush=True)
         tempo = time.perf_counter() - inicio
         return {
-            "world_size": world_size, "micro_lotes": micro_lotes, "batch_global": batch_global,
+            "world_size": world_size, "microlotes": microlotes, "batch_global": batch_global,
             "backend": backend if world_size > 1 else None, "threads": torch.get_num_threads(),
             "perdas": perdas, "tempo_s": tempo, "tokens_por_s": passos * tokens_por_passo / tempo,
             "cfg": cfg, "rank": rank,
@@ -306,25 +310,15 @@ def treinar_ddp(passos: int = 20, batch_global: int = 8, micro_lotes: int = 1, c
         torch.set_num_threads(threads_antes)
 
 
-class _sem_contexto:
-    """Contexto que não faz nada (no lugar de ``no_sync()`` quando o gradiente deve ser sincronizado)."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *erro):
-        return False
-
-
 def maior_diferenca(perdas_a, perdas_b) -> float:
     """A maior diferença absoluta entre duas listas de perdas do mesmo comprimento."""
     if len(perdas_a) != len(perdas_b):
         raise ValueError(f"As execuções têm números de passos diferentes: {len(perdas_a)} e {len(perdas_b)}.")
-    return max(abs(a - b) for a, b in zip(perdas_a, perdas_b))
+    return max(abs(a - b) for a, b in zip(perdas_a, perdas_b, strict=True))
 
 
 def receita_ddp(cfg: dict, passos: int, batch_global: int, lr: float, semente: int, max_caracteres) -> dict:
-    """O que determina as perdas de uma execução (o número de processos e de micro-lotes NÃO entra: compará-los é o
+    """O que determina as perdas de uma execução (o número de processos e de microlotes NÃO entra: compará-los é o
     objetivo). Duas execuções só podem ser comparadas se as impressões digitais das receitas forem iguais."""
     return {"artefato": "ddp_pretreino", "cfg": dict(cfg), "passos": passos, "batch_global": batch_global, "lr": lr,
             "semente": semente, "max_caracteres": max_caracteres,
@@ -336,9 +330,9 @@ def receita_ddp(cfg: dict, passos: int, batch_global: int, lr: float, semente: i
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def _argumentos_cli(passos, batch_global, micro_lotes, cfg, max_caracteres, extras) -> list[str]:
+def _argumentos_cli(passos, batch_global, microlotes, cfg, max_caracteres, extras) -> list[str]:
     cfg = dict(CFG_DDP if cfg is None else cfg)
-    args = ["--passos", str(passos), "--batch-global", str(batch_global), "--micro-lotes", str(micro_lotes),
+    args = ["--passos", str(passos), "--batch-global", str(batch_global), "--microlotes", str(microlotes),
             "--context-length", str(cfg["context_length"]), "--d-model", str(cfg["d_model"]),
             "--camadas", str(cfg["n_layers"]), "--cabecas", str(cfg["n_heads"]), "--silencioso"]
     if max_caracteres is not None:
@@ -346,7 +340,7 @@ def _argumentos_cli(passos, batch_global, micro_lotes, cfg, max_caracteres, extr
     return args + list(extras)
 
 
-def executar(n_processos: int = 1, passos: int = 20, batch_global: int = 8, micro_lotes: int = 1,
+def executar(n_processos: int = 1, passos: int = 20, batch_global: int = 8, microlotes: int = 1,
              cfg: dict | None = None, max_caracteres: int | None = None, extras=(), timeout: float = 300.0) -> dict:
     """Roda este script num processo novo e devolve o JSON que o rank 0 gravou.
 
@@ -356,7 +350,7 @@ def executar(n_processos: int = 1, passos: int = 20, batch_global: int = 8, micr
     """
     with tempfile.TemporaryDirectory(prefix="ddp_") as pasta:
         saida = Path(pasta) / "perdas.json"
-        args = _argumentos_cli(passos, batch_global, micro_lotes, cfg, max_caracteres, extras)
+        args = _argumentos_cli(passos, batch_global, microlotes, cfg, max_caracteres, extras)
         args += ["--saida", str(saida)]
         if n_processos == 1:
             comando = [sys.executable, str(PASTA / "ddp_pretreino.py"), *args]
@@ -386,16 +380,16 @@ def main(argv=None) -> int:
     if args.d_model % args.cabecas != 0:
         criar_parser().error(f"--d-model ({args.d_model}) precisa ser divisível por --cabecas ({args.cabecas})")
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    if args.batch_global % (world_size * args.micro_lotes) != 0:
+    if args.batch_global % (world_size * args.microlotes) != 0:
         criar_parser().error(
-            f"--batch-global ({args.batch_global}) precisa ser divisível por processos × micro-lotes "
-            f"({world_size} × {args.micro_lotes} = {world_size * args.micro_lotes})"
+            f"--batch-global ({args.batch_global}) precisa ser divisível por processos × microlotes "
+            f"({world_size} × {args.microlotes} = {world_size * args.microlotes})"
         )
     if args.comparar is not None and not args.comparar.is_file():
         criar_parser().error(f"o arquivo de --comparar não existe: {args.comparar}")
     cfg = dict(CFG_DDP, context_length=args.context_length, d_model=args.d_model, n_layers=args.camadas,
                n_heads=args.cabecas)
-    hist = treinar_ddp(passos=args.passos, batch_global=args.batch_global, micro_lotes=args.micro_lotes, cfg=cfg,
+    hist = treinar_ddp(passos=args.passos, batch_global=args.batch_global, microlotes=args.microlotes, cfg=cfg,
                        lr=args.lr, semente=args.semente, max_caracteres=args.max_caracteres, backend=args.backend,
                        threads=args.threads, mostrar=not args.silencioso)
     if hist["rank"] != 0:

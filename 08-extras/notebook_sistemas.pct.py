@@ -76,7 +76,10 @@ inicio_notebook = time.perf_counter()
 # dropout 0 — com dropout, cada processo sortearia máscaras diferentes e a comparação não seria exata) em Machado de
 # Assis. Quem reparte as janelas é o `DistributedSampler`: ele sorteia **uma** permutação por época, a mesma em
 # todos os processos, e dá ao processo `r` as posições `r, r + W, r + 2W, …`. Juntando os lotes de todos os
-# processos, sai exatamente o lote global que um processo só veria.
+# processos, sai exatamente o lote global que um processo só veria. O passo de treino é o `passo_de_treino` do
+# capítulo 5, o mesmo de todos os treinos do curso; o DDP só entra por dois lados: o forward passa pelo
+# `DistributedDataParallel` (que soma os gradientes no backward) e, na acumulação, cada microlote menos o último
+# roda dentro do `no_sync()` (o argumento `contexto_do_microlote` do passo).
 #
 # Primeiro, 2 processos com o `torchrun` (lançados aqui como subprocesso; no terminal seria o comando impresso):
 
@@ -107,8 +110,8 @@ print(f"última perda: {dois_processos['perdas'][-1]:.4f} | {dois_processos['tem
 # os últimos dígitos.
 
 # %%
-um_processo = treinar_ddp(passos=PASSOS_DDP, batch_global=BATCH_GLOBAL, micro_lotes=1, threads=1, mostrar=False)
-acumulando = treinar_ddp(passos=PASSOS_DDP, batch_global=BATCH_GLOBAL, micro_lotes=2, threads=1, mostrar=False)
+um_processo = treinar_ddp(passos=PASSOS_DDP, batch_global=BATCH_GLOBAL, microlotes=1, threads=1, mostrar=False)
+acumulando = treinar_ddp(passos=PASSOS_DDP, batch_global=BATCH_GLOBAL, microlotes=2, threads=1, mostrar=False)
 
 execucoes = {
     "2 processos × 4 janelas": dois_processos,
@@ -635,13 +638,13 @@ salvar_resultados("notebook_sistemas", _resultados_sistemas)
 # junto com as do [`notebook.ipynb`](notebook.ipynb) — tente antes de olhar.
 #
 # **1. Por quantos passos a igualdade dura?** Treine 100 passos num processo só, com o batch inteiro e com 4
-# micro-batches de 2 (acumulação de gradiente), e desenhe a diferença entre as perdas passo a passo (escala log).
+# microlotes de 2 (acumulação de gradiente), e desenhe a diferença entre as perdas passo a passo (escala log).
 # Até quando ela fica no arredondamento do float32?
 
 # %%
 _passos_longo = escolher(30, 100)
-_inteiro = None  # complete: treinar_ddp(passos=_passos_longo, batch_global=BATCH_GLOBAL, micro_lotes=1, threads=1,
-_micro = None    #           mostrar=False) — e o mesmo com micro_lotes=4
+_inteiro = None  # complete: treinar_ddp(passos=_passos_longo, batch_global=BATCH_GLOBAL, microlotes=1, threads=1,
+_micro = None    #           mostrar=False) — e o mesmo com microlotes=4
 if _inteiro is None or _micro is None:
     print("Complete o esqueleto: os dois treinos.")
 else:

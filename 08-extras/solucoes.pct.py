@@ -197,17 +197,17 @@ plt.show()
 
 # %%
 passos_longo = escolher(30, 100)
-inteiro = treinar_ddp(passos=passos_longo, batch_global=8, micro_lotes=1, threads=1, mostrar=False)
-micro = treinar_ddp(passos=passos_longo, batch_global=8, micro_lotes=4, threads=1, mostrar=False)
+inteiro = treinar_ddp(passos=passos_longo, batch_global=8, microlotes=1, threads=1, mostrar=False)
+micro = treinar_ddp(passos=passos_longo, batch_global=8, microlotes=4, threads=1, mostrar=False)
 difs = [abs(a - b) for a, b in zip(inteiro["perdas"], micro["perdas"])]
 for inicio in range(0, passos_longo, 20):
     print(f"passos {inicio + 1:>3}–{min(inicio + 20, passos_longo):>3}: maior diferença "
           f"{max(difs[inicio:inicio + 20]):.1e}")
-print(f"perda final: {inteiro['perdas'][-1]:.4f} (batch inteiro) × {micro['perdas'][-1]:.4f} (4 micro-batches)")
+print(f"perda final: {inteiro['perdas'][-1]:.4f} (batch inteiro) × {micro['perdas'][-1]:.4f} (4 microlotes)")
 
 fig, ax = plt.subplots(figsize=(7, 3.2))
 ax.semilogy(range(1, passos_longo + 1), [max(x, 1e-9) for x in difs], "o-", ms=3)
-ax.set_title("Batch inteiro × 4 micro-batches (0 desenhado em 10⁻⁹)")
+ax.set_title("Batch inteiro × 4 microlotes (0 desenhado em 10⁻⁹)")
 ax.set_xlabel("passo")
 ax.set_ylabel("|diferença| (escala log)")
 plt.tight_layout()
@@ -218,7 +218,7 @@ plt.show()
 # passos, ela fica assim o tempo todo. Com 100 passos (modo completo) ela **cresce**, às vezes de repente: o capítulo
 # mediu ~10⁻⁵ até o passo 60 e 2,6·10⁻² entre os passos 61 e 80. Cada passo parte de pesos um tiquinho
 # diferentes, e o treino amplifica essas diferenças. As duas execuções continuam fazendo a mesma conta e chegam a perdas parecidas, mas não mais idênticas
-# número a número. Somar 4 micro-batches e somar o batch inteiro de uma vez são somas de float32 em ordens diferentes,
+# número a número. Somar 4 microlotes e somar o batch inteiro de uma vez são somas de float32 em ordens diferentes,
 # e a soma em ponto flutuante não é associativa. Reprodutibilidade bit a bit entre configurações diferentes não
 # existe em float32; o que se confere é a conta, num trecho curto — exatamente o que o notebook fez.
 #
@@ -303,7 +303,7 @@ print(f"esta CPU ({pico_cpu / 1e9:.0f} GFLOP/s de pico medido agora, MFU {mfu_cp
 print(f"LoRA r=16, teste: atenção {lora['atenção']['acuracia_teste']:.1%} × atenção + FF "
       f"{lora['atenção + FF']['acuracia_teste']:.1%} (+{a_mais:,} parâmetros)")
 print(f"cabeça que mais faz falta: camada {c_max + 1}, cabeça {h_max + 1} (+{aumento.max():.4f} nat)")
-print(f"batch inteiro × micro-batches: até o passo 20, {max(difs[:20]):.1e}; no fim, {max(difs):.1e}")
+print(f"batch inteiro × microlotes: até o passo 20, {max(difs[:20]):.1e}; no fim, {max(difs):.1e}")
 print(f"GPT-2 124M com 10 bilhões de tokens: {horas_a100:.0f} h numa A100 a 40 % de MFU")
 print(f"tempo total: {time.perf_counter() - inicio_notebook:.0f} s")
 # Os números principais, para o README citar (no modo completo: 08-extras/resultados_solucoes.json).

@@ -198,8 +198,8 @@ def test_ddp_com_2_processos_bate_com_1_processo():
     comum = {"passos": 6, "batch_global": 4, "cfg": _CFG_DDP_MINUSCULO, "max_caracteres": 20_000}
     dois = executar(n_processos=2, **comum, timeout=240)
     assert dois["world_size"] == 2 and dois["backend"] == "gloo" and len(dois["perdas"]) == 6
-    um = treinar_ddp(**comum, micro_lotes=1, threads=1, mostrar=False)  # no próprio processo: world size 1
-    acumulado = treinar_ddp(**comum, micro_lotes=2, threads=1, mostrar=False)
+    um = treinar_ddp(**comum, microlotes=1, threads=1, mostrar=False)  # no próprio processo: world size 1
+    acumulado = treinar_ddp(**comum, microlotes=2, threads=1, mostrar=False)
     assert um["world_size"] == 1
     assert all(math.isfinite(p) for p in um["perdas"])
     assert um["perdas"][-1] < um["perdas"][0]  # aprendeu alguma coisa
@@ -212,7 +212,7 @@ def test_ddp_cli_argumentos_ruins(capsys, tmp_path):
 
     assert "precisa ser um inteiro >= 1" in _erro_da_cli(main, ["--passos", "0"], capsys)
     assert "esperava um número" in _erro_da_cli(main, ["--lr", "rápido"], capsys)
-    assert "precisa ser divisível" in _erro_da_cli(main, ["--batch-global", "6", "--micro-lotes", "4"], capsys)
+    assert "precisa ser divisível" in _erro_da_cli(main, ["--batch-global", "6", "--microlotes", "4"], capsys)
     assert "divisível por --cabecas" in _erro_da_cli(main, ["--d-model", "30", "--cabecas", "4"], capsys)
     assert "não existe" in _erro_da_cli(main, ["--comparar", str(tmp_path / "nada.json")], capsys)
 
@@ -225,7 +225,7 @@ def test_ddp_comparar_recusa_execucao_de_outra_receita(capsys, tmp_path):
             "--cabecas", "2", "--max-caracteres", "20000", "--silencioso", "--threads", "1"]
     assert main(base + ["--saida", str(tmp_path / "a.json")]) == 0
     assert len(json.loads((tmp_path / "a.json").read_text(encoding="utf-8"))["impressao_digital"]) == 16
-    assert main(base + ["--micro-lotes", "2", "--comparar", str(tmp_path / "a.json")]) == 0  # micro-lotes não é receita
+    assert main(base + ["--microlotes", "2", "--comparar", str(tmp_path / "a.json")]) == 0  # microlotes não é receita
     capsys.readouterr()
     assert main(base + ["--semente", "7", "--comparar", str(tmp_path / "a.json")]) == 1
     assert "outra receita" in capsys.readouterr().err
