@@ -619,7 +619,7 @@ print(f"o passo com checkpointing leva {custo_ck:.2f}× o tempo do normal")
 # NBVAL_CHECK_OUTPUT
 grad_acum = _gradientes(normal, entrada0, alvo0, microlotes=4)
 dif_acum = max((grad_normal[n] - g).abs().max().item() for n, g in grad_acum.items())
-print(f"lote de {LOTE} de uma vez × 4 microlotes de {LOTE // 4}: gradientes iguais até 1e-5? {dif_acum < 1e-5}")
+print(f"lote de {LOTE} de uma vez × 4 micro-lotes de {LOTE // 4}: gradientes iguais até 1e-5? {dif_acum < 1e-5}")
 print(f"checkpointing × normal: gradientes iguais até 1e-5? {dif_ck < 1e-5}")
 del normal, checkpointado, grad_normal, grad_ck, grad_acum
 
