@@ -2145,7 +2145,6 @@ def treinar_modelo(modelo, otimizador, loader_treino, loader_val, passos_totais:
     def avaliar(passo, perda=None):
         if perda is not None:
             perdas_intervalo.append(perda)
-            hist["perdas_passo"].append(perda)
         if passo != 0 and passo % avaliar_a_cada != 0 and passo != parar_no_passo:
             return
         perda_val = perda_media(modelo, loader_val, batches_avaliacao, dispositivo)
@@ -2182,6 +2181,7 @@ def treinar_modelo(modelo, otimizador, loader_treino, loader_val, passos_totais:
     laco = laco_de_treino(modelo, otimizador, contar_tokens(lotes_sem_fim(loader_treino, passo_inicial, semente)),
                           perda_do_lote, parar_no_passo, passo_inicial, lr=taxa, clip=clip,
                           precisao=(autocast, escalador), ganchos=[avaliar], mostrar=mostrar)
+    hist["perdas_passo"] = laco["perdas"]  # o laço já guarda a perda de cada passo
     hist["tempo_s"] = time.perf_counter() - inicio
     hist["tokens_por_s"] = tokens["treino"] / laco["tempo_s"] if laco["tempo_s"] > 0 else 0.0
     if mostrar:
